@@ -1,0 +1,234 @@
+"""Plain data types shared by every part of the engine: market data, orders, fills, positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
+class TradingState(StrEnum):
+    """NautilusTrader's trading states: REDUCING admits only position-reducing orders."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+class KillLevel(StrEnum):
+    PAUSE = "pause"
+    HALT = "halt"
+    FLATTEN = "flatten"
+
+
+class Health(StrEnum):
+    OK = "OK"
+    DEGRADED = "DEGRADED"
+
+
+class Regime(StrEnum):
+    ULTRA_LOW_VOL = "ULTRA_LOW_VOL"
+    NORMAL_VOL = "NORMAL_VOL"
+    HIGH_VOL = "HIGH_VOL"
+
+
+class AssetClass(StrEnum):
+    EQUITY = "equity"
+    CRYPTO = "crypto"
+    OPTION = "option"
+
+
+@dataclass(frozen=True)
+class Instrument:
+    symbol: str
+    asset_class: AssetClass
+    multiplier: float = 1.0
+    tick_size: float = 0.01
+    lot_size: float = 1.0
+
+
+@dataclass(frozen=True)
+class Quote:
+    symbol: str
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    ts: float  # epoch seconds
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) / 2
+
+
+@dataclass(frozen=True)
+class TradeTick:
+    symbol: str
+    price: float
+    size: float
+    aggressor: Side
+    ts: float
+
+
+@dataclass(frozen=True)
+class BookLevel:
+    price: float
+    size: float
+
+
+@dataclass(frozen=True)
+class OrderBook:
+    """Best level first on both sides: bids descending, asks ascending."""
+
+    symbol: str
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+    ts: float
+
+
+@dataclass(frozen=True)
+class VixUpdate:
+    value: float
+    ts: float
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """What a strategy, a signal or an operator asks for; the safety gateway sees exactly this."""
+
+    symbol: str
+    side: Side
+    qty: float
+    type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    take_profit: float | None = None
+    stop_loss: float | None = None
+    reduce_only: bool = False
+    source: str = "strategy"
+    tag: str = ""
+
+
+@dataclass
+class Order:
+    id: str
+    symbol: str
+    side: Side
+    qty: float
+    type: OrderType
+    status: OrderStatus
+    created_ts: float
+    updated_ts: float
+    limit_price: float | None = None
+    stop_price: float | None = None
+    take_profit: float | None = None
+    stop_loss: float | None = None
+    reduce_only: bool = False
+    source: str = "strategy"
+    tag: str = ""
+    parent_id: str | None = None
+    oco_id: str | None = None
+    filled_qty: float = 0.0
+    avg_fill_price: float = 0.0
+    reject_reason: str = ""
+
+    @property
+    def remaining(self) -> float:
+        return max(self.qty - self.filled_qty, 0.0)
+
+
+@dataclass(frozen=True)
+class Fill:
+    order_id: str
+    symbol: str
+    side: Side
+    qty: float
+    price: float
+    fee: float
+    ts: float
+    id: str = ""
+
+
+@dataclass
+class Position:
+    """Signed quantity: positive long, negative short."""
+
+    symbol: str
+    qty: float = 0.0
+    avg_price: float = 0.0
+    multiplier: float = 1.0
+    realized_pnl: float = 0.0
+    fees: float = 0.0
+    last_price: float | None = None
+    opened_ts: float = 0.0
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+    @property
+    def unrealized_pnl(self) -> float:
+        if self.last_price is None or self.qty == 0:
+            return 0.0
+        return (self.last_price - self.avg_price) * self.qty * self.multiplier
+
+    @property
+    def market_value(self) -> float:
+        price = self.last_price if self.last_price is not None else self.avg_price
+        return price * self.qty * self.multiplier
+
+
+@dataclass(frozen=True)
+class ClosedTrade:
+    """One round trip (or the closed part of one): pnl is net of the fees of both legs."""
+
+    symbol: str
+    direction: str  # "long" or "short"
+    qty: float
+    entry_price: float
+    exit_price: float
+    pnl: float
+    fees: float
+    entry_ts: float
+    exit_ts: float
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class Signal:
+    symbol: str
+    side: Side
+    confidence: float  # 0..1
+    reason: str
+    price: float
+    ts: float
+    is_exit: bool = False
+    details: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,132 @@
+"""Vigil's configuration: environment variables, validated once at start."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_BREAKERS = (
+    "rapid_loss,error_rate,drawdown,daily_loss,max_positions,order_rate,stale_feed"
+)
+
+
+class SettingsError(ValueError):
+    """One line that names the variable at fault; printed instead of a traceback."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    host: str = Field("127.0.0.1", alias="VIGIL_HOST")
+    port: int = Field(5000, alias="VIGIL_PORT", ge=1, le=65535)
+    data_dir: Path = Field(Path("./var"), alias="VIGIL_DATA_DIR")
+    broker: Literal["paper", "alpaca", "ccxt"] = Field("paper", alias="VIGIL_BROKER")
+    feed: Literal["sim", "alpaca", "polygon", "ccxt"] = Field("sim", alias="VIGIL_FEED")
+    strategy: Literal["demo", "none"] = Field("demo", alias="VIGIL_STRATEGY")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="VIGIL_LOG_LEVEL")
+
+    seed: int = Field(42, alias="VIGIL_SEED")
+    sim_speed: float = Field(1.0, alias="VIGIL_SIM_SPEED", gt=0, le=1000)
+    sim_tick_ms: int = Field(200, alias="VIGIL_SIM_TICK_MS", ge=1, le=60_000)
+    starting_balance: float = Field(100_000.0, alias="VIGIL_STARTING_BALANCE", gt=0)
+    fee_bps: float = Field(1.0, alias="VIGIL_FEE_BPS", ge=0, le=1000)
+    slippage_bps: float = Field(1.0, alias="VIGIL_SLIPPAGE_BPS", ge=0, le=1000)
+
+    regime_ultra_low_below: float = Field(12.0, alias="VIGIL_REGIME_ULTRA_LOW_BELOW", gt=0)
+    regime_high_above: float = Field(25.0, alias="VIGIL_REGIME_HIGH_ABOVE", gt=0)
+
+    max_order_qty: float = Field(1_000.0, alias="VIGIL_MAX_ORDER_QTY", gt=0)
+    max_notional: float = Field(500.0, alias="VIGIL_MAX_NOTIONAL", gt=0)
+    max_positions: int = Field(3, alias="VIGIL_MAX_POSITIONS", ge=0)
+    daily_loss_limit: float = Field(1_000.0, alias="VIGIL_DAILY_LOSS_LIMIT", gt=0)
+    price_collar_pct: float = Field(5.0, alias="VIGIL_PRICE_COLLAR_PCT", gt=0, le=100)
+    stale_quote_s: float = Field(10.0, alias="VIGIL_STALE_QUOTE_S", gt=0)
+    order_rate_max: int = Field(20, alias="VIGIL_ORDER_RATE_MAX", ge=1)
+    order_rate_window_s: float = Field(60.0, alias="VIGIL_ORDER_RATE_WINDOW_S", gt=0)
+    breakers: str = Field(DEFAULT_BREAKERS, alias="VIGIL_BREAKERS")
+    session_tz: str = Field("America/New_York", alias="VIGIL_SESSION_TZ")
+    session_start: str = Field("00:00", alias="VIGIL_SESSION_START", pattern=r"^\d{2}:\d{2}$")
+
+    admin_password: str | None = Field(None, alias="VIGIL_ADMIN_PASSWORD", repr=False)
+    secret_key: str | None = Field(None, alias="VIGIL_SECRET_KEY", repr=False)
+    secure_cookies: bool = Field(False, alias="VIGIL_SECURE_COOKIES")
+    allowed_origins: str = Field("", alias="VIGIL_ALLOWED_ORIGINS")
+    trust_proxy: bool = Field(False, alias="VIGIL_TRUST_PROXY")
+    max_message_bytes: int = Field(65_536, alias="VIGIL_MAX_MESSAGE_BYTES", ge=1024)
+
+    pushover_user_key: str | None = Field(None, alias="PUSHOVER_USER_KEY", repr=False)
+    pushover_api_token: str | None = Field(None, alias="PUSHOVER_API_TOKEN", repr=False)
+    pushover_api_url: str = Field(
+        "https://api.pushover.net/1/messages.json", alias="VIGIL_PUSHOVER_API_URL"
+    )
+
+    @field_validator("session_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def breaker_names(self) -> list[str]:
+        return [name.strip() for name in self.breakers.split(",") if name.strip()]
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "vigil.sqlite3"
+
+    @property
+    def latch_path(self) -> Path:
+        return self.data_dir / "kill_switch.json"
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from `env` (default: os.environ) and check the data directory.
+
+    Raises SettingsError with one line naming the variable, e.g.
+    ``VIGIL_PORT: Input should be a valid integer (got 'abc')``.
+    """
+    source = dict(os.environ if env is None else env)
+    fields = Settings.model_fields
+    known = {f.alias for f in fields.values() if f.alias}
+    values: dict[str, object] = {k: v for k, v in source.items() if k in known and v != ""}
+    for name, value in overrides.items():
+        values[fields[name].alias or name] = value
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "configuration"
+        shown = values.get(name)
+        secret = name.endswith(("PASSWORD", "KEY", "TOKEN", "SECRET"))
+        got = "" if shown is None or secret else f" (got {shown!r})"
+        raise SettingsError(f"{name}: {error['msg']}{got}") from None
+    if settings.regime_ultra_low_below >= settings.regime_high_above:
+        raise SettingsError(
+            "VIGIL_REGIME_ULTRA_LOW_BELOW: must be below VIGIL_REGIME_HIGH_ABOVE"
+        )
+    _check_writable(settings.data_dir)
+    return settings
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise SettingsError(
+            f"VIGIL_DATA_DIR: {path} is not a writable directory ({exc.strerror})"
+        ) from None
