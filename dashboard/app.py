@@ -1,0 +1,106 @@
+"""create_app: wires settings, the engine runtime and the notifier into a Flask-SocketIO app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify
+from flask_socketio import SocketIO
+from werkzeug.exceptions import HTTPException
+
+from dashboard import auth, metrics, routes, security, sockets
+from dashboard.bridge import SocketBridge
+from engine.settings import Settings
+from engine.users import UserStore
+
+
+def create_app(
+    settings: Settings,
+    runtime: Any | None,
+    *,
+    notifier: Any | None = None,
+    users: UserStore | None = None,
+) -> Flask:
+    """Build the app. `runtime` may be None for CLI-only use (no engine, no broker)."""
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key or load_or_create_secret(settings.data_dir),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_NAME="vigil_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        MAX_CONTENT_LENGTH=settings.max_message_bytes,
+        VIGIL_ORIGINS=settings.origins,
+        JSON_SORT_KEYS=False,
+    )
+    if settings.trust_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    user_store = users or UserStore(settings.db_path)
+    app.extensions["vigil.settings"] = settings
+    app.extensions["vigil.users"] = user_store
+    app.extensions["vigil.throttle"] = auth.LoginThrottle()
+    app.extensions["vigil.runtime"] = runtime
+    app.extensions["vigil.notifier"] = notifier
+    app.extensions["vigil.store"] = runtime.c.store if runtime is not None else None
+
+    socketio = SocketIO(
+        app,
+        async_mode="threading",
+        # None means same-origin only in python-engineio; a list allows exactly those.
+        cors_allowed_origins=settings.origins or None,
+        max_http_buffer_size=settings.max_message_bytes,
+        ping_interval=10,
+        ping_timeout=10,
+    )
+    app.extensions["vigil.socketio"] = socketio
+    bridge = SocketBridge(socketio)
+    app.extensions["vigil.bridge"] = bridge
+    if runtime is not None:
+        runtime.bus.subscribe(bridge.on_event)
+        bridge.start()
+        if notifier is not None and hasattr(notifier, "on_status_change"):
+            notifier.on_status_change = lambda channels: bridge.on_event(
+                "alerts_update", {"channels": channels}
+            )
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(routes.bp)
+    app.register_blueprint(metrics.bp)
+    security.install(app)
+    sockets.register(socketio)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        code = (exc.name or "error").upper().replace(" ", "_")
+        body = {"ok": False, "error": {"code": code, "message": exc.description or exc.name}}
+        return jsonify(body), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        app.logger.exception("unhandled error")
+        body = {"ok": False, "error": {"code": "INTERNAL", "message": "internal error; see the log"}}
+        return jsonify(body), 500
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """A per-installation secret kept in the data directory (0600), made on first start."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret

@@ -1,0 +1,167 @@
+"""Who is asking: the login endpoint, sessions, throttling, and the role each action needs."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request, session
+
+from engine.users import User, UserStore
+
+bp = Blueprint("auth", __name__)
+
+MAX_FAILURES = 5
+FAILURE_WINDOW_S = 900.0
+LOCKOUT_S = 300.0
+
+# Which role each client → server command needs; roles are ordered viewer < trader < admin.
+COMMAND_ROLES: dict[str, str] = {
+    "request_state": "viewer",
+    "subscribe_bars": "viewer",
+    "kill_switch": "trader",
+    "place_order": "trader",
+    "close_position": "trader",
+    "modify_stops": "trader",
+    "pause_entries": "trader",
+    "resume_entries": "trader",
+    "bot_start": "trader",
+    "bot_stop": "trader",
+    "approve_signal": "trader",
+    "reject_signal": "trader",
+    "test_notification": "trader",
+    "reset_kill_switch": "admin",
+    "set_risk_override": "admin",
+    "acknowledge_reconciliation": "admin",
+}
+
+
+class LoginThrottle:
+    """Counts recent failures per username and per client address; locks either out for a while."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._locked_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def locked(self, *keys: str) -> float:
+        """Seconds until every key is unlocked (0 when none is locked)."""
+        now = self._clock()
+        with self._lock:
+            return max((self._locked_until.get(k, 0.0) - now for k in keys), default=0.0)
+
+    def failure(self, *keys: str) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in keys:
+                recent = self._failures[key]
+                recent.append(now)
+                while recent and recent[0] < now - FAILURE_WINDOW_S:
+                    recent.popleft()
+                if len(recent) >= MAX_FAILURES:
+                    self._locked_until[key] = now + LOCKOUT_S
+                    recent.clear()
+
+    def success(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+
+
+def error_response(code: str, message: str, status: int) -> Any:
+    return jsonify({"ok": False, "error": {"code": code, "message": message}}), status
+
+
+def users() -> UserStore:
+    return current_app.extensions["vigil.users"]
+
+
+def current_user() -> User | None:
+    """The session's user, re-read from the store so a removed or demoted user loses access."""
+    if "user" in g:
+        return g.user
+    name = session.get("user")
+    user = users().get(name) if isinstance(name, str) else None
+    share = session.get("share")
+    if user is None and isinstance(share, str):
+        links = current_app.extensions.get("vigil.share_links")
+        user = links.verify(share) if links is not None else None
+    g.user = user
+    return user
+
+
+def login_required(role: str = "viewer") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return error_response("UNAUTHENTICATED", "log in first", 401)
+            if not user.has_role(role):
+                return error_response("FORBIDDEN", f"this needs the {role} role", 403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+@bp.post("/api/login")
+def login() -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) - {"username", "password"}:
+        return error_response("INVALID_PAYLOAD", "send JSON {username, password}", 400)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        return error_response("INVALID_PAYLOAD", "username and password must be strings", 400)
+    if len(username) > 64 or len(password) > 1024:
+        return error_response("INVALID_PAYLOAD", "username or password too long", 400)
+    throttle: LoginThrottle = current_app.extensions["vigil.throttle"]
+    keys = (f"user:{username.lower()}", f"addr:{client_address()}")
+    store = current_app.extensions["vigil.store"]
+    wait = throttle.locked(*keys)
+    if wait > 0:
+        store.audit(username, "login_locked", outcome="refused",
+                    details={"address": client_address()})
+        return error_response(
+            "LOCKED_OUT", f"too many failed logins; try again in {int(wait) + 1} s", 429
+        )
+    user = users().verify(username.lower(), password)
+    if user is None:
+        throttle.failure(*keys)
+        store.audit(username, "login_failed", outcome="refused",
+                    details={"address": client_address()})
+        return error_response("BAD_CREDENTIALS", "wrong username or password", 401)
+    throttle.success(*keys)
+    session.clear()
+    session["user"] = user.username
+    session.permanent = True
+    store.audit(user.username, "login", outcome="ok", details={"address": client_address()})
+    return jsonify({"ok": True, "user": {"username": user.username, "role": user.role}})
+
+
+@bp.post("/api/logout")
+def logout() -> Any:
+    user = current_user()
+    session.clear()
+    if user is not None:
+        current_app.extensions["vigil.store"].audit(user.username, "logout", outcome="ok")
+    return jsonify({"ok": True})
+
+
+def password_matches(user: User, password: str) -> bool:
+    return users().verify(user.username, password) is not None
+
+
+def same_text(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

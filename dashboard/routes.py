@@ -1,0 +1,172 @@
+"""HTTP endpoints: the pages, the snapshot, health, metrics, audit, charts, CSV exports, kill switch."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+
+from dashboard.auth import current_user, error_response, login_required
+from dashboard.sockets import run_command, snapshot_for
+from engine.bars import TIMEFRAMES
+
+bp = Blueprint("routes", __name__)
+
+
+def _runtime() -> Any:
+    return current_app.extensions["vigil.runtime"]
+
+
+@bp.get("/")
+def index() -> Any:
+    if current_user() is None:
+        return redirect("/login")
+    return render_template("index.html")
+
+
+@bp.get("/login")
+def login_page() -> Any:
+    return render_template("login.html")
+
+
+@bp.get("/healthz")
+def healthz() -> Any:
+    """No auth: the watchdog and load balancers call it. It tells nothing about money."""
+    runtime = _runtime()
+    health = runtime.health_payload()
+    running = runtime.running
+    status = health["status"] if running else "DOWN"
+    body = {"status": status, "heartbeat_ts": health["heartbeat_ts"], "engine_running": running,
+            "trading_state": runtime.state.get("safety").get("trading_state")}
+    return jsonify(body), 200 if running else 503
+
+
+@bp.get("/api/state")
+@login_required()
+def state() -> Any:
+    return jsonify(snapshot_for(current_user()))
+
+
+@bp.get("/api/audit")
+@login_required()
+def audit() -> Any:
+    limit = _int_arg("limit", 200, 1, 1000)
+    if limit is None:
+        return error_response("INVALID_PAYLOAD", "limit must be an integer 1-1000", 400)
+    entries = current_app.extensions["vigil.store"].audit_log(limit=limit)
+    return jsonify({"ok": True, "entries": entries})
+
+
+@bp.get("/api/chart")
+@login_required()
+def chart() -> Any:
+    symbol, timeframe = request.args.get("symbol", ""), request.args.get("timeframe", "1m")
+    limit = _int_arg("limit", 500, 1, 1500)
+    if symbol not in _runtime().state.get("market")["symbols"]:
+        return error_response("UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}", 400)
+    if timeframe not in TIMEFRAMES or limit is None:
+        return error_response(
+            "INVALID_PAYLOAD", f"timeframe one of {', '.join(TIMEFRAMES)}; limit 1-1500", 400
+        )
+    result = _runtime().call("query_chart", {"symbol": symbol, "timeframe": timeframe,
+                                             "limit": limit}, "query")
+    if not result.get("ok"):
+        return jsonify(result), 503
+    return jsonify(result["chart"])
+
+
+@bp.get("/api/ticks.csv")
+@login_required()
+def ticks_csv() -> Any:
+    symbol = request.args.get("symbol", "")
+    if symbol not in _runtime().state.get("market")["symbols"]:
+        return error_response("UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}", 400)
+    result = _runtime().call("query_ticks_csv", {"symbol": symbol}, "query")
+    if not result.get("ok"):
+        return jsonify(result), 503
+    name = symbol.replace("/", "-")
+    return _csv_response(result["csv"], f"ticks-{name}.csv")
+
+
+@bp.get("/api/trades.csv")
+@login_required()
+def trades_csv() -> Any:
+    trades = current_app.extensions["vigil.store"].load_trades()
+    symbol, side = request.args.get("symbol") or None, request.args.get("side") or None
+    result = request.args.get("result") or None
+    start, end = _date_arg("from"), _date_arg("to")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "symbol", "direction", "qty", "entry_price", "exit_price", "pnl",
+                     "fees", "entry_time", "exit_time"])
+    for t in trades:
+        if symbol and t.symbol != symbol or side and t.direction != side:
+            continue
+        if result == "win" and t.pnl <= 0 or result == "loss" and t.pnl >= 0:
+            continue
+        if start and t.exit_ts < start or end and t.exit_ts >= end + 86_400:
+            continue
+        writer.writerow([t.id, t.symbol, t.direction, t.qty, t.entry_price, t.exit_price,
+                         round(t.pnl, 6), round(t.fees, 6), _iso(t.entry_ts), _iso(t.exit_ts)])
+    return _csv_response(out.getvalue(), "trades.csv")
+
+
+@bp.post("/api/kill-switch")
+@login_required("trader")
+def engage_kill_switch() -> Any:
+    return _command_response("kill_switch")
+
+
+@bp.post("/api/kill-switch/reset")
+@login_required("admin")
+def reset_kill_switch() -> Any:
+    return _command_response("reset_kill_switch")
+
+
+@bp.post("/api/control/<name>")
+@login_required("trader")
+def control(name: str) -> Any:
+    """The socket commands over HTTP for scripts; same validation, roles and answers."""
+    return _command_response(name)
+
+
+def _command_response(name: str) -> Any:
+    result = run_command(name, request.get_json(silent=True))
+    if result.get("ok"):
+        return jsonify(result)
+    status = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "UNKNOWN_COMMAND": 404,
+              "TIMEOUT": 504, "ENGINE_STOPPED": 503}.get(result["error"]["code"], 400)
+    return jsonify(result), status
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    return Response(text, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+def _date_arg(name: str) -> float | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")

@@ -1,0 +1,114 @@
+"""Socket.IO handlers: authenticated connect, the initial snapshot, and every client command."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app, request
+from flask_socketio import SocketIO, emit, join_room, leave_room
+
+from dashboard.auth import COMMAND_ROLES, current_user, password_matches
+from dashboard.bridge import bar_room
+from engine.bars import TIMEFRAMES
+from engine.commands import COMMANDS, ResetKillSwitchCmd, TestNotificationCmd, error, parse_command
+
+log = logging.getLogger(__name__)
+
+
+def snapshot_for(user: Any) -> dict[str, Any]:
+    runtime = current_app.extensions["vigil.runtime"]
+    snap = runtime.snapshot()
+    snap["user"] = {"username": user.username, "role": user.role}
+    notifier = current_app.extensions.get("vigil.notifier")
+    snap["alerts"] = notifier.status() if notifier is not None else []
+    return snap
+
+
+def register(socketio: SocketIO) -> None:
+    @socketio.on("connect")
+    def _connect(auth: Any = None) -> bool:
+        user = current_user()
+        if user is None:
+            return False  # refused: Socket.IO tells the client "connection refused"
+        snap = snapshot_for(user)
+        emit("initial_state", snap)
+        return True
+
+    @socketio.on("request_state")
+    def _request_state(payload: Any = None) -> dict[str, Any]:
+        user = current_user()
+        if user is None:
+            return error("UNAUTHENTICATED", "log in first")
+        return {"ok": True, "state": snapshot_for(user)}
+
+    @socketio.on("subscribe_bars")
+    def _subscribe_bars(payload: Any = None) -> dict[str, Any]:
+        user = current_user()
+        if user is None:
+            return error("UNAUTHENTICATED", "log in first")
+        runtime = current_app.extensions["vigil.runtime"]
+        if (
+            not isinstance(payload, dict)
+            or set(payload) != {"symbol", "timeframe"}
+            or payload["timeframe"] not in TIMEFRAMES
+            or payload["symbol"] not in runtime.state.get("market")["symbols"]
+        ):
+            return error("INVALID_PAYLOAD", "send {symbol, timeframe} with a known symbol "
+                                            f"and one of {', '.join(TIMEFRAMES)}")
+        for symbol in runtime.state.get("market")["symbols"]:
+            for timeframe in TIMEFRAMES:
+                leave_room(bar_room(symbol, timeframe))
+        join_room(bar_room(payload["symbol"], payload["timeframe"]))
+        return {"ok": True}
+
+    for name in COMMANDS:
+        socketio.on_event(name, _command_handler(name))
+
+    @socketio.on_error_default
+    def _on_error(exc: Exception) -> dict[str, Any]:
+        log.exception("socket handler failed: %s", request.event)  # type: ignore[attr-defined]
+        return error("INTERNAL", "the server could not handle that request")
+
+
+def _command_handler(name: str) -> Any:
+    def handler(payload: Any = None) -> dict[str, Any]:
+        return run_command(name, payload)
+
+    handler.__name__ = f"on_{name}"
+    return handler
+
+
+def run_command(name: str, payload: Any) -> dict[str, Any]:
+    """Authenticate, authorise, validate, then hand the command to the engine thread."""
+    store = current_app.extensions["vigil.store"]
+    user = current_user()
+    if user is None:
+        return error("UNAUTHENTICATED", "log in first")
+    needed = COMMAND_ROLES.get(name, "admin")
+    if not user.has_role(needed):
+        store.audit(user.username, f"{name}_denied", reason=f"needs the {needed} role",
+                    outcome="FORBIDDEN")
+        return error("FORBIDDEN", f"{name} needs the {needed} role; you are {user.role}")
+    command = parse_command(name, payload)
+    if isinstance(command, dict):
+        if name in ("kill_switch", "reset_kill_switch"):
+            store.audit(user.username, f"{name}_invalid", reason=command["error"]["message"],
+                        outcome=command["error"]["code"])
+        return command
+    if isinstance(command, ResetKillSwitchCmd) and not password_matches(user, command.password):
+        store.audit(user.username, "reset_kill_switch_denied", reason="wrong password",
+                    outcome="WRONG_PASSWORD")
+        return error("WRONG_PASSWORD", "that is not your password")
+    if isinstance(command, TestNotificationCmd):
+        return _test_notification(command)
+    runtime = current_app.extensions["vigil.runtime"]
+    return runtime.call(name, command, user.username)
+
+
+def _test_notification(command: TestNotificationCmd) -> dict[str, Any]:
+    notifier = current_app.extensions.get("vigil.notifier")
+    if notifier is None:
+        return error("NO_CHANNELS", "notifications are not set up")
+    results = notifier.send_test(command.message, timeout=15.0)
+    return {"ok": True, "results": results}

@@ -1,0 +1,194 @@
+// Page entry point: connects the socket, keeps the snapshot current, dispatches events to the
+// panels, applies the user's role and mounts the market view.
+
+import { $, $$ } from "./dom.js";
+import { connect, emitAck } from "./socket.js";
+import { mountThemeToggles, theme } from "./theme.js";
+import { createActivity } from "./panels/activity.js";
+import { createAlerts } from "./panels/alerts.js";
+import { createAudit } from "./panels/audit.js";
+import { createHeader } from "./panels/header.js";
+import { createKillSwitch } from "./panels/killswitch.js";
+import { createOrderTicket } from "./panels/orders.js";
+import { createPerformance } from "./panels/performance.js";
+import { createPositions } from "./panels/positions.js";
+import { createSafety } from "./panels/safety.js";
+import { createTrades } from "./panels/trades.js";
+
+const ROLES = new Set(["viewer", "trader", "admin"]);
+
+const ctx = {
+  socket: null,
+  snap: emptySnapshot(),
+  theme,
+  role: () => document.body.dataset.role || "viewer",
+  emit: (event, payload) => emitAck(ctx.socket, event, payload),
+};
+
+function emptySnapshot() {
+  return {
+    account: null,
+    positions: [],
+    orders: [],
+    trades: [],
+    breakers: [],
+    alerts: [],
+    activity: [],
+    market: { symbols: [], quotes: {}, books: {} },
+    safety: null,
+  };
+}
+
+function ensureSafety(s) {
+  s.safety = s.safety || { trading_state: "UNKNOWN", kill_switch: {} };
+  s.safety.kill_switch = s.safety.kill_switch || {};
+  return s.safety;
+}
+
+// How each event updates the page's copy of the snapshot before panels render from it.
+const MERGE = {
+  pnl_update: (s, p) => {
+    s.account = p;
+  },
+  positions_update: (s, p) => {
+    s.positions = p.positions || [];
+  },
+  orders_update: (s, p) => {
+    s.orders = p.orders || [];
+  },
+  trade_history_update: (s, p) => {
+    if (Array.isArray(p.trades)) s.trades = p.trades;
+    else if (p.new) s.trades = [p.new, ...(s.trades || [])].slice(0, 200);
+  },
+  performance_update: (s, p) => {
+    if (p.performance) s.performance = p.performance;
+  },
+  regime_update: (s, p) => {
+    s.regime = p;
+  },
+  system_health_update: (s, p) => {
+    s.health = p;
+  },
+  safety_update: (s, p) => {
+    s.safety = p;
+  },
+  breaker_update: (s, p) => {
+    s.breakers = p.breakers || [];
+  },
+  alerts_update: (s, p) => {
+    s.alerts = p.channels || [];
+  },
+  kill_switch_activated: (s, p) => {
+    const safety = ensureSafety(s);
+    safety.kill_switch = {
+      engaged: true,
+      level: p.level,
+      reason: p.reason,
+      actor: p.actor,
+      since: p.since ?? p.ts,
+    };
+    if (p.trading_state) safety.trading_state = p.trading_state;
+    if (p.level === "pause") safety.entries_paused = true;
+  },
+  kill_switch_reset: (s, p) => {
+    const safety = ensureSafety(s);
+    safety.kill_switch = { engaged: false, level: null, reason: null, actor: null, since: null };
+    if (p.trading_state) safety.trading_state = p.trading_state;
+  },
+};
+
+const panels = [
+  createHeader(ctx),
+  createSafety(ctx),
+  createKillSwitch(ctx),
+  createPositions(ctx),
+  createTrades(ctx),
+  createPerformance(ctx),
+  createActivity(ctx),
+  createOrderTicket(ctx),
+  createAudit(ctx),
+  createAlerts(ctx),
+];
+const safetyPanel = panels[1];
+const snapshotHandlers = new Set();
+
+function applyRole(user) {
+  const role = ROLES.has(user && user.role) ? user.role : "viewer";
+  document.body.dataset.role = role;
+  // Hidden by CSS already; disabling as well keeps keyboard users and scripts out too.
+  for (const node of $$(".needs-trader input, .needs-trader select, .needs-trader button")) {
+    if (role === "viewer") node.disabled = true;
+    else if (node.dataset.lockedByRole) node.disabled = false;
+    if (role === "viewer") node.dataset.lockedByRole = "1";
+    else delete node.dataset.lockedByRole;
+  }
+  for (const node of $$(".needs-admin")) node.inert = role !== "admin";
+}
+
+function applySnapshot(snap) {
+  if (!snap || typeof snap !== "object") return;
+  ctx.snap = { ...emptySnapshot(), ...snap };
+  applyRole(ctx.snap.user);
+  for (const p of panels) {
+    try {
+      p.snapshot(ctx.snap);
+    } catch (err) {
+      console.error("panel snapshot failed", err);
+    }
+  }
+  safetyPanel.renderControls();
+  for (const h of snapshotHandlers) {
+    try {
+      h(ctx.snap);
+    } catch (err) {
+      console.error("snapshot handler failed", err);
+    }
+  }
+  document.body.classList.add("has-state");
+}
+
+function wireEvents(socket) {
+  const names = new Set(Object.keys(MERGE));
+  for (const p of panels) for (const n of Object.keys(p.events)) names.add(n);
+  for (const name of names) {
+    const merge = MERGE[name];
+    const targets = panels.map((p) => p.events[name]).filter(Boolean);
+    socket.on(name, (payload) => {
+      if (!payload || typeof payload !== "object") return;
+      if (merge) merge(ctx.snap, payload);
+      for (const fn of targets) {
+        try {
+          fn(payload);
+        } catch (err) {
+          console.error(`handler for ${name} failed`, err);
+        }
+      }
+    });
+  }
+}
+
+/** Register a handler for every snapshot; called at once if one has already arrived. */
+function onSnapshot(handler) {
+  snapshotHandlers.add(handler);
+  if (document.body.classList.contains("has-state")) handler(ctx.snap);
+  return () => snapshotHandlers.delete(handler);
+}
+
+async function mountMarket(socket) {
+  const root = $("#market-view");
+  // Loaded dynamically so a market-view failure can never take the safety controls down.
+  try {
+    const { mountMarketView } = await import("./market/index.js");
+    mountMarketView({ root, ticker: $("#ticker-strip"), socket, onSnapshot, theme });
+  } catch (err) {
+    console.error("market view failed to load", err);
+    root.classList.add("market-error");
+    root.textContent = "Market view unavailable.";
+  }
+}
+
+applyRole(null);
+mountThemeToggles($("#theme-toggle"), $("#cb-toggle"));
+ctx.socket = connect({ indicator: $("#conn-status"), onSnapshot: applySnapshot });
+wireEvents(ctx.socket);
+mountMarket(ctx.socket);

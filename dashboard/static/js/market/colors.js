@@ -1,0 +1,82 @@
+// Reads the theme's CSS custom properties for canvas drawing and converts them to rgba.
+// Canvas and lightweight-charts cannot use var(--x), so the palette is re-read on every theme
+// change from the element the market view lives in (inheriting whatever theme attribute is set).
+
+const NAMES = [
+  "bg",
+  "panel",
+  "panel-2",
+  "border",
+  "text",
+  "muted",
+  "accent",
+  "bull",
+  "bear",
+  "warn",
+  "danger",
+  "ok",
+  "font-mono",
+];
+
+const FALLBACK = {
+  bg: "#0b0e14",
+  panel: "#131722",
+  "panel-2": "#1b2030",
+  border: "#2a2e39",
+  text: "#d1d4dc",
+  muted: "#787b86",
+  accent: "#2962ff",
+  bull: "#26a69a",
+  bear: "#ef5350",
+  warn: "#f0b90b",
+  danger: "#ff3b30",
+  ok: "#26a69a",
+  "font-mono": "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace",
+};
+
+let probe = null;
+
+/** Normalise any CSS color to [r, g, b, a] using a canvas context as the parser. */
+function parse(color) {
+  if (!probe) probe = document.createElement("canvas").getContext("2d");
+  probe.fillStyle = "#000";
+  probe.fillStyle = color;
+  const s = probe.fillStyle;
+  if (s.startsWith("#")) {
+    return [
+      parseInt(s.slice(1, 3), 16),
+      parseInt(s.slice(3, 5), 16),
+      parseInt(s.slice(5, 7), 16),
+      1,
+    ];
+  }
+  const m = s.match(/rgba?\(([^)]+)\)/);
+  if (!m) return [0, 0, 0, 1];
+  const parts = m[1].split(",").map((p) => parseFloat(p));
+  return [parts[0], parts[1], parts[2], parts.length > 3 ? parts[3] : 1];
+}
+
+/** The color with its alpha multiplied by `a`, as an rgba() string. */
+export function alpha(color, a) {
+  const [r, g, b, base] = parse(color);
+  return `rgba(${r}, ${g}, ${b}, ${+(base * a).toFixed(3)})`;
+}
+
+/** Blend two colors: t = 0 gives `a`, t = 1 gives `b`. */
+export function mix(a, b, t) {
+  const x = parse(a);
+  const y = parse(b);
+  const c = (i) => Math.round(x[i] + (y[i] - x[i]) * t);
+  return `rgb(${c(0)}, ${c(1)}, ${c(2)})`;
+}
+
+/** The current palette, keyed camelCase (panel2, fontMono), read from `node`'s computed style. */
+export function readPalette(node) {
+  const style = getComputedStyle(node);
+  const out = {};
+  for (const name of NAMES) {
+    const value = style.getPropertyValue(`--${name}`).trim() || FALLBACK[name];
+    out[name.replace(/-(\w)/g, (_, ch) => ch.toUpperCase())] = value;
+  }
+  return out;
+}

@@ -1,0 +1,145 @@
+// Activity log: newest on top, bounded, type filter chips, one DOM batch per frame.
+
+import { $, $$, el, schedule, setText } from "../dom.js";
+import { money, pct, price, qty, timeOf } from "../format.js";
+
+export const ACTIVITY_TYPES = [
+  "signal",
+  "exit_signal",
+  "order_placing",
+  "order_placed",
+  "trade_executed",
+  "risk_limit",
+  "system",
+  "error",
+  "progress",
+];
+const LABEL = {
+  signal: "SIGNAL",
+  exit_signal: "EXIT",
+  order_placing: "PLACING",
+  order_placed: "PLACED",
+  trade_executed: "FILL",
+  risk_limit: "RISK",
+  system: "SYSTEM",
+  error: "ERROR",
+  progress: "PROGRESS",
+};
+const MAX_ROWS = 300;
+
+const up = (s) => String(s || "").toUpperCase();
+
+/** Message nodes for one event: [main text, optional emphasized prefix]. */
+function describe(type, e) {
+  switch (type) {
+    case "signal":
+    case "exit_signal":
+      return [
+        null,
+        `${up(e.side)} ${e.symbol} @ ${price(e.price, e.symbol || "")}` +
+          ` · conf ${pct(e.confidence, 0)}${e.reason ? ` · ${e.reason}` : ""}`,
+      ];
+    case "order_placing":
+      return [null, `${up(e.side)} ${qty(e.qty)} ${e.symbol} ${e.type || "market"} · ${e.source || ""}`];
+    case "order_placed": {
+      const o = e.order || {};
+      const px = o.type === "stop" ? o.stop_price : o.limit_price;
+      return [
+        null,
+        `${o.id} ${up(o.side)} ${qty(o.qty)} ${o.symbol} ${o.type || ""}` +
+          `${px ? ` @ ${price(px, o.symbol || "")}` : ""} · ${o.status || ""} · ${o.source || ""}`,
+      ];
+    }
+    case "trade_executed":
+      return [
+        null,
+        `${up(e.side)} ${qty(e.qty)} ${e.symbol} @ ${price(e.price, e.symbol || "")}` +
+          ` · fee ${money(e.fee)} · ${e.order_id || ""} · ${e.source || ""}`,
+      ];
+    case "risk_limit":
+      return [
+        e.code || "RISK",
+        `${e.message || ""}${e.symbol ? ` · ${up(e.side)} ${qty(e.qty)} ${e.symbol}` : ""}` +
+          `${e.source ? ` · ${e.source}` : ""}`,
+      ];
+    case "error":
+      return [e.where || null, e.message || ""];
+    case "progress":
+      return [null, `${e.message || ""}${Number.isFinite(e.pct) ? ` (${Math.round(e.pct)}%)` : ""}`];
+    default:
+      return [null, e.message || ""];
+  }
+}
+
+function row(type, e) {
+  const [strong, text] = describe(type, e);
+  return el(
+    "div",
+    { class: `act-row act-${type}`, dataset: { type } },
+    el("span", { class: "act-time num", text: timeOf(e.ts) }),
+    el("span", { class: "act-tag", text: LABEL[type] || up(type) }),
+    el(
+      "span",
+      { class: "act-msg", title: text },
+      strong ? el("strong", { class: "act-code", text: strong }) : null,
+      text,
+    ),
+  );
+}
+
+export function createActivity() {
+  const log = $("#activity-log");
+  const count = $("#activity-count");
+  let pending = [];
+
+  for (const chip of $$("#activity-filters [data-type]")) {
+    chip.addEventListener("click", () => {
+      const on = chip.getAttribute("aria-pressed") !== "false";
+      chip.setAttribute("aria-pressed", String(!on));
+      log.classList.toggle(`hide-${chip.dataset.type}`, on);
+    });
+  }
+  $("#activity-clear").addEventListener("click", () => {
+    pending = [];
+    log.replaceChildren();
+    setText(count, "0");
+  });
+
+  function flush() {
+    if (!pending.length) return;
+    const batch = pending.length > MAX_ROWS ? pending.slice(-MAX_ROWS) : pending;
+    pending = [];
+    const frag = document.createDocumentFragment();
+    for (let i = batch.length - 1; i >= 0; i--) frag.append(row(batch[i][0], batch[i][1]));
+    // Keep what the operator is reading in place when they have scrolled down.
+    const keep = log.scrollTop > 4;
+    const before = keep ? log.scrollHeight : 0;
+    log.prepend(frag);
+    let extra = log.childElementCount - MAX_ROWS;
+    while (extra-- > 0) log.lastElementChild.remove();
+    if (keep) log.scrollTop += log.scrollHeight - before;
+    setText(count, String(log.childElementCount));
+  }
+
+  function add(type, payload) {
+    pending.push([type, payload || {}]);
+    if (pending.length > MAX_ROWS * 2) pending = pending.slice(-MAX_ROWS);
+    schedule("activity", flush);
+  }
+
+  const events = {};
+  for (const t of ACTIVITY_TYPES) events[t] = (p) => add(t, p);
+
+  return {
+    snapshot(snap) {
+      // A snapshot carries the authoritative recent history: replace, never append twice.
+      pending = [];
+      log.replaceChildren();
+      for (const e of snap.activity || []) {
+        if (ACTIVITY_TYPES.includes(e.type)) pending.push([e.type, e]);
+      }
+      schedule("activity", flush);
+    },
+    events,
+  };
+}

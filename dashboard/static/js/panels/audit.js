@@ -1,0 +1,91 @@
+// Audit panel: the last 100 audit entries from GET /api/audit, refreshed on safety events.
+
+import { $, schedule, setText } from "../dom.js";
+import { dateTimeOf } from "../format.js";
+import { KeyedTable } from "../table.js";
+
+const LIMIT = 100;
+const MIN_INTERVAL_MS = 3000;
+const GOOD = /^(ok|success|succeeded|allowed|accepted|done|engaged|reset)$/i;
+const BAD = /(denied|fail|error|refused|rejected|invalid|forbidden)/i;
+
+function detailsText(d) {
+  if (d === null || d === undefined || d === "") return "";
+  if (typeof d !== "object") return String(d);
+  return Object.entries(d)
+    .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
+    .join(" ");
+}
+
+export function createAudit() {
+  const status = $("#audit-status");
+  const table = new KeyedTable($("#audit-table tbody"), {
+    key: (e) => e.id,
+    emptyText: "No audit entries",
+    columns: [
+      { value: (e) => dateTimeOf(e.ts), base: "num muted-num" },
+      { value: (e) => e.actor || "", base: "mono" },
+      { value: (e) => e.action || "", base: "strong" },
+      { value: (e) => e.reason || "", base: "wrap" },
+      {
+        value: (e) => String(e.outcome ?? ""),
+        cls: (e) =>
+          BAD.test(String(e.outcome)) ? "outcome-bad" : GOOD.test(String(e.outcome)) ? "outcome-ok" : "",
+      },
+      {
+        value: (e) => detailsText(e.details),
+        base: "details mono",
+        title: (e) => (e.details ? JSON.stringify(e.details, null, 2) : ""),
+      },
+    ],
+  });
+
+  let last = 0;
+  let timer = null;
+  let loading = false;
+
+  async function load() {
+    timer = null;
+    if (loading) return;
+    loading = true;
+    last = Date.now();
+    try {
+      const r = await fetch(`/api/audit?limit=${LIMIT}`, { credentials: "same-origin" });
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const body = await r.json();
+      if (body.ok === false) throw new Error((body.error && body.error.message) || "refused");
+      const entries = (body.entries || []).slice();
+      entries.sort((a, b) => (b.ts || 0) - (a.ts || 0));
+      schedule("audit", () => table.update(entries.slice(0, LIMIT)));
+      setText(status, `Updated ${new Date().toLocaleTimeString()}`);
+      status.classList.remove("err");
+    } catch (err) {
+      setText(status, `Audit unavailable: ${err.message}`);
+      status.classList.add("err");
+    } finally {
+      loading = false;
+    }
+  }
+
+  /** Refresh soon, but never more often than every few seconds (safety_update can be chatty). */
+  function refresh() {
+    if (timer) return;
+    timer = setTimeout(load, Math.max(300, MIN_INTERVAL_MS - (Date.now() - last)));
+  }
+
+  $("#audit-refresh").addEventListener("click", () => {
+    clearTimeout(timer);
+    load();
+  });
+
+  return {
+    snapshot: refresh,
+    events: {
+      safety_update: refresh,
+      breaker_update: refresh,
+      kill_switch_activated: refresh,
+      kill_switch_reset: refresh,
+      risk_limit: refresh,
+    },
+  };
+}

@@ -1,0 +1,119 @@
+// Header bar: account figures, regime/health/trading-state badges, user, logout.
+
+import { $, schedule, setClassFrom, setText } from "../dom.js";
+import { duration, money, num, pnlClass, signedMoney, signedPct, timeOf } from "../format.js";
+
+const PNL = ["pos", "neg", "flat"];
+
+export function createHeader(ctx) {
+  const n = {
+    balance: $("#balance"),
+    equity: $("#equity"),
+    daily: $("#daily-pnl"),
+    dailyPct: $("#daily-pnl-pct"),
+    total: $("#total-pnl"),
+    totalPct: $("#total-pnl-pct"),
+    regime: $("#regime"),
+    health: $("#health"),
+    state: $("#trading-state"),
+    user: $("#user-name"),
+    role: $("#user-role"),
+    logout: $("#logout-btn"),
+  };
+
+  n.logout.addEventListener("click", async () => {
+    n.logout.disabled = true;
+    try {
+      await fetch("/api/logout", { method: "POST", credentials: "same-origin" });
+    } finally {
+      window.location.assign("/login");
+    }
+  });
+
+  function account(a) {
+    if (!a) return;
+    const start = a.starting_balance || 0;
+    setText(n.balance, money(a.balance));
+    setText(n.equity, money(a.equity));
+    setText(n.daily, signedMoney(a.daily_pnl));
+    setClassFrom(n.daily, PNL, pnlClass(a.daily_pnl));
+    setText(n.total, signedMoney(a.total_pnl));
+    setClassFrom(n.total, PNL, pnlClass(a.total_pnl));
+    // Percentages are relative to the session's starting balance, the operator's reference.
+    setText(n.dailyPct, start ? signedPct(a.daily_pnl / start) : "");
+    setClassFrom(n.dailyPct, PNL, pnlClass(a.daily_pnl));
+    setText(n.totalPct, start ? signedPct(a.total_pnl / start) : "");
+    setClassFrom(n.totalPct, PNL, pnlClass(a.total_pnl));
+    n.equity.title =
+      `Realized ${signedMoney(a.realized_pnl)} · Unrealized ${signedMoney(a.unrealized_pnl)}` +
+      ` · Fees ${money(a.fees)}`;
+  }
+
+  function regime(r) {
+    if (!r) return;
+    const name = String(r.regime || "UNKNOWN");
+    setText(n.regime.querySelector(".badge-text"), name.replaceAll("_", " "));
+    setText(n.regime.querySelector(".badge-sub"), `VIX ${num(r.vix, 2)}`);
+    n.regime.dataset.regime = name;
+    const t = r.thresholds || {};
+    n.regime.title =
+      `Volatility regime ${name}; VIX ${num(r.vix, 2)}` +
+      ` (ultra-low below ${num(t.ultra_low_below, 1)}, high above ${num(t.high_above, 1)})`;
+  }
+
+  function health(h) {
+    if (!h) return;
+    const status = h.status === "OK" ? "OK" : String(h.status || "UNKNOWN");
+    setText(n.health.querySelector(".badge-text"), status);
+    n.health.dataset.status = status;
+    const lines = [
+      `System ${status} · errors ${h.errors ?? 0}`,
+      `Last error: ${h.last_error || "none"}`,
+      `Feed ${h.feed ?? "—"} · broker ${h.broker ?? "—"} · strategy ${h.strategy ?? "—"}`,
+      `Uptime ${duration((h.uptime_s || 0) * 1000)} · ${num(h.events_per_s, 0)} ev/s` +
+        ` · queue ${h.queue_depth ?? 0}`,
+      `Heartbeat ${timeOf(h.heartbeat_ts)}`,
+    ];
+    n.health.title = lines.join("\n");
+    n.health.setAttribute("aria-label", `System health ${status}. ${lines[1]}`);
+  }
+
+  function safety(s) {
+    if (!s) return;
+    const st = String(s.trading_state || "UNKNOWN");
+    setText(n.state.querySelector(".badge-text"), st);
+    n.state.dataset.state = st;
+    n.state.title = s.state_reason ? `${st}: ${s.state_reason}` : `Trading state ${st}`;
+  }
+
+  function user(u) {
+    if (!u) return;
+    setText(n.user, u.username || "");
+    setText(n.role, u.role || "");
+    n.role.dataset.role = u.role || "";
+  }
+
+  function all(snap) {
+    account(snap.account);
+    regime(snap.regime);
+    health(snap.health);
+    safety(snap.safety);
+    user(snap.user);
+  }
+
+  // Renders read ctx.snap at frame time, so whichever update arrived last wins.
+  const s = () => ctx.snap;
+  return {
+    snapshot() {
+      schedule("header:all", () => all(s()));
+    },
+    events: {
+      pnl_update: () => schedule("header:acct", () => account(s().account)),
+      regime_update: () => schedule("header:regime", () => regime(s().regime)),
+      system_health_update: () => schedule("header:health", () => health(s().health)),
+      safety_update: () => schedule("header:safety", () => safety(s().safety)),
+      kill_switch_activated: () => schedule("header:safety", () => safety(s().safety)),
+      kill_switch_reset: () => schedule("header:safety", () => safety(s().safety)),
+    },
+  };
+}

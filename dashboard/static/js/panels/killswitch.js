@@ -1,0 +1,162 @@
+// Kill switch and reset dialogs, plus the generic confirm dialog other panels use.
+
+import { $, $$, ackError, el, toast } from "../dom.js";
+import { dateTimeOf } from "../format.js";
+
+const LEVEL_TEXT = {
+  pause: "PAUSE ENTRIES — no new positions; exits and open orders continue.",
+  halt: "HALT — cancel ALL open orders and accept no new ones.",
+  flatten: "FLATTEN — halt, cancel all orders, then CLOSE ALL POSITIONS at market.",
+};
+
+function showResult(node, resp, okText) {
+  node.replaceChildren();
+  node.className = `result ${resp.ok ? "result-ok" : "result-err"}`;
+  node.append(resp.ok ? okText : `Refused — ${ackError(resp)}`);
+  node.hidden = false;
+}
+
+/** Ask the operator to confirm; resolves true on confirm. */
+export function confirmAction(message, { title = "Confirm", okText = "Confirm", danger = false }) {
+  const dlg = $("#confirm-dialog");
+  $("#confirm-title").textContent = title;
+  $("#confirm-message").textContent = message;
+  const ok = $("#confirm-ok");
+  ok.textContent = okText;
+  ok.classList.toggle("btn-danger", danger);
+  ok.classList.toggle("btn-primary", !danger);
+  return new Promise((resolve) => {
+    const done = () => {
+      dlg.removeEventListener("close", done);
+      resolve(dlg.returnValue === "ok");
+    };
+    dlg.returnValue = "";
+    dlg.addEventListener("close", done);
+    dlg.showModal();
+    ok.focus();
+  });
+}
+
+export function createKillSwitch(ctx) {
+  const kill = {
+    dlg: $("#kill-dialog"),
+    form: $("#kill-form"),
+    reason: $("#kill-reason"),
+    next: $("#kill-next"),
+    back: $("#kill-back"),
+    confirm: $("#kill-confirm"),
+    summary: $("#kill-summary"),
+    result: $("#kill-result"),
+    steps: $$("#kill-dialog [data-step]"),
+  };
+  const reset = {
+    dlg: $("#reset-dialog"),
+    form: $("#reset-form"),
+    reason: $("#reset-reason"),
+    confirm: $("#reset-confirm"),
+    password: $("#reset-password"),
+    submit: $("#reset-submit"),
+    result: $("#reset-result"),
+    current: $("#reset-current"),
+  };
+
+  for (const btn of $$("[data-close]")) {
+    btn.addEventListener("click", () => btn.closest("dialog").close("cancel"));
+  }
+
+  // ---- kill switch ----
+  const level = () => {
+    const r = kill.form.querySelector("input[name=level]:checked");
+    return r ? r.value : null;
+  };
+  const step = (k) => {
+    for (const s of kill.steps) s.hidden = s.dataset.step !== String(k);
+  };
+  const validKill = () => !!level() && kill.reason.value.trim().length > 0;
+
+  $("#kill-switch-btn").addEventListener("click", () => {
+    kill.form.reset();
+    kill.result.hidden = true;
+    kill.confirm.disabled = false;
+    kill.next.disabled = true;
+    step(1);
+    kill.dlg.showModal();
+    kill.reason.focus();
+  });
+  kill.form.addEventListener("input", () => {
+    kill.next.disabled = !validKill();
+  });
+  kill.next.addEventListener("click", () => {
+    if (!validKill()) return;
+    kill.summary.replaceChildren(
+      el("strong", { text: LEVEL_TEXT[level()] }),
+      el("span", { class: "muted", text: `Reason: ${kill.reason.value.trim()}` }),
+    );
+    kill.dlg.dataset.level = level();
+    step(2);
+    kill.confirm.focus();
+  });
+  kill.back.addEventListener("click", () => step(1));
+  kill.form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!validKill() || kill.confirm.disabled) return;
+    kill.confirm.disabled = true;
+    kill.confirm.textContent = "Engaging…";
+    const payload = { level: level(), reason: kill.reason.value.trim() };
+    const resp = await ctx.emit("kill_switch", payload);
+    kill.confirm.textContent = "Confirm — engage";
+    const cancelled = resp.cancelled !== undefined ? ` · ${resp.cancelled} order(s) cancelled` : "";
+    showResult(kill.result, resp, `Kill switch engaged (${payload.level})${cancelled}.`);
+    if (resp.ok) {
+      toast(`Kill switch engaged: ${payload.level}`, "ok");
+      step(0);
+    } else {
+      kill.confirm.disabled = false;
+    }
+  });
+
+  // ---- reset ----
+  const validReset = () =>
+    reset.reason.value.trim().length > 0 &&
+    reset.confirm.value === "RESET" &&
+    reset.password.value.length > 0;
+
+  const openReset = () => {
+    reset.form.reset();
+    reset.result.hidden = true;
+    reset.submit.disabled = true;
+    const s = ctx.snap.safety || {};
+    const ks = s.kill_switch || {};
+    reset.current.textContent = ks.engaged
+      ? `Engaged: ${String(ks.level).toUpperCase()} by ${ks.actor || "?"} at ` +
+        `${dateTimeOf(ks.since)} — “${ks.reason || ""}”`
+      : `Trading state ${s.trading_state || "?"}${s.state_reason ? ` — ${s.state_reason}` : ""}`;
+    reset.dlg.showModal();
+    reset.reason.focus();
+  };
+  $("#reset-btn").addEventListener("click", openReset);
+  $("#banner-reset-btn").addEventListener("click", openReset);
+  reset.form.addEventListener("input", () => {
+    reset.submit.disabled = !validReset();
+  });
+  reset.form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!validReset()) return;
+    reset.submit.disabled = true;
+    const payload = {
+      reason: reset.reason.value.trim(),
+      confirm: reset.confirm.value,
+      password: reset.password.value,
+    };
+    // The password must not linger in the DOM whatever the outcome.
+    reset.password.value = "";
+    const resp = await ctx.emit("reset_kill_switch", payload);
+    showResult(reset.result, resp, "Kill switch reset. Trading state restored.");
+    if (resp.ok) toast("Kill switch reset", "ok");
+  });
+  reset.dlg.addEventListener("close", () => {
+    reset.password.value = "";
+  });
+
+  return { snapshot() {}, events: {} };
+}

@@ -1,0 +1,150 @@
+// Open positions (live P&L, close button) and open orders tables.
+
+import { $, ackError, el, schedule, setText, toast } from "../dom.js";
+import { pnlClass, price, qty, signedMoney, signedPct, timeOf } from "../format.js";
+import { KeyedTable } from "../table.js";
+import { confirmAction } from "./killswitch.js";
+
+const OPEN = new Set(["new", "partially_filled", "accepted", "pending_new", "open"]);
+
+function positionPct(p) {
+  const basis = Math.abs((p.avg_price || 0) * (p.qty || 0) * (p.multiplier || 1));
+  return basis ? p.unrealized_pnl / basis : NaN;
+}
+
+export function createPositions(ctx) {
+  const count = $("#positions-count");
+  const ordersCount = $("#orders-count");
+  const upnl = $("#positions-upnl");
+
+  async function close(symbol) {
+    const p = positions.get(symbol) || { symbol };
+    const yes = await confirmAction(
+      `Close the ${p.side || ""} position of ${qty(p.qty)} ${symbol} at market?`,
+      { title: `Close ${symbol}`, okText: "Close position", danger: true },
+    );
+    if (!yes) return;
+    const resp = await ctx.emit("close_position", { symbol });
+    if (resp.ok) toast(`Close ${symbol}: sent`, "ok");
+    else toast(`Close ${symbol} refused — ${ackError(resp)}`, "err", 8000);
+  }
+
+  const positions = new KeyedTable($("#positions-table tbody"), {
+    key: (p) => p.symbol,
+    emptyText: "No open positions",
+    onRow: (tr, p) => {
+      tr.dataset.symbol = p.symbol;
+    },
+    columns: [
+      { value: (p) => p.symbol, base: "sym" },
+      { value: (p) => String(p.side || "").toUpperCase(), cls: (p) => `side-${p.side}` },
+      { value: (p) => qty(p.qty), base: "num" },
+      { value: (p) => price(p.avg_price, p.symbol), base: "num" },
+      { value: (p) => price(p.last_price, p.symbol), base: "num" },
+      {
+        value: (p) => signedMoney(p.unrealized_pnl),
+        base: "num",
+        cls: (p) => pnlClass(p.unrealized_pnl),
+      },
+      {
+        value: (p) => signedPct(positionPct(p)),
+        base: "num",
+        cls: (p) => pnlClass(p.unrealized_pnl),
+      },
+      { value: (p) => price(p.stop_loss, p.symbol), base: "num muted-num" },
+      { value: (p) => price(p.take_profit, p.symbol), base: "num muted-num" },
+      {
+        base: "act needs-trader",
+        mount: (td, p) => {
+          td.append(
+            el("button", {
+              class: "btn btn-xs btn-outline-danger close-pos",
+              type: "button",
+              text: "Close",
+              "data-testid": `close-${p.symbol}`,
+              onclick: () => close(p.symbol),
+            }),
+          );
+        },
+      },
+    ],
+  });
+
+  const orders = new KeyedTable($("#orders-table tbody"), {
+    key: (o) => o.id,
+    emptyText: "No open orders",
+    columns: [
+      { value: (o) => o.id, base: "mono" },
+      { value: (o) => o.symbol, base: "sym" },
+      { value: (o) => String(o.side || "").toUpperCase(), cls: (o) => `side-${o.side}` },
+      { value: (o) => o.type || "", base: "muted-text" },
+      {
+        value: (o) => (o.filled_qty ? `${qty(o.filled_qty)}/${qty(o.qty)}` : qty(o.qty)),
+        base: "num",
+      },
+      {
+        value: (o) => price(o.type === "stop" ? o.stop_price : o.limit_price, o.symbol),
+        base: "num",
+      },
+      { value: (o) => String(o.status || "").replace("_", " "), cls: (o) => `st-${o.status}` },
+      { value: (o) => o.source || "", base: "muted-text" },
+      { value: (o) => timeOf(o.created_ts), base: "num muted-num" },
+    ],
+  });
+
+  function renderPositions() {
+    const list = ctx.snap.positions || [];
+    positions.update(list);
+    setText(count, String(list.length));
+    let total = 0;
+    for (const p of list) total += p.unrealized_pnl || 0;
+    setText(upnl, list.length ? signedMoney(total) : "");
+    upnl.className = `panel-figure num ${pnlClass(total)}`;
+  }
+
+  function renderOrders() {
+    const list = (ctx.snap.orders || []).filter((o) => OPEN.has(o.status));
+    list.sort((a, b) => (b.created_ts || 0) - (a.created_ts || 0));
+    orders.update(list);
+    setText(ordersCount, String(list.length));
+  }
+
+  // There is no orders_update event in the contract; order changes are inferred from the
+  // activity stream and reconciled with a request_state snapshot, at most every 600 ms.
+  let resyncTimer = null;
+  function resyncOrders() {
+    if (resyncTimer) return;
+    resyncTimer = setTimeout(async () => {
+      resyncTimer = null;
+      const resp = await ctx.emit("request_state", {});
+      const snap = resp && (resp.snapshot || resp.state || resp);
+      if (resp.ok !== false && snap && Array.isArray(snap.orders)) {
+        ctx.snap.orders = snap.orders;
+        schedule("orders", renderOrders);
+      }
+    }, 600);
+  }
+
+  function orderPlaced(p) {
+    const o = p && p.order;
+    if (!o) return;
+    const list = (ctx.snap.orders || []).filter((x) => x.id !== o.id);
+    list.push(o);
+    ctx.snap.orders = list;
+    schedule("orders", renderOrders);
+  }
+
+  return {
+    snapshot: () => {
+      schedule("positions", renderPositions);
+      schedule("orders", renderOrders);
+    },
+    events: {
+      positions_update: () => schedule("positions", renderPositions),
+      orders_update: () => schedule("orders", renderOrders),
+      order_placed: orderPlaced,
+      trade_executed: resyncOrders,
+      kill_switch_activated: resyncOrders,
+    },
+  };
+}

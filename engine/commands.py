@@ -1,0 +1,122 @@
+"""Operator commands and their validation: every inbound payload becomes one of these or an error."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.models import KillLevel, OrderType, Side
+
+Reason = Annotated[str, Field(min_length=3, max_length=500)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, lt=1e12)]
+Symbol = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class KillSwitchCmd(Command):
+    level: KillLevel
+    reason: Reason
+
+
+class ResetKillSwitchCmd(Command):
+    reason: Reason
+    confirm: Literal["RESET"]
+    password: Annotated[str, Field(min_length=1, max_length=1024, repr=False)]
+
+
+class TestNotificationCmd(Command):
+    message: Annotated[str, Field(max_length=500)] = "Test notification from Vigil"
+
+
+class PlaceOrderCmd(Command):
+    symbol: Symbol
+    side: Side
+    qty: Positive
+    type: OrderType = OrderType.MARKET
+    limit_price: Positive | None = None
+    stop_price: Positive | None = None
+    stop_loss: Positive | None = None
+    take_profit: Positive | None = None
+
+    @model_validator(mode="after")
+    def _prices_match_type(self) -> PlaceOrderCmd:
+        if self.type is OrderType.LIMIT and self.limit_price is None:
+            raise ValueError("limit_price is required for a limit order")
+        if self.type is OrderType.STOP and self.stop_price is None:
+            raise ValueError("stop_price is required for a stop order")
+        return self
+
+
+class SymbolCmd(Command):
+    symbol: Symbol
+
+
+class ModifyStopsCmd(Command):
+    symbol: Symbol
+    stop_loss: Positive | None = None
+    take_profit: Positive | None = None
+
+
+class EmptyCmd(Command):
+    pass
+
+
+class SignalIdCmd(Command):
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class RiskOverrideCmd(Command):
+    name: Literal[
+        "max_notional", "max_order_qty", "max_positions", "daily_loss_limit", "price_collar_pct"
+    ]
+    value: Positive
+    reason: Reason = "risk override"
+
+
+class AckReconciliationCmd(Command):
+    reason: Reason = "acknowledged"
+
+
+COMMANDS: dict[str, type[Command]] = {
+    "kill_switch": KillSwitchCmd,
+    "reset_kill_switch": ResetKillSwitchCmd,
+    "test_notification": TestNotificationCmd,
+    "place_order": PlaceOrderCmd,
+    "close_position": SymbolCmd,
+    "modify_stops": ModifyStopsCmd,
+    "pause_entries": EmptyCmd,
+    "resume_entries": EmptyCmd,
+    "bot_start": EmptyCmd,
+    "bot_stop": EmptyCmd,
+    "approve_signal": SignalIdCmd,
+    "reject_signal": SignalIdCmd,
+    "set_risk_override": RiskOverrideCmd,
+    "acknowledge_reconciliation": AckReconciliationCmd,
+}
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def parse_command(name: str, payload: Any) -> Command | dict[str, Any]:
+    """The validated command, or the structured error to send back. Never raises."""
+    model = COMMANDS.get(name)
+    if model is None:
+        return error("UNKNOWN_COMMAND", f"unknown command {name!r}")
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        return error("INVALID_PAYLOAD", "payload must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        return error("INVALID_PAYLOAD", f"{where}: {first['msg']}")
+    except ValueError as exc:
+        return error("INVALID_PAYLOAD", str(exc))

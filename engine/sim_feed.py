@@ -1,0 +1,356 @@
+"""A seeded simulated market: VIX regimes, correlated price paths, quotes, trades and books."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from engine.models import (
+    AssetClass,
+    BookLevel,
+    Instrument,
+    OrderBook,
+    Quote,
+    Side,
+    TradeTick,
+    VixUpdate,
+)
+
+SimEvent = Quote | TradeTick | OrderBook | VixUpdate
+
+OPTION_SYMBOL = "SPY 261218C500"
+DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
+    "SPY": Instrument("SPY", AssetClass.EQUITY, tick_size=0.01, lot_size=0.01),
+    "QQQ": Instrument("QQQ", AssetClass.EQUITY, tick_size=0.01, lot_size=0.01),
+    "BTC/USD": Instrument("BTC/USD", AssetClass.CRYPTO, tick_size=0.01, lot_size=0.0001),
+    "ETH/USD": Instrument("ETH/USD", AssetClass.CRYPTO, tick_size=0.01, lot_size=0.001),
+    OPTION_SYMBOL: Instrument(
+        OPTION_SYMBOL, AssetClass.OPTION, multiplier=100.0, tick_size=0.01, lot_size=1.0
+    ),
+}
+
+_TRADING_YEAR_S = 252 * 6.5 * 3600  # equities' vol is quoted per trading year
+_CALENDAR_YEAR_S = 365 * 24 * 3600  # crypto trades around the clock
+_BOOK_DEPTH = 10
+_MAX_TRADES_PER_STEP = 25  # a long dt (history, fast-forward) must not explode the event list
+_OPTION_MIN_MID = 0.15  # keeps a 10-level book of positive bids on a worthless option
+_REFERENCE_TS = 1_767_225_600.0  # option pricing time until the first step says otherwise
+
+# The long-run VIX level per regime, how long a regime lasts on average (simulated seconds,
+# compressed so a demo session sees switches), and where the Markov chain goes next.
+REGIME_LEVELS = {"calm": 11.0, "normal": 17.0, "stressed": 30.0}
+_REGIME_MEAN_S = {"calm": 2400.0, "normal": 3600.0, "stressed": 1200.0}
+_REGIME_NEXT = {
+    "calm": (("normal", 0.85), ("stressed", 0.15)),
+    "normal": (("calm", 0.5), ("stressed", 0.5)),
+    "stressed": (("normal", 0.8), ("calm", 0.2)),
+}
+_VIX_REFERENCE = 17.0
+_VIX_KAPPA = math.log(2) / 300.0  # log-VIX reverts with a five-minute half-life
+_VIX_LOG_SD = 0.10  # stationary spread of log-VIX around its regime level
+_VIX_MARKET_CORR = -0.7  # leverage effect: VIX jumps when stocks fall
+
+
+@dataclass(frozen=True)
+class _Profile:
+    start: float
+    annual_vol: float
+    year_s: float
+    market_corr: float  # loading on the equity-market shock
+    crypto_corr: float  # loading on the shared crypto shock
+    spread_bps: float  # at VIX 17; widens with volatility
+    level_ticks: int  # book level spacing at VIX 17
+    level_size: float  # size at the touch
+    trade_size: float
+    trade_rate: float  # trades per simulated second
+
+
+_PROFILES = {
+    "SPY": _Profile(500.0, 0.16, _TRADING_YEAR_S, 1.0, 0.0, 0.2, 1, 400.0, 100.0, 4.0),
+    "QQQ": _Profile(430.0, 0.21, _TRADING_YEAR_S, 0.9, 0.0, 0.3, 1, 300.0, 80.0, 3.0),
+    "BTC/USD": _Profile(60_000.0, 0.55, _CALENDAR_YEAR_S, 0.25, 0.85, 0.4, 50, 0.8, 0.02, 3.0),
+    "ETH/USD": _Profile(3_000.0, 0.70, _CALENDAR_YEAR_S, 0.25, 0.85, 0.8, 5, 8.0, 0.4, 2.0),
+}
+_GENERIC = {
+    AssetClass.EQUITY: _Profile(100.0, 0.25, _TRADING_YEAR_S, 0.7, 0.0, 1.0, 1, 200.0, 50.0, 1.0),
+    AssetClass.CRYPTO: _Profile(100.0, 0.80, _CALENDAR_YEAR_S, 0.2, 0.8, 2.0, 1, 50.0, 5.0, 1.0),
+    # Options take their price from the underlying; these drive spread, book and trades.
+    AssetClass.OPTION: _Profile(0.0, 0.0, _TRADING_YEAR_S, 0.0, 0.0, 150.0, 5, 25.0, 5.0, 0.1),
+}
+_OPTION_RE = re.compile(r"^(?P<und>[A-Z./]+) (?P<date>\d{6})(?P<cp>[CP])(?P<strike>\d+(\.\d+)?)$")
+
+
+@dataclass(frozen=True)
+class _OptionSpec:
+    underlying: str
+    expiry_ts: float
+    is_call: bool
+    strike: float
+
+
+class SimulatedFeed:
+    """Deterministic for a seed and a sequence of (now, dt) calls.
+
+    Three random streams keep it so while letting `history` skip the books: one drives the
+    VIX, regimes and prices, one the trades, one the book sizes.
+    """
+
+    def __init__(self, seed: int, instruments: dict[str, Instrument] | None = None) -> None:
+        self._instruments = dict(DEFAULT_INSTRUMENTS if instruments is None else instruments)
+        self._rng = random.Random(f"vigil-sim:{seed}:process")
+        self._trade_rng = random.Random(f"vigil-sim:{seed}:trades")
+        self._book_rng = random.Random(f"vigil-sim:{seed}:books")
+        self._regime = "normal"
+        self._vix = REGIME_LEVELS["normal"]
+        self._now = _REFERENCE_TS
+        self._options: dict[str, _OptionSpec] = {}
+        self._profiles: dict[str, _Profile] = {}
+        self._log_prices: dict[str, float] = {}
+        self._shocks: dict[str, float] = {}
+        for symbol, instrument in self._instruments.items():
+            spec = _parse_option(symbol) if instrument.asset_class is AssetClass.OPTION else None
+            if spec is not None and spec.underlying in self._instruments:
+                self._options[symbol] = spec
+                self._profiles[symbol] = _GENERIC[AssetClass.OPTION]
+                continue
+            asset = AssetClass.EQUITY if spec is not None else instrument.asset_class
+            profile = _PROFILES.get(symbol) or _GENERIC[asset]
+            self._profiles[symbol] = profile
+            self._log_prices[symbol] = math.log(profile.start)
+            self._shocks[symbol] = 0.0
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        return dict(self._instruments)
+
+    @property
+    def vix(self) -> float:
+        return self._vix
+
+    @property
+    def regime(self) -> str:
+        """The hidden regime driving the VIX: "calm", "normal" or "stressed"."""
+        return self._regime
+
+    def last_price(self, symbol: str) -> float:
+        """The fair mid price, on the tick grid."""
+        return _round_to(self._fair(symbol), self._instruments[symbol].tick_size)
+
+    def step(self, now: float, dt: float) -> list[SimEvent]:
+        """Advance `dt` simulated seconds; every event is stamped `now`."""
+        self._advance(now, dt)
+        events: list[SimEvent] = [VixUpdate(value=round(self._vix, 2), ts=now)]
+        for symbol in self._instruments:
+            bid_n, ask_n = self._touch(symbol)
+            book = self._book(symbol, bid_n, ask_n, now)
+            tick = self._instruments[symbol].tick_size
+            events.append(
+                Quote(
+                    symbol=symbol,
+                    bid=_price(bid_n, tick),
+                    ask=_price(ask_n, tick),
+                    bid_size=book.bids[0].size,
+                    ask_size=book.asks[0].size,
+                    ts=now,
+                )
+            )
+            events.extend(self._trades(symbol, bid_n, ask_n, now, dt))
+            events.append(book)
+        return events
+
+    def history(self, end: float, seconds: float, dt: float) -> list[TradeTick | VixUpdate]:
+        """Warm-up trades and VIX for the `seconds` before `end`, oldest first.
+
+        Runs the same process as `step` (books skipped), so call it once before the first
+        step and the next step carries on from where the history ends.
+        """
+        if dt <= 0 or seconds < 0:
+            raise ValueError("history needs dt > 0 and seconds >= 0")
+        count = round(seconds / dt)
+        start = end - count * dt
+        events: list[TradeTick | VixUpdate] = []
+        for k in range(1, count + 1):
+            ts = end if k == count else start + k * dt
+            self._advance(ts, dt)
+            events.append(VixUpdate(value=round(self._vix, 2), ts=ts))
+            for symbol in self._instruments:
+                bid_n, ask_n = self._touch(symbol)
+                events.extend(self._trades(symbol, bid_n, ask_n, ts, dt))
+        return events
+
+    # the process ---------------------------------------------------------------------------
+
+    def _advance(self, now: float, dt: float) -> None:
+        if dt < 0 or not math.isfinite(dt):
+            raise ValueError(f"dt must be a finite number of seconds >= 0, got {dt}")
+        self._now = now
+        rng = self._rng
+        if rng.random() < 1.0 - math.exp(-dt / _REGIME_MEAN_S[self._regime]):
+            self._regime = _choose(rng.random(), _REGIME_NEXT[self._regime])
+        market = rng.gauss(0.0, 1.0)
+        crypto = rng.gauss(0.0, 1.0)
+        vix_own = rng.gauss(0.0, 1.0)
+
+        # Exact Ornstein-Uhlenbeck step on log-VIX, valid for any dt.
+        decay = math.exp(-_VIX_KAPPA * dt)
+        target = math.log(REGIME_LEVELS[self._regime])
+        noise_sd = _VIX_LOG_SD * math.sqrt(1.0 - decay * decay)
+        vix_shock = _VIX_MARKET_CORR * market + math.sqrt(1 - _VIX_MARKET_CORR**2) * vix_own
+        log_vix = target + (math.log(self._vix) - target) * decay + noise_sd * vix_shock
+        self._vix = min(max(math.exp(log_vix), 8.0), 90.0)
+
+        vol_scale = self._vix / _VIX_REFERENCE
+        for symbol in self._log_prices:
+            p = self._profiles[symbol]
+            own = rng.gauss(0.0, 1.0)
+            own_weight = math.sqrt(max(0.0, 1.0 - p.market_corr**2 - p.crypto_corr**2))
+            z = p.market_corr * market + p.crypto_corr * crypto + own_weight * own
+            sigma = p.annual_vol * vol_scale
+            years = dt / p.year_s
+            self._log_prices[symbol] += -0.5 * sigma * sigma * years + sigma * math.sqrt(years) * z
+            self._shocks[symbol] = z
+        for symbol, spec in self._options.items():
+            self._shocks[symbol] = self._shocks[spec.underlying] * (1 if spec.is_call else -1)
+
+    def _fair(self, symbol: str) -> float:
+        spec = self._options.get(symbol)
+        if spec is None:
+            return math.exp(self._log_prices[symbol])
+        years = max(spec.expiry_ts - self._now, 0.0) / _CALENDAR_YEAR_S
+        spot = math.exp(self._log_prices[spec.underlying])
+        value = _black_scholes(spot, spec.strike, years, self._vix / 100.0, spec.is_call)
+        return max(value, _OPTION_MIN_MID)
+
+    # microstructure ------------------------------------------------------------------------
+
+    def _touch(self, symbol: str) -> tuple[int, int]:
+        """Best bid and ask in ticks; the spread widens with the VIX."""
+        tick = self._instruments[symbol].tick_size
+        profile = self._profiles[symbol]
+        mid = self._fair(symbol)
+        wanted = mid * profile.spread_bps * 1e-4 * self._vix / _VIX_REFERENCE
+        spread = max(1, math.ceil(wanted / tick - 1e-9))
+        bid_n = max(1, round(mid / tick - spread / 2))
+        return bid_n, bid_n + spread
+
+    def _trades(
+        self, symbol: str, bid_n: int, ask_n: int, now: float, dt: float
+    ) -> list[TradeTick]:
+        rng = self._trade_rng
+        instrument = self._instruments[symbol]
+        profile = self._profiles[symbol]
+        count = _poisson(rng, profile.trade_rate * dt, _MAX_TRADES_PER_STEP)
+        # Takers lean the way the price just moved.
+        p_buy = 0.5 + 0.15 * math.tanh(self._shocks.get(symbol, 0.0))
+        trades = []
+        for _ in range(count):
+            side = Side.BUY if rng.random() < p_buy else Side.SELL
+            size = profile.trade_size * rng.lognormvariate(0.0, 0.8)
+            trades.append(
+                TradeTick(
+                    symbol=symbol,
+                    price=_price(ask_n if side is Side.BUY else bid_n, instrument.tick_size),
+                    size=_lots(size, instrument.lot_size),
+                    aggressor=side,
+                    ts=now,
+                )
+            )
+        return trades
+
+    def _book(self, symbol: str, bid_n: int, ask_n: int, now: float) -> OrderBook:
+        rng = self._book_rng
+        instrument = self._instruments[symbol]
+        profile = self._profiles[symbol]
+        vol_scale = self._vix / _VIX_REFERENCE
+        step = max(1, round(profile.level_ticks * vol_scale))
+        # Never let the bid ladder reach zero on a cheap instrument.
+        step = max(1, min(step, (bid_n - 1) // (_BOOK_DEPTH - 1)))
+        # Liquidity thins out when volatility rises.
+        base = profile.level_size / math.sqrt(vol_scale)
+
+        def side(start: int, direction: int) -> tuple[BookLevel, ...]:
+            levels = []
+            for i in range(_BOOK_DEPTH):
+                size = base * (1.0 + 0.4 * i) * rng.lognormvariate(0.0, 0.35)
+                levels.append(
+                    BookLevel(
+                        price=_price(start + direction * i * step, instrument.tick_size),
+                        size=_lots(size, instrument.lot_size),
+                    )
+                )
+            return tuple(levels)
+
+        return OrderBook(symbol=symbol, bids=side(bid_n, -1), asks=side(ask_n, 1), ts=now)
+
+
+def _parse_option(symbol: str) -> _OptionSpec | None:
+    """OCC-style "UNDERLYING YYMMDD[C|P]STRIKE"; expiry at 16:00 New York (21:00 UTC)."""
+    match = _OPTION_RE.match(symbol)
+    if match is None:
+        return None
+    date = match["date"]
+    expiry = datetime(2000 + int(date[:2]), int(date[2:4]), int(date[4:]), 21, tzinfo=UTC)
+    return _OptionSpec(
+        underlying=match["und"],
+        expiry_ts=expiry.timestamp(),
+        is_call=match["cp"] == "C",
+        strike=float(match["strike"]),
+    )
+
+
+def _black_scholes(spot: float, strike: float, years: float, vol: float, is_call: bool) -> float:
+    """Intrinsic value plus time value, zero rates: Black-Scholes with put-call parity."""
+    intrinsic = max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0)
+    if years <= 0 or vol <= 0:
+        return intrinsic
+    sd = vol * math.sqrt(years)
+    d1 = (math.log(spot / strike) + 0.5 * sd * sd) / sd
+    call = spot * _norm_cdf(d1) - strike * _norm_cdf(d1 - sd)
+    value = call if is_call else call - spot + strike
+    return max(value, intrinsic)
+
+
+def _norm_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def _choose(u: float, options: tuple[tuple[str, float], ...]) -> str:
+    total = 0.0
+    for name, probability in options:
+        total += probability
+        if u < total:
+            return name
+    return options[-1][0]
+
+
+def _poisson(rng: random.Random, mean: float, cap: int) -> int:
+    """Knuth's method, capped: a large mean simply yields `cap`."""
+    if mean <= 0:
+        return 0
+    limit = math.exp(-mean)
+    count = 0
+    product = rng.random()
+    while product > limit and count < cap:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def _decimals(step: float) -> int:
+    return max(0, -int(Decimal(repr(step)).normalize().as_tuple().exponent))
+
+
+def _price(ticks: int, tick: float) -> float:
+    return round(ticks * tick, _decimals(tick))
+
+
+def _round_to(value: float, step: float) -> float:
+    return round(round(value / step) * step, _decimals(step))
+
+
+def _lots(size: float, lot: float) -> float:
+    return round(max(1, round(size / lot)) * lot, _decimals(lot))

@@ -1,0 +1,84 @@
+"""DashboardState: the one authoritative, versioned snapshot that the engine writes and others read."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import deque
+from typing import Any
+
+ACTIVITY_LIMIT = 200
+SECTIONS = (
+    "account",
+    "positions",
+    "orders",
+    "trades",
+    "performance",
+    "equity_curve",
+    "regime",
+    "health",
+    "safety",
+    "breakers",
+    "market",
+    "alerts",
+)
+
+
+class DashboardState:
+    """Written only by the engine thread; read from any thread as a deep copy.
+
+    Every write bumps `version` so a reader can tell whether anything changed since it last
+    looked. Values are JSON-ready (dicts, lists, str, float) so a snapshot can be emitted as is.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version = 0
+        self._sections: dict[str, Any] = {
+            "account": {},
+            "positions": [],
+            "orders": [],
+            "trades": [],
+            "performance": {},
+            "equity_curve": [],
+            "regime": {},
+            "health": {},
+            "safety": {},
+            "breakers": [],
+            "market": {"symbols": [], "quotes": {}, "books": {}},
+            "alerts": [],
+        }
+        self._activity: deque[dict[str, Any]] = deque(maxlen=ACTIVITY_LIMIT)
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def set(self, section: str, value: Any) -> None:
+        if section not in self._sections:
+            raise KeyError(f"unknown state section {section!r}")
+        with self._lock:
+            self._sections[section] = value
+            self._version += 1
+
+    def set_market(self, kind: str, symbol: str, value: dict[str, Any]) -> None:
+        """Per-symbol market data (`quotes` or `books`) without copying the other symbols."""
+        with self._lock:
+            self._sections["market"][kind][symbol] = value
+            self._version += 1
+
+    def add_activity(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._activity.append(entry)
+            self._version += 1
+
+    def get(self, section: str) -> Any:
+        with self._lock:
+            return copy.deepcopy(self._sections[section])
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            data = copy.deepcopy(self._sections)
+            data["activity"] = list(self._activity)
+            data["version"] = self._version
+        return data

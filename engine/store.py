@@ -1,0 +1,379 @@
+"""Vigil's durable record: orders, fills, trades, equity and the audit log in one SQLite file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from engine.clock import Clock, SystemClock
+from engine.models import ClosedTrade, Fill, Order, OrderStatus, OrderType, Side
+
+SCHEMA_VERSION = 1
+
+# One statement per entry: executescript() would commit behind our back, and the schema is
+# created inside the same IMMEDIATE transaction that checks the version.
+_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS orders (
+        id TEXT PRIMARY KEY, symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')), qty REAL NOT NULL,
+        type TEXT NOT NULL, status TEXT NOT NULL,
+        created_ts REAL NOT NULL, updated_ts REAL NOT NULL,
+        limit_price REAL, stop_price REAL, take_profit REAL, stop_loss REAL,
+        reduce_only INTEGER NOT NULL, source TEXT NOT NULL, tag TEXT NOT NULL,
+        parent_id TEXT, oco_id TEXT, filled_qty REAL NOT NULL, avg_fill_price REAL NOT NULL,
+        reject_reason TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS orders_status ON orders (status)",
+    # No foreign key to orders: a fill is a fact reported by the broker, and refusing to record
+    # it because its order row is missing (an order placed outside Vigil) would lose money data.
+    # id is NULL when the broker gave none; UNIQUE ignores NULLs, so those are never merged.
+    """CREATE TABLE IF NOT EXISTS fills (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, order_id TEXT NOT NULL,
+        symbol TEXT NOT NULL, side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        qty REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL, ts REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS fills_ts ON fills (ts)",
+    """CREATE TABLE IF NOT EXISTS trades (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, symbol TEXT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('long', 'short')), qty REAL NOT NULL,
+        entry_price REAL NOT NULL, exit_price REAL NOT NULL, pnl REAL NOT NULL,
+        fees REAL NOT NULL, entry_ts REAL NOT NULL, exit_ts REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS trades_exit_ts ON trades (exit_ts)",
+    """CREATE TABLE IF NOT EXISTS equity (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, equity REAL NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS equity_ts ON equity (ts)",
+    """CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, reason TEXT NOT NULL, outcome TEXT NOT NULL,
+        details TEXT NOT NULL)""",
+    # The audit trail is append-only, even for someone holding the sqlite3 shell.
+    """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+# Columns are named after the dataclass fields, so a field added to a model without a
+# migration fails the round-trip tests instead of being dropped silently.
+_ORDER_COLUMNS = tuple(f.name for f in fields(Order))
+_FILL_COLUMNS = tuple(f.name for f in fields(Fill))
+_TRADE_COLUMNS = tuple(f.name for f in fields(ClosedTrade))
+_OPEN_STATUSES = tuple(s.value for s in OrderStatus if s.is_open)
+_COUNTED_TABLES = ("orders", "fills", "trades", "equity", "audit")
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used safely: closed, not in WAL mode, or from a newer Vigil."""
+
+
+class Store:
+    """SQLite in WAL mode: one connection per thread, writes serialised by one lock.
+
+    The engine thread writes; web threads read concurrently from their own connections and
+    see every committed write. `synchronous=FULL` because a committed fill or audit row must
+    survive a power cut, not just a crash of the process.
+    """
+
+    def __init__(self, path: Path, *, clock: Clock | None = None) -> None:
+        self.path = Path(path)
+        self._clock = clock or SystemClock()
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._registry_lock = threading.Lock()
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._conn()
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            self.close()
+            raise StoreError(f"{self.path}: cannot enable WAL journal mode (got {mode!r})")
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread=False only so close() may close every thread's connection; each
+        # connection is otherwise used by the thread that opened it.
+        conn = sqlite3.connect(
+            str(self.path), timeout=5.0, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"{self.path}: store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with self._registry_lock:
+            if self._closed:
+                raise StoreError(f"{self.path}: store is closed")
+            # Werkzeug serves each request on a fresh thread: close the connections of threads
+            # that have ended so file descriptors do not pile up.
+            alive = []
+            for thread, old in self._connections:
+                if thread.is_alive():
+                    alive.append((thread, old))
+                else:
+                    old.close()
+            conn = self._connect()
+            alive.append((threading.current_thread(), conn))
+            self._connections = alive
+        self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with self._write_lock:
+            # IMMEDIATE takes the write lock up front, so another process (the kill-switch
+            # CLI) waits on busy_timeout instead of failing half-way through a transaction.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                # Also after a failed COMMIT (disk full), or the next BEGIN would fail too.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            found = int(row[0]) if row is not None else 0
+            if found > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: schema version {found} is newer than this Vigil "
+                    f"understands ({SCHEMA_VERSION}); refusing to open it"
+                )
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def close(self) -> None:
+        """Close every thread's connection; later calls on this Store raise StoreError."""
+        with self._registry_lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for _thread, conn in connections:
+            conn.close()
+
+    def pragmas(self) -> dict[str, Any]:
+        """The calling thread's connection settings, for health checks and tests."""
+        conn = self._conn()
+        return {
+            name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+
+    # -- writes --------------------------------------------------------------------------
+
+    def save_order(self, order: Order) -> None:
+        """Insert the order, or replace every field of the row with the same id."""
+        values = {name: getattr(order, name) for name in _ORDER_COLUMNS}
+        # Through the enums, so a stray string is refused here rather than on a later load.
+        values["side"] = Side(order.side).value
+        values["type"] = OrderType(order.type).value
+        values["status"] = OrderStatus(order.status).value
+        values["reduce_only"] = int(bool(order.reduce_only))
+        updates = ", ".join(f"{name} = excluded.{name}" for name in _ORDER_COLUMNS[1:])
+        with self._write() as conn:
+            conn.execute(
+                f"{_insert('orders', _ORDER_COLUMNS)} ON CONFLICT (id) DO UPDATE SET {updates}",
+                values,
+            )
+
+    def save_fill(self, fill: Fill) -> bool:
+        """Record a fill; a fill whose non-empty id is already stored is ignored.
+
+        Returns True when a row was written, so a caller can avoid applying a replayed fill
+        twice. Fills without an id are always written.
+        """
+        values = {name: getattr(fill, name) for name in _FILL_COLUMNS}
+        values["side"] = Side(fill.side).value
+        values["id"] = fill.id or None
+        with self._write() as conn:
+            sql = f"{_insert('fills', _FILL_COLUMNS)} ON CONFLICT (id) DO NOTHING"
+            return conn.execute(sql, values).rowcount == 1
+
+    def save_trade(self, trade: ClosedTrade) -> bool:
+        """Record a closed trade; like fills, a repeated non-empty id is ignored (returns False)."""
+        values = {name: getattr(trade, name) for name in _TRADE_COLUMNS}
+        values["id"] = trade.id or None
+        with self._write() as conn:
+            sql = f"{_insert('trades', _TRADE_COLUMNS)} ON CONFLICT (id) DO NOTHING"
+            return conn.execute(sql, values).rowcount == 1
+
+    def save_equity(self, ts: float, equity: float) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO equity (ts, equity) VALUES (?, ?)", (ts, equity))
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        reason: str = "",
+        outcome: str = "",
+        details: dict[str, Any] | None = None,
+        ts: float | None = None,
+    ) -> int:
+        """Append one audit row and return its id; `ts` defaults to the store's clock.
+
+        Values in `details` that JSON cannot encode are stored as their str(): an audit row
+        must never be lost to a serialisation error.
+        """
+        encoded = json.dumps(details or {}, sort_keys=True, default=str)
+        when = self._clock.time() if ts is None else ts
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO audit (ts, actor, action, reason, outcome, details) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (when, actor, action, reason, outcome, encoded),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def set_kv(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def get_kv(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def load_orders(self, open_only: bool = False) -> list[Order]:
+        """Orders oldest first (by creation time); `open_only` keeps new and partially filled."""
+        sql = f"SELECT {', '.join(_ORDER_COLUMNS)} FROM orders"
+        params: tuple[str, ...] = ()
+        if open_only:
+            sql += f" WHERE status IN ({', '.join('?' for _ in _OPEN_STATUSES)})"
+            params = _OPEN_STATUSES
+        sql += " ORDER BY created_ts, rowid"
+        return [_order_from_row(row) for row in self._conn().execute(sql, params)]
+
+    def load_fills(self) -> list[Fill]:
+        """Every fill, oldest first (by ts, then by insertion)."""
+        sql = f"SELECT {', '.join(_FILL_COLUMNS)} FROM fills ORDER BY ts, seq"
+        return [
+            Fill(**{**dict(row), "side": Side(row["side"]), "id": row["id"] or ""})
+            for row in self._conn().execute(sql)
+        ]
+
+    def load_trades(
+        self, limit: int | None = None, since: float | None = None
+    ) -> list[ClosedTrade]:
+        """Closed trades newest first (by exit time); `since` keeps exit_ts >= since."""
+        sql = f"SELECT {', '.join(_TRADE_COLUMNS)} FROM trades"
+        params: list[float | int] = []
+        if since is not None:
+            sql += " WHERE exit_ts >= ?"
+            params.append(since)
+        sql += " ORDER BY exit_ts DESC, seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(int(limit), 0))
+        return [
+            ClosedTrade(**{**dict(row), "id": row["id"] or ""})
+            for row in self._conn().execute(sql, params)
+        ]
+
+    def load_equity(
+        self, since: float | None = None, limit: int | None = None
+    ) -> list[tuple[float, float]]:
+        """(ts, equity) oldest first; with `limit`, the newest `limit` points, oldest first."""
+        sql = "SELECT ts, equity FROM equity"
+        params: list[float | int] = []
+        if since is not None:
+            sql += " WHERE ts >= ?"
+            params.append(since)
+        sql += " ORDER BY ts DESC, seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(int(limit), 0))
+        points = [(row[0], row[1]) for row in self._conn().execute(sql, params)]
+        points.reverse()
+        return points
+
+    def audit_log(self, limit: int = 200, before_id: int | None = None) -> list[dict[str, Any]]:
+        """Audit rows newest first; `before_id` pages back. `ts` here is epoch milliseconds."""
+        sql = "SELECT id, ts, actor, action, reason, outcome, details FROM audit"
+        params: list[int] = []
+        if before_id is not None:
+            sql += " WHERE id < ?"
+            params.append(int(before_id))
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(max(int(limit), 0))
+        return [
+            {
+                "id": row["id"],
+                "ts": round(row["ts"] * 1000),
+                "actor": row["actor"],
+                "action": row["action"],
+                "reason": row["reason"],
+                "outcome": row["outcome"],
+                "details": json.loads(row["details"]),
+            }
+            for row in self._conn().execute(sql, params)
+        ]
+
+    def realized_pnl_since(self, ts: float) -> float:
+        """Sum of closed-trade pnl (net of fees) with exit_ts >= ts; 0.0 when there is none."""
+        row = (
+            self._conn()
+            .execute("SELECT COALESCE(SUM(pnl), 0.0) FROM trades WHERE exit_ts >= ?", (ts,))
+            .fetchone()
+        )
+        return float(row[0])
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of orders, fills, trades, equity and audit, read from one snapshot."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            return {
+                table: int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+                for table in _COUNTED_TABLES
+            }
+        finally:
+            conn.execute("COMMIT")
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    names = ", ".join(columns)
+    marks = ", ".join(f":{name}" for name in columns)
+    return f"INSERT INTO {table} ({names}) VALUES ({marks})"
+
+
+def _order_from_row(row: sqlite3.Row) -> Order:
+    values = dict(row)
+    values["side"] = Side(row["side"])
+    values["type"] = OrderType(row["type"])
+    values["status"] = OrderStatus(row["status"])
+    values["reduce_only"] = bool(row["reduce_only"])
+    return Order(**values)

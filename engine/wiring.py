@@ -1,0 +1,354 @@
+"""Components: builds the engine's parts from settings and routes events and commands between them."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import deque
+from typing import Any
+
+from engine import commands as cmd
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.commands import error
+from engine.chart import chart_payload
+from engine.desk import TradingDesk
+from engine.ledger import Ledger
+from engine.market import MarketView
+from engine.metrics import compute_performance
+from engine.models import ClosedTrade, OrderBook, OrderRequest, Quote, TradeTick, VixUpdate
+from engine.paper_broker import PaperBroker
+from engine.payloads import book_payload, signal_payload
+from engine.reconcile import reconcile
+from engine.regime import regime_payload
+from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
+from engine.safety.checks import Limits
+from engine.safety.latch import KillSwitchLatch
+from engine.safety.manager import SafetyManager
+from engine.session import session_start
+from engine.settings import Settings
+from engine.sim_feed import DEFAULT_INSTRUMENTS, SimulatedFeed
+from engine.state import DashboardState
+from engine.store import Store
+from engine.strategy import DemoStrategy
+
+log = logging.getLogger(__name__)
+EQUITY_CURVE_POINTS = 500
+WARMUP_SECONDS = 6 * 3600.0
+WARMUP_STEP_S = 5.0
+
+
+class Components:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        bus: EventBus,
+        state: DashboardState,
+        *,
+        feed: SimulatedFeed | None,
+        broker: PaperBroker,
+        store: Store,
+        strategy: DemoStrategy | None,
+        instruments: dict[str, Any],
+    ) -> None:
+        self.settings, self.clock, self.bus, self.state = settings, clock, bus, state
+        self.feed, self.broker, self.store, self.strategy = feed, broker, store, strategy
+        self.market = MarketView(instruments)
+        board = BreakerBoard(build_breakers(settings.breaker_names, settings))
+        self.safety = SafetyManager(
+            clock=clock, bus=bus, store=store, latch=KillSwitchLatch(settings.latch_path),
+            board=board, limits=Limits.from_settings(settings),
+        )
+        self.desk = TradingDesk(
+            clock=clock, bus=bus, state=state, store=store, broker=broker,
+            ledger=Ledger(instruments, settings.starting_balance), market=self.market,
+            safety=self.safety, starting_balance=settings.starting_balance,
+        )
+        self.vix: float | None = None
+        self.all_trades: list[ClosedTrade] = []
+        self.equity_points: deque[tuple[float, float]] = deque(maxlen=20_000)
+        self._last_safety: dict[str, Any] = {}
+        self._last_trips: frozenset[str] = frozenset()
+        self._breakers_published = 0.0
+        self._booted_at = clock.time()
+
+    # ----- start -----
+    def boot(self) -> None:
+        self.safety.boot()
+        now = self._booted_at = self.clock.time()
+        self.desk.restore(self._session_start(now))
+        self.all_trades = list(reversed(self.store.load_trades()))
+        self.equity_points.extend(self.store.load_equity())
+        problems = reconcile(
+            self.store.load_orders(open_only=True), self.broker.open_orders(),
+            {s: p.qty for s, p in self.desk.ledger.positions().items()},
+            self._broker_positions(),
+        )
+        if problems:
+            self.safety.reconcile_issue = "; ".join(problems)
+            self.store.audit("system", "reconciliation_mismatch", reason=self.safety.reconcile_issue,
+                             outcome="REDUCING")
+            self.bus.publish("risk_limit", {"code": "RECONCILIATION",
+                                            "message": self.safety.reconcile_issue})
+        if self.safety.trading_state.value == "HALTED":
+            self.desk.detach_strategy(self.safety.state_reason())
+
+    def _broker_positions(self) -> dict[str, float]:
+        # The paper broker keeps no positions of its own: its fills are the store's fills.
+        return {s: p.qty for s, p in self.desk.ledger.positions().items()}
+
+    def start_publishing(self) -> None:
+        self.state.set("market", {"symbols": self.market.symbols, "quotes": {}, "books": {}})
+        if self.feed is not None:
+            self._warm_up()
+        self.desk.publish_account()
+        self.desk.publish_positions()
+        self.desk.publish_orders()
+        self.state.set("trades", [t for t in self.state.get("trades")] or self._trades_payload())
+        self._publish_performance()
+        self._publish_safety(force=True)
+        self.bus.publish("system", {"message": "engine started", "kind": "start"})
+
+    def _trades_payload(self) -> list[dict[str, Any]]:
+        from engine.payloads import trade_payload
+
+        return [trade_payload(t) for t in reversed(self.desk.trades)]
+
+    def _warm_up(self) -> None:
+        assert self.feed is not None
+        end = self.clock.time()
+        self.bus.publish("progress", {"message": "loading market history", "pct": 0})
+        for event in self.feed.history(end, WARMUP_SECONDS, WARMUP_STEP_S):
+            if isinstance(event, TradeTick):
+                self.market.on_trade(event)
+                if self.strategy is not None:
+                    self.strategy.warm_up(event.symbol, event.price, event.ts)
+            elif isinstance(event, VixUpdate):
+                self.vix = event.value
+        self.bus.publish("progress", {"message": "market history loaded", "pct": 100})
+
+    def close(self) -> None:
+        self.store.close()
+
+    def strategy_status(self) -> str:
+        if self.strategy is None:
+            return "none"
+        return "running" if self.desk.strategy_attached else "stopped"
+
+    # ----- market data -----
+    def on_market(self, event: Quote | TradeTick | OrderBook | VixUpdate) -> None:
+        if isinstance(event, TradeTick):
+            self._on_trade(event)
+        elif isinstance(event, Quote):
+            self.market.on_quote(event)
+            self.desk.ledger.mark(event.symbol, event.mid)
+            self.desk.apply_fills(self.broker.update_quote(event))
+            payload = self.market.quote_payload(event.symbol)
+            if payload is not None:
+                self.state.set_market("quotes", event.symbol, payload)
+                self.bus.publish("quote_update", payload)
+            if self.desk.ledger.position(event.symbol) is not None:
+                self.desk.publish_positions()
+                self.desk.publish_account()
+        elif isinstance(event, OrderBook):
+            self.desk.apply_fills(self.broker.update_book(event))
+            payload = book_payload(event)
+            self.state.set_market("books", event.symbol, payload)
+            self.bus.publish("orderbook_update", payload)
+        elif isinstance(event, VixUpdate):
+            self.vix = event.value
+            regime = regime_payload(event.value, self.settings.regime_ultra_low_below,
+                                    self.settings.regime_high_above)
+            self.state.set("regime", regime)
+            self.bus.publish("regime_update", regime)
+
+    def _on_trade(self, tick: TradeTick) -> None:
+        for timeframe, bar, closed in self.market.on_trade(tick):
+            self.bus.publish("bar_update", {"symbol": tick.symbol, "timeframe": timeframe,
+                                            "bar": bar.to_dict(), "closed": closed})
+        self.bus.publish("price_update", {"symbol": tick.symbol, "price": tick.price,
+                                          "size": tick.size, "side": str(tick.aggressor)})
+        if self.strategy is None or not self.desk.strategy_attached:
+            return
+        position = self.desk.ledger.position(tick.symbol)
+        for decision in self.strategy.on_price(
+            tick.symbol, tick.price, tick.ts, position.qty if position else 0.0
+        ):
+            signal = decision.signal
+            topic = "exit_signal" if signal.is_exit else "signal"
+            self.bus.publish(topic, signal_payload(signal))
+            self.market.add_marker(signal.symbol, signal.ts, str(signal.side), "signal",
+                                   signal.price, f"{topic}: {signal.reason}")
+            if decision.order is not None:
+                self.desk.submit(decision.order, "strategy")
+
+    # ----- periodic -----
+    def poll_latch(self) -> None:
+        if self.safety.poll_latch(self.desk):
+            self._publish_safety(force=True)
+
+    def evaluate_safety(self, now: float) -> None:
+        new_start = self._session_start(now)
+        if new_start != self.desk.session_start:
+            self.desk.start_session(new_start)
+        if self.safety.flatten_pending and not self.desk.is_flat():
+            self.desk.flatten_positions("kill switch flatten (retry)")
+        if self.safety.evaluate(self._safety_snapshot(now), self.desk):
+            self._publish_safety(force=True)
+        else:
+            self._publish_safety()
+
+    def _safety_snapshot(self, now: float) -> SafetySnapshot:
+        equity = self.desk.ledger.equity
+        history = [p for p in self.equity_points if p[0] >= now - 1200] + [(now, equity)]
+        peak = max([equity, self.settings.starting_balance] + [e for _, e in self.equity_points])
+        return SafetySnapshot(
+            now=now, equity=equity, peak_equity=peak, equity_history=history,
+            daily_pnl=self.desk.daily_pnl, open_positions=self.desk.ledger.open_position_count,
+            error_times=list(self.safety.error_times), order_times=list(self.safety.order_times),
+            # Until the first tick, measure staleness from boot: "never" would trip at once.
+            last_market_data_ts=self.market.last_data_ts or self._booted_at,
+        )
+
+    def _publish_safety(self, force: bool = False) -> None:
+        now = self.clock.time()
+        payload = self.safety.payload(self.desk.daily_pnl, self.desk.ledger.open_position_count)
+        if force or payload != self._last_safety:
+            self._last_safety = payload
+            self.state.set("safety", payload)
+            self.bus.publish("safety_update", payload)
+        trips = frozenset(t.name for t in self.safety.board.tripped())
+        if force or trips != self._last_trips or now - self._breakers_published >= 1.0:
+            self._last_trips, self._breakers_published = trips, now
+            readings = self.safety.board.readings(self._safety_snapshot(now))
+            self.state.set("breakers", readings)
+            self.bus.publish("breaker_update", {"breakers": readings})
+
+    def record_equity(self, now: float) -> None:
+        equity = self.desk.ledger.equity
+        self.equity_points.append((now, equity))
+        self.store.save_equity(now, equity)
+        self._publish_performance(equity_point={"t": int(now * 1000), "equity": equity})
+
+    def _publish_performance(self, equity_point: dict[str, Any] | None = None) -> None:
+        performance = compute_performance(self.all_trades, list(self.equity_points),
+                                          self.settings.session_tz)
+        self.state.set("performance", performance)
+        step = max(len(self.equity_points) // EQUITY_CURVE_POINTS, 1)
+        curve = [{"t": int(t * 1000), "equity": e} for t, e in list(self.equity_points)[::step]]
+        self.state.set("equity_curve", curve)
+        self.bus.publish("performance_update",
+                         {"performance": performance, "equity_point": equity_point})
+
+    def _session_start(self, now: float) -> float:
+        return session_start(now, self.settings.session_tz, self.settings.session_start)
+
+    # ----- operator commands -----
+    def execute(self, name: str, command: Any, actor: str) -> dict[str, Any]:
+        handler = getattr(self, f"_cmd_{name}", None)
+        if handler is None:
+            return error("UNKNOWN_COMMAND", f"unknown command {name!r}")
+        result: dict[str, Any] = handler(command, actor)
+        if not name.startswith("query_"):
+            self._publish_safety(force=True)
+        return result
+
+    # Queries run here too: bars and ticks belong to this thread, so reading them elsewhere
+    # would race with the writer.
+    def _cmd_query_chart(self, q: dict[str, Any], actor: str) -> dict[str, Any]:
+        symbol, timeframe, limit = q["symbol"], q["timeframe"], q["limit"]
+        bars = self.market.bars.bars(symbol, timeframe)
+        payload = chart_payload(symbol, timeframe, bars, self.market.markers(symbol), limit)
+        return {"ok": True, "chart": payload}
+
+    def _cmd_query_ticks_csv(self, q: dict[str, Any], actor: str) -> dict[str, Any]:
+        return {"ok": True, "csv": self.market.ticks.to_csv(q["symbol"])}
+
+    def _cmd_feed_error(self, exc: Exception, actor: str) -> dict[str, Any]:
+        raise exc
+
+    def _cmd_kill_switch(self, c: cmd.KillSwitchCmd, actor: str) -> dict[str, Any]:
+        return self.safety.engage(c.level, c.reason, actor, self.desk)
+
+    def _cmd_reset_kill_switch(self, c: cmd.ResetKillSwitchCmd, actor: str) -> dict[str, Any]:
+        return self.safety.reset(actor, c.reason, self.desk)
+
+    def _cmd_place_order(self, c: cmd.PlaceOrderCmd, actor: str) -> dict[str, Any]:
+        req = OrderRequest(c.symbol, c.side, c.qty, c.type, c.limit_price, c.stop_price,
+                           c.take_profit, c.stop_loss, source="manual", tag=actor)
+        return self.desk.submit(req, actor)
+
+    def _cmd_close_position(self, c: cmd.SymbolCmd, actor: str) -> dict[str, Any]:
+        return self.desk.close_position(c.symbol, actor)
+
+    def _cmd_modify_stops(self, c: cmd.ModifyStopsCmd, actor: str) -> dict[str, Any]:
+        return self.desk.modify_stops(c.symbol, c.stop_loss, c.take_profit, actor)
+
+    def _cmd_pause_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+        self.safety.manual_pause = True
+        self.store.audit(actor, "pause_entries", outcome="paused")
+        self.bus.publish("system", {"message": f"entries paused by {actor}"})
+        return {"ok": True}
+
+    def _cmd_resume_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+        self.safety.manual_pause = False
+        self.store.audit(actor, "resume_entries", outcome="resumed")
+        self.bus.publish("system", {"message": f"entries resumed by {actor}"})
+        return {"ok": True}
+
+    def _cmd_bot_start(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+        if self.strategy is None:
+            return error("NO_STRATEGY", "no strategy is configured (VIGIL_STRATEGY=none)")
+        if self.safety.trading_state.value == "HALTED":
+            return error("TRADING_HALTED", "reset the kill switch before starting the strategy")
+        self.desk.attach_strategy()
+        self.store.audit(actor, "bot_start", outcome="running")
+        self.bus.publish("system", {"message": f"strategy started by {actor}"})
+        return {"ok": True}
+
+    def _cmd_bot_stop(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+        self.desk.detach_strategy(f"stopped by {actor}")
+        self.store.audit(actor, "bot_stop", outcome="stopped")
+        return {"ok": True}
+
+    def _cmd_approve_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
+        return error("APPROVAL_OFF", "signal approval is not enabled: the demo strategy "
+                                     "sends its signals through the safety gateway directly")
+
+    _cmd_reject_signal = _cmd_approve_signal
+
+    def _cmd_set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
+        old = getattr(self.safety.limits, c.name)
+        value: float | int = int(c.value) if c.name == "max_positions" else c.value
+        self.safety.limits = dataclasses.replace(self.safety.limits, **{c.name: value})
+        self.store.audit(actor, "risk_override", reason=c.reason, outcome=f"{c.name}={value}",
+                         details={"name": c.name, "old": old, "new": value})
+        return {"ok": True, "name": c.name, "old": old, "new": value}
+
+    def _cmd_acknowledge_reconciliation(
+        self, c: cmd.AckReconciliationCmd, actor: str
+    ) -> dict[str, Any]:
+        if not self.safety.reconcile_issue:
+            return error("NOTHING_TO_ACKNOWLEDGE", "there is no reconciliation mismatch")
+        issue, self.safety.reconcile_issue = self.safety.reconcile_issue, ""
+        self.store.audit(actor, "reconciliation_acknowledged", reason=c.reason, details={"issue": issue})
+        return {"ok": True}
+
+
+def build_components(
+    settings: Settings, clock: Clock, bus: EventBus, state: DashboardState
+) -> Components:
+    if settings.broker != "paper" or settings.feed != "sim":
+        # Real brokers and feeds come in a later issue; refuse rather than pretend.
+        raise NotImplementedError(
+            "only VIGIL_BROKER=paper and VIGIL_FEED=sim are available in this version"
+        )
+    instruments = dict(DEFAULT_INSTRUMENTS)
+    broker = PaperBroker(instruments, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
+    strategy = DemoStrategy(instruments) if settings.strategy == "demo" else None
+    return Components(
+        settings, clock, bus, state,
+        feed=SimulatedFeed(settings.seed, instruments), broker=broker,
+        store=Store(settings.db_path), strategy=strategy, instruments=instruments,
+    )

@@ -1,0 +1,16 @@
+"""gunicorn settings for Vigil: one gthread worker (one engine may trade an account)."""
+
+import os
+
+_host = os.environ.get("VIGIL_HOST", "127.0.0.1")
+_port = os.environ.get("PORT") or os.environ.get("VIGIL_PORT", "5000")
+bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
+workers = 1  # never more: a second worker would be a second engine trading the same account
+worker_class = "gthread"
+threads = int(os.environ.get("VIGIL_THREADS", "32"))  # each websocket holds one thread
+timeout = 60
+graceful_timeout = 10
+keepalive = 5
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("VIGIL_LOG_LEVEL", "info").lower()
