@@ -22,6 +22,7 @@ def snapshot_for(user: Any) -> dict[str, Any]:
     snap["user"] = {"username": user.username, "role": user.role}
     notifier = current_app.extensions.get("vigil.notifier")
     snap["alerts"] = notifier.status() if notifier is not None else []
+    snap["ts"] = int(runtime.clock.time() * 1000)
     return snap
 
 

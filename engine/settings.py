@@ -34,6 +34,7 @@ class Settings(BaseModel):
     seed: int = Field(42, alias="VIGIL_SEED")
     sim_speed: float = Field(1.0, alias="VIGIL_SIM_SPEED", gt=0, le=1000)
     sim_tick_ms: int = Field(200, alias="VIGIL_SIM_TICK_MS", ge=1, le=60_000)
+    sim_history_s: float = Field(6 * 3600.0, alias="VIGIL_SIM_HISTORY_S", ge=0, le=7 * 86_400)
     starting_balance: float = Field(100_000.0, alias="VIGIL_STARTING_BALANCE", gt=0)
     fee_bps: float = Field(1.0, alias="VIGIL_FEE_BPS", ge=0, le=1000)
     slippage_bps: float = Field(1.0, alias="VIGIL_SLIPPAGE_BPS", ge=0, le=1000)

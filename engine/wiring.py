@@ -34,7 +34,6 @@ from engine.strategy import DemoStrategy
 
 log = logging.getLogger(__name__)
 EQUITY_CURVE_POINTS = 500
-WARMUP_SECONDS = 6 * 3600.0
 WARMUP_STEP_S = 5.0
 
 
@@ -100,7 +99,7 @@ class Components:
 
     def start_publishing(self) -> None:
         self.state.set("market", {"symbols": self.market.symbols, "quotes": {}, "books": {}})
-        if self.feed is not None:
+        if self.feed is not None and self.settings.sim_history_s > 0:
             self._warm_up()
         self.desk.publish_account()
         self.desk.publish_positions()
@@ -119,7 +118,7 @@ class Components:
         assert self.feed is not None
         end = self.clock.time()
         self.bus.publish("progress", {"message": "loading market history", "pct": 0})
-        for event in self.feed.history(end, WARMUP_SECONDS, WARMUP_STEP_S):
+        for event in self.feed.history(end, self.settings.sim_history_s, WARMUP_STEP_S):
             if isinstance(event, TradeTick):
                 self.market.on_trade(event)
                 if self.strategy is not None:

@@ -134,7 +134,8 @@ def _url_secrets(urls: Sequence[str]) -> list[str]:
     secrets: list[str] = []
     for url in urls:
         parts = urlsplit(url)
-        secrets += [parts.username or "", parts.password or "", parts.hostname or ""]
+        # Not .username/.password: "tgram://id:token/chat" has no "@", yet holds a secret.
+        secrets += [parts.netloc, *re.split(r"[:@]", parts.netloc)]
         secrets += [seg for seg in parts.path.split("/") if len(seg) >= 6]
         secrets += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
     return [s for s in secrets if s]

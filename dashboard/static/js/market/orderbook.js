@@ -126,7 +126,7 @@ export function createOrderBook(parent) {
     pending = payload;
   }
 
-  function fill(rows, levels, maxTotal, maxSize) {
+  function fill(rows, levels, maxTotal) {
     for (let i = 0; i < LEVELS; i += 1) {
       const r = rows[i];
       const lv = levels[i];
@@ -149,7 +149,7 @@ export function createOrderBook(parent) {
       setText(r.fields.total, sizeText(lv.total));
       setText(r.fields.notional, compact(lv.notional));
       setStyle(r.cumBar, "transform", `scaleX(${(lv.total / maxTotal).toFixed(4)})`);
-      setStyle(r.lvlBar, "transform", `scaleX(${(lv.size / maxSize).toFixed(4)})`);
+      setStyle(r.lvlBar, "transform", `scaleX(${(lv.size / maxTotal).toFixed(4)})`);
     }
   }
 
@@ -161,9 +161,8 @@ export function createOrderBook(parent) {
     const bidTotal = b.length ? b[b.length - 1].total : 0;
     const askTotal = a.length ? a[a.length - 1].total : 0;
     const maxTotal = Math.max(bidTotal, askTotal) || 1;
-    const maxSize = Math.max(1e-12, ...b.map((x) => x.size), ...a.map((x) => x.size));
-    fill(asks, a, maxTotal, maxSize);
-    fill(bids, b, maxTotal, maxSize);
+    fill(asks, a, maxTotal);
+    fill(bids, b, maxTotal);
 
     stats.bestBid = b[0]?.price ?? null;
     stats.bestAsk = a[0]?.price ?? null;

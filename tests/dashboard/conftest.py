@@ -1,0 +1,71 @@
+"""App fixtures: a real engine thread behind a real Flask-SocketIO app, driven by test clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from dashboard import create_app
+from engine.runtime import EngineRuntime
+from engine.settings import Settings
+from engine.users import UserStore
+from tests.conftest import ADMIN_PASSWORD
+
+PASSWORDS = {"admin": ADMIN_PASSWORD, "tina": "trader-pass-1", "vic": "viewer-pass-1"}
+
+
+class LiveApp:
+    def __init__(self, settings: Settings) -> None:
+        self.runtime = EngineRuntime(settings)
+        self.runtime.boot()
+        self.users = UserStore(settings.db_path)
+        self.users.ensure_admin(settings.admin_password)
+        self.users.add("tina", PASSWORDS["tina"], "trader")
+        self.users.add("vic", PASSWORDS["vic"], "viewer")
+        self.app: Flask = create_app(settings, self.runtime, users=self.users)
+        self.socketio = self.app.extensions["vigil.socketio"]
+        self.runtime.start(feed=False)
+
+    def push_market(self, seconds: float = 1.0, dt: float = 0.2) -> None:
+        now = time.time()
+        for i in range(max(int(seconds / dt), 1)):
+            for event in self.runtime.c.feed.step(now + i * dt, dt):
+                self.runtime.submit_market(event)
+        self.wait_idle()
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.runtime._queue.qsize() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+
+    def http(self, user: str | None = None) -> FlaskClient:
+        client = self.app.test_client()
+        if user is not None:
+            answer = client.post("/api/login", json={"username": user, "password": PASSWORDS[user]})
+            assert answer.status_code == 200, answer.get_json()
+        return client
+
+    def socket(self, user: str | None = None) -> Any:
+        return self.socketio.test_client(self.app, flask_test_client=self.http(user))
+
+    def close(self) -> None:
+        self.app.extensions["vigil.bridge"].stop()
+        self.runtime.stop()
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[LiveApp]:
+    app = LiveApp(settings)
+    app.push_market(1.0)
+    yield app
+    app.close()
+
+
+def received(client: Any, name: str) -> list[Any]:
+    return [m["args"][0] for m in client.get_received() if m["name"] == name]

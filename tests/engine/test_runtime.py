@@ -1,0 +1,181 @@
+"""The engine as a whole: the writer thread, restarts from the store, gateway, reconciliation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from engine.clock import FakeClock
+from engine.models import Order, OrderStatus, OrderType, Side
+from engine.paper_broker import PaperBroker
+from engine.runtime import EngineRuntime
+from engine.settings import Settings
+from engine.sim_feed import DEFAULT_INSTRUMENTS
+from engine.wiring import Components
+from tests.conftest import SyncEngine, make_settings
+
+
+def test_handler_raises_then_degraded_error_published_and_thread_keeps_running(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = EngineRuntime(settings)
+    errors: list[dict[str, Any]] = []
+    rt.bus.subscribe(lambda t, p: errors.append(p), {"error"})
+    rt.start(feed=False)
+    try:
+        def boom(event: Any) -> None:
+            raise RuntimeError("feed handler bug")
+
+        monkeypatch.setattr(rt.c, "on_market", boom)
+        events = rt.c.feed.step(time.time(), 0.2)
+        rt.submit_market(events[0])
+        deadline = time.monotonic() + 2
+        while not errors and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert errors and "feed handler bug" in errors[0]["message"]
+        assert rt.health_payload()["status"] == "DEGRADED"
+        assert rt.running
+        monkeypatch.undo()
+        answer = rt.call("pause_entries", __import__("engine.commands").commands.EmptyCmd(), "t")
+        assert answer == {"ok": True}
+    finally:
+        rt.stop()
+
+
+def test_market_events_then_state_and_topics_published(engine: SyncEngine) -> None:
+    engine.market(3)
+    snap = engine.rt.snapshot()
+    assert set(snap["market"]["quotes"]) == set(DEFAULT_INSTRUMENTS)
+    book = snap["market"]["books"]["SPY"]
+    assert len(book["bids"]) == 10 and len(book["asks"]) == 10
+    assert snap["regime"]["regime"] in {"ULTRA_LOW_VOL", "NORMAL_VOL", "HIGH_VOL"}
+    for topic in ("quote_update", "orderbook_update", "price_update", "bar_update",
+                  "regime_update"):
+        assert engine.topics(topic), topic
+    assert all("ts" in payload for _, payload in engine.events)
+
+
+def test_order_too_large_then_denied_published_and_audited(engine: SyncEngine) -> None:
+    engine.market(2)
+    answer = engine.do("place_order", {"symbol": "SPY", "side": "buy", "qty": 5})
+    assert answer["error"]["code"] == "MAX_NOTIONAL"
+    assert engine.topics("risk_limit")[-1]["code"] == "MAX_NOTIONAL"
+    audit = engine.c.store.audit_log()
+    assert audit[0]["action"] == "order_denied" and audit[0]["outcome"] == "MAX_NOTIONAL"
+    assert engine.c.broker.open_orders() == [] and engine.c.desk.is_flat()
+
+
+def test_unknown_symbol_then_denied(engine: SyncEngine) -> None:
+    answer = engine.do("place_order", {"symbol": "DOGE", "side": "buy", "qty": 1})
+    assert answer["error"]["code"] == "UNKNOWN_SYMBOL"
+
+
+def test_round_trip_then_trade_recorded_with_pnl_and_history_event(engine: SyncEngine) -> None:
+    engine.market(2)
+    assert engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})["ok"]
+    engine.market(2)
+    assert engine.do("close_position", {"symbol": "QQQ"})["ok"]
+    trades = engine.rt.snapshot()["trades"]
+    assert len(trades) == 1 and trades[0]["symbol"] == "QQQ" and trades[0]["fees"] > 0
+    assert engine.topics("trade_history_update")[-1]["new"]["id"] == trades[0]["id"]
+    account = engine.rt.snapshot()["account"]
+    assert account["realized_pnl"] == pytest.approx(trades[0]["pnl"])
+
+
+def test_restart_then_trades_positions_and_pnl_rebuilt_from_store(
+    settings: Settings, clock: FakeClock
+) -> None:
+    first = SyncEngine(settings, clock)
+    first.market(2)
+    first.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
+    first.market(1)
+    first.do("close_position", {"symbol": "QQQ"})
+    first.do("place_order", {"symbol": "ETH/USD", "side": "buy", "qty": 0.1})
+    before = first.rt.snapshot()
+    first.close()
+
+    second = SyncEngine(settings, clock)
+    after = second.rt.snapshot()
+    assert after["trades"] == before["trades"]
+    assert after["account"]["realized_pnl"] == pytest.approx(before["account"]["realized_pnl"])
+    assert after["account"]["balance"] == pytest.approx(before["account"]["balance"])
+    assert [p["symbol"] for p in after["positions"]] == ["ETH/USD"]
+    assert after["performance"]["trades"] == 1
+    second.close()
+
+
+def test_daily_loss_limit_when_restarted_then_still_counted(tmp_path: Any, clock: FakeClock) -> None:
+    settings = make_settings(tmp_path / "var", VIGIL_DAILY_LOSS_LIMIT="0.01",
+                             VIGIL_BREAKERS="daily_loss")
+    first = SyncEngine(settings, clock)
+    first.market(2)
+    first.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
+    first.do("close_position", {"symbol": "QQQ"})  # pays the spread and fees: a small loss
+    assert first.c.desk.daily_pnl < -0.01
+    first.close()
+    second = SyncEngine(settings, clock)
+    assert second.c.desk.daily_pnl < -0.01
+    second.c.evaluate_safety(clock.time())
+    assert second.c.safety.trading_state.value == "HALTED"
+    assert second.topics("risk_limit")[-1]["code"] == "BREAKER_DAILY_LOSS"
+    second.close()
+
+
+def test_error_burst_then_error_rate_breaker_halts(engine: SyncEngine) -> None:
+    for _ in range(3):
+        engine.c.safety.record_error(engine.clock.time())
+    engine.c.evaluate_safety(engine.clock.time())
+    assert engine.c.safety.trading_state.value == "HALTED"
+    assert engine.c.safety.kill.actor == "breaker:error_rate"
+
+
+def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
+    settings: Settings, clock: FakeClock
+) -> None:
+    instruments = dict(DEFAULT_INSTRUMENTS)
+    broker = PaperBroker(instruments)
+    stray = Order("X-1", "SPY", Side.BUY, 1.0, OrderType.LIMIT, OrderStatus.NEW, clock.time(),
+                  clock.time(), limit_price=400.0)
+    broker.restore_orders([stray])
+    from engine.bus import EventBus
+    from engine.sim_feed import SimulatedFeed
+    from engine.state import DashboardState
+    from engine.store import Store
+
+    bus, state = EventBus(clock), DashboardState()
+    components = Components(settings, clock, bus, state, feed=SimulatedFeed(1, instruments),
+                            broker=broker, store=Store(settings.db_path), strategy=None,
+                            instruments=instruments)
+    rt = EngineRuntime(settings, clock=clock, components=components)
+    rt.boot()
+    assert rt.c.safety.trading_state.value == "REDUCING"
+    assert "X-1" in rt.c.safety.reconcile_issue
+    assert any(e["action"] == "reconciliation_mismatch" for e in rt.c.store.audit_log())
+    from engine.commands import AckReconciliationCmd
+
+    assert rt.c.execute("acknowledge_reconciliation", AckReconciliationCmd(), "admin")["ok"]
+    assert rt.c.safety.trading_state.value == "ACTIVE"
+    rt.c.close()
+
+
+def test_commands_queue_ahead_of_market_backlog(settings: Settings) -> None:
+    rt = EngineRuntime(settings)
+    rt.boot()
+    events = rt.c.feed.step(time.time(), 0.2) * 200
+    for event in events:
+        rt.submit_market(event)
+    answers: list[dict[str, Any]] = []
+    from engine.commands import EmptyCmd
+
+    caller = threading.Thread(target=lambda: answers.append(rt.call("pause_entries", EmptyCmd(), "t")))
+    rt._thread = threading.current_thread()  # make call() accept while we drive the loop by hand
+    caller.start()
+    time.sleep(0.05)
+    rt.run_once()
+    caller.join(2)
+    assert answers == [{"ok": True}]
+    assert rt.c.safety.manual_pause
+    rt.c.close()
