@@ -14,3 +14,6 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("VIGIL_LOG_LEVEL", "info").lower()
+# gunicorn's control socket sits at one fixed path per user; Vigil does not use it, and
+# several instances (tests, a second account) would fight over it.
+control_socket_disable = True

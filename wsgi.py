@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sys
 from typing import Any
 
@@ -38,7 +39,7 @@ def serve() -> Flask:
     from dashboard.cli import register
     from engine.runtime import EngineRuntime
     from engine.users import UserStore
-    from notifier.setup import build_notifier
+    from notifier.config import NotifierConfigError, build_dispatcher
 
     settings = _settings_or_exit()
     logging.basicConfig(level=settings.log_level,
@@ -51,7 +52,13 @@ def serve() -> Flask:
     runtime.boot()  # the latch is read here, before any broker or strategy runs
     users = UserStore(settings.db_path)
     generated = users.ensure_admin(settings.admin_password)
-    notifier = build_notifier(settings, runtime.bus)
+    try:
+        notifier = build_dispatcher(os.environ, settings.data_dir)
+    except NotifierConfigError as exc:
+        print(f"vigil: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    notifier.attach(runtime.bus)
+    notifier.start()
     app = build(settings, runtime, notifier=notifier, users=users)
     register(app)
     runtime.start()

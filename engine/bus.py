@@ -34,7 +34,7 @@ class EventBus:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
-            self._subscribers = [s for s in self._subscribers if s[0] is not subscriber]
+            self._subscribers = [s for s in self._subscribers if s[0] != subscriber]
 
     def publish(self, topic: str, payload: Payload | None = None) -> Payload:
         message = dict(payload or {})

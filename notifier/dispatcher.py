@@ -6,6 +6,7 @@ import heapq
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -20,6 +21,7 @@ from notifier.rules import DEFAULT_RULES, TOPICS, AlertMapper, Rule
 log = logging.getLogger(__name__)
 
 StatusHook = Callable[[list[dict[str, Any]]], None]
+OUTBOX_KEEP_S = 30 * 86_400  # delivered alerts stay this long, for the record
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class Dispatcher:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._bus: EventBus | None = None
+        # One bound-method object: EventBus.unsubscribe matches by identity.
+        self._subscriber = self.handle_event
         self.on_status_change: StatusHook | None = None
         self.suppressed = 0
         self.mapping_errors = 0
@@ -96,11 +100,11 @@ class Dispatcher:
 
     def attach(self, bus: EventBus) -> None:
         self._bus = bus
-        bus.subscribe(self.handle_event, topics=set(TOPICS))
+        bus.subscribe(self._subscriber, topics=set(TOPICS))
 
     def detach(self) -> None:
         if self._bus is not None:
-            self._bus.unsubscribe(self.handle_event)
+            self._bus.unsubscribe(self._subscriber)
             self._bus = None
 
     def handle_event(self, topic: str, payload: Mapping[str, Any]) -> None:
@@ -125,12 +129,17 @@ class Dispatcher:
             raise RuntimeError("dispatcher already started")
         self._seed_duplicates()
         self._resend_undelivered()
+        try:
+            self._outbox.prune(self._now_ms() - int(OUTBOX_KEEP_S * 1000))
+        except Exception:  # housekeeping only; never a reason not to start
+            log.exception("could not prune the outbox")
         self._thread = threading.Thread(target=self._run, name="vigil-notifier", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop the worker; alerts still queued go to the outbox for the next start.
         Returns False if the worker was still inside a send when `timeout` ran out."""
+        self.detach()
         self._stopping.set()
         self._intake.wake()
         if self._thread is not None:
@@ -154,7 +163,7 @@ class Dispatcher:
             "outbox": self._outbox.counts(),
         }
 
-    def send_test(self, message: str, timeout: float) -> dict[str, dict[str, Any]]:
+    def send_test(self, message: str | None, timeout: float) -> dict[str, dict[str, Any]]:
         """Send at once on every channel (no queue, no duplicate check, no retry) and wait up to
         `timeout` seconds; per channel {"delivered": bool, "error": str | None}."""
         rule = self._mapper.rules.get("test_notification") or DEFAULT_RULES["test_notification"]
@@ -162,7 +171,7 @@ class Dispatcher:
         alert = Alert(
             key=f"test_notification:{now}",
             title="Vigil test notification",
-            message=message.strip() or "Test notification from Vigil: this channel works.",
+            message=(message or "").strip() or "Test notification from Vigil: this channel works.",
             priority=rule.priority,
             sound=rule.sound,
             created_ts=now,
@@ -180,9 +189,10 @@ class Dispatcher:
             )
             thread.start()
             threads.append((channel, thread))
-        deadline = self._clock.monotonic() + timeout
+        # Real time, not the injected clock: this bounds how long a web request waits.
+        deadline = time.monotonic() + timeout
         for channel, thread in threads:
-            thread.join(max(0.0, deadline - self._clock.monotonic()))
+            thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 error = f"no answer within {timeout:g} s"
                 results.setdefault(channel.name, {"delivered": False, "error": error})

@@ -64,6 +64,8 @@ def test_stop_with_alerts_still_queued_then_stored_and_sent_on_next_start(
     bus.publish("error", {"message": "disk full", "where": "store"})
     bus.publish("kill_switch_activated", KILL)
     assert never_started.stop(timeout=1)
+    bus.publish("error", {"message": "after stop", "where": "store"})
+    assert never_started.stats()["queued"] == 0  # stop() also unsubscribed it
     assert first_box.counts()["pending"] == 2 and pushover.requests == []
     first_box.close()
 

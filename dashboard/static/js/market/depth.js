@@ -28,7 +28,13 @@ export function createDepthChart(parent) {
   let height = 0;
   let geom = null;
 
-  const ro = new ResizeObserver(() => {
+  let boxW = 0;
+  let boxH = 0;
+  // Sizes come from the observer so render() never reads layout (a forced reflow per frame).
+  const ro = new ResizeObserver((entries) => {
+    const box = entries[entries.length - 1].contentRect;
+    boxW = Math.floor(box.width);
+    boxH = Math.floor(box.height);
     dirty = true;
     onDirty();
   });
@@ -36,8 +42,7 @@ export function createDepthChart(parent) {
   let onDirty = () => {};
 
   canvas.addEventListener("pointermove", (ev) => {
-    const r = canvas.getBoundingClientRect();
-    hover = { x: ev.clientX - r.left, y: ev.clientY - r.top };
+    hover = { x: ev.offsetX, y: ev.offsetY };
     dirty = true;
     onDirty();
   });
@@ -48,9 +53,8 @@ export function createDepthChart(parent) {
   });
 
   function sizeCanvas() {
-    const wrap = canvas.parentElement;
-    const w = wrap.clientWidth;
-    const h = wrap.clientHeight;
+    const w = boxW;
+    const h = boxH;
     const dpr = window.devicePixelRatio || 1;
     if (w !== width || h !== height || canvas.width !== Math.round(w * dpr)) {
       width = w;

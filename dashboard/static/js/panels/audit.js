@@ -23,7 +23,7 @@ export function createAudit() {
     key: (e) => e.id,
     emptyText: "No audit entries",
     columns: [
-      { value: (e) => dateTimeOf(e.ts), base: "num muted-num" },
+      { value: (e) => dateTimeOf(e.ts), base: "mono muted-num" },
       { value: (e) => e.actor || "", base: "mono" },
       { value: (e) => e.action || "", base: "strong" },
       { value: (e) => e.reason || "", base: "wrap" },

@@ -41,6 +41,8 @@ export function createPerformance(ctx) {
     const pf = p.profit_factor;
     put("profit_factor", num(pf, 2), ratioClass(pf, 1.5, 1));
     put("expectancy", signedMoney(p.expectancy), pnlClass(p.expectancy), "per trade");
+    const payoff = p.avg_loss ? p.avg_win / Math.abs(p.avg_loss) : NaN;
+    put("payoff", num(payoff, 2), ratioClass(payoff, 1.5, 1));
     put("sharpe", num(p.sharpe, 2), ratioClass(p.sharpe, 1, 0));
     put("sortino", num(p.sortino, 2), ratioClass(p.sortino, 1, 0));
     put("max_drawdown", money(p.max_drawdown), p.max_drawdown > 0 ? "neg" : "flat", pct(p.max_drawdown_pct, 2));

@@ -5,11 +5,12 @@ import { $, ackError, el, schedule, setClassFrom, setGauge, setText, toast } fro
 import { duration, money, num, timeOf } from "../format.js";
 
 /** "value / threshold unit" in the breaker's own unit. */
-function withUnit(x, unit) {
-  if (unit === "$" || unit === "USD") return money(x);
-  if (unit === "%") return `${num(x, 2)}%`;
-  const digits = Number.isInteger(x) ? 0 : 2;
-  return unit ? `${num(x, digits)} ${unit}` : num(x, digits);
+function valueOverThreshold(value, threshold, unit) {
+  if (unit === "$" || unit === "USD") return `${money(value)} / ${money(threshold)}`;
+  if (unit === "%") return `${num(value, 2)}% / ${num(threshold, 2)}%`;
+  const digits = (x) => (Number.isInteger(x) ? 0 : 2);
+  const text = `${num(value, digits(value))} / ${num(threshold, digits(threshold))}`;
+  return unit ? `${text} ${unit}` : text;
 }
 
 function breakerCard() {
@@ -145,7 +146,7 @@ export function createSafety(ctx) {
       setText(c.chip, tripped ? "TRIPPED" : "ARMED");
       setClassFrom(c.chip, ["chip-danger", "chip-ok"], tripped ? "chip-danger" : "chip-ok");
       setText(c.desc, b.description || "");
-      setText(c.val, `${withUnit(b.value, b.unit)} / ${withUnit(b.threshold, b.unit)}`);
+      setText(c.val, valueOverThreshold(b.value, b.threshold, b.unit));
       setText(c.pct, `${num(b.pct, 0)}%`);
       setGauge(c.gauge, tripped ? Math.max(100, b.pct || 0) : b.pct);
       setText(

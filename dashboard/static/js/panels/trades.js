@@ -47,7 +47,7 @@ export function createTrades(ctx) {
       tr.dataset.tradeId = t.id;
     },
     columns: [
-      { value: (t) => dateTimeOf(t.exit_ts), base: "num muted-num" },
+      { value: (t) => dateTimeOf(t.exit_ts), base: "mono muted-num" },
       { value: (t) => t.symbol, base: "sym" },
       {
         value: (t) => String(t.direction || "").toUpperCase(),

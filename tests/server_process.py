@@ -1,0 +1,93 @@
+"""Start the real server as the Procfile does (gunicorn, gthread, one worker) on a free port."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.conftest import ADMIN_PASSWORD
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def procfile_command(kind: str = "web") -> list[str]:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{kind}:"):
+            argv = shlex.split(line.split(":", 1)[1])
+            # Run the venv's own copy: the test's interpreter, same packages.
+            return [sys.executable, "-m", argv[0], *argv[1:]]
+    raise AssertionError(f"no {kind}: line in the Procfile")
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "VIGIL_DATA_DIR": str(data_dir),
+            "VIGIL_PORT": str(self.port),
+            "VIGIL_HOST": "127.0.0.1",
+            "VIGIL_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "VIGIL_SIM_HISTORY_S": "600",
+            "VIGIL_THREADS": "8",
+            **env,
+        }
+        self.env.pop("PORT", None)
+        self.proc: subprocess.Popen[str] | None = None
+        self.log = data_dir.parent / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        handle = self.log.open("a")
+        self.proc = subprocess.Popen(procfile_command(), cwd=ROOT, env=self.env, stdout=handle,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code in (200, 503):
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server did not answer within {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def health(self) -> dict[str, Any]:
+        return requests.get(f"{self.url}/healthz", timeout=5).json()
+
+    def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> requests.Session:
+        session = requests.Session()
+        answer = session.post(f"{self.url}/api/login",
+                              json={"username": username, "password": password}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return session
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no clean-up, as in a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
