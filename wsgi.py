@@ -1,4 +1,4 @@
-"""Entry points: `create_app()` for the flask CLI (no engine), `serve()` for gunicorn (engine on)."""
+"""Entry points: `create_app()` for the flask CLI (no engine); `serve()` for gunicorn."""
 
 from __future__ import annotations
 
@@ -42,8 +42,9 @@ def serve() -> Flask:
     from notifier.config import NotifierConfigError, build_dispatcher
 
     settings = _settings_or_exit()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         runtime = EngineRuntime(settings)
     except NotImplementedError as exc:
@@ -84,6 +85,8 @@ def _banner(settings: Settings, generated: str | None) -> None:
     else:
         lines.append("Log in with an existing account (flask --app wsgi users list).")
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.secure_cookies:
-        lines.append("WARNING: bound to a non-loopback address without VIGIL_SECURE_COOKIES=1. "
-                     "Put Vigil behind TLS and set VIGIL_SECURE_COOKIES=1.")
+        lines.append(
+            "WARNING: bound to a non-loopback address without VIGIL_SECURE_COOKIES=1. "
+            "Put Vigil behind TLS and set VIGIL_SECURE_COOKIES=1."
+        )
     print("\n".join(lines), flush=True)

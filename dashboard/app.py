@@ -89,7 +89,10 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
         app.logger.exception("unhandled error")
-        body = {"ok": False, "error": {"code": "INTERNAL", "message": "internal error; see the log"}}
+        body = {
+            "ok": False,
+            "error": {"code": "INTERNAL", "message": "internal error; see the log"},
+        }
         return jsonify(body), 500
 
 

@@ -131,16 +131,18 @@ def login() -> Any:
     store = current_app.extensions["vigil.store"]
     wait = throttle.locked(*keys)
     if wait > 0:
-        store.audit(username, "login_locked", outcome="refused",
-                    details={"address": client_address()})
+        store.audit(
+            username, "login_locked", outcome="refused", details={"address": client_address()}
+        )
         return error_response(
             "LOCKED_OUT", f"too many failed logins; try again in {int(wait) + 1} s", 429
         )
     user = users().verify(username.lower(), password)
     if user is None:
         throttle.failure(*keys)
-        store.audit(username, "login_failed", outcome="refused",
-                    details={"address": client_address()})
+        store.audit(
+            username, "login_failed", outcome="refused", details={"address": client_address()}
+        )
         return error_response("BAD_CREDENTIALS", "wrong username or password", 401)
     throttle.success(*keys)
     session.clear()

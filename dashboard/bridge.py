@@ -99,5 +99,5 @@ class SocketBridge:
             else:
                 self._socketio.emit(topic, payload)
             self.emitted += 1
-        except Exception:  # noqa: BLE001 - one failed emit must not stop the bridge
+        except Exception:
             log.exception("emit of %s failed", topic)

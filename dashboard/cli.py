@@ -89,8 +89,12 @@ def reset(username: str, reason: str, confirm: str | None, password_stdin: bool)
         password = _read_password(password_stdin)
         user = UserStore(settings.db_path).verify(username.lower(), password)
         if user is None or user.role != "admin":
-            store.audit(username, "reset_kill_switch_denied", reason="cli: bad credentials or role",
-                        outcome="FORBIDDEN")
+            store.audit(
+                username,
+                "reset_kill_switch_denied",
+                reason="cli: bad credentials or role",
+                outcome="FORBIDDEN",
+            )
             _fail("reset needs an admin account and its password")
             return
         word = confirm if confirm is not None else click.prompt("Type RESET to confirm")

@@ -29,19 +29,37 @@ def metrics() -> Any:
         _line("vigil_daily_pnl", "Session P&L", account.get("daily_pnl", 0.0)),
         _line("vigil_open_positions", "Open positions", len(snap["positions"])),
         _line("vigil_open_orders", "Open orders", len(snap["orders"])),
-        _line("vigil_trading_state", "0 ACTIVE, 1 REDUCING, 2 HALTED",
-              STATE_CODES.get(safety.get("trading_state", "HALTED"), 2)),
-        _line("vigil_kill_switch_engaged", "1 when the kill switch is engaged",
-              int(bool(safety.get("kill_switch", {}).get("engaged")))),
-        _line("vigil_breakers_tripped", "Breakers tripped",
-              sum(1 for b in snap["breakers"] if b.get("triggered"))),
+        _line(
+            "vigil_trading_state",
+            "0 ACTIVE, 1 REDUCING, 2 HALTED",
+            STATE_CODES.get(safety.get("trading_state", "HALTED"), 2),
+        ),
+        _line(
+            "vigil_kill_switch_engaged",
+            "1 when the kill switch is engaged",
+            int(bool(safety.get("kill_switch", {}).get("engaged"))),
+        ),
+        _line(
+            "vigil_breakers_tripped",
+            "Breakers tripped",
+            sum(1 for b in snap["breakers"] if b.get("triggered")),
+        ),
         _line("vigil_engine_errors_total", "Engine errors", health["errors"], "counter"),
         _line("vigil_engine_queue_depth", "Events waiting for the engine", health["queue_depth"]),
-        _line("vigil_engine_heartbeat_age_seconds", "Seconds since the engine loop ran",
-              max(now_ms - health["heartbeat_ts"], 0) / 1000),
-        _line("vigil_market_events_dropped_total", "Market events dropped under backlog",
-              health["dropped_market_events"], "counter"),
+        _line(
+            "vigil_engine_heartbeat_age_seconds",
+            "Seconds since the engine loop ran",
+            max(now_ms - health["heartbeat_ts"], 0) / 1000,
+        ),
+        _line(
+            "vigil_market_events_dropped_total",
+            "Market events dropped under backlog",
+            health["dropped_market_events"],
+            "counter",
+        ),
         _line("vigil_socket_emits_total", "Socket.IO messages emitted", bridge.emitted, "counter"),
-        _line("vigil_socket_dropped_total", "Socket.IO messages dropped", bridge.dropped, "counter"),
+        _line(
+            "vigil_socket_dropped_total", "Socket.IO messages dropped", bridge.dropped, "counter"
+        ),
     ]
     return Response("".join(parts), mimetype="text/plain; version=0.0.4")

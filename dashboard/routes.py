@@ -1,4 +1,4 @@
-"""HTTP endpoints: the pages, the snapshot, health, metrics, audit, charts, CSV exports, kill switch."""
+"""HTTP endpoints: pages, snapshot, health, metrics, audit, charts, CSV exports, kill switch."""
 
 from __future__ import annotations
 
@@ -39,8 +39,12 @@ def healthz() -> Any:
     health = runtime.health_payload()
     running = runtime.running
     status = health["status"] if running else "DOWN"
-    body = {"status": status, "heartbeat_ts": health["heartbeat_ts"], "engine_running": running,
-            "trading_state": runtime.state.get("safety").get("trading_state")}
+    body = {
+        "status": status,
+        "heartbeat_ts": health["heartbeat_ts"],
+        "engine_running": running,
+        "trading_state": runtime.state.get("safety").get("trading_state"),
+    }
     return jsonify(body), 200 if running else 503
 
 
@@ -71,8 +75,9 @@ def chart() -> Any:
         return error_response(
             "INVALID_PAYLOAD", f"timeframe one of {', '.join(TIMEFRAMES)}; limit 1-1500", 400
         )
-    result = _runtime().call("query_chart", {"symbol": symbol, "timeframe": timeframe,
-                                             "limit": limit}, "query")
+    result = _runtime().call(
+        "query_chart", {"symbol": symbol, "timeframe": timeframe, "limit": limit}, "query"
+    )
     if not result.get("ok"):
         return jsonify(result), 503
     return jsonify(result["chart"])
@@ -100,17 +105,41 @@ def trades_csv() -> Any:
     start, end = _date_arg("from"), _date_arg("to")
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["id", "symbol", "direction", "qty", "entry_price", "exit_price", "pnl",
-                     "fees", "entry_time", "exit_time"])
+    writer.writerow(
+        [
+            "id",
+            "symbol",
+            "direction",
+            "qty",
+            "entry_price",
+            "exit_price",
+            "pnl",
+            "fees",
+            "entry_time",
+            "exit_time",
+        ]
+    )
     for t in trades:
-        if symbol and t.symbol != symbol or side and t.direction != side:
+        if (symbol and t.symbol != symbol) or (side and t.direction != side):
             continue
-        if result == "win" and t.pnl <= 0 or result == "loss" and t.pnl >= 0:
+        if (result == "win" and t.pnl <= 0) or (result == "loss" and t.pnl >= 0):
             continue
-        if start and t.exit_ts < start or end and t.exit_ts >= end + 86_400:
+        if (start and t.exit_ts < start) or (end and t.exit_ts >= end + 86_400):
             continue
-        writer.writerow([t.id, t.symbol, t.direction, t.qty, t.entry_price, t.exit_price,
-                         round(t.pnl, 6), round(t.fees, 6), _iso(t.entry_ts), _iso(t.exit_ts)])
+        writer.writerow(
+            [
+                t.id,
+                t.symbol,
+                t.direction,
+                t.qty,
+                t.entry_price,
+                t.exit_price,
+                round(t.pnl, 6),
+                round(t.fees, 6),
+                _iso(t.entry_ts),
+                _iso(t.exit_ts),
+            ]
+        )
     return _csv_response(out.getvalue(), "trades.csv")
 
 
@@ -137,14 +166,22 @@ def _command_response(name: str) -> Any:
     result = run_command(name, request.get_json(silent=True))
     if result.get("ok"):
         return jsonify(result)
-    status = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "UNKNOWN_COMMAND": 404,
-              "TIMEOUT": 504, "ENGINE_STOPPED": 503}.get(result["error"]["code"], 400)
+    status = {
+        "UNAUTHENTICATED": 401,
+        "FORBIDDEN": 403,
+        "UNKNOWN_COMMAND": 404,
+        "TIMEOUT": 504,
+        "ENGINE_STOPPED": 503,
+    }.get(result["error"]["code"], 400)
     return jsonify(result), status
 
 
 def _csv_response(text: str, filename: str) -> Response:
-    return Response(text, mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int | None:

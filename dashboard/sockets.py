@@ -55,8 +55,11 @@ def register(socketio: SocketIO) -> None:
             or payload["timeframe"] not in TIMEFRAMES
             or payload["symbol"] not in runtime.state.get("market")["symbols"]
         ):
-            return error("INVALID_PAYLOAD", "send {symbol, timeframe} with a known symbol "
-                                            f"and one of {', '.join(TIMEFRAMES)}")
+            return error(
+                "INVALID_PAYLOAD",
+                "send {symbol, timeframe} with a known symbol "
+                f"and one of {', '.join(TIMEFRAMES)}",
+            )
         for symbol in runtime.state.get("market")["symbols"]:
             for timeframe in TIMEFRAMES:
                 leave_room(bar_room(symbol, timeframe))
@@ -88,18 +91,27 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
         return error("UNAUTHENTICATED", "log in first")
     needed = COMMAND_ROLES.get(name, "admin")
     if not user.has_role(needed):
-        store.audit(user.username, f"{name}_denied", reason=f"needs the {needed} role",
-                    outcome="FORBIDDEN")
+        store.audit(
+            user.username, f"{name}_denied", reason=f"needs the {needed} role", outcome="FORBIDDEN"
+        )
         return error("FORBIDDEN", f"{name} needs the {needed} role; you are {user.role}")
     command = parse_command(name, payload)
     if isinstance(command, dict):
         if name in ("kill_switch", "reset_kill_switch"):
-            store.audit(user.username, f"{name}_invalid", reason=command["error"]["message"],
-                        outcome=command["error"]["code"])
+            store.audit(
+                user.username,
+                f"{name}_invalid",
+                reason=command["error"]["message"],
+                outcome=command["error"]["code"],
+            )
         return command
     if isinstance(command, ResetKillSwitchCmd) and not password_matches(user, command.password):
-        store.audit(user.username, "reset_kill_switch_denied", reason="wrong password",
-                    outcome="WRONG_PASSWORD")
+        store.audit(
+            user.username,
+            "reset_kill_switch_denied",
+            reason="wrong password",
+            outcome="WRONG_PASSWORD",
+        )
         return error("WRONG_PASSWORD", "that is not your password")
     if isinstance(command, TestNotificationCmd):
         return _test_notification(command)

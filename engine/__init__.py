@@ -1,1 +1,1 @@
-"""Vigil's trading engine: state, market data, brokers and safety, with no web or notifier imports."""
+"""Vigil's trading engine: state, market data, brokers and safety; no web or notifier code."""

@@ -1,4 +1,4 @@
-"""Operator commands and their validation: every inbound payload becomes one of these or an error."""
+"""Operator commands and their validation: each inbound payload becomes one or an error."""
 
 from __future__ import annotations
 

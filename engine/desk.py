@@ -104,7 +104,9 @@ class TradingDesk:
         for order in self.broker.open_orders():
             if order.symbol == symbol and order.reduce_only and order.parent_id:
                 key = "stop_loss" if order.type is OrderType.STOP else "take_profit"
-                prices[key] = order.stop_price if order.type is OrderType.STOP else order.limit_price
+                prices[key] = (
+                    order.stop_price if order.type is OrderType.STOP else order.limit_price
+                )
         return prices
 
     # ----- the one order path -----
@@ -112,8 +114,13 @@ class TradingDesk:
         now = self._clock.time()
         self._bus.publish(
             "order_placing",
-            {"symbol": req.symbol, "side": str(req.side), "qty": req.qty, "type": str(req.type),
-             "source": req.source},
+            {
+                "symbol": req.symbol,
+                "side": str(req.side),
+                "qty": req.qty,
+                "type": str(req.type),
+                "source": req.source,
+            },
         )
         if req.symbol not in self.market.instruments:
             return self._deny(req, actor, "UNKNOWN_SYMBOL", f"unknown symbol {req.symbol!r}")
@@ -126,17 +133,26 @@ class TradingDesk:
         if order.status is OrderStatus.REJECTED:
             self.safety.record_error(now)
             self._bus.publish(
-                "error", {"message": f"broker rejected {order.id}: {order.reject_reason}",
-                          "where": "broker"},
+                "error",
+                {
+                    "message": f"broker rejected {order.id}: {order.reject_reason}",
+                    "where": "broker",
+                },
             )
             if req.source != "strategy":
-                self._store.audit(actor, "order_rejected", reason=order.reject_reason,
-                                  outcome="rejected", details=order_payload(order))
+                self._store.audit(
+                    actor,
+                    "order_rejected",
+                    reason=order.reject_reason,
+                    outcome="rejected",
+                    details=order_payload(order),
+                )
             return error("BROKER_REJECTED", order.reject_reason or "the broker rejected the order")
         self._bus.publish("order_placed", {"order": order_payload(order)})
         if req.source != "strategy":
-            self._store.audit(actor, "order_placed", outcome=order.status.value,
-                              details=order_payload(order))
+            self._store.audit(
+                actor, "order_placed", outcome=order.status.value, details=order_payload(order)
+            )
         self.apply_fills(fills, req.source)
         self.publish_orders()
         return {"ok": True, "order": order_payload(order)}
@@ -158,8 +174,14 @@ class TradingDesk:
         )
 
     def _deny(self, req: OrderRequest, actor: str, code: str, message: str) -> dict[str, Any]:
-        payload = {"code": code, "message": message, "symbol": req.symbol, "side": str(req.side),
-                   "qty": req.qty, "source": req.source}
+        payload = {
+            "code": code,
+            "message": message,
+            "symbol": req.symbol,
+            "side": str(req.side),
+            "qty": req.qty,
+            "source": req.source,
+        }
         self._bus.publish("risk_limit", payload)
         self._store.audit(actor, "order_denied", reason=message, outcome=code, details=payload)
         return error(code, message)
@@ -172,14 +194,24 @@ class TradingDesk:
                 continue  # the broker sent this fill before; booking it twice would lie
             trades = self.ledger.apply(fill)
             self.market.add_marker(
-                fill.symbol, fill.ts, str(fill.side), "fill", fill.price,
+                fill.symbol,
+                fill.ts,
+                str(fill.side),
+                "fill",
+                fill.price,
                 f"{fill.side.value.upper()} {fill.qty:g} @ {fill.price:,.2f}",
             )
             self._bus.publish(
                 "trade_executed",
-                {"symbol": fill.symbol, "side": str(fill.side), "qty": fill.qty,
-                 "price": fill.price, "fee": fill.fee, "order_id": fill.order_id,
-                 "source": source},
+                {
+                    "symbol": fill.symbol,
+                    "side": str(fill.side),
+                    "qty": fill.qty,
+                    "price": fill.price,
+                    "fee": fill.fee,
+                    "order_id": fill.order_id,
+                    "source": source,
+                },
             )
             for trade in trades:
                 self._record_trade(trade)
@@ -223,8 +255,11 @@ class TradingDesk:
         if not changed:
             return error("NO_BRACKET", f"{symbol} has no open stop-loss or take-profit order")
         self._persist_orders()
-        self._store.audit(actor, "modify_stops", details={"symbol": symbol, "stop_loss": stop_loss,
-                                                          "take_profit": take_profit})
+        self._store.audit(
+            actor,
+            "modify_stops",
+            details={"symbol": symbol, "stop_loss": stop_loss, "take_profit": take_profit},
+        )
         self.publish_orders()
         self.publish_positions()
         return {"ok": True, "orders": [order_payload(o) for o in changed]}
@@ -244,8 +279,14 @@ class TradingDesk:
         for order in self.broker.open_orders():
             cancelled: Order | None = self.broker.cancel(order.id, now)
             ok = cancelled is not None and cancelled.status is OrderStatus.CANCELED
-            outcomes.append({"action": "cancel", "order_id": order.id, "ok": ok,
-                             "status": cancelled.status.value if cancelled else "unknown"})
+            outcomes.append(
+                {
+                    "action": "cancel",
+                    "order_id": order.id,
+                    "ok": ok,
+                    "status": cancelled.status.value if cancelled else "unknown",
+                }
+            )
         self._persist_orders()
         self.publish_orders()
         return outcomes
@@ -255,13 +296,20 @@ class TradingDesk:
         outcomes = []
         for symbol, position in list(self.ledger.positions().items()):
             side = Side.SELL if position.qty > 0 else Side.BUY
-            req = OrderRequest(symbol, side, abs(position.qty), reduce_only=True,
-                               source="kill_switch", tag=reason)
+            req = OrderRequest(
+                symbol, side, abs(position.qty), reduce_only=True, source="kill_switch", tag=reason
+            )
             # Flattening bypasses the gateway on purpose: HALTED denies every order there.
             order, fills = self.broker.submit(req, now)
-            outcomes.append({"action": "close", "symbol": symbol, "order_id": order.id,
-                             "ok": order.status is OrderStatus.FILLED,
-                             "status": order.status.value})
+            outcomes.append(
+                {
+                    "action": "close",
+                    "symbol": symbol,
+                    "order_id": order.id,
+                    "ok": order.status is OrderStatus.FILLED,
+                    "status": order.status.value,
+                }
+            )
             self.apply_fills(fills, "kill_switch")
         self._persist_orders()
         return outcomes

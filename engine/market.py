@@ -1,4 +1,4 @@
-"""MarketView: the engine's picture of the market per symbol — quotes, last trades, 24 h stats, bars."""
+"""MarketView: the engine's picture of each symbol: quotes, last trades, 24 h stats, bars."""
 
 from __future__ import annotations
 
@@ -71,7 +71,9 @@ class MarketView:
             return stats.last
         return stats.quote.mid if stats.quote else None
 
-    def add_marker(self, symbol: str, ts: float, side: str, kind: str, price: float, text: str) -> None:
+    def add_marker(
+        self, symbol: str, ts: float, side: str, kind: str, price: float, text: str
+    ) -> None:
         stats = self._stats.get(symbol)
         if stats is not None:
             stats.markers.append(

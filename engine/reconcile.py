@@ -22,10 +22,13 @@ def reconcile(
     problems: list[str] = []
     ours = {o.id for o in store_orders if o.status.is_open}
     theirs = {o.id for o in broker_orders if o.status.is_open}
-    problems += [f"order {oid} is open in the store but unknown to the broker"
-                 for oid in sorted(ours - theirs)]
-    problems += [f"order {oid} is open at the broker but not in the store"
-                 for oid in sorted(theirs - ours)]
+    problems += [
+        f"order {oid} is open in the store but unknown to the broker"
+        for oid in sorted(ours - theirs)
+    ]
+    problems += [
+        f"order {oid} is open at the broker but not in the store" for oid in sorted(theirs - ours)
+    ]
     for symbol in sorted(set(store_positions) | set(broker_positions)):
         mine, broker = store_positions.get(symbol, 0.0), broker_positions.get(symbol, 0.0)
         if abs(mine - broker) > QTY_TOLERANCE:

@@ -1,4 +1,4 @@
-"""EngineRuntime: the one writer thread — drains the input queue, applies events, runs safety, publishes."""
+"""EngineRuntime: the one writer thread: drains the input queue, runs safety, publishes."""
 
 from __future__ import annotations
 
@@ -111,7 +111,9 @@ class EngineRuntime:
         future: Future[dict[str, Any]] = Future()
         if not self.running:
             return error("ENGINE_STOPPED", "the engine is not running")
-        self._queue.put(_Item(COMMAND_PRIORITY, next(self._seq), _Call(name, command, actor, future)))
+        self._queue.put(
+            _Item(COMMAND_PRIORITY, next(self._seq), _Call(name, command, actor, future))
+        )
         try:
             return future.result(timeout)
         except FutureTimeout:
@@ -225,8 +227,13 @@ class EngineRuntime:
             try:
                 events = feed.step(self.clock.time(), dt)
             except Exception as exc:  # noqa: BLE001
-                self._queue.put(_Item(COMMAND_PRIORITY, next(self._seq),
-                                      _Call("feed_error", exc, "feed", Future())))
+                self._queue.put(
+                    _Item(
+                        COMMAND_PRIORITY,
+                        next(self._seq),
+                        _Call("feed_error", exc, "feed", Future()),
+                    )
+                )
                 continue
             for event in events:
                 self.submit_market(event)

@@ -11,9 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-DEFAULT_BREAKERS = (
-    "rapid_loss,error_rate,drawdown,daily_loss,max_positions,order_rate,stale_feed"
-)
+DEFAULT_BREAKERS = "rapid_loss,error_rate,drawdown,daily_loss,max_positions,order_rate,stale_feed"
 
 
 class SettingsError(ValueError):
@@ -115,9 +113,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         got = "" if shown is None or secret else f" (got {shown!r})"
         raise SettingsError(f"{name}: {error['msg']}{got}") from None
     if settings.regime_ultra_low_below >= settings.regime_high_above:
-        raise SettingsError(
-            "VIGIL_REGIME_ULTRA_LOW_BELOW: must be below VIGIL_REGIME_HIGH_ABOVE"
-        )
+        raise SettingsError("VIGIL_REGIME_ULTRA_LOW_BELOW: must be below VIGIL_REGIME_HIGH_ABOVE")
     _check_writable(settings.data_dir)
     return settings
 

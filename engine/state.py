@@ -1,4 +1,4 @@
-"""DashboardState: the one authoritative, versioned snapshot that the engine writes and others read."""
+"""DashboardState: the one authoritative, versioned snapshot the engine writes and all read."""
 
 from __future__ import annotations
 

@@ -70,7 +70,11 @@ class DemoStrategy:
         if track is None or ts < track.next_sample:
             return []
         track.next_sample = ts + self._sample_s
-        fast, slow, rsi = track.fast.update(price), track.slow.update(price), track.rsi.update(price)
+        fast, slow, rsi = (
+            track.fast.update(price),
+            track.slow.update(price),
+            track.rsi.update(price),
+        )
         if fast is None or slow is None or rsi is None:
             return []
         diff = fast - slow
@@ -94,7 +98,12 @@ class DemoStrategy:
         return [self._entry(symbol, side, price, ts, 0.5 + 0.5 * strength, details)]
 
     def _entry(
-        self, symbol: str, side: Side, price: float, ts: float, confidence: float,
+        self,
+        symbol: str,
+        side: Side,
+        price: float,
+        ts: float,
+        confidence: float,
         details: dict[str, float],
     ) -> Decision:
         inst = self._instruments[symbol]
@@ -102,25 +111,43 @@ class DemoStrategy:
         qty = round(lots * inst.lot_size, 10)
         word = "above" if side is Side.BUY else "below"
         signal = Signal(
-            symbol, side, confidence,
-            f"EMA fast crossed {word} slow, RSI {details['rsi']:.0f}", price, ts, False, details,
+            symbol,
+            side,
+            confidence,
+            f"EMA fast crossed {word} slow, RSI {details['rsi']:.0f}",
+            price,
+            ts,
+            False,
+            details,
         )
         if qty <= 0:
             return Decision(signal, None)
         stop = price * (1 - side.sign * self._stop_pct)
         take = price * (1 + side.sign * self._take_pct)
         order = OrderRequest(
-            symbol, side, qty, OrderType.MARKET,
-            stop_loss=_round_tick(stop, inst.tick_size), take_profit=_round_tick(take, inst.tick_size),
-            source="strategy", tag=self.name,
+            symbol,
+            side,
+            qty,
+            OrderType.MARKET,
+            stop_loss=_round_tick(stop, inst.tick_size),
+            take_profit=_round_tick(take, inst.tick_size),
+            source="strategy",
+            tag=self.name,
         )
         return Decision(signal, order)
 
     def _exit(
-        self, symbol: str, side: Side, qty: float, price: float, ts: float,
+        self,
+        symbol: str,
+        side: Side,
+        qty: float,
+        price: float,
+        ts: float,
         details: dict[str, float],
     ) -> Decision:
-        signal = Signal(symbol, side, 0.8, "EMA cross against the position", price, ts, True, details)
+        signal = Signal(
+            symbol, side, 0.8, "EMA cross against the position", price, ts, True, details
+        )
         order = OrderRequest(
             symbol, side, qty, OrderType.MARKET, reduce_only=True, source="strategy", tag=self.name
         )

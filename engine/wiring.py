@@ -1,4 +1,4 @@
-"""Components: builds the engine's parts from settings and routes events and commands between them."""
+"""Components: builds the engine's parts from settings; routes events and commands to them."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 from engine import commands as cmd
 from engine.bus import EventBus
+from engine.chart import chart_payload
 from engine.clock import Clock
 from engine.commands import error
-from engine.chart import chart_payload
 from engine.desk import TradingDesk
 from engine.ledger import Ledger
 from engine.market import MarketView
@@ -56,13 +56,23 @@ class Components:
         self.market = MarketView(instruments)
         board = BreakerBoard(build_breakers(settings.breaker_names, settings))
         self.safety = SafetyManager(
-            clock=clock, bus=bus, store=store, latch=KillSwitchLatch(settings.latch_path),
-            board=board, limits=Limits.from_settings(settings),
+            clock=clock,
+            bus=bus,
+            store=store,
+            latch=KillSwitchLatch(settings.latch_path),
+            board=board,
+            limits=Limits.from_settings(settings),
         )
         self.desk = TradingDesk(
-            clock=clock, bus=bus, state=state, store=store, broker=broker,
-            ledger=Ledger(instruments, settings.starting_balance), market=self.market,
-            safety=self.safety, starting_balance=settings.starting_balance,
+            clock=clock,
+            bus=bus,
+            state=state,
+            store=store,
+            broker=broker,
+            ledger=Ledger(instruments, settings.starting_balance),
+            market=self.market,
+            safety=self.safety,
+            starting_balance=settings.starting_balance,
         )
         self.vix: float | None = None
         self.all_trades: list[ClosedTrade] = []
@@ -80,16 +90,22 @@ class Components:
         self.all_trades = list(reversed(self.store.load_trades()))
         self.equity_points.extend(self.store.load_equity())
         problems = reconcile(
-            self.store.load_orders(open_only=True), self.broker.open_orders(),
+            self.store.load_orders(open_only=True),
+            self.broker.open_orders(),
             {s: p.qty for s, p in self.desk.ledger.positions().items()},
             self._broker_positions(),
         )
         if problems:
             self.safety.reconcile_issue = "; ".join(problems)
-            self.store.audit("system", "reconciliation_mismatch", reason=self.safety.reconcile_issue,
-                             outcome="REDUCING")
-            self.bus.publish("risk_limit", {"code": "RECONCILIATION",
-                                            "message": self.safety.reconcile_issue})
+            self.store.audit(
+                "system",
+                "reconciliation_mismatch",
+                reason=self.safety.reconcile_issue,
+                outcome="REDUCING",
+            )
+            self.bus.publish(
+                "risk_limit", {"code": "RECONCILIATION", "message": self.safety.reconcile_issue}
+            )
         if self.safety.trading_state.value == "HALTED":
             self.desk.detach_strategy(self.safety.state_reason())
 
@@ -157,17 +173,32 @@ class Components:
             self.bus.publish("orderbook_update", payload)
         elif isinstance(event, VixUpdate):
             self.vix = event.value
-            regime = regime_payload(event.value, self.settings.regime_ultra_low_below,
-                                    self.settings.regime_high_above)
+            regime = regime_payload(
+                event.value, self.settings.regime_ultra_low_below, self.settings.regime_high_above
+            )
             self.state.set("regime", regime)
             self.bus.publish("regime_update", regime)
 
     def _on_trade(self, tick: TradeTick) -> None:
         for timeframe, bar, closed in self.market.on_trade(tick):
-            self.bus.publish("bar_update", {"symbol": tick.symbol, "timeframe": timeframe,
-                                            "bar": bar.to_dict(), "closed": closed})
-        self.bus.publish("price_update", {"symbol": tick.symbol, "price": tick.price,
-                                          "size": tick.size, "side": str(tick.aggressor)})
+            self.bus.publish(
+                "bar_update",
+                {
+                    "symbol": tick.symbol,
+                    "timeframe": timeframe,
+                    "bar": bar.to_dict(),
+                    "closed": closed,
+                },
+            )
+        self.bus.publish(
+            "price_update",
+            {
+                "symbol": tick.symbol,
+                "price": tick.price,
+                "size": tick.size,
+                "side": str(tick.aggressor),
+            },
+        )
         if self.strategy is None or not self.desk.strategy_attached:
             return
         position = self.desk.ledger.position(tick.symbol)
@@ -177,8 +208,14 @@ class Components:
             signal = decision.signal
             topic = "exit_signal" if signal.is_exit else "signal"
             self.bus.publish(topic, signal_payload(signal))
-            self.market.add_marker(signal.symbol, signal.ts, str(signal.side), "signal",
-                                   signal.price, f"{topic}: {signal.reason}")
+            self.market.add_marker(
+                signal.symbol,
+                signal.ts,
+                str(signal.side),
+                "signal",
+                signal.price,
+                f"{topic}: {signal.reason}",
+            )
             if decision.order is not None:
                 self.desk.submit(decision.order, "strategy")
 
@@ -203,9 +240,14 @@ class Components:
         history = [p for p in self.equity_points if p[0] >= now - 1200] + [(now, equity)]
         peak = max([equity, self.settings.starting_balance] + [e for _, e in self.equity_points])
         return SafetySnapshot(
-            now=now, equity=equity, peak_equity=peak, equity_history=history,
-            daily_pnl=self.desk.daily_pnl, open_positions=self.desk.ledger.open_position_count,
-            error_times=list(self.safety.error_times), order_times=list(self.safety.order_times),
+            now=now,
+            equity=equity,
+            peak_equity=peak,
+            equity_history=history,
+            daily_pnl=self.desk.daily_pnl,
+            open_positions=self.desk.ledger.open_position_count,
+            error_times=list(self.safety.error_times),
+            order_times=list(self.safety.order_times),
             # Until the first tick, measure staleness from boot: "never" would trip at once.
             last_market_data_ts=self.market.last_data_ts or self._booted_at,
         )
@@ -231,14 +273,16 @@ class Components:
         self._publish_performance(equity_point={"t": int(now * 1000), "equity": equity})
 
     def _publish_performance(self, equity_point: dict[str, Any] | None = None) -> None:
-        performance = compute_performance(self.all_trades, list(self.equity_points),
-                                          self.settings.session_tz)
+        performance = compute_performance(
+            self.all_trades, list(self.equity_points), self.settings.session_tz
+        )
         self.state.set("performance", performance)
         step = max(len(self.equity_points) // EQUITY_CURVE_POINTS, 1)
         curve = [{"t": int(t * 1000), "equity": e} for t, e in list(self.equity_points)[::step]]
         self.state.set("equity_curve", curve)
-        self.bus.publish("performance_update",
-                         {"performance": performance, "equity_point": equity_point})
+        self.bus.publish(
+            "performance_update", {"performance": performance, "equity_point": equity_point}
+        )
 
     def _session_start(self, now: float) -> float:
         return session_start(now, self.settings.session_tz, self.settings.session_start)
@@ -274,8 +318,18 @@ class Components:
         return self.safety.reset(actor, c.reason, self.desk)
 
     def _cmd_place_order(self, c: cmd.PlaceOrderCmd, actor: str) -> dict[str, Any]:
-        req = OrderRequest(c.symbol, c.side, c.qty, c.type, c.limit_price, c.stop_price,
-                           c.take_profit, c.stop_loss, source="manual", tag=actor)
+        req = OrderRequest(
+            c.symbol,
+            c.side,
+            c.qty,
+            c.type,
+            c.limit_price,
+            c.stop_price,
+            c.take_profit,
+            c.stop_loss,
+            source="manual",
+            tag=actor,
+        )
         return self.desk.submit(req, actor)
 
     def _cmd_close_position(self, c: cmd.SymbolCmd, actor: str) -> dict[str, Any]:
@@ -312,8 +366,11 @@ class Components:
         return {"ok": True}
 
     def _cmd_approve_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
-        return error("APPROVAL_OFF", "signal approval is not enabled: the demo strategy "
-                                     "sends its signals through the safety gateway directly")
+        return error(
+            "APPROVAL_OFF",
+            "signal approval is not enabled: the demo strategy "
+            "sends its signals through the safety gateway directly",
+        )
 
     _cmd_reject_signal = _cmd_approve_signal
 
@@ -321,8 +378,13 @@ class Components:
         old = getattr(self.safety.limits, c.name)
         value: float | int = int(c.value) if c.name == "max_positions" else c.value
         self.safety.limits = dataclasses.replace(self.safety.limits, **{c.name: value})
-        self.store.audit(actor, "risk_override", reason=c.reason, outcome=f"{c.name}={value}",
-                         details={"name": c.name, "old": old, "new": value})
+        self.store.audit(
+            actor,
+            "risk_override",
+            reason=c.reason,
+            outcome=f"{c.name}={value}",
+            details={"name": c.name, "old": old, "new": value},
+        )
         return {"ok": True, "name": c.name, "old": old, "new": value}
 
     def _cmd_acknowledge_reconciliation(
@@ -331,7 +393,9 @@ class Components:
         if not self.safety.reconcile_issue:
             return error("NOTHING_TO_ACKNOWLEDGE", "there is no reconciliation mismatch")
         issue, self.safety.reconcile_issue = self.safety.reconcile_issue, ""
-        self.store.audit(actor, "reconciliation_acknowledged", reason=c.reason, details={"issue": issue})
+        self.store.audit(
+            actor, "reconciliation_acknowledged", reason=c.reason, details={"issue": issue}
+        )
         return {"ok": True}
 
 
@@ -347,7 +411,13 @@ def build_components(
     broker = PaperBroker(instruments, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
     strategy = DemoStrategy(instruments) if settings.strategy == "demo" else None
     return Components(
-        settings, clock, bus, state,
-        feed=SimulatedFeed(settings.seed, instruments), broker=broker,
-        store=Store(settings.db_path), strategy=strategy, instruments=instruments,
+        settings,
+        clock,
+        bus,
+        state,
+        feed=SimulatedFeed(settings.seed, instruments),
+        broker=broker,
+        store=Store(settings.db_path),
+        strategy=strategy,
+        instruments=instruments,
     )

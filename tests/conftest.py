@@ -55,7 +55,7 @@ class SyncEngine:
 
     def market(self, seconds: float, dt: float = 0.2) -> None:
         """Step the simulated market; every event goes through the engine as it would live."""
-        steps = max(int(round(seconds / dt)), 1)
+        steps = max(round(seconds / dt), 1)
         for _ in range(steps):
             self.clock.advance(dt)
             for event in self.c.feed.step(self.clock.time(), dt):

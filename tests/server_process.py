@@ -54,8 +54,15 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         handle = self.log.open("a")
-        self.proc = subprocess.Popen(procfile_command(), cwd=ROOT, env=self.env, stdout=handle,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.proc = subprocess.Popen(
+            procfile_command(),
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -66,15 +73,18 @@ class ServerProcess:
             except requests.ConnectionError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"server did not answer within {timeout}s:\n{self.log.read_text()[-3000:]}")
+        raise AssertionError(
+            f"server did not answer within {timeout}s:\n{self.log.read_text()[-3000:]}"
+        )
 
     def health(self) -> dict[str, Any]:
         return requests.get(f"{self.url}/healthz", timeout=5).json()
 
     def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> requests.Session:
         session = requests.Session()
-        answer = session.post(f"{self.url}/api/login",
-                              json={"username": username, "password": password}, timeout=10)
+        answer = session.post(
+            f"{self.url}/api/login", json={"username": username, "password": password}, timeout=10
+        )
         assert answer.status_code == 200, answer.text
         return session
 

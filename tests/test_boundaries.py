@@ -27,8 +27,9 @@ def test_importing_every_engine_module_then_no_web_or_notifier_module_is_loaded(
         "    importlib.import_module(name)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     loaded = json.loads(out.stdout)
     leaks = [m for m in loaded if m.split(".")[0] in FORBIDDEN]
     assert leaks == []
@@ -43,7 +44,8 @@ def test_notifier_does_not_import_the_dashboard() -> None:
         "        importlib.import_module(m.name)\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     loaded = json.loads(out.stdout)
     assert [m for m in loaded if m.split(".")[0] in ("dashboard", "flask", "flask_socketio")] == []

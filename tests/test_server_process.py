@@ -34,8 +34,9 @@ def connect(server: ServerProcess, session: Any) -> tuple[socketio.Client, dict[
             arrived.set()
 
     cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-    client.connect(server.url, headers={"Cookie": cookie},
-                   transports=["websocket"], wait_timeout=10)
+    client.connect(
+        server.url, headers={"Cookie": cookie}, transports=["websocket"], wait_timeout=10
+    )
     assert arrived.wait(10), f"no quote_update; got {sorted(inbox)}"
     return client, inbox
 

@@ -1,4 +1,4 @@
-"""SafetyManager: the trading state, the kill switch's effects and the breakers, on the engine thread."""
+"""SafetyManager: trading state, kill switch effects and breakers, on the engine thread."""
 
 from __future__ import annotations
 
@@ -166,7 +166,9 @@ class SafetyManager:
             outcomes += executor.flatten_positions("kill switch flatten")
         cancelled = sum(1 for o in outcomes if o.get("action") == "cancel" and o.get("ok"))
         self._store.audit(
-            state.actor, "kill_switch_engaged", reason=state.reason,
+            state.actor,
+            "kill_switch_engaged",
+            reason=state.reason,
             outcome=f"{state.level}: {cancelled} orders cancelled",
             details={"level": str(state.level), "outcomes": outcomes},
         )
@@ -187,7 +189,9 @@ class SafetyManager:
         if not self.kill.engaged and not self.fail_reason and not self.board.tripped():
             return error("NOT_ENGAGED", "the kill switch is not engaged and no breaker is tripped")
         if self.flatten_pending and not executor.is_flat():
-            return error("FLATTEN_IN_PROGRESS", "positions are still open; flatten has not finished")
+            return error(
+                "FLATTEN_IN_PROGRESS", "positions are still open; flatten has not finished"
+            )
         self.kill = self._latch.reset(actor, reason, self._clock.time())
         self._latch_signature = self._latch.stat_signature()
         self._after_reset(actor, reason)
@@ -245,7 +249,10 @@ class SafetyManager:
                 f"against {trip.threshold:.2f}{trip.unit}; action {trip.action}"
             )
             self._store.audit(
-                f"breaker:{trip.name}", "breaker_tripped", reason=message, outcome=trip.action,
+                f"breaker:{trip.name}",
+                "breaker_tripped",
+                reason=message,
+                outcome=trip.action,
                 details={"value": trip.value, "threshold": trip.threshold},
             )
             self._bus.publish(

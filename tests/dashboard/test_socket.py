@@ -18,9 +18,23 @@ def test_connect_after_login_then_initial_state_with_every_section(live: LiveApp
     states = received(client, "initial_state")
     assert len(states) == 1
     snap = states[0]
-    for key in ("version", "user", "account", "positions", "orders", "trades", "performance",
-                "equity_curve", "regime", "health", "safety", "breakers", "market", "activity",
-                "alerts"):
+    for key in (
+        "version",
+        "user",
+        "account",
+        "positions",
+        "orders",
+        "trades",
+        "performance",
+        "equity_curve",
+        "regime",
+        "health",
+        "safety",
+        "breakers",
+        "market",
+        "activity",
+        "alerts",
+    ):
         assert key in snap, key
     assert snap["user"] == {"username": "admin", "role": "admin"}
     assert snap["safety"]["trading_state"] == "ACTIVE"
@@ -37,8 +51,9 @@ def test_market_moves_then_conflated_updates_arrive_with_ts(live: LiveApp) -> No
     names = {m["name"] for m in messages}
     assert {"quote_update", "orderbook_update", "price_update"} <= names
     assert all("ts" in m["args"][0] for m in messages)
-    quotes_spy = [m for m in messages if m["name"] == "quote_update"
-                  and m["args"][0]["symbol"] == "SPY"]
+    quotes_spy = [
+        m for m in messages if m["name"] == "quote_update" and m["args"][0]["symbol"] == "SPY"
+    ]
     assert 1 <= len(quotes_spy) <= 4  # 10 steps of SPY quotes conflated to the flushes
 
 
@@ -78,8 +93,11 @@ def test_invalid_payloads_then_structured_errors_and_nothing_changes(live: LiveA
 def test_reset_with_wrong_password_then_refused_and_audited(live: LiveApp) -> None:
     client = live.socket("admin")
     client.emit("kill_switch", {"level": "halt", "reason": "test"}, callback=True)
-    ack = client.emit("reset_kill_switch", {"reason": "try", "confirm": "RESET",
-                                            "password": "wrong-password"}, callback=True)
+    ack = client.emit(
+        "reset_kill_switch",
+        {"reason": "try", "confirm": "RESET", "password": "wrong-password"},
+        callback=True,
+    )
     assert ack["error"]["code"] == "WRONG_PASSWORD"
     assert live.runtime.state.get("safety")["trading_state"] == "HALTED"
     actions = [e["action"] for e in live.runtime.c.store.audit_log()]
@@ -89,8 +107,11 @@ def test_reset_with_wrong_password_then_refused_and_audited(live: LiveApp) -> No
 def test_reset_by_admin_with_password_then_active_and_broadcast(live: LiveApp) -> None:
     admin = live.socket("admin")
     admin.emit("kill_switch", {"level": "halt", "reason": "test"}, callback=True)
-    ack = admin.emit("reset_kill_switch", {"reason": "resolved", "confirm": "RESET",
-                                           "password": "correct-horse-battery"}, callback=True)
+    ack = admin.emit(
+        "reset_kill_switch",
+        {"reason": "resolved", "confirm": "RESET", "password": "correct-horse-battery"},
+        callback=True,
+    )
     assert ack == {"ok": True, "trading_state": "ACTIVE"}
     time.sleep(0.1)
     assert received(admin, "kill_switch_reset")[0]["actor"] == "admin"
@@ -98,13 +119,19 @@ def test_reset_by_admin_with_password_then_active_and_broadcast(live: LiveApp) -
 
 def test_roles_then_viewer_cannot_trade_and_trader_cannot_reset(live: LiveApp) -> None:
     viewer, trader = live.socket("vic"), live.socket("tina")
-    for name, payload in [("kill_switch", {"level": "halt", "reason": "viewer try"}),
-                          ("place_order", {"symbol": "SPY", "side": "buy", "qty": 0.1})]:
+    for name, payload in [
+        ("kill_switch", {"level": "halt", "reason": "viewer try"}),
+        ("place_order", {"symbol": "SPY", "side": "buy", "qty": 0.1}),
+    ]:
         assert viewer.emit(name, payload, callback=True)["error"]["code"] == "FORBIDDEN"
-    assert trader.emit("kill_switch", {"level": "pause", "reason": "trader ok"},
-                       callback=True)["ok"]
-    ack = trader.emit("reset_kill_switch", {"reason": "trader try", "confirm": "RESET",
-                                            "password": "trader-pass-1"}, callback=True)
+    assert trader.emit("kill_switch", {"level": "pause", "reason": "trader ok"}, callback=True)[
+        "ok"
+    ]
+    ack = trader.emit(
+        "reset_kill_switch",
+        {"reason": "trader try", "confirm": "RESET", "password": "trader-pass-1"},
+        callback=True,
+    )
     assert ack["error"]["code"] == "FORBIDDEN"
     assert live.runtime.state.get("safety")["kill_switch"]["engaged"]
 

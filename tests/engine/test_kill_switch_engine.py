@@ -17,8 +17,16 @@ from tests.conftest import SyncEngine
 def rest_limit_orders(engine: SyncEngine, count: int) -> None:
     quote = engine.c.market.quote("QQQ")
     for i in range(count):
-        answer = engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.1,
-                                           "type": "limit", "limit_price": round(quote.bid * (0.99 - i * 0.001), 2)})
+        answer = engine.do(
+            "place_order",
+            {
+                "symbol": "QQQ",
+                "side": "buy",
+                "qty": 0.1,
+                "type": "limit",
+                "limit_price": round(quote.bid * (0.99 - i * 0.001), 2),
+            },
+        )
         assert answer["ok"], answer
         engine.clock.advance(0.001)
 
@@ -71,20 +79,28 @@ def test_flatten_then_positions_closed_and_latched_until_reset(engine: SyncEngin
     assert engine.c.desk.is_flat()
     assert engine.c.broker.open_orders() == []
     assert engine.c.safety.trading_state.value == "HALTED"
-    reset = engine.do("reset_kill_switch", {"reason": "all clear", "confirm": "RESET",
-                                            "password": "x"}, actor="admin")
+    reset = engine.do(
+        "reset_kill_switch",
+        {"reason": "all clear", "confirm": "RESET", "password": "x"},
+        actor="admin",
+    )
     assert reset["ok"] and reset["trading_state"] == "ACTIVE"
     assert engine.topics("kill_switch_reset")[-1]["actor"] == "admin"
 
 
-def test_reset_when_flatten_could_not_finish_then_refused(settings: Settings, clock: FakeClock) -> None:
+def test_reset_when_flatten_could_not_finish_then_refused(
+    settings: Settings, clock: FakeClock
+) -> None:
     engine = SyncEngine(settings, clock)
     engine.market(2)
     assert engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})["ok"]
     engine.c.safety.flatten_pending = True  # as if the close order had been rejected
     engine.c.safety.engage(KillLevel.HALT, "halted first", "alice", engine.c.desk)
-    answer = engine.do("reset_kill_switch", {"reason": "too soon", "confirm": "RESET",
-                                             "password": "x"}, actor="admin")
+    answer = engine.do(
+        "reset_kill_switch",
+        {"reason": "too soon", "confirm": "RESET", "password": "x"},
+        actor="admin",
+    )
     assert answer["error"]["code"] == "FLATTEN_IN_PROGRESS"
     assert engine.c.safety.trading_state.value == "HALTED"
     engine.close()
@@ -100,7 +116,9 @@ def test_latch_written_by_another_process_then_running_engine_halts_within_a_sec
     try:
         time.sleep(0.3)
         started = time.monotonic()
-        KillSwitchLatch(settings.latch_path).engage(KillLevel.HALT, "from cli", "cli:ops", time.time())
+        KillSwitchLatch(settings.latch_path).engage(
+            KillLevel.HALT, "from cli", "cli:ops", time.time()
+        )
         assert seen.wait(1.0), "the engine did not notice the latch within 1 s"
         assert time.monotonic() - started < 1.0
         assert rt.snapshot()["safety"]["trading_state"] == "HALTED"
@@ -117,8 +135,13 @@ def test_two_operators_engage_at_once_then_exactly_one_cancel_all(settings: Sett
 
         def engage(who: str) -> None:
             barrier.wait()
-            answers.append(rt.call("kill_switch", KillSwitchCmd(level=KillLevel.HALT,
-                                                                 reason=f"{who} says stop"), who))
+            answers.append(
+                rt.call(
+                    "kill_switch",
+                    KillSwitchCmd(level=KillLevel.HALT, reason=f"{who} says stop"),
+                    who,
+                )
+            )
 
         threads = [threading.Thread(target=engage, args=(n,)) for n in ("ann", "bob")]
         for t in threads:
@@ -132,7 +155,9 @@ def test_two_operators_engage_at_once_then_exactly_one_cancel_all(settings: Sett
         rt.stop()
 
 
-def test_boot_when_latch_is_garbage_then_halted_with_reason(settings: Settings, clock: FakeClock) -> None:
+def test_boot_when_latch_is_garbage_then_halted_with_reason(
+    settings: Settings, clock: FakeClock
+) -> None:
     settings.latch_path.write_text('{"body": {"engaged": tru')
     engine = SyncEngine(settings, clock)
     assert engine.c.safety.trading_state.value == "HALTED"
@@ -166,7 +191,9 @@ def test_boot_when_latch_missing_but_store_says_engaged_then_halted(
     second.close()
 
 
-def test_restart_while_halted_then_halted_before_any_order(settings: Settings, clock: FakeClock) -> None:
+def test_restart_while_halted_then_halted_before_any_order(
+    settings: Settings, clock: FakeClock
+) -> None:
     first = SyncEngine(settings, clock)
     first.do("kill_switch", {"level": "halt", "reason": "overnight"})
     first.close()

@@ -26,6 +26,7 @@ def test_handler_raises_then_degraded_error_published_and_thread_keeps_running(
     rt.bus.subscribe(lambda t, p: errors.append(p), {"error"})
     rt.start(feed=False)
     try:
+
         def boom(event: Any) -> None:
             raise RuntimeError("feed handler bug")
 
@@ -52,8 +53,13 @@ def test_market_events_then_state_and_topics_published(engine: SyncEngine) -> No
     book = snap["market"]["books"]["SPY"]
     assert len(book["bids"]) == 10 and len(book["asks"]) == 10
     assert snap["regime"]["regime"] in {"ULTRA_LOW_VOL", "NORMAL_VOL", "HIGH_VOL"}
-    for topic in ("quote_update", "orderbook_update", "price_update", "bar_update",
-                  "regime_update"):
+    for topic in (
+        "quote_update",
+        "orderbook_update",
+        "price_update",
+        "bar_update",
+        "regime_update",
+    ):
         assert engine.topics(topic), topic
     assert all("ts" in payload for _, payload in engine.events)
 
@@ -107,9 +113,12 @@ def test_restart_then_trades_positions_and_pnl_rebuilt_from_store(
     second.close()
 
 
-def test_daily_loss_limit_when_restarted_then_still_counted(tmp_path: Any, clock: FakeClock) -> None:
-    settings = make_settings(tmp_path / "var", VIGIL_DAILY_LOSS_LIMIT="0.01",
-                             VIGIL_BREAKERS="daily_loss")
+def test_daily_loss_limit_when_restarted_then_still_counted(
+    tmp_path: Any, clock: FakeClock
+) -> None:
+    settings = make_settings(
+        tmp_path / "var", VIGIL_DAILY_LOSS_LIMIT="0.01", VIGIL_BREAKERS="daily_loss"
+    )
     first = SyncEngine(settings, clock)
     first.market(2)
     first.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
@@ -137,8 +146,17 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
 ) -> None:
     instruments = dict(DEFAULT_INSTRUMENTS)
     broker = PaperBroker(instruments)
-    stray = Order("X-1", "SPY", Side.BUY, 1.0, OrderType.LIMIT, OrderStatus.NEW, clock.time(),
-                  clock.time(), limit_price=400.0)
+    stray = Order(
+        "X-1",
+        "SPY",
+        Side.BUY,
+        1.0,
+        OrderType.LIMIT,
+        OrderStatus.NEW,
+        clock.time(),
+        clock.time(),
+        limit_price=400.0,
+    )
     broker.restore_orders([stray])
     from engine.bus import EventBus
     from engine.sim_feed import SimulatedFeed
@@ -146,9 +164,17 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
     from engine.store import Store
 
     bus, state = EventBus(clock), DashboardState()
-    components = Components(settings, clock, bus, state, feed=SimulatedFeed(1, instruments),
-                            broker=broker, store=Store(settings.db_path), strategy=None,
-                            instruments=instruments)
+    components = Components(
+        settings,
+        clock,
+        bus,
+        state,
+        feed=SimulatedFeed(1, instruments),
+        broker=broker,
+        store=Store(settings.db_path),
+        strategy=None,
+        instruments=instruments,
+    )
     rt = EngineRuntime(settings, clock=clock, components=components)
     rt.boot()
     assert rt.c.safety.trading_state.value == "REDUCING"
@@ -170,7 +196,9 @@ def test_commands_queue_ahead_of_market_backlog(settings: Settings) -> None:
     answers: list[dict[str, Any]] = []
     from engine.commands import EmptyCmd
 
-    caller = threading.Thread(target=lambda: answers.append(rt.call("pause_entries", EmptyCmd(), "t")))
+    caller = threading.Thread(
+        target=lambda: answers.append(rt.call("pause_entries", EmptyCmd(), "t"))
+    )
     rt._thread = threading.current_thread()  # make call() accept while we drive the loop by hand
     caller.start()
     time.sleep(0.05)
