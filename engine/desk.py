@@ -189,6 +189,7 @@ class TradingDesk:
     def apply_fills(self, fills: list[Fill], source: str = "broker") -> None:
         if not fills:
             return
+        self.safety.dirty = True
         for fill in fills:
             if not self._store.save_fill(fill):
                 continue  # the broker sent this fill before; booking it twice would lie

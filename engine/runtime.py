@@ -179,7 +179,7 @@ class EngineRuntime:
         self.heartbeat = now
         if self._is_due("latch", now, 0.2):
             self.c.poll_latch()
-        if self._is_due("safety", now, 0.25):
+        if self.c.safety.dirty or self._is_due("safety", now, 0.25):
             self.c.evaluate_safety(now)
         if self._is_due("health", now, 1.0):
             self._publish_health()

@@ -225,6 +225,7 @@ class Components:
             self._publish_safety(force=True)
 
     def evaluate_safety(self, now: float) -> None:
+        self.safety.dirty = False
         new_start = self._session_start(now)
         if new_start != self.desk.session_start:
             self.desk.start_session(new_start)

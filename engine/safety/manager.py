@@ -56,6 +56,9 @@ class SafetyManager:
         self.error_times: deque[float] = deque(maxlen=1000)
         self.order_times: deque[float] = deque(maxlen=10_000)
         self._latch_signature: tuple[Any, ...] | None = None
+        # Set by anything a breaker measures (orders, errors, fills) so the breakers run on
+        # the engine's next turn instead of waiting for the timer.
+        self.dirty = False
 
     # ----- start-up: runs before any broker or strategy starts -----
     def boot(self) -> None:
@@ -137,9 +140,11 @@ class SafetyManager:
 
     def record_order(self, now: float) -> None:
         self.order_times.append(now)
+        self.dirty = True
 
     def record_error(self, now: float) -> None:
         self.error_times.append(now)
+        self.dirty = True
 
     # ----- the kill switch -----
     def engage(
