@@ -24,6 +24,19 @@ from engine.wiring import Components, build_components
 log = logging.getLogger(__name__)
 
 COMMAND_PRIORITY, MARKET_PRIORITY = 0, 1
+ACTIVITY_TOPICS = {
+    "signal",
+    "exit_signal",
+    "order_placing",
+    "order_placed",
+    "trade_executed",
+    "risk_limit",
+    "system",
+    "error",
+    "progress",
+    "kill_switch_activated",
+    "kill_switch_reset",
+}
 MAX_MARKET_BACKLOG = 20_000
 
 
@@ -57,6 +70,12 @@ class EngineRuntime:
         self.bus = EventBus(self.clock)
         self.state = DashboardState()
         self.c = components or build_components(settings, self.clock, self.bus, self.state)
+        # The activity stream is kept in the snapshot too, so a page that connects (or
+        # reconnects) sees the recent history, not an empty log.
+        self.bus.subscribe(
+            lambda topic, payload: self.state.add_activity({"type": topic, **payload}),
+            ACTIVITY_TOPICS,
+        )
         self._queue: queue.PriorityQueue[_Item] = queue.PriorityQueue()
         self._seq = itertools.count()
         self._stop = threading.Event()

@@ -207,3 +207,13 @@ def test_commands_queue_ahead_of_market_backlog(settings: Settings) -> None:
     assert answers == [{"ok": True}]
     assert rt.c.safety.manual_pause
     rt.c.close()
+
+
+def test_activity_events_then_kept_in_snapshot_for_late_joiners(engine: SyncEngine) -> None:
+    engine.market(2)
+    engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
+    engine.do("place_order", {"symbol": "SPY", "side": "buy", "qty": 50})
+    kinds = [entry["type"] for entry in engine.rt.snapshot()["activity"]]
+    for kind in ("order_placing", "order_placed", "trade_executed", "risk_limit"):
+        assert kind in kinds, kind
+    assert all("ts" in entry for entry in engine.rt.snapshot()["activity"])

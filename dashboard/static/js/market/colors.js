@@ -56,10 +56,19 @@ function parse(color) {
   return [parts[0], parts[1], parts[2], parts.length > 3 ? parts[3] : 1];
 }
 
-/** The color with its alpha multiplied by `a`, as an rgba() string. */
+const alphaCache = new Map();
+
+/** The color with its alpha multiplied by `a`, as an rgba() string (memoised: hot in draws). */
 export function alpha(color, a) {
-  const [r, g, b, base] = parse(color);
-  return `rgba(${r}, ${g}, ${b}, ${+(base * a).toFixed(3)})`;
+  const key = `${color}|${a}`;
+  let out = alphaCache.get(key);
+  if (out === undefined) {
+    const [r, g, b, base] = parse(color);
+    out = `rgba(${r}, ${g}, ${b}, ${+(base * a).toFixed(3)})`;
+    if (alphaCache.size > 512) alphaCache.clear();
+    alphaCache.set(key, out);
+  }
+  return out;
 }
 
 /** Blend two colors: t = 0 gives `a`, t = 1 gives `b`. */

@@ -13,6 +13,10 @@ import { createTickerStrip } from "./ticker.js";
 
 const STORE_KEY = "vigil.market";
 
+// Minimum milliseconds between renders per widget: the server conflates to ~10 Hz, so these
+// only bite under bursts, where they keep paint work (not just JS) well inside a frame budget.
+const GAP = { ticker: 100, quote: 60, book: 80, depth: 33, chart: 50 };
+
 function loadPrefs() {
   try {
     return JSON.parse(localStorage.getItem(STORE_KEY) || "{}") || {};
@@ -79,19 +83,19 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
   const book = createOrderBook(ui.bookCol);
   const chart = createCandleChart(ui.candleHost, {
     fetchJson,
-    schedule: () => frame.mark("chart", chart.render),
+    schedule: () => frame.mark("chart", chart.render, GAP.chart),
   });
   const renderBook = () => {
     book.render();
     depth.render();
   };
-  depth.onDirty(() => frame.mark("depth", depth.render));
+  depth.onDirty(() => frame.mark("depth", depth.render, GAP.depth));
 
   function applyPalette() {
     const p = readPalette(root);
     chart.setPalette(p);
     depth.setPalette(p);
-    frame.mark("depth", depth.render);
+    frame.mark("depth", depth.render, GAP.depth);
   }
   applyPalette();
 
@@ -119,8 +123,8 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
       book.book(books.get(symbol));
       depth.book(books.get(symbol));
     }
-    frame.mark("quote", quoteWidget.render);
-    frame.mark("book", renderBook);
+    frame.mark("quote", quoteWidget.render, GAP.quote);
+    frame.mark("book", renderBook, GAP.book);
     chart.load(symbol, timeframe);
   }
 
@@ -155,7 +159,7 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
     for (const [s, b] of Object.entries(market.books || {})) {
       if (b && typeof b === "object") books.set(s, b);
     }
-    frame.mark("ticker", strip.render);
+    frame.mark("ticker", strip.render, GAP.ticker);
     const keep = [selected, prefs.symbol, symbols[0]].find((s) => s && symbols.includes(s));
     // A snapshot (first connect or a reconnect) is authoritative: refill and reload everything.
     if (keep) select(keep, true);
@@ -166,19 +170,19 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
       if (!q?.symbol) return;
       quotes.set(q.symbol, q);
       strip.quote(q.symbol, q);
-      frame.mark("ticker", strip.render);
+      frame.mark("ticker", strip.render, GAP.ticker);
       if (q.symbol === selected) {
         quoteWidget.quote(q);
-        frame.mark("quote", quoteWidget.render);
+        frame.mark("quote", quoteWidget.render, GAP.quote);
       }
     },
     price_update(p) {
       if (!p?.symbol) return;
       strip.trade(p.symbol, p.price);
-      frame.mark("ticker", strip.render);
+      frame.mark("ticker", strip.render, GAP.ticker);
       if (p.symbol === selected) {
         quoteWidget.trade(p.price);
-        frame.mark("quote", quoteWidget.render);
+        frame.mark("quote", quoteWidget.render, GAP.quote);
       }
     },
     orderbook_update(b) {
@@ -187,7 +191,7 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
       if (b.symbol === selected) {
         book.book(b);
         depth.book(b);
-        frame.mark("book", renderBook);
+        frame.mark("book", renderBook, GAP.book);
       }
     },
     bar_update(p) {
