@@ -118,7 +118,7 @@ class TradingDesk:
                 "symbol": req.symbol,
                 "side": str(req.side),
                 "qty": req.qty,
-                "type": str(req.type),
+                "order_type": str(req.type),
                 "source": req.source,
             },
         )

@@ -73,7 +73,7 @@ class EngineRuntime:
         # The activity stream is kept in the snapshot too, so a page that connects (or
         # reconnects) sees the recent history, not an empty log.
         self.bus.subscribe(
-            lambda topic, payload: self.state.add_activity({"type": topic, **payload}),
+            lambda topic, payload: self.state.add_activity({**payload, "type": topic}),
             ACTIVITY_TOPICS,
         )
         self._queue: queue.PriorityQueue[_Item] = queue.PriorityQueue()
