@@ -70,7 +70,7 @@ class ServerProcess:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).status_code in (200, 503):
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             time.sleep(0.1)
         raise AssertionError(

@@ -4,18 +4,11 @@
 // series.update(), recomputing only the newest bar's indicators.
 
 import {
-  CandlestickSeries,
-  ColorType,
-  CrosshairMode,
-  HistogramSeries,
-  LineSeries,
   LineStyle,
-  createChart,
   createSeriesMarkers,
 } from "../../vendor/lightweight-charts.standalone.production.mjs";
 import { alpha } from "./colors.js";
 import {
-  TF_MS,
   buildMarkers,
   candleOf,
   finite,
@@ -24,10 +17,9 @@ import {
   linePoints,
   precisionFor,
   sec,
-  tickMarkFormatter,
-  timeFormatter,
   volumeOf,
 } from "./chartdata.js";
+import { buildChart, paintChart } from "./chartsetup.js";
 import { el } from "./dom.js";
 import { LiveIndicators, computeSeries, values as indicatorValues } from "./indicators.js";
 import { createLegend } from "./legend.js";
@@ -35,27 +27,9 @@ import { VolumeProfilePrimitive, computeProfile } from "./volprofile.js";
 
 const MAX_LIVE_MARKERS = 300;
 const PROFILE_LIVE_MS = 1000;
-
-function chartOptions(p, tf) {
-  const grid = alpha(p.border, 0.45);
-  return {
-    layout: {
-      background: { type: ColorType.Solid, color: p.panel },
-      textColor: p.muted,
-      fontFamily: p.fontMono,
-      fontSize: 11,
-      panes: { separatorColor: p.border, separatorHoverColor: alpha(p.accent, 0.25) },
-    },
-    grid: { vertLines: { color: grid }, horzLines: { color: grid } },
-    crosshair: {
-      mode: CrosshairMode.Normal,
-      vertLine: { color: alpha(p.muted, 0.7), labelBackgroundColor: p.panel2 },
-      horzLine: { color: alpha(p.muted, 0.7), labelBackgroundColor: p.panel2 },
-    },
-    rightPriceScale: { borderColor: p.border },
-    timeScale: { borderColor: p.border, secondsVisible: tf === "1s" },
-  };
-}
+// A 1s chart left open for hours would grow without bound; past this many bars, reload the
+// latest window from the server instead.
+const MAX_BARS = 5000;
 
 /**
  * Create the chart in `host` (the #candle-chart element). `fetchJson(url)` loads the payload;
@@ -66,55 +40,14 @@ export function createCandleChart(host, { fetchJson, schedule }) {
   const status = el("div", { class: "cc-status", role: "status" });
   host.append(canvasHost, status);
 
-  const chart = createChart(canvasHost, {
-    autoSize: true,
-    timeScale: {
-      timeVisible: true,
-      rightOffset: 8,
-      barSpacing: 7,
-      tickMarkFormatter,
-    },
-    localization: { timeFormatter },
-    rightPriceScale: { scaleMargins: { top: 0.08, bottom: 0.2 } },
-  });
-  const noLast = { priceLineVisible: false, lastValueVisible: false };
-  const candles = chart.addSeries(CandlestickSeries, { borderVisible: false }, 0);
-  const volume = chart.addSeries(
-    HistogramSeries,
-    { ...noLast, priceScaleId: "vol", priceFormat: { type: "volume" } },
-    0,
-  );
-  volume.priceScale().applyOptions({ scaleMargins: { top: 0.84, bottom: 0 } });
-  const ema20 = chart.addSeries(LineSeries, { ...noLast, lineWidth: 1.5, crosshairMarkerVisible: false }, 0);
-  const ema50 = chart.addSeries(LineSeries, { ...noLast, lineWidth: 1.5, crosshairMarkerVisible: false }, 0);
-  const rsi = chart.addSeries(
-    LineSeries,
-    {
-      priceLineVisible: false,
-      lineWidth: 1.5,
-      priceFormat: { type: "price", precision: 1, minMove: 0.1 },
-      autoscaleInfoProvider: () => ({ priceRange: { minValue: 0, maxValue: 100 } }),
-    },
-    1,
-  );
-  const macdHist = chart.addSeries(HistogramSeries, { ...noLast }, 2);
-  const macdLine = chart.addSeries(LineSeries, { priceLineVisible: false, lineWidth: 1.5 }, 2);
-  const macdSignal = chart.addSeries(LineSeries, { priceLineVisible: false, lineWidth: 1.5 }, 2);
-  const panes = chart.panes();
-  panes[0].setStretchFactor(4);
-  panes[1].setStretchFactor(1.2);
-  panes[2].setStretchFactor(1.4);
-  const guides = {
-    rsi70: rsi.createPriceLine({ price: 70, lineWidth: 1, lineStyle: LineStyle.Dashed, axisLabelVisible: false }),
-    rsi30: rsi.createPriceLine({ price: 30, lineWidth: 1, lineStyle: LineStyle.Dashed, axisLabelVisible: false }),
-    macd0: macdLine.createPriceLine({ price: 0, lineWidth: 1, lineStyle: LineStyle.Dotted, axisLabelVisible: false }),
-  };
+  const { chart, series, guides } = buildChart(canvasHost);
+  const { candles, volume, ema20, ema50, rsi, macdHist, macdLine, macdSignal } = series;
   const markersApi = createSeriesMarkers(candles, []);
   let symbol = "";
   let tf = "1m";
   const profile = new VolumeProfilePrimitive((x) => x.toFixed(precisionFor(x, symbol)));
   candles.attachPrimitive(profile);
-  const legend = createLegend(host, chart, { candles, volume, ema20, ema50, rsi, macdHist, macdLine, macdSignal });
+  const legend = createLegend(host, chart, series);
 
   let palette = null;
   let bars = [];
@@ -183,21 +116,7 @@ export function createCandleChart(host, { fetchJson, schedule }) {
 
   function setPalette(p) {
     palette = p;
-    chart.applyOptions(chartOptions(p, tf));
-    candles.applyOptions({
-      upColor: p.bull,
-      downColor: p.bear,
-      wickUpColor: p.bull,
-      wickDownColor: p.bear,
-    });
-    ema20.applyOptions({ color: p.warn });
-    ema50.applyOptions({ color: p.accent });
-    rsi.applyOptions({ color: p.accent });
-    macdLine.applyOptions({ color: p.accent });
-    macdSignal.applyOptions({ color: p.warn });
-    for (const g of [guides.rsi70, guides.rsi30, guides.macd0]) {
-      g.applyOptions({ color: alpha(p.muted, 0.7) });
-    }
+    paintChart(chart, series, guides, p, tf);
     volume.setData(bars.map((b) => volumeOf(b, p)));
     recolorHist();
     applyLevels();
@@ -222,14 +141,22 @@ export function createCandleChart(host, { fetchJson, schedule }) {
 
   function applyPayload(data) {
     const raw = Array.isArray(data?.bars) ? data.bars : [];
-    bars = raw.filter((b) => finite(b.t) && finite(b.c)).sort((a, b) => a.t - b.t);
+    // Keep bars valid, time-ordered and unique (setData rejects anything else), and carry the
+    // server's indicator arrays through the same index mapping so they stay aligned.
+    const order = raw
+      .map((b, i) => i)
+      .filter((i) => finite(raw[i]?.t) && finite(raw[i]?.c))
+      .sort((a, b) => raw[a].t - raw[b].t || a - b)
+      .filter((i, k, arr) => k === arr.length - 1 || raw[arr[k + 1]].t !== raw[i].t);
+    bars = order.map((i) => raw[i]);
     const lastPx = bars.length ? bars[bars.length - 1].c : 0;
     const precision = precisionFor(lastPx, symbol);
     candles.applyOptions({ priceFormat: { type: "price", precision, minMove: 10 ** -precision } });
-    const given = ["ema20", "ema50", "rsi14", "macd", "macd_signal", "macd_hist"].every((k) =>
-      Array.isArray(data?.[k]),
-    );
-    const series = given ? data : computeSeries(bars.map((b) => b.c));
+    const keys = ["ema20", "ema50", "rsi14", "macd", "macd_signal", "macd_hist"];
+    const given = keys.every((k) => Array.isArray(data?.[k]) && data[k].length === raw.length);
+    const series = given
+      ? Object.fromEntries(keys.map((k) => [k, order.map((i) => data[k][i])]))
+      : computeSeries(bars.map((b) => b.c));
     candles.setData(bars.map(candleOf));
     volume.setData(bars.map((b) => volumeOf(b, palette)));
     ema20.setData(linePoints(bars, series.ema20));
@@ -273,6 +200,10 @@ export function createCandleChart(host, { fetchJson, schedule }) {
     const appended = !last || b.t > last.t;
     if (appended) bars.push(b);
     else bars[n - 1] = b;
+    if (bars.length > MAX_BARS && !loading) {
+      load(symbol, tf);
+      return;
+    }
     candles.update(candleOf(b));
     volume.update(volumeOf(b, palette));
     const prevHist = live ? indicatorValues(live.cur).hist : null;
@@ -379,7 +310,6 @@ export function createCandleChart(host, { fetchJson, schedule }) {
     marker,
     render,
     setPalette,
-    tfMs: () => TF_MS[tf],
     hooks: {
       candles: () => bars.length,
       markers: () => markersApi.markers().length,

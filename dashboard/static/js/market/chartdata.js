@@ -4,15 +4,6 @@ import { alpha } from "./colors.js";
 
 export const TIMEFRAMES = ["1s", "1m", "5m", "15m", "1h", "4h"];
 
-export const TF_MS = {
-  "1s": 1000,
-  "1m": 60_000,
-  "5m": 300_000,
-  "15m": 900_000,
-  "1h": 3_600_000,
-  "4h": 14_400_000,
-};
-
 /** Chart time (UTC seconds) of an epoch-ms timestamp. */
 export const sec = (ms) => Math.floor(ms / 1000);
 

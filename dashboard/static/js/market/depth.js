@@ -26,7 +26,6 @@ export function createDepthChart(parent) {
   let dirty = true;
   let width = 0;
   let height = 0;
-  let geom = null;
 
   let boxW = 0;
   let boxH = 0;
@@ -112,7 +111,6 @@ export function createDepthChart(parent) {
       ctx.fillStyle = palette.muted;
       ctx.textAlign = "center";
       ctx.fillText("No depth", width / 2, height / 2);
-      geom = null;
       return;
     }
     const bestBid = bids[0]?.price ?? asks[0].price;
@@ -126,11 +124,11 @@ export function createDepthChart(parent) {
     );
     const lo = mid - reach * 1.04;
     const hi = mid + reach * 1.04;
-    const maxTotal = Math.max(bids[bids.length - 1]?.total ?? 0, asks[asks.length - 1]?.total ?? 0) || 1;
+    const maxTotal =
+      Math.max(bids[bids.length - 1]?.total ?? 0, asks[asks.length - 1]?.total ?? 0) || 1;
     const x = (p) => pad.l + ((p - lo) / (hi - lo)) * plotW;
     const y = (v) => baseY - (v / (maxTotal * 1.08)) * (baseY - pad.t);
     const midX = x(mid);
-    geom = { x, y, lo, hi, pad, plotW, baseY, maxTotal };
 
     ctx.strokeStyle = alpha(palette.border, 0.9);
     ctx.lineWidth = 1;
@@ -196,6 +194,5 @@ export function createDepthChart(parent) {
       onDirty = fn;
     },
     render,
-    geometry: () => geom,
   };
 }

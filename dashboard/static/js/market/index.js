@@ -15,7 +15,7 @@ const STORE_KEY = "vigil.market";
 
 // Minimum milliseconds between renders per widget: the server conflates to ~10 Hz, so these
 // only bite under bursts, where they keep paint work (not just JS) well inside a frame budget.
-const GAP = { ticker: 100, quote: 60, book: 80, depth: 33, chart: 50 };
+const GAP = { ticker: 150, quote: 80, book: 100, depth: 33, chart: 100 };
 
 function loadPrefs() {
   try {
@@ -34,7 +34,10 @@ function savePrefs(prefs) {
 }
 
 async function fetchJson(url) {
-  const res = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  const res = await fetch(url, {
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+  });
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
   const body = await res.json();
   if (body && body.ok === false) throw new Error(body.error?.message || "request failed");
@@ -42,16 +45,44 @@ async function fetchJson(url) {
 }
 
 function buildLayout(root) {
-  const symbolSelect = el("select", { id: "symbol-select", class: "mv-select", "aria-label": "Symbol" });
+  const symbolSelect = el("select", {
+    id: "symbol-select",
+    class: "mv-select",
+    "aria-label": "Symbol",
+  });
   const tfButtons = TIMEFRAMES.map((tf) =>
-    el("button", { type: "button", class: "tf-btn", "data-tf": tf, "aria-pressed": "false", text: tf }),
+    el("button", {
+      type: "button",
+      class: "tf-btn",
+      "data-tf": tf,
+      "aria-pressed": "false",
+      text: tf,
+    }),
   );
-  const tfGroup = el("div", { class: "tf-group", role: "group", "aria-label": "Timeframe" }, ...tfButtons);
+  const tfGroup = el(
+    "div",
+    { class: "tf-group", role: "group", "aria-label": "Timeframe" },
+    ...tfButtons,
+  );
   const candleHost = el("div", { id: "candle-chart", class: "cc" });
   const chartCard = el(
     "div",
     { class: "mv-card mv-chart-card" },
-    el("div", { class: "mv-toolbar" }, symbolSelect, tfGroup, el("span", { class: "mv-toolbar-note", text: "EMA 20 · EMA 50 · VPVR · RSI 14 · MACD" })),
+    el(
+      "div",
+      { class: "mv-toolbar" },
+      symbolSelect,
+      tfGroup,
+      el("span", { class: "mv-toolbar-note", text: "EMA 20 · EMA 50 · VPVR · RSI 14 · MACD" }),
+      el("a", {
+        class: "mv-attr",
+        href: "https://www.tradingview.com/",
+        target: "_blank",
+        rel: "noopener noreferrer",
+        title: "TradingView Lightweight Charts™ Copyright (c) 2025 TradingView, Inc.",
+        text: "Charts by TradingView",
+      }),
+    ),
     candleHost,
   );
   const side = el("div", { class: "mv-side" });
@@ -93,6 +124,7 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
 
   function applyPalette() {
     const p = readPalette(root);
+    p.colorBlind = theme?.colorBlind?.() ?? document.documentElement.dataset.cb === "1";
     chart.setPalette(p);
     depth.setPalette(p);
     frame.mark("depth", depth.render, GAP.depth);

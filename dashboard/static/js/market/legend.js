@@ -8,7 +8,10 @@ import { signedPct } from "./ticker.js";
 
 function item(label, cls = "") {
   const value = el("span", { class: `lg-v num ${cls}` });
-  return { node: el("span", { class: "lg-item" }, el("span", { class: "lg-k", text: label }), value), value };
+  return {
+    node: el("span", { class: "lg-item" }, el("span", { class: "lg-k", text: label }), value),
+    value,
+  };
 }
 
 /** Legend overlays inside `host` for the series in `s`. */
@@ -33,7 +36,13 @@ export function createLegend(host, chart, s) {
   const sig = el("span", { class: "lg-v num lg-signal" });
   const hist = el("span", { class: "lg-v num lg-hist" });
   const rsiLegend = el("div", { class: "cc-pane-legend", "aria-hidden": "true" }, r.node);
-  const macdLegend = el("div", { class: "cc-pane-legend", "aria-hidden": "true" }, m.node, sig, hist);
+  const macdLegend = el(
+    "div",
+    { class: "cc-pane-legend", "aria-hidden": "true" },
+    m.node,
+    sig,
+    hist,
+  );
   host.append(main, rsiLegend, macdLegend);
 
   let symbol = "";
@@ -101,7 +110,10 @@ export function createLegend(host, chart, s) {
     /** Newest bar (o/h/l/c/v payload form) and its indicator values. */
     setLast(bar, v) {
       last = bar
-        ? { bar: { open: bar.o, high: bar.h, low: bar.l, close: bar.c }, v: { ...v, volume: bar.v } }
+        ? {
+            bar: { open: bar.o, high: bar.h, low: bar.l, close: bar.c },
+            v: { ...v, volume: bar.v },
+          }
         : null;
       if (!hovering) show(last?.bar, last?.v);
     },

@@ -97,7 +97,12 @@ export function createOrderBook(parent) {
   const root = el(
     "div",
     { id: "orderbook", class: "mv-card orderbook", role: "table", "aria-label": "Order book" },
-    el("div", { class: "mv-card-head" }, title, el("span", { class: "ob-imb-label" }, "Imb ", imb.value)),
+    el(
+      "div",
+      { class: "mv-card-head" },
+      title,
+      el("span", { class: "ob-imb-label" }, "Imb ", imb.value),
+    ),
     el(
       "div",
       { class: "ob-cols", role: "row" },

@@ -20,7 +20,12 @@ export function compact(x) {
 
 function cell(label, field, extraClass = "") {
   const value = el("span", { class: `qv num ${extraClass}`, "data-field": field, text: "—" });
-  const box = el("div", { class: `qcell q-${field}` }, el("span", { class: "ql", text: label }), value);
+  const box = el(
+    "div",
+    { class: `qcell q-${field}` },
+    el("span", { class: "ql", text: label }),
+    value,
+  );
   return { box, value };
 }
 
@@ -57,7 +62,12 @@ export function createQuoteWidget(parent) {
   const root = el(
     "div",
     { id: "quote-widget", class: "mv-card quote-widget flat", "aria-live": "off" },
-    el("div", { class: "qw-head" }, head.symbol, el("div", { class: "qw-px" }, head.last, head.change)),
+    el(
+      "div",
+      { class: "qw-head" },
+      head.symbol,
+      el("div", { class: "qw-px" }, head.last, head.change),
+    ),
     range,
     el("div", { class: "qw-grid" }, ...cells),
   );
