@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-runtime
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint fmt bench vendor clean
+.PHONY: run test lint fmt vendor screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(DEVSTAMP)
 fmt: $(DEVSTAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+screenshot: $(DEVSTAMP)
+	$(BIN)/python -m tests.browser.screenshot
 
 vendor:
 	cd dashboard/static/vendor && npm ci --ignore-scripts && sh ./copy.sh

@@ -2,25 +2,17 @@
 
 Run from the repository root: ``python bench/bench_kill_switch.py [--rounds 100]``.
 
-It starts the real server as the Procfile does (gunicorn, one gthread worker) on a free
-127.0.0.1 port with a temporary data directory, logs in as admin and connects two
-python-socketio clients over the websocket transport. Each round (not timed) places 100 resting
-buy limits 30% below the mid through `place_order`; then client A emits `kill_switch`
-`{"level": "halt"}` with an acknowledgement callback. t0 is taken just before the emit.
-
-- ack: A's acknowledgement arrives. The engine answers only after `SafetyManager.engage` has
-  written and fsynced the latch (file and directory) and `cancel_all_orders` has cancelled
-  and persisted every order, so this covers (a) every order cancelled and (b) the latch fsynced.
-- b_event: client B receives `kill_switch_activated` — (c).
+The real server runs as the Procfile does (gunicorn, one gthread worker; free 127.0.0.1 port,
+temporary data directory); two admin python-socketio clients connect over the websocket. Each
+round places 100 resting buy limits 30% below the mid via `place_order` (not timed), then client
+A emits `kill_switch` `{"level": "halt"}` with an ack callback; t0 is taken just before the emit.
+- ack: the engine answers only after `SafetyManager.engage` has written and fsynced the latch
+  (file and directory) and `cancel_all_orders` has cancelled and persisted every order: (a)+(b).
+- b_event: client B receives `kill_switch_activated`: (c).
 - total: max(ack, b_event) - t0, the number the target applies to (p99 <= 50 ms).
-
-After each round it checks through `GET /api/state` that no order is open and that the kill
-switch is engaged, then resets it with `reset_kill_switch` (admin password). The first
-`--warmup` rounds are run the same way but left out of the statistics.
-
-`--breakdown N` then times the pieces of the engine's part in-process (tests.conftest
-SyncEngine: same engine, no server) over N rounds, which is where to look when the target is
-missed. Only 127.0.0.1 is ever contacted; the server is stopped at the end.
+Each round is checked (`GET /api/state`: no open order, kill switch engaged) and then reset
+with `reset_kill_switch`. `--warmup` rounds run first and are not counted. `--breakdown N`
+then times the engine's pieces in-process (tests.conftest SyncEngine, no server).
 """
 
 from __future__ import annotations
@@ -51,7 +43,7 @@ from tests.server_process import ServerProcess  # noqa: E402
 SYMBOLS = ("SPY", "QQQ", "BTC/USD", "ETH/USD")
 ORDERS = 100
 TARGET_P99_MS = 50.0
-WHAT_IF = "what-if: the 100 save_order in ONE transaction"
+WHAT_IF = "what-if: execute(kill_switch), total, orders saved in ONE transaction"
 # Limits wide enough that 100 far-away limits per round pass every pre-trade check, and an
 # order-rate breaker that cannot trip: each round places 100 orders within seconds.
 SERVER_ENV = {
@@ -75,12 +67,8 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
-    return {
-        "median": statistics.median(values),
-        "p90": percentile(values, 90),
-        "p99": percentile(values, 99),
-        "max": max(values),
-    }
+    p90, p99 = percentile(values, 90), percentile(values, 99)
+    return {"median": statistics.median(values), "p90": p90, "p99": p99, "max": max(values)}
 
 
 def table(rows: dict[str, Sequence[float]], unit: str = "ms", digits: int = 2) -> str:
@@ -161,19 +149,21 @@ class Client:
 
 
 # ----- one round -----
+def resting_buy(quote: dict[str, Any]) -> dict[str, Any]:
+    """A buy limit 30% below the mid: inside the 50% collar, far from any fill."""
+    price = round(quote["mid"] * 0.7, 2)
+    return {
+        "symbol": quote["symbol"],
+        "side": "buy",
+        "qty": 1,
+        "type": "limit",
+        "limit_price": price,
+    }
+
+
 def place_resting_orders(client: Client, n: int) -> None:
     for i in range(n):
-        quote = client.quotes[SYMBOLS[i % len(SYMBOLS)]]
-        answer = client.call(
-            "place_order",
-            {
-                "symbol": quote["symbol"],
-                "side": "buy",
-                "qty": 1,
-                "type": "limit",
-                "limit_price": round(quote["mid"] * 0.7, 2),
-            },
-        )
+        answer = client.call("place_order", resting_buy(client.quotes[SYMBOLS[i % len(SYMBOLS)]]))
         if not answer.get("ok"):
             raise RuntimeError(f"place_order refused: {answer}")
 
@@ -305,7 +295,18 @@ def one_transaction(store: Any) -> Iterator[None]:
             del store._write
 
 
+def place_in_process(engine: Any) -> None:
+    engine.market(1.0)
+    quote_of = engine.c.market.quote_payload
+    for n in range(ORDERS):
+        answer = engine.do("place_order", resting_buy(quote_of(SYMBOLS[n % len(SYMBOLS)])))
+        if not answer.get("ok"):
+            raise RuntimeError(f"place_order refused: {answer}")
+
+
 def run_breakdown(rounds: int, profile: bool) -> dict[str, list[float]]:
+    """N rounds as the code stands, each timed piece by piece, interleaved with N what-if
+    rounds whose only difference is that the cancelled orders are saved in one transaction."""
     import cProfile
     import pstats
 
@@ -319,6 +320,12 @@ def run_breakdown(rounds: int, profile: bool) -> dict[str, list[float]]:
         engine = SyncEngine(settings, FakeClock(start=time.time()))
         try:
             c = engine.c
+
+            def persist_in_one_transaction() -> None:
+                with one_transaction(c.store):
+                    for order in c.broker.drain_changed():
+                        c.store.save_order(order)
+
             timers = Timers()
             timers.wrap(c.safety._latch, "engage", "latch write + fsync")
             timers.wrap(c.store, "set_kv", "store.set_kv (engaged flag)")
@@ -327,50 +334,35 @@ def run_breakdown(rounds: int, profile: bool) -> dict[str, list[float]]:
             timers.wrap(c.desk, "publish_orders", "desk.publish_orders")
             timers.wrap(c.store, "audit", "store.audit")
             timers.wrap(c, "_publish_safety", "publish safety + breakers")
-            for i in range(rounds):
-                engine.market(1.0)
-                for n in range(ORDERS):
-                    quote = c.market.quote_payload(SYMBOLS[n % len(SYMBOLS)])
-                    answer = engine.do(
-                        "place_order",
-                        {
-                            "symbol": quote["symbol"],
-                            "side": "buy",
-                            "qty": 1,
-                            "type": "limit",
-                            "limit_price": round(quote["mid"] * 0.7, 2),
-                        },
-                    )
-                    if not answer.get("ok"):
-                        raise RuntimeError(f"place_order refused: {answer}")
-                ids = [o.id for o in c.broker.open_orders()]
+            for i in range(2 * rounds):
+                what_if = i % 2 == 1
+                place_in_process(engine)
                 timers.round = {}
-                if profiler is not None:
+                if what_if:
+                    c.desk._persist_orders = persist_in_one_transaction
+                elif profiler is not None:
                     profiler.enable()
                 started = time.perf_counter()
                 answer = engine.do("kill_switch", {"level": "halt", "reason": f"bd {i}"}, "bench")
                 total = (time.perf_counter() - started) * 1000
-                if profiler is not None:
+                if what_if:
+                    del c.desk._persist_orders
+                elif profiler is not None:
                     profiler.disable()
-                if answer.get("cancelled") != ORDERS:
+                if answer.get("cancelled") != ORDERS or c.broker.open_orders():
                     raise RuntimeError(f"kill_switch: {answer}")
+                engine.do(
+                    "reset_kill_switch",
+                    {"reason": "bench reset", "confirm": "RESET", "password": ADMIN_PASSWORD},
+                )
+                if what_if:
+                    pieces.setdefault(WHAT_IF, []).append(total)
+                    continue
                 pieces.setdefault("execute(kill_switch), total", []).append(total)
                 for name, ms in timers.round.items():
                     pieces.setdefault(name, []).append(ms)
                 accounted = sum(timers.round.values())  # the wrapped pieces never nest
                 pieces.setdefault("rest (unwrapped)", []).append(max(total - accounted, 0.0))
-                # The same 100 cancelled rows written again, in one transaction (idempotent).
-                cancelled = [c.broker.order(order_id) for order_id in ids]
-                started = time.perf_counter()
-                with one_transaction(c.store):
-                    for order in cancelled:
-                        c.store.save_order(order)
-                batched = (time.perf_counter() - started) * 1000
-                pieces.setdefault(WHAT_IF, []).append(batched)
-                engine.do(
-                    "reset_kill_switch",
-                    {"reason": "bench reset", "confirm": "RESET", "password": ADMIN_PASSWORD},
-                )
         finally:
             engine.close()
     if profiler is not None:
@@ -393,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be >= 50 for a p99")
 
     print("### Kill switch: halt with 100 resting orders, two websocket clients\n")
-    print(f"Command: `python bench/bench_kill_switch.py {' '.join(argv or sys.argv[1:])}`  ")
+    command = " ".join(
+        ["python bench/bench_kill_switch.py", *(sys.argv[1:] if argv is None else argv)]
+    )
+    print(f"Command: `{command}`  ")
     print(f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M %Z')}; {load()} at start\n")
     met = True
     if not args.no_server:

@@ -17,12 +17,14 @@ trader. Two phases:
    `pause_entries` / `resume_entries`, `--gap` seconds apart:
    - ack RTT at the trader (emit → acknowledgement; the engine audits the command, i.e. one
      SQLite commit, before answering);
+   - ack RTT of `subscribe_bars`, sent between them, which the dashboard answers without the
+     engine: the transport and Flask-SocketIO share of the RTT above;
    - emit → arrival of the resulting immediate `system` event at the observer;
    - age of those `system` and `safety_update` events at the observer (now - ts).
 
-`ts` has millisecond resolution and is truncated, so ages read 0–1 ms high (0.5 ms on average).
+`ts` has millisecond resolution and is truncated, so ages read 0 to 1 ms high (0.5 ms on average).
 The DESIGN.md floor for a bare Flask-SocketIO emitter under gunicorn gthread is p50 0.5 ms /
-p99 2–4 ms. Only 127.0.0.1 is contacted; the server is stopped at the end.
+p99 2-4 ms. Only 127.0.0.1 is contacted; the server is stopped at the end.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def run(seconds: float, commands: int, gap: float) -> dict[str, dict[str, list[f
 
             rtt: list[float] = []
             broadcast: list[float] = []
+            bare: list[float] = []
             observer.recording = True
             for i in range(commands):
                 name = "pause_entries" if i % 2 == 0 else "resume_entries"
@@ -125,10 +128,17 @@ def run(seconds: float, commands: int, gap: float) -> dict[str, dict[str, list[f
                 heard = observer.wait_system(f"entries {verb} by {TRADER}")
                 rtt.append((acked - started) * 1000)
                 broadcast.append((heard - started) * 1000)
-                time.sleep(gap)
+                time.sleep(gap / 2)
+                started = time.perf_counter()
+                answer = trader.call("subscribe_bars", {"symbol": "SPY", "timeframe": "1m"})
+                bare.append((time.perf_counter() - started) * 1000)
+                if not answer.get("ok"):
+                    raise RuntimeError(f"subscribe_bars refused: {answer}")
+                time.sleep(gap / 2)
             observer.recording = False
             active = {
                 "pause/resume ack RTT at the trader": rtt,
+                "subscribe_bars ack RTT (never reaches the engine)": bare,
                 "emit → `system` event at the observer": broadcast,
                 "`system` age at the observer (immediate)": observer.take("system"),
                 "`safety_update` age at the observer (immediate)": observer.take("safety_update"),
@@ -150,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seconds must be in 1..600 and --commands in 1..10000")
 
     print("### Socket latency: engine bus → bridge → websocket client (gunicorn gthread)\n")
-    print(f"Command: `python bench/bench_socket_latency.py {' '.join(argv or sys.argv[1:])}`  ")
+    command = " ".join(
+        ["python bench/bench_socket_latency.py", *(sys.argv[1:] if argv is None else argv)]
+    )
+    print(f"Command: `{command}`  ")
     print(f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M %Z')}; {load()} at start\n")
     results = run(args.seconds, args.commands, args.gap)
     print(f"Passive phase, {args.seconds:g} s (ages: client wall clock - payload ts):\n")

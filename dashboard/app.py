@@ -12,7 +12,7 @@ from flask import Flask, jsonify
 from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
-from dashboard import auth, metrics, routes, security, sockets
+from dashboard import auth, metrics, routes, security, share_links, sockets
 from dashboard.bridge import SocketBridge
 from engine.settings import Settings
 from engine.users import UserStore
@@ -73,6 +73,7 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(routes.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(share_links.bp)
     security.install(app)
     sockets.register(socketio)
     _install_error_handlers(app)

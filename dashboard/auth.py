@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hmac
+import secrets
+import sqlite3
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request, session
+from flask.blueprints import BlueprintSetupState
 
 from engine.users import User, UserStore
 
@@ -19,6 +23,9 @@ bp = Blueprint("auth", __name__)
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 900.0
 LOCKOUT_S = 300.0
+# Past this many tracked keys the throttle drops stale ones, so a flood of made-up names
+# cannot grow memory without bound.
+THROTTLE_PRUNE_AT = 10_000
 
 # Which role each client → server command needs; roles are ordered viewer < trader < admin.
 COMMAND_ROLES: dict[str, str] = {
@@ -59,6 +66,8 @@ class LoginThrottle:
     def failure(self, *keys: str) -> None:
         now = self._clock()
         with self._lock:
+            if len(self._failures) + len(self._locked_until) > THROTTLE_PRUNE_AT:
+                self._prune(now)
             for key in keys:
                 recent = self._failures[key]
                 recent.append(now)
@@ -73,6 +82,56 @@ class LoginThrottle:
             for key in keys:
                 self._failures.pop(key, None)
 
+    def tracked(self) -> int:
+        with self._lock:
+            return len(self._failures) + len(self._locked_until)
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, until in self._locked_until.items() if until <= now]:
+            del self._locked_until[key]
+        stale = now - FAILURE_WINDOW_S
+        for key in [k for k, q in self._failures.items() if not q or q[-1] < stale]:
+            del self._failures[key]
+
+
+class SessionRevocations:
+    """Session ids ended by logout, kept in SQLite until the session would have expired anyway.
+
+    Flask's sessions are signed cookies: clearing one in the browser does not stop a copy of
+    it. Every login gets a random id; logout records it here and `current_user()` refuses it,
+    including on an open socket, and across restarts.
+    """
+
+    def __init__(self, db_path: Path, clock: Callable[[], float] = time.time) -> None:
+        self._path = str(db_path)
+        self._clock = clock
+        with self._connect() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS revoked_sessions "
+                "(sid TEXT PRIMARY KEY, expires_ts REAL NOT NULL)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, timeout=5.0)
+        db.execute("PRAGMA journal_mode=WAL")
+        return db
+
+    def revoke(self, sid: str, expires_ts: float) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM revoked_sessions WHERE expires_ts < ?", (self._clock(),))
+            db.execute("INSERT OR REPLACE INTO revoked_sessions VALUES (?, ?)", (sid, expires_ts))
+
+    def revoked(self, sid: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT 1 FROM revoked_sessions WHERE sid = ?", (sid,)).fetchone()
+        return row is not None
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    settings = state.app.extensions["vigil.settings"]
+    state.app.extensions.setdefault("vigil.sessions", SessionRevocations(settings.db_path))
+
 
 def error_response(code: str, message: str, status: int) -> Any:
     return jsonify({"ok": False, "error": {"code": code, "message": message}}), status
@@ -82,18 +141,51 @@ def users() -> UserStore:
     return current_app.extensions["vigil.users"]
 
 
+def session_account() -> User | None:
+    """A logged-in account: a session id not revoked, younger than the session lifetime."""
+    name, sid, iat = session.get("user"), session.get("sid"), session.get("iat")
+    if not (isinstance(name, str) and isinstance(sid, str) and isinstance(iat, int | float)):
+        return None
+    # Absolute, not sliding: a refreshed cookie must not keep a session alive for ever.
+    if time.time() - iat > current_app.permanent_session_lifetime.total_seconds():
+        return None
+    if current_app.extensions["vigil.sessions"].revoked(sid):
+        return None
+    return users().get(name)
+
+
 def current_user() -> User | None:
     """The session's user, re-read from the store so a removed or demoted user loses access."""
     if "user" in g:
         return g.user
-    name = session.get("user")
-    user = users().get(name) if isinstance(name, str) else None
+    user = session_account()
     share = session.get("share")
     if user is None and isinstance(share, str):
         links = current_app.extensions.get("vigil.share_links")
         user = links.verify(share) if links is not None else None
     g.user = user
     return user
+
+
+def socket_rooms(user: User) -> list[str]:
+    """Rooms a socket joins on connect, so logout or a revoked link can close it at once."""
+    rooms = [f"user:{user.username}"]
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        rooms.append(f"session:{sid}")
+    return rooms
+
+
+def close_sockets(room: str) -> int:
+    """Disconnect every socket in `room`; returns how many."""
+    socketio = current_app.extensions.get("vigil.socketio")
+    if socketio is None:
+        return 0
+    server = socketio.server
+    members = [sid for sid, _eio in server.manager.get_participants("/", room)]
+    for sid in members:
+        server.disconnect(sid, namespace="/")
+    return len(members)
 
 
 def login_required(role: str = "viewer") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -145,8 +237,10 @@ def login() -> Any:
         )
         return error_response("BAD_CREDENTIALS", "wrong username or password", 401)
     throttle.success(*keys)
-    session.clear()
+    session.clear()  # a fresh session id on every login: no fixation
     session["user"] = user.username
+    session["sid"] = secrets.token_urlsafe(18)
+    session["iat"] = time.time()
     session.permanent = True
     store.audit(user.username, "login", outcome="ok", details={"address": client_address()})
     return jsonify({"ok": True, "user": {"username": user.username, "role": user.role}})
@@ -155,7 +249,12 @@ def login() -> Any:
 @bp.post("/api/logout")
 def logout() -> Any:
     user = current_user()
+    sid, iat = session.get("sid"), session.get("iat")
     session.clear()
+    if isinstance(sid, str) and isinstance(iat, int | float):
+        lifetime = current_app.permanent_session_lifetime.total_seconds()
+        current_app.extensions["vigil.sessions"].revoke(sid, iat + lifetime)
+        close_sockets(f"session:{sid}")
     if user is not None:
         current_app.extensions["vigil.store"].audit(user.username, "logout", outcome="ok")
     return jsonify({"ok": True})

@@ -1,4 +1,4 @@
-"""Command-line controls that work with the web server down: the kill switch and user accounts."""
+"""Command-line controls that work with the web server down: kill switch, users, share links."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import getpass
 import json
 import sys
 import time
+from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from dashboard.share_links import ShareLinks
 from engine.models import KillLevel
 from engine.safety.latch import KillSwitchLatch, LatchCorrupt
 from engine.safety.manager import ENGAGED_KEY
@@ -20,6 +22,7 @@ from engine.users import ROLES, UserError, UserStore
 
 kill_switch = AppGroup("kill-switch", help="Engage, inspect or reset the kill switch latch.")
 users_cli = AppGroup("users", help="Manage operator accounts.")
+share_cli = AppGroup("share", help="Read-only share links: create, list, revoke.")
 
 
 def _settings() -> Settings:
@@ -151,6 +154,65 @@ def list_users() -> None:
         click.echo(f"{user.username}\t{user.role}")
 
 
+def _share_links() -> ShareLinks:
+    from flask import current_app
+
+    return current_app.extensions["vigil.share_links"]
+
+
+def _audit(actor: str, action: str, **fields: Any) -> None:
+    store = Store(_settings().db_path)
+    try:
+        store.audit(actor, action, **fields)
+    finally:
+        store.close()
+
+
+@share_cli.command("create")
+@click.option("--ttl-hours", type=click.IntRange(1, 168), default=24, show_default=True)
+@click.option("--note", default="", help="A reminder of whom the link is for.")
+@click.option("--by", "actor", default=None, help="Who (default: cli:<login name>).")
+@click.option("--base-url", default=None, help="The address people reach Vigil at.")
+def share_create(ttl_hours: int, note: str, actor: str | None, base_url: str | None) -> None:
+    """Print a new viewer link; it is shown once, so copy it now."""
+    settings = _settings()
+    who = actor or f"cli:{getpass.getuser()}"
+    if len(note) > 200 or any(ord(ch) < 32 or ord(ch) == 127 for ch in note):
+        _fail("--note: at most 200 printable characters")
+    link, token = _share_links().create(who, ttl_hours, note.strip())
+    _audit(who, "share_link_created", outcome=link.id, details={"expires_ts": link.expires_ts})
+    base = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    expires = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(link.expires_ts))
+    click.echo(f"{base}/share/{token}")
+    click.echo(f"id {link.id}, expires {expires}", err=True)
+
+
+@share_cli.command("list")
+def share_list() -> None:
+    """One line per link: id, state, expiry, creator, note."""
+    links = _share_links()
+    now = links.clock.time()
+    for link in links.list():
+        state = "active" if link.active(now) else ("revoked" if link.revoked_ts else "expired")
+        expires = time.strftime("%Y-%m-%d %H:%M", time.localtime(link.expires_ts))
+        click.echo(f"{link.id}\t{state}\t{expires}\t{link.created_by}\t{link.note}")
+
+
+@share_cli.command("revoke")
+@click.argument("link_id")
+@click.option("--by", "actor", default=None, help="Who (default: cli:<login name>).")
+def share_revoke(link_id: str, actor: str | None) -> None:
+    """Revoke a link; a running server refuses it from its next request on."""
+    who = actor or f"cli:{getpass.getuser()}"
+    link = _share_links().revoke(link_id, who)
+    if link is None:
+        _fail(f"no share link {link_id!r}")
+        return
+    _audit(who, "share_link_revoked", outcome=link.id)
+    click.echo(f"revoked {link.id}")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(kill_switch)
     app.cli.add_command(users_cli)
+    app.cli.add_command(share_cli)

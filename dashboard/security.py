@@ -1,13 +1,42 @@
-"""Response headers and the cross-site request guard for state-changing HTTP calls."""
+"""Response headers, the cross-site request guard, and the Socket.IO origin policy.
+
+Cross-site request forgery: Vigil uses JSON-only bodies plus a strict Origin check, not a
+CSRF token. Why:
+
+- The session cookie is SameSite=Strict, so a browser does not attach it to any request
+  that another site starts; the checks below are a second, independent wall.
+- Every state-changing request (POST, PUT, PATCH, DELETE) that carries a body must send it
+  as application/json. A cross-site page can only send JSON with fetch(), and that forces a
+  CORS preflight that Vigil never answers with permission; a plain HTML form cannot send it.
+- When the request names where it comes from (Origin, or Referer when Origin is absent), that
+  origin must be the page's own or one listed in VIGIL_ALLOWED_ORIGINS. Browsers send Origin
+  on every cross-origin POST, PUT, PATCH and DELETE, so a foreign origin — or the opaque
+  "null" one of sandboxed frames and file: pages — is refused before any handler runs. When
+  a browser sends Sec-Fetch-Site: cross-site and no Origin, the request is refused as well.
+- A request with neither Origin nor Referer is allowed: that is curl or a script, which holds
+  its own cookie and cannot be driven by another site. A token would add nothing for them.
+
+A token would need the page to fetch it and send it on each call, and it protects nothing
+that the three checks above do not already cover for a JSON API used by one same-origin page.
+
+The Socket.IO handshake follows the same origin rule (same origin, or a listed one; never
+"*", even when configured), so a page on another site cannot open a socket with the
+operator's cookie. Forwarded host and scheme headers count only with VIGIL_TRUST_PROXY=1.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
 
 from dashboard.auth import error_response
+from engine.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -15,33 +44,89 @@ CSP = (
     "frame-ancestors 'none'"
 )
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+NO_STORE_PREFIXES = ("/api/", "/share/")
+
+
+def configured_origins(settings: Settings) -> list[str]:
+    """VIGIL_ALLOWED_ORIGINS normalised to scheme://host[:port]; "*" is dropped, loudly."""
+    origins: list[str] = []
+    for raw in settings.origins:
+        if "*" in raw:
+            log.warning("VIGIL_ALLOWED_ORIGINS: %r ignored; wildcards are never allowed", raw)
+            continue
+        origin = _origin_of(raw)
+        if origin is None:
+            log.warning("VIGIL_ALLOWED_ORIGINS: %r ignored; expected scheme://host[:port]", raw)
+            continue
+        origins.append(origin)
+    return origins
+
+
+def _origin_of(url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def allowed_origin(origin: str | None) -> bool:
     """Same origin as the request's host, or one listed in VIGIL_ALLOWED_ORIGINS."""
     if not origin:
         return False
-    parts = urlsplit(origin)
-    if f"{parts.scheme}://{parts.netloc}" in current_app.config["VIGIL_ORIGINS"]:
+    normal = _origin_of(origin)
+    if normal is None:  # "null", garbage, or a scheme a page never has
+        return False
+    if normal in current_app.config["VIGIL_ORIGINS"]:
         return True
-    return parts.netloc == request.host and parts.scheme in ("http", "https")
+    return urlsplit(normal).netloc == request.host.lower()
+
+
+def socket_origin_check(settings: Settings) -> Callable[[str | None, Mapping[str, Any]], bool]:
+    """The Engine.IO `cors_allowed_origins` callable: the HTTP rule, applied to the handshake.
+
+    python-engineio's own same-origin default also believes X-Forwarded-Host/-Proto from any
+    client; this one reads them only behind a configured proxy, and as ProxyFix(x_host=1)
+    does, takes the value the nearest proxy appended.
+    """
+    listed = set(configured_origins(settings))
+    trust_proxy = settings.trust_proxy
+
+    def check(origin: str | None, environ: Mapping[str, Any]) -> bool:
+        normal = _origin_of(origin) if origin else None
+        if normal is None:
+            return False
+        if normal in listed:
+            return True
+        host = str(environ.get("HTTP_HOST", ""))
+        if trust_proxy and environ.get("HTTP_X_FORWARDED_HOST"):
+            host = str(environ["HTTP_X_FORWARDED_HOST"]).split(",")[-1].strip()
+        return bool(host) and urlsplit(normal).netloc == host.lower()
+
+    return check
 
 
 def install(app: Flask) -> None:
+    settings: Settings = app.extensions["vigil.settings"]
+    app.config["VIGIL_ORIGINS"] = configured_origins(settings)
+    socketio = app.extensions.get("vigil.socketio")
+    if socketio is not None:
+        # Set here, next to the HTTP rule, so the two cannot drift apart.
+        socketio.server.eio.cors_allowed_origins = socket_origin_check(settings)
+
     @app.before_request
     def _guard_cross_site() -> Any:
-        """JSON-only bodies plus a strict Origin check, on top of SameSite=Strict cookies.
-
-        A cross-site form cannot send application/json without a CORS preflight, and a
-        browser always sends Origin on a cross-site POST; checking both closes CSRF without
-        a token the page would have to carry.
-        """
+        """JSON-only bodies plus a strict Origin check (see the module docstring)."""
         if request.method not in UNSAFE_METHODS:
             return None
-        origin = request.headers.get("Origin") or _referer_origin()
+        origin = request.headers.get("Origin")
+        if origin is None:
+            origin = _referer_origin()
         if origin is not None and not allowed_origin(origin):
             return error_response("CROSS_SITE", "cross-site request refused", 403)
-        if request.content_length and not request.is_json:
+        if origin is None and request.headers.get("Sec-Fetch-Site") == "cross-site":
+            return error_response("CROSS_SITE", "cross-site request refused", 403)
+        has_body = bool(request.content_length) or "Transfer-Encoding" in request.headers
+        if has_body and not request.is_json:
             return error_response("UNSUPPORTED_MEDIA", "send application/json", 415)
         return None
 
@@ -52,14 +137,17 @@ def install(app: Flask) -> None:
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        if request.path.startswith("/api/"):
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        if request.path.startswith(NO_STORE_PREFIXES):
             response.headers["Cache-Control"] = "no-store"
         return response
 
 
 def _referer_origin() -> str | None:
+    """The Referer's origin; "null" (never allowed) when the header is there but unparsable."""
     referer = request.headers.get("Referer")
     if not referer:
         return None
-    parts = urlsplit(referer)
-    return f"{parts.scheme}://{parts.netloc}"
+    return _origin_of(referer) or "null"

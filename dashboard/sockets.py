@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
-from dashboard.auth import COMMAND_ROLES, current_user, password_matches
+from dashboard.auth import COMMAND_ROLES, current_user, password_matches, socket_rooms
 from dashboard.bridge import bar_room
 from engine.bars import TIMEFRAMES
 from engine.commands import COMMANDS, ResetKillSwitchCmd, TestNotificationCmd, error, parse_command
@@ -32,26 +32,32 @@ def register(socketio: SocketIO) -> None:
         user = current_user()
         if user is None:
             return False  # refused: Socket.IO tells the client "connection refused"
+        for room in socket_rooms(user):
+            join_room(room)
         snap = snapshot_for(user)
         emit("initial_state", snap)
         return True
 
     @socketio.on("request_state")
-    def _request_state(payload: Any = None) -> dict[str, Any]:
+    def _request_state(*args: Any) -> dict[str, Any]:
         user = current_user()
         if user is None:
             return error("UNAUTHENTICATED", "log in first")
+        if len(args) > 1 or (args and args[0] not in (None, {})):
+            return error("INVALID_PAYLOAD", "request_state takes no payload (or {})")
         return {"ok": True, "state": snapshot_for(user)}
 
     @socketio.on("subscribe_bars")
-    def _subscribe_bars(payload: Any = None) -> dict[str, Any]:
+    def _subscribe_bars(*args: Any) -> dict[str, Any]:
         user = current_user()
         if user is None:
             return error("UNAUTHENTICATED", "log in first")
         runtime = current_app.extensions["vigil.runtime"]
+        payload = args[0] if len(args) == 1 else None
         if (
             not isinstance(payload, dict)
             or set(payload) != {"symbol", "timeframe"}
+            or not isinstance(payload["timeframe"], str)
             or payload["timeframe"] not in TIMEFRAMES
             or payload["symbol"] not in runtime.state.get("market")["symbols"]
         ):
@@ -69,6 +75,11 @@ def register(socketio: SocketIO) -> None:
     for name in COMMANDS:
         socketio.on_event(name, _command_handler(name))
 
+    @socketio.on("*")
+    def _unknown_event(event: Any, *args: Any) -> dict[str, Any]:
+        """Any other event name gets an answer too, so a client never waits on a typo."""
+        return error("UNKNOWN_EVENT", "unknown event")
+
     @socketio.on_error_default
     def _on_error(exc: Exception) -> dict[str, Any]:
         log.exception("socket handler failed: %s", request.event)  # type: ignore[attr-defined]
@@ -76,8 +87,10 @@ def register(socketio: SocketIO) -> None:
 
 
 def _command_handler(name: str) -> Any:
-    def handler(payload: Any = None) -> dict[str, Any]:
-        return run_command(name, payload)
+    def handler(*args: Any) -> dict[str, Any]:
+        if len(args) > 1:
+            return error("INVALID_PAYLOAD", "send one payload object")
+        return run_command(name, args[0] if args else None)
 
     handler.__name__ = f"on_{name}"
     return handler
@@ -89,6 +102,8 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
     user = current_user()
     if user is None:
         return error("UNAUTHENTICATED", "log in first")
+    if name not in COMMANDS:
+        return error("UNKNOWN_COMMAND", "unknown command")
     needed = COMMAND_ROLES.get(name, "admin")
     if not user.has_role(needed):
         store.audit(
@@ -105,6 +120,10 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
                 outcome=command["error"]["code"],
             )
         return command
+    runtime = current_app.extensions["vigil.runtime"]
+    symbol = getattr(command, "symbol", None)
+    if symbol is not None and symbol not in runtime.state.get("market")["symbols"]:
+        return error("UNKNOWN_SYMBOL", "symbol: not one this server trades")
     if isinstance(command, ResetKillSwitchCmd) and not password_matches(user, command.password):
         store.audit(
             user.username,
@@ -115,7 +134,6 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
         return error("WRONG_PASSWORD", "that is not your password")
     if isinstance(command, TestNotificationCmd):
         return _test_notification(command)
-    runtime = current_app.extensions["vigil.runtime"]
     return runtime.call(name, command, user.username)
 
 

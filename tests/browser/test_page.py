@@ -58,7 +58,14 @@ def test_chart_then_candles_indicators_and_timeframe_switch(page: Any) -> None:
     indicators = page.evaluate("window.__vigilChart.indicators()")
     assert indicators["ema20"] > 0 and indicators["ema50"] > 0
     assert indicators["rsi"] > 0 and indicators["macd"] > 0
-    for timeframe in ("1s", "5m", "1h", "1m"):
+    page.click(".tf-btn[data-tf='1s']")
+    page.wait_for_function("window.__vigilChart.timeframe() === '1s' && "
+                           "window.__vigilChart.candles() > 0", timeout=10_000)
+    loaded = page.evaluate("window.__vigilChart.candles()")
+    # Live 1-second bars stream in over the socket (bar_update for the subscribed room).
+    page.wait_for_function("(n) => window.__vigilChart.candles() >= n + 3", arg=loaded,
+                           timeout=15_000)
+    for timeframe in ("5m", "1h", "1m"):
         page.click(f".tf-btn[data-tf='{timeframe}']")
         page.wait_for_function("(tf) => window.__vigilChart.timeframe() === tf", arg=timeframe)
         page.wait_for_function("window.__vigilChart.candles() > 0", timeout=10_000)

@@ -1,20 +1,34 @@
 // The depth chart: cumulative bid and ask size against price, drawn on a plain canvas.
-// A canvas of our own (rather than Chart.js) keeps a 10 Hz redraw to one cheap path per side.
+// A canvas of our own (rather than Chart.js) keeps a 10 Hz redraw to one cheap path per side;
+// its labels are DOM text, because canvas fillText re-resolves fonts on every draw.
 
 import { price } from "../format.js";
 import { alpha } from "./colors.js";
-import { el } from "./dom.js";
+import { el, setText } from "./dom.js";
 import { cumulate, sizeText } from "./orderbook.js";
 
 /** Create the chart inside `parent`. Returns { setSymbol, book(payload), setPalette(p), render }. */
 export function createDepthChart(parent) {
   const canvas = el("canvas", { "aria-label": "Market depth chart", role: "img" });
   const readout = el("div", { class: "depth-readout num", "aria-hidden": "true" });
+  const label = {
+    lo: el("span", { class: "depth-lo num" }),
+    mid: el("span", { class: "depth-mid num" }),
+    hi: el("span", { class: "depth-hi num" }),
+    max: el("span", { class: "depth-max num" }),
+  };
   const root = el(
     "div",
     { id: "depth-chart", class: "mv-card depth-chart" },
     el("div", { class: "mv-card-head" }, el("span", { class: "mv-card-title", text: "Depth" })),
-    el("div", { class: "depth-canvas-wrap" }, canvas, readout),
+    el(
+      "div",
+      { class: "depth-canvas-wrap" },
+      canvas,
+      readout,
+      label.max,
+      el("div", { class: "depth-axis", "aria-hidden": "true" }, label.lo, label.mid, label.hi),
+    ),
   );
   parent.append(root);
   const ctx = canvas.getContext("2d");
@@ -105,12 +119,12 @@ export function createDepthChart(parent) {
     const pad = { l: 6, r: 6, t: 18, b: 16 };
     const plotW = width - pad.l - pad.r;
     const baseY = height - pad.b;
-    ctx.font = `10px ${palette.fontMono}`;
-    ctx.textBaseline = "middle";
     if (!bids.length && !asks.length) {
-      ctx.fillStyle = palette.muted;
-      ctx.textAlign = "center";
-      ctx.fillText("No depth", width / 2, height / 2);
+      setText(label.lo, "");
+      setText(label.hi, "");
+      setText(label.max, "");
+      setText(label.mid, "No depth");
+      setText(readout, "");
       return;
     }
     const bestBid = bids[0]?.price ?? asks[0].price;
@@ -146,19 +160,13 @@ export function createDepthChart(parent) {
     drawSide(bids, x, y, baseY, midX, palette.bull, pad.l);
     drawSide(asks, x, y, baseY, midX, palette.bear, width - pad.r);
 
-    ctx.fillStyle = palette.muted;
-    ctx.textAlign = "left";
-    ctx.fillText(price(lo, symbol), pad.l, height - pad.b / 2);
-    ctx.textAlign = "right";
-    ctx.fillText(price(hi, symbol), width - pad.r, height - pad.b / 2);
-    ctx.textAlign = "center";
-    ctx.fillStyle = palette.text;
-    ctx.fillText(price(mid, symbol), midX, height - pad.b / 2);
-    ctx.textAlign = "left";
-    ctx.fillStyle = palette.muted;
-    ctx.fillText(`Σ ${sizeText(maxTotal)}`, pad.l, pad.t / 2 + 1);
+    // The price range is symmetric around mid, so mid is always the centre label.
+    setText(label.lo, price(lo, symbol));
+    setText(label.hi, price(hi, symbol));
+    setText(label.mid, price(mid, symbol));
+    setText(label.max, `Σ ${sizeText(maxTotal)}`);
 
-    readout.textContent = "";
+    let text = "";
     if (hover && hover.x >= pad.l && hover.x <= width - pad.r) {
       const p = lo + ((hover.x - pad.l) / plotW) * (hi - lo);
       const side = p <= mid ? bids : asks;
@@ -169,8 +177,9 @@ export function createDepthChart(parent) {
       ctx.moveTo(Math.round(hover.x) + 0.5, pad.t);
       ctx.lineTo(Math.round(hover.x) + 0.5, baseY);
       ctx.stroke();
-      readout.textContent = `${price(p, symbol)} · ${p <= mid ? "bids" : "asks"} ${sizeText(total)}`;
+      text = `${price(p, symbol)} · ${p <= mid ? "bids" : "asks"} ${sizeText(total)}`;
     }
+    setText(readout, text);
   }
 
   return {

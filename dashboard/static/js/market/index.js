@@ -158,6 +158,13 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
     frame.mark("quote", quoteWidget.render, GAP.quote);
     frame.mark("book", renderBook, GAP.book);
     chart.load(symbol, timeframe);
+    subscribeBars();
+  }
+
+  // The server sends bar_update only to clients subscribed to that symbol and timeframe;
+  // the room belongs to this connection, so every (re)load subscribes again.
+  function subscribeBars() {
+    if (selected) socket.emit("subscribe_bars", { symbol: selected, timeframe });
   }
 
   function setTimeframe(tf) {
@@ -167,6 +174,7 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
     savePrefs(prefs);
     markTf();
     if (selected) chart.load(selected, timeframe);
+    subscribeBars();
   }
 
   ui.symbolSelect.addEventListener("change", () => select(ui.symbolSelect.value));
