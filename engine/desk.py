@@ -235,8 +235,7 @@ class TradingDesk:
         self._bus.publish("trade_history_update", {"trades": history, "new": trade_payload(trade)})
 
     def _persist_orders(self) -> None:
-        for order in self.broker.drain_changed():
-            self._store.save_order(order)
+        self._store.save_orders(self.broker.drain_changed())
 
     # ----- operator actions -----
     def close_position(self, symbol: str, actor: str, source: str = "manual") -> dict[str, Any]:

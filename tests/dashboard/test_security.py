@@ -1,10 +1,13 @@
-"""Access control and hardening: sessions, roles, lockout, origins, CSRF, limits, headers, secrets."""
+"""Access control and hardening: sessions, roles, lockout, origins, CSRF, sizes, headers, secrets.
+
+Tests that need a real websocket never use Flask-SocketIO's test client on the same app: that
+client replaces the server's packet sender for every connection, real ones included.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +26,7 @@ from engine.settings import Settings, load_settings
 from engine.users import UserStore
 from notifier.config import build_dispatcher
 from tests.conftest import ADMIN_PASSWORD, make_settings
-from tests.dashboard.conftest import PASSWORDS, LiveApp, received
+from tests.dashboard.conftest import PASSWORDS, LiveApp
 from tests.dashboard.realserver import RealServer, ack, closed_by_server
 from tests.notifier.pushover_fake import PushoverFake, Reply
 
@@ -54,6 +57,9 @@ def test_socket_without_session_or_with_forged_cookie_then_refused(live: LiveApp
     client = live.app.test_client()
     client.set_cookie("vigil_session", "eyJ1c2VyIjoiYWRtaW4ifQ.forged.signature")
     assert not live.socketio.test_client(live.app, flask_test_client=client).is_connected()
+
+
+def test_real_socket_without_session_then_connect_refused(live: LiveApp) -> None:
     with RealServer(live.app) as server:
         ws, seen = server.connect(None, server.url)
         assert seen[-1].startswith("44")  # CONNECT_ERROR: refused
@@ -350,7 +356,7 @@ def test_malformed_socket_frames_then_server_keeps_serving(live: LiveApp) -> Non
             ws.send(frame)
             ws.close()
         assert server.healthy()
-        ws, seen = server.connect(cookie, server.url)
+        ws, _ = server.connect(cookie, server.url)
         answer = json.loads(ack(ws, 7, '427["kill_switch",{"level":"halt"},{"x":1}]')[3:])[0]
         assert answer["error"]["code"] == "INVALID_PAYLOAD"
         ws.close()
@@ -483,17 +489,17 @@ def test_secrets_then_absent_from_logs_payloads_errors_and_files(
         socket.emit("test_notification", {"message": "hello"}, callback=True),
         socket.emit(
             "reset_kill_switch",
-            {"reason": "no", "confirm": "RESET", "password": "bad"},
+            {"reason": "not yet", "confirm": "RESET", "password": "bad"},
             callback=True,
         ),
         socket.emit(
             "reset_kill_switch",
-            {"reason": "no", "confirm": "reset", "password": admin_pw},
+            {"reason": "not yet", "confirm": "reset", "password": admin_pw},
             callback=True,
         ),
         socket.emit(
             "reset_kill_switch",
-            {"reason": "n", "confirm": "RESET", "password": admin_pw, "extra": admin_pw},
+            {"reason": "not yet", "confirm": "RESET", "password": admin_pw, "extra": admin_pw},
             callback=True,
         ),
         socket.emit("request_state", {}, callback=True),
@@ -508,9 +514,10 @@ def test_secrets_then_absent_from_logs_payloads_errors_and_files(
             "/api/kill-switch/reset", json={"reason": "x", "confirm": "RESET", "password": "no"}
         )
     )
-    keep(admin.post("/api/logout"))
     time.sleep(0.3)  # let the bridge flush and the notifier log its failures
     seen += [json.dumps(m, default=str) for m in socket.get_received()]
+    keep(admin.post("/api/logout"))
+    assert not socket.is_connected()
     seen += [json.dumps(a, default=str) for a in answers]
     seen += [json.dumps(app.runtime.c.store.audit_log(limit=1000), default=str)]
     seen += [repr(app.runtime.settings), str(app.runtime.settings), repr(app.notifier.status())]

@@ -387,3 +387,32 @@ def test_connection_of_finished_thread_is_closed_on_next_connect(
     assert open_handles(db_path) <= 2
     store.close()
     assert open_handles(db_path) == 0
+
+
+def test_save_orders_when_many_then_all_upserted_in_one_go(tmp_path: Path) -> None:
+    from engine.models import Order, OrderStatus, OrderType, Side
+
+    store = Store(tmp_path / "s.sqlite3")
+    orders = [
+        Order(
+            f"P-{i}",
+            "SPY",
+            Side.BUY,
+            1.0,
+            OrderType.LIMIT,
+            OrderStatus.NEW,
+            1.0,
+            1.0,
+            limit_price=100.0 + i,
+        )
+        for i in range(5)
+    ]
+    store.save_orders(orders)
+    orders[2].status = OrderStatus.CANCELED
+    store.save_orders([orders[2]])
+    loaded = {o.id: o for o in store.load_orders()}
+    assert len(loaded) == 5
+    assert loaded["P-2"].status is OrderStatus.CANCELED
+    assert {o.id for o in store.load_orders(open_only=True)} == {"P-0", "P-1", "P-3", "P-4"}
+    store.save_orders([])
+    store.close()
