@@ -45,6 +45,7 @@ class SocketBridge:
             IMMEDIATE_QUEUE_LIMIT
         )
         self._pending: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
+        self._last_sent: dict[tuple[str, ...], float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.dropped = 0
@@ -60,8 +61,22 @@ class SocketBridge:
                 self.dropped += 1
             return
         key = (topic, *(str(payload.get(f)) for f in fields))
+        now = time.monotonic()
         with self._lock:
-            self._pending[key] = (topic, payload)
+            if now - self._last_sent.get(key, 0.0) >= FLUSH_INTERVAL_S:
+                # Leading edge: a key quiet for a whole interval goes out at once, so slow
+                # topics see no conflation delay; bursts after it wait for the next flush.
+                self._last_sent[key] = now
+                self._pending.pop(key, None)
+                send_now = True
+            else:
+                self._pending[key] = (topic, payload)
+                send_now = False
+        if send_now:
+            try:
+                self._immediate.put_nowait((topic, payload))
+            except queue.Full:
+                self.dropped += 1
 
     def start(self) -> None:
         if not self._started:
@@ -86,8 +101,11 @@ class SocketBridge:
             self._emit(topic, payload)
 
     def flush(self) -> None:
+        now = time.monotonic()
         with self._lock:
             pending, self._pending = self._pending, {}
+            for key in pending:
+                self._last_sent[key] = now
         for topic, payload in pending.values():
             self._emit(topic, payload)
 
