@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import deque
 from typing import Any
 
-from engine import commands as cmd
 from engine.bus import EventBus
-from engine.chart import chart_payload
 from engine.clock import Clock
-from engine.commands import error
+from engine.controls import OperatorControls
 from engine.desk import TradingDesk
 from engine.ledger import Ledger
 from engine.market import MarketView
 from engine.metrics import compute_performance
-from engine.models import ClosedTrade, OrderBook, OrderRequest, Quote, TradeTick, VixUpdate
+from engine.models import ClosedTrade, OrderBook, Quote, TradeTick, VixUpdate
 from engine.paper_broker import PaperBroker
-from engine.payloads import book_payload, signal_payload
+from engine.payloads import book_payload, signal_payload, trade_payload
 from engine.reconcile import reconcile
 from engine.regime import regime_payload
 from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
@@ -37,7 +34,7 @@ EQUITY_CURVE_POINTS = 500
 WARMUP_STEP_S = 5.0
 
 
-class Components:
+class Components(OperatorControls):
     def __init__(
         self,
         settings: Settings,
@@ -120,15 +117,10 @@ class Components:
         self.desk.publish_account()
         self.desk.publish_positions()
         self.desk.publish_orders()
-        self.state.set("trades", [t for t in self.state.get("trades")] or self._trades_payload())
+        self.state.set("trades", [trade_payload(t) for t in reversed(self.desk.trades)])
         self._publish_performance()
         self._publish_safety(force=True)
         self.bus.publish("system", {"message": "engine started", "kind": "start"})
-
-    def _trades_payload(self) -> list[dict[str, Any]]:
-        from engine.payloads import trade_payload
-
-        return [trade_payload(t) for t in reversed(self.desk.trades)]
 
     def _warm_up(self) -> None:
         assert self.feed is not None
@@ -287,117 +279,6 @@ class Components:
 
     def _session_start(self, now: float) -> float:
         return session_start(now, self.settings.session_tz, self.settings.session_start)
-
-    # ----- operator commands -----
-    def execute(self, name: str, command: Any, actor: str) -> dict[str, Any]:
-        handler = getattr(self, f"_cmd_{name}", None)
-        if handler is None:
-            return error("UNKNOWN_COMMAND", f"unknown command {name!r}")
-        result: dict[str, Any] = handler(command, actor)
-        if not name.startswith("query_"):
-            self._publish_safety(force=True)
-        return result
-
-    # Queries run here too: bars and ticks belong to this thread, so reading them elsewhere
-    # would race with the writer.
-    def _cmd_query_chart(self, q: dict[str, Any], actor: str) -> dict[str, Any]:
-        symbol, timeframe, limit = q["symbol"], q["timeframe"], q["limit"]
-        bars = self.market.bars.bars(symbol, timeframe)
-        payload = chart_payload(symbol, timeframe, bars, self.market.markers(symbol), limit)
-        return {"ok": True, "chart": payload}
-
-    def _cmd_query_ticks_csv(self, q: dict[str, Any], actor: str) -> dict[str, Any]:
-        return {"ok": True, "csv": self.market.ticks.to_csv(q["symbol"])}
-
-    def _cmd_feed_error(self, exc: Exception, actor: str) -> dict[str, Any]:
-        raise exc
-
-    def _cmd_kill_switch(self, c: cmd.KillSwitchCmd, actor: str) -> dict[str, Any]:
-        return self.safety.engage(c.level, c.reason, actor, self.desk)
-
-    def _cmd_reset_kill_switch(self, c: cmd.ResetKillSwitchCmd, actor: str) -> dict[str, Any]:
-        return self.safety.reset(actor, c.reason, self.desk)
-
-    def _cmd_place_order(self, c: cmd.PlaceOrderCmd, actor: str) -> dict[str, Any]:
-        req = OrderRequest(
-            c.symbol,
-            c.side,
-            c.qty,
-            c.type,
-            c.limit_price,
-            c.stop_price,
-            c.take_profit,
-            c.stop_loss,
-            source="manual",
-            tag=actor,
-        )
-        return self.desk.submit(req, actor)
-
-    def _cmd_close_position(self, c: cmd.SymbolCmd, actor: str) -> dict[str, Any]:
-        return self.desk.close_position(c.symbol, actor)
-
-    def _cmd_modify_stops(self, c: cmd.ModifyStopsCmd, actor: str) -> dict[str, Any]:
-        return self.desk.modify_stops(c.symbol, c.stop_loss, c.take_profit, actor)
-
-    def _cmd_pause_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
-        self.safety.manual_pause = True
-        self.store.audit(actor, "pause_entries", outcome="paused")
-        self.bus.publish("system", {"message": f"entries paused by {actor}"})
-        return {"ok": True}
-
-    def _cmd_resume_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
-        self.safety.manual_pause = False
-        self.store.audit(actor, "resume_entries", outcome="resumed")
-        self.bus.publish("system", {"message": f"entries resumed by {actor}"})
-        return {"ok": True}
-
-    def _cmd_bot_start(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
-        if self.strategy is None:
-            return error("NO_STRATEGY", "no strategy is configured (VIGIL_STRATEGY=none)")
-        if self.safety.trading_state.value == "HALTED":
-            return error("TRADING_HALTED", "reset the kill switch before starting the strategy")
-        self.desk.attach_strategy()
-        self.store.audit(actor, "bot_start", outcome="running")
-        self.bus.publish("system", {"message": f"strategy started by {actor}"})
-        return {"ok": True}
-
-    def _cmd_bot_stop(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
-        self.desk.detach_strategy(f"stopped by {actor}")
-        self.store.audit(actor, "bot_stop", outcome="stopped")
-        return {"ok": True}
-
-    def _cmd_approve_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
-        return error(
-            "APPROVAL_OFF",
-            "signal approval is not enabled: the demo strategy "
-            "sends its signals through the safety gateway directly",
-        )
-
-    _cmd_reject_signal = _cmd_approve_signal
-
-    def _cmd_set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
-        old = getattr(self.safety.limits, c.name)
-        value: float | int = int(c.value) if c.name == "max_positions" else c.value
-        self.safety.limits = dataclasses.replace(self.safety.limits, **{c.name: value})
-        self.store.audit(
-            actor,
-            "risk_override",
-            reason=c.reason,
-            outcome=f"{c.name}={value}",
-            details={"name": c.name, "old": old, "new": value},
-        )
-        return {"ok": True, "name": c.name, "old": old, "new": value}
-
-    def _cmd_acknowledge_reconciliation(
-        self, c: cmd.AckReconciliationCmd, actor: str
-    ) -> dict[str, Any]:
-        if not self.safety.reconcile_issue:
-            return error("NOTHING_TO_ACKNOWLEDGE", "there is no reconciliation mismatch")
-        issue, self.safety.reconcile_issue = self.safety.reconcile_issue, ""
-        self.store.audit(
-            actor, "reconciliation_acknowledged", reason=c.reason, details={"issue": issue}
-        )
-        return {"ok": True}
 
 
 def build_components(

@@ -1,0 +1,142 @@
+"""OperatorControls: one handler per operator command or query, run on the engine thread."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from engine import commands as cmd
+from engine.chart import chart_payload
+from engine.commands import error
+from engine.models import OrderRequest
+
+if TYPE_CHECKING:
+    from engine.bus import EventBus
+    from engine.desk import TradingDesk
+    from engine.market import MarketView
+    from engine.safety.manager import SafetyManager
+    from engine.store import Store
+    from engine.strategy import DemoStrategy
+
+
+class OperatorControls:
+    """Mixed into Components, which provides the parts named below."""
+
+    bus: EventBus
+    desk: TradingDesk
+    market: MarketView
+    safety: SafetyManager
+    store: Store
+    strategy: DemoStrategy | None
+    _publish_safety: Callable[..., None]
+
+    def execute(self, name: str, command: Any, actor: str) -> dict[str, Any]:
+        handler = getattr(self, f"_cmd_{name}", None)
+        if handler is None:
+            return error("UNKNOWN_COMMAND", f"unknown command {name!r}")
+        result: dict[str, Any] = handler(command, actor)
+        if not name.startswith("query_"):
+            self._publish_safety(force=True)
+        return result
+
+    # Queries run here too: bars and ticks belong to this thread, so reading them elsewhere
+    # would race with the writer.
+    def _cmd_query_chart(self, q: dict[str, Any], actor: str) -> dict[str, Any]:
+        symbol, timeframe, limit = q["symbol"], q["timeframe"], q["limit"]
+        bars = self.market.bars.bars(symbol, timeframe)
+        payload = chart_payload(symbol, timeframe, bars, self.market.markers(symbol), limit)
+        return {"ok": True, "chart": payload}
+
+    def _cmd_query_ticks_csv(self, q: dict[str, Any], actor: str) -> dict[str, Any]:
+        return {"ok": True, "csv": self.market.ticks.to_csv(q["symbol"])}
+
+    def _cmd_feed_error(self, exc: Exception, actor: str) -> dict[str, Any]:
+        raise exc
+
+    def _cmd_kill_switch(self, c: cmd.KillSwitchCmd, actor: str) -> dict[str, Any]:
+        return self.safety.engage(c.level, c.reason, actor, self.desk)
+
+    def _cmd_reset_kill_switch(self, c: cmd.ResetKillSwitchCmd, actor: str) -> dict[str, Any]:
+        return self.safety.reset(actor, c.reason, self.desk)
+
+    def _cmd_place_order(self, c: cmd.PlaceOrderCmd, actor: str) -> dict[str, Any]:
+        req = OrderRequest(
+            c.symbol,
+            c.side,
+            c.qty,
+            c.type,
+            c.limit_price,
+            c.stop_price,
+            c.take_profit,
+            c.stop_loss,
+            source="manual",
+            tag=actor,
+        )
+        return self.desk.submit(req, actor)
+
+    def _cmd_close_position(self, c: cmd.SymbolCmd, actor: str) -> dict[str, Any]:
+        return self.desk.close_position(c.symbol, actor)
+
+    def _cmd_modify_stops(self, c: cmd.ModifyStopsCmd, actor: str) -> dict[str, Any]:
+        return self.desk.modify_stops(c.symbol, c.stop_loss, c.take_profit, actor)
+
+    def _cmd_pause_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+        self.safety.manual_pause = True
+        self.store.audit(actor, "pause_entries", outcome="paused")
+        self.bus.publish("system", {"message": f"entries paused by {actor}"})
+        return {"ok": True}
+
+    def _cmd_resume_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+        self.safety.manual_pause = False
+        self.store.audit(actor, "resume_entries", outcome="resumed")
+        self.bus.publish("system", {"message": f"entries resumed by {actor}"})
+        return {"ok": True}
+
+    def _cmd_bot_start(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+        if self.strategy is None:
+            return error("NO_STRATEGY", "no strategy is configured (VIGIL_STRATEGY=none)")
+        if self.safety.trading_state.value == "HALTED":
+            return error("TRADING_HALTED", "reset the kill switch before starting the strategy")
+        self.desk.attach_strategy()
+        self.store.audit(actor, "bot_start", outcome="running")
+        self.bus.publish("system", {"message": f"strategy started by {actor}"})
+        return {"ok": True}
+
+    def _cmd_bot_stop(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+        self.desk.detach_strategy(f"stopped by {actor}")
+        self.store.audit(actor, "bot_stop", outcome="stopped")
+        return {"ok": True}
+
+    def _cmd_approve_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
+        return error(
+            "APPROVAL_OFF",
+            "signal approval is not enabled: the demo strategy "
+            "sends its signals through the safety gateway directly",
+        )
+
+    _cmd_reject_signal = _cmd_approve_signal
+
+    def _cmd_set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
+        old = getattr(self.safety.limits, c.name)
+        value: float | int = int(c.value) if c.name == "max_positions" else c.value
+        self.safety.limits = dataclasses.replace(self.safety.limits, **{c.name: value})
+        self.store.audit(
+            actor,
+            "risk_override",
+            reason=c.reason,
+            outcome=f"{c.name}={value}",
+            details={"name": c.name, "old": old, "new": value},
+        )
+        return {"ok": True, "name": c.name, "old": old, "new": value}
+
+    def _cmd_acknowledge_reconciliation(
+        self, c: cmd.AckReconciliationCmd, actor: str
+    ) -> dict[str, Any]:
+        if not self.safety.reconcile_issue:
+            return error("NOTHING_TO_ACKNOWLEDGE", "there is no reconciliation mismatch")
+        issue, self.safety.reconcile_issue = self.safety.reconcile_issue, ""
+        self.store.audit(
+            actor, "reconciliation_acknowledged", reason=c.reason, details={"issue": issue}
+        )
+        return {"ok": True}
