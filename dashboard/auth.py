@@ -246,15 +246,20 @@ def login() -> Any:
     return jsonify({"ok": True, "user": {"username": user.username, "role": user.role}})
 
 
-@bp.post("/api/logout")
-def logout() -> Any:
-    user = current_user()
+def _end_session() -> None:
+    """Clear the session and revoke its id, so copies of the cookie die with it."""
     sid, iat = session.get("sid"), session.get("iat")
     session.clear()
     if isinstance(sid, str) and isinstance(iat, int | float):
         lifetime = current_app.permanent_session_lifetime.total_seconds()
         current_app.extensions["vigil.sessions"].revoke(sid, iat + lifetime)
         close_sockets(f"session:{sid}")
+
+
+@bp.post("/api/logout")
+def logout() -> Any:
+    user = current_user()
+    _end_session()
     if user is not None:
         current_app.extensions["vigil.store"].audit(user.username, "logout", outcome="ok")
     return jsonify({"ok": True})

@@ -82,7 +82,9 @@ def register(socketio: SocketIO) -> None:
 
     @socketio.on_error_default
     def _on_error(exc: Exception) -> dict[str, Any]:
-        log.exception("socket handler failed: %s", request.event)  # type: ignore[attr-defined]
+        # The event name only: its arguments may hold a password.
+        event = request.event["message"]  # type: ignore[attr-defined]
+        log.exception("socket handler failed: %s", event)
         return error("INTERNAL", "the server could not handle that request")
 
 

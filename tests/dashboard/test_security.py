@@ -16,7 +16,7 @@ import websocket
 from flask.testing import FlaskClient
 
 from dashboard import create_app
-from dashboard.auth import MAX_FAILURES, LoginThrottle
+from dashboard.auth import FAILURE_WINDOW_S, MAX_FAILURES, THROTTLE_PRUNE_AT, LoginThrottle
 from engine.clock import FakeClock
 from tests.conftest import ADMIN_PASSWORD, make_settings
 from tests.dashboard.conftest import PASSWORDS, LiveApp
@@ -241,6 +241,16 @@ def test_lockout_then_lifted_after_the_lockout_period(live: LiveApp) -> None:
     assert login(client, "vic", PASSWORDS["vic"]).status_code == 429
     clock.advance(2)
     assert login(client, "vic", PASSWORDS["vic"]).status_code == 200
+
+
+def test_many_made_up_names_then_throttle_memory_stays_bounded() -> None:
+    clock = FakeClock(start=0.0)
+    throttle = LoginThrottle(clock=clock.monotonic)
+    for i in range(THROTTLE_PRUNE_AT + 1):
+        throttle.failure(f"user:made-up-{i}")
+    clock.advance(FAILURE_WINDOW_S + 1)
+    throttle.failure("user:one-more", "addr:10.0.0.1")
+    assert throttle.tracked() == 2
 
 
 def test_unknown_user_and_wrong_password_then_same_answer(live: LiveApp) -> None:

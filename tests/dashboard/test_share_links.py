@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -243,3 +245,60 @@ def test_token_then_valid_after_restart_and_invalid_after_key_rotation(tmp_path:
     assert ShareLinks(db, "the-secret-key").verify(token) is not None
     assert ShareLinks(db, "a-rotated-secret-key").verify(token) is None
     assert links.verify(None) is None and links.verify(12) is None
+
+
+@pytest.mark.browser
+def test_link_clicked_on_another_site_then_chromium_lands_on_the_page(live: LiveApp) -> None:
+    """The SameSite=Strict cookie reaches `/` after a cross-site click (see `_go_home`)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
+    from tests.dashboard.realserver import RealServer
+
+    path = chromium_path()
+    token_path = urlsplit(create_link(live)["url"]).path
+    with (
+        RealServer(live.app) as server,
+        _LinkPage(f"{server.url}{token_path}") as elsewhere,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            # bypass_csp only so the test may evaluate `location.href` in the page
+            page = browser.new_context(bypass_csp=True).new_page()
+            page.goto(elsewhere.url)  # localhost: another site than 127.0.0.1
+            page.click("#go")
+            page.wait_for_function("location.pathname === '/'", timeout=10_000)
+            page.wait_for_load_state()
+            assert page.evaluate("location.href") == f"{server.url}/"  # not /login
+        finally:
+            browser.close()
+
+
+class _LinkPage:
+    """A page on another site (http://localhost:<port>) holding a link to the share URL."""
+
+    def __init__(self, target: str) -> None:
+        body = f'<!doctype html><a id="go" href="{target}">open</a>'.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://localhost:{self._server.server_address[1]}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _LinkPage:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
