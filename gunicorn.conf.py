@@ -17,3 +17,6 @@ loglevel = os.environ.get("VIGIL_LOG_LEVEL", "info").lower()
 # gunicorn's control socket sits at one fixed path per user; Vigil does not use it, and
 # several instances (tests, a second account) would fight over it.
 control_socket_disable = True
+# Forwarded headers (X-Forwarded-Proto, ...) are trusted only when the operator says a proxy
+# sets them; by default gunicorn would trust them from 127.0.0.1.
+forwarded_allow_ips = "127.0.0.1,::1" if os.environ.get("VIGIL_TRUST_PROXY") == "1" else ""

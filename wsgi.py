@@ -84,9 +84,13 @@ def _banner(settings: Settings, generated: str | None) -> None:
         lines.append("Log in as 'admin' with the password in VIGIL_ADMIN_PASSWORD.")
     else:
         lines.append("Log in with an existing account (flask --app wsgi users list).")
-    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.secure_cookies:
-        lines.append(
-            "WARNING: bound to a non-loopback address without VIGIL_SECURE_COOKIES=1. "
-            "Put Vigil behind TLS and set VIGIL_SECURE_COOKIES=1."
-        )
     print("\n".join(lines), flush=True)
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.secure_cookies:
+        warning = (
+            f"SECURITY WARNING: Vigil is bound to {settings.host}, reachable from other "
+            "machines, without VIGIL_SECURE_COOKIES=1: session cookies can travel in clear "
+            "text. Bind 127.0.0.1 behind a TLS proxy and set VIGIL_SECURE_COOKIES=1."
+        )
+        bar = "!" * 78
+        print(f"{bar}\n{warning}\n{bar}", file=sys.stderr, flush=True)
+        log.warning(warning)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,7 @@ def create_app(
     socketio = SocketIO(
         app,
         async_mode="threading",
-        # None means same-origin only in python-engineio; a list allows exactly those.
-        cors_allowed_origins=settings.origins or None,
+        # The handshake's origin check is installed by security.install (same rule as HTTP).
         max_http_buffer_size=settings.max_message_bytes,
         ping_interval=10,
         ping_timeout=10,
@@ -104,7 +104,19 @@ def load_or_create_secret(data_dir: Path) -> str:
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret)
+    # Written whole to a temp file, then linked into place: link() fails if the name exists,
+    # so two first starts at once agree on one key and neither reads a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".secret-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text().strip()
+    finally:
+        os.unlink(tmp)
     return secret

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engine.models import KillLevel, OrderType, Side
 
-Reason = Annotated[str, Field(min_length=3, max_length=500)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, lt=1e12)]
+
+# No control characters: a reason ends up in the audit log, alerts and the page.
+def _printable(text: str) -> str:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+Reason = Annotated[str, Field(min_length=3, max_length=500), AfterValidator(_printable)]
+# strict: true and "1" are not quantities; ints are still accepted as floats.
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False, lt=1e12, strict=True)]
 Symbol = Annotated[str, Field(min_length=1, max_length=40)]
 
 
@@ -69,12 +78,30 @@ class SignalIdCmd(Command):
     id: Annotated[str, Field(min_length=1, max_length=64)]
 
 
+OVERRIDE_BOUNDS: dict[str, tuple[float, float]] = {
+    "max_notional": (1.0, 10_000_000.0),
+    "max_order_qty": (1e-9, 10_000_000.0),
+    "max_positions": (0, 1_000),
+    "daily_loss_limit": (1.0, 10_000_000.0),
+    "price_collar_pct": (0.01, 100.0),
+}
+
+
 class RiskOverrideCmd(Command):
     name: Literal[
         "max_notional", "max_order_qty", "max_positions", "daily_loss_limit", "price_collar_pct"
     ]
-    value: Positive
+    value: Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
     reason: Reason = "risk override"
+
+    @model_validator(mode="after")
+    def _in_bounds(self) -> RiskOverrideCmd:
+        low, high = OVERRIDE_BOUNDS[self.name]
+        if not low <= self.value <= high:
+            raise ValueError(f"{self.name} must be between {low:g} and {high:g}")
+        if self.name == "max_positions" and self.value != int(self.value):
+            raise ValueError("max_positions must be a whole number")
+        return self
 
 
 class AckReconciliationCmd(Command):

@@ -18,15 +18,21 @@ def test_kill_switch_on_embedded_default_then_emergency_alert_reaches_pushover(
 ) -> None:
     with PushoverFake() as pushover:
         server = ServerProcess(
-            tmp_path / "var", PUSHOVER_USER_KEY=USER, PUSHOVER_API_TOKEN=TOKEN,
-            VIGIL_PUSHOVER_API_URL=pushover.url, VIGIL_SIM_HISTORY_S="0",
+            tmp_path / "var",
+            PUSHOVER_USER_KEY=USER,
+            PUSHOVER_API_TOKEN=TOKEN,
+            VIGIL_PUSHOVER_API_URL=pushover.url,
+            VIGIL_SIM_HISTORY_S="0",
             VIGIL_ALERT_RULES='{"trade_executed": {"enabled": false}}',
         ).start()
         try:
             session = server.login()
-            answer = session.post(f"{server.url}/api/kill-switch",
-                                  json={"level": "halt", "reason": "alert drill"},
-                                  headers={"Origin": server.url}, timeout=10)
+            answer = session.post(
+                f"{server.url}/api/kill-switch",
+                json={"level": "halt", "reason": "alert drill"},
+                headers={"Origin": server.url},
+                timeout=10,
+            )
             assert answer.json()["ok"], answer.text
             deadline = time.monotonic() + 10
             emergency: list[dict[str, str]] = []
@@ -40,9 +46,12 @@ def test_kill_switch_on_embedded_default_then_emergency_alert_reaches_pushover(
             assert "alert drill" in alert["message"]
             assert alert["token"] == TOKEN and alert["user"] == USER
 
-            tested = session.post(f"{server.url}/api/control/test_notification",
-                                  json={"message": "hello phone"},
-                                  headers={"Origin": server.url}, timeout=20).json()
+            tested = session.post(
+                f"{server.url}/api/control/test_notification",
+                json={"message": "hello phone"},
+                headers={"Origin": server.url},
+                timeout=20,
+            ).json()
             assert tested["ok"] and tested["results"]["pushover"]["delivered"] is True
             state = session.get(f"{server.url}/api/state", timeout=10).json()
             pushover_status = next(c for c in state["alerts"] if c["name"] == "pushover")

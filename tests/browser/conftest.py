@@ -57,18 +57,28 @@ class PageErrors(list[str]):
     pass
 
 
-def open_logged_in(browser: Any, server: ServerProcess, *, username: str = "admin",
-                   password: str = ADMIN_PASSWORD, width: int = 1600, height: int = 1000,
-                   enforce_csp: bool = False) -> tuple[Any, PageErrors]:
+def open_logged_in(
+    browser: Any,
+    server: ServerProcess,
+    *,
+    username: str = "admin",
+    password: str = ADMIN_PASSWORD,
+    width: int = 1600,
+    height: int = 1000,
+    enforce_csp: bool = False,
+) -> tuple[Any, PageErrors]:
     """A logged-in page. Playwright's wait_for_function evaluates strings, which the page's
     CSP forbids, so tests bypass the CSP unless they are about it (`enforce_csp=True`)."""
-    context = browser.new_context(viewport={"width": width, "height": height},
-                                  bypass_csp=not enforce_csp)
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, bypass_csp=not enforce_csp
+    )
     page = context.new_page()
     errors = PageErrors()
     page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-    page.on("console", lambda msg: errors.append(f"console: {msg.text}")
-            if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+    )
     page.goto(f"{server.url}/login")
     page.fill("#username", username)
     page.fill("#password", password)

@@ -21,8 +21,9 @@ def main(seconds: float = 60.0, out: Path = ROOT / "docs" / "screenshot.png") ->
         server = ServerProcess(Path(tmp) / "var", VIGIL_SIM_SPEED="5").start()
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium_path(),
-                                                     args=CHROMIUM_ARGS)
+                browser = playwright.chromium.launch(
+                    executable_path=chromium_path(), args=CHROMIUM_ARGS
+                )
                 page, _ = open_logged_in(browser, server, width=1600, height=1000)
                 time.sleep(seconds)
                 page.screenshot(path=str(out), full_page=False)

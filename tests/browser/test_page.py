@@ -24,7 +24,7 @@ def page(browser: Any, server: ServerProcess) -> Any:
 
 def test_login_then_header_and_panels_show_live_values(page: Any) -> None:
     page.wait_for_function("document.querySelector('#balance').textContent.includes('$')")
-    assert MONEY.match(page.inner_text("#balance").strip().replace("−", "-"))
+    assert MONEY.match(page.inner_text("#balance").strip().replace("\u2212", "-"))
     assert re.search(r"VIX\s*\d", page.inner_text("#regime"))
     assert page.inner_text("#health").strip() in {"OK", "DEGRADED"}
     assert page.inner_text("#trading-state").strip() == "ACTIVE"
@@ -33,7 +33,8 @@ def test_login_then_header_and_panels_show_live_values(page: Any) -> None:
     first = bid.inner_text()
     page.wait_for_function(
         "(first) => document.querySelector('#quote-widget [data-field=bid]').textContent !== first",
-        arg=first, timeout=10_000,
+        arg=first,
+        timeout=10_000,
     )
     assert page.locator("#breakers .breaker, #breakers [data-breaker]").count() == 7
     assert page.locator("#ticker-strip .tick").count() >= 4
@@ -42,9 +43,11 @@ def test_login_then_header_and_panels_show_live_values(page: Any) -> None:
 
 def test_order_book_then_ten_levels_each_side_sorted(page: Any) -> None:
     page.wait_for_function("document.querySelectorAll('#orderbook .bid-row').length === 10")
+
     def prices(selector: str) -> list[float]:
         texts = page.locator(f"#orderbook {selector} [data-field=price]").all_inner_texts()
         return [float(t.replace(",", "")) for t in texts if t.strip()]
+
     bids, asks = prices(".bid-row"), prices(".ask-row")
     assert len(bids) == 10 and len(asks) == 10
     assert bids == sorted(bids, reverse=True)
@@ -53,18 +56,22 @@ def test_order_book_then_ten_levels_each_side_sorted(page: Any) -> None:
 
 
 def test_chart_then_candles_indicators_and_timeframe_switch(page: Any) -> None:
-    page.wait_for_function("window.__vigilChart && window.__vigilChart.candles() > 50",
-                           timeout=15_000)
+    page.wait_for_function(
+        "window.__vigilChart && window.__vigilChart.candles() > 50", timeout=15_000
+    )
     indicators = page.evaluate("window.__vigilChart.indicators()")
     assert indicators["ema20"] > 0 and indicators["ema50"] > 0
     assert indicators["rsi"] > 0 and indicators["macd"] > 0
     page.click(".tf-btn[data-tf='1s']")
-    page.wait_for_function("window.__vigilChart.timeframe() === '1s' && "
-                           "window.__vigilChart.candles() > 0", timeout=10_000)
+    page.wait_for_function(
+        "window.__vigilChart.timeframe() === '1s' && window.__vigilChart.candles() > 0",
+        timeout=10_000,
+    )
     loaded = page.evaluate("window.__vigilChart.candles()")
     # Live 1-second bars stream in over the socket (bar_update for the subscribed room).
-    page.wait_for_function("(n) => window.__vigilChart.candles() >= n + 3", arg=loaded,
-                           timeout=15_000)
+    page.wait_for_function(
+        "(n) => window.__vigilChart.candles() >= n + 3", arg=loaded, timeout=15_000
+    )
     for timeframe in ("5m", "1h", "1m"):
         page.click(f".tf-btn[data-tf='{timeframe}']")
         page.wait_for_function("(tf) => window.__vigilChart.timeframe() === tf", arg=timeframe)

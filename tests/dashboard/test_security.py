@@ -191,11 +191,6 @@ def test_unknown_symbol_then_refused_before_the_engine(live: LiveApp) -> None:
     assert audit_actions(live) == audit_before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/commands.py coerces true and numeric strings to floats; "
-    "Positive needs Field(strict=True)",
-)
 def test_boolean_or_string_quantity_then_refused(live: LiveApp) -> None:
     trader = live.socket("tina")
     for qty in (True, "1"):

@@ -132,13 +132,13 @@ def test_default_bind_is_loopback_and_public_bind_warns(
 ) -> None:
     assert load_settings({"VIGIL_DATA_DIR": str(tmp_path / "var")}).host == "127.0.0.1"
     wsgi._banner(make_settings(tmp_path / "var"), None)
-    assert "WARNING" not in capsys.readouterr().out
+    assert "WARNING" not in capsys.readouterr().err
     wsgi._banner(make_settings(tmp_path / "var", VIGIL_HOST="0.0.0.0"), None)
-    assert "WARNING" in capsys.readouterr().out
+    assert "SECURITY WARNING" in capsys.readouterr().err
     wsgi._banner(
         make_settings(tmp_path / "var", VIGIL_HOST="0.0.0.0", VIGIL_SECURE_COOKIES="1"), None
     )
-    assert "WARNING" not in capsys.readouterr().out
+    assert "WARNING" not in capsys.readouterr().err
 
 
 # ----- secrets ---------------------------------------------------------------------------------
