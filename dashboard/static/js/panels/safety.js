@@ -3,6 +3,7 @@
 
 import { $, ackError, el, schedule, setClassFrom, setGauge, setText, toast } from "../dom.js";
 import { duration, money, num, timeOf } from "../format.js";
+import { confirmAction } from "./killswitch.js";
 
 /** "value / threshold unit" in the breaker's own unit. */
 function valueOverThreshold(value, threshold, unit) {
@@ -59,6 +60,7 @@ export function createSafety(ctx) {
     start: $("#bot-start-btn"),
     stop: $("#bot-stop-btn"),
     strategy: $("#strategy-state"),
+    ack: $("#ack-reconcile-btn"),
   };
   const cards = new Map();
 
@@ -75,6 +77,21 @@ export function createSafety(ctx) {
   command(n.resume, "resume_entries", "Resume entries");
   command(n.start, "bot_start", "Start bot");
   command(n.stop, "bot_stop", "Stop bot");
+  // A start-up mismatch between the store and the broker keeps trading REDUCING until an
+  // admin has looked and says so.
+  n.ack.addEventListener("click", async () => {
+    const issue = (ctx.snap.safety || {}).reconciliation || "";
+    const yes = await confirmAction(`The store and the broker disagreed at start: ${issue}`, {
+      title: "Acknowledge reconciliation",
+      okText: "Acknowledge",
+    });
+    if (!yes) return;
+    const resp = await ctx.emit("acknowledge_reconciliation", {
+      reason: "acknowledged on the page",
+    });
+    if (resp.ok) toast("Reconciliation acknowledged", "ok");
+    else toast(`Acknowledge failed — ${ackError(resp)}`, "err", 8000);
+  });
 
   function renderControls() {
     const s = ctx.snap.safety || {};
@@ -96,6 +113,7 @@ export function createSafety(ctx) {
     n.state.dataset.state = st;
     n.paused.hidden = !s.entries_paused;
     setText(n.reason, s.state_reason || "");
+    n.ack.hidden = !s.reconciliation || ctx.role() !== "admin";
     const dl = s.daily_loss || {};
     setText(n.lossText, `${money(dl.used)} / ${money(dl.limit)}`);
     setText(n.lossPct, `${num(dl.pct, 1)}%`);
