@@ -94,6 +94,7 @@ class Dispatcher:
         self._subscriber = self.handle_event
         self.on_status_change: StatusHook | None = None
         self.suppressed = 0
+        self._warned_unconfigured = False
         self.mapping_errors = 0
 
     # -- engine side: map and enqueue, nothing else -------------------------------------------
@@ -245,7 +246,13 @@ class Dispatcher:
             return None
         channels = [c for c in self._channels if c.configured]
         if not channels:
-            log.info("no notification channel configured; alert %r not sent", alert.title)
+            # Said once, not per alert: the demo trades every few seconds.
+            if not self._warned_unconfigured:
+                self._warned_unconfigured = True
+                log.warning(
+                    "no notification channel configured; alerts are not sent "
+                    "(set PUSHOVER_USER_KEY and PUSHOVER_API_TOKEN)"
+                )
             return None
         try:
             alert_id: int | None = self._outbox.add(alert, [c.name for c in channels])

@@ -13,9 +13,16 @@ import { createOrderTicket } from "./panels/orders.js";
 import { createPerformance } from "./panels/performance.js";
 import { createPositions } from "./panels/positions.js";
 import { createSafety } from "./panels/safety.js";
+import { createShareLinks } from "./panels/sharelinks.js";
 import { createTrades } from "./panels/trades.js";
 
 const ROLES = new Set(["viewer", "trader", "admin"]);
+// Share-link sessions are viewers named "share:<link id>" (dashboard/share_links.py).
+const SHARE_PREFIX = "share:";
+const CONTROLS = ["input", "select", "button", "textarea"];
+const controlsOf = (gate) => CONTROLS.map((t) => `${t}${gate}, ${gate} ${t}`).join(", ");
+const TRADER_CONTROLS = controlsOf(".needs-trader");
+const ADMIN_CONTROLS = controlsOf(".needs-admin");
 
 const ctx = {
   socket: null,
@@ -108,21 +115,50 @@ const panels = [
   createOrderTicket(ctx),
   createAudit(ctx),
   createAlerts(ctx),
+  createShareLinks(ctx),
 ];
 const safetyPanel = panels[1];
 const snapshotHandlers = new Set();
+
+/** Disable a control for the role, or give back only what the role itself took away. */
+function lockForRole(node, locked) {
+  if (locked) {
+    if (!node.disabled) {
+      node.disabled = true;
+      node.dataset.lockedByRole = "1";
+    }
+  } else if (node.dataset.lockedByRole) {
+    node.disabled = false;
+    delete node.dataset.lockedByRole;
+  }
+}
+
+function isSharedView(user) {
+  return !!user && user.role === "viewer" && String(user.username || "").startsWith(SHARE_PREFIX);
+}
 
 function applyRole(user) {
   const role = ROLES.has(user && user.role) ? user.role : "viewer";
   document.body.dataset.role = role;
   // Hidden by CSS already; disabling as well keeps keyboard users and scripts out too.
-  for (const node of $$(".needs-trader input, .needs-trader select, .needs-trader button")) {
-    if (role === "viewer") node.disabled = true;
-    else if (node.dataset.lockedByRole) node.disabled = false;
-    if (role === "viewer") node.dataset.lockedByRole = "1";
-    else delete node.dataset.lockedByRole;
-  }
+  for (const node of $$(TRADER_CONTROLS)) lockForRole(node, role === "viewer");
+  for (const node of $$(ADMIN_CONTROLS)) lockForRole(node, role !== "admin");
   for (const node of $$(".needs-admin")) node.inert = role !== "admin";
+  const shared = isSharedView(user);
+  $("#share-marker").hidden = !shared;
+  document.body.classList.toggle("is-shared-view", shared);
+}
+
+/** The server ended this session: a shared view says so; an account goes to sign in again. */
+function sessionEnded() {
+  if (!isSharedView(ctx.snap.user)) {
+    window.location.assign("/login");
+    return;
+  }
+  $("#session-ended-text").textContent =
+    "This shared view was revoked or has expired. Ask the person who shared it for a new link.";
+  $("#session-ended").hidden = false;
+  document.body.classList.add("is-ended");
 }
 
 function applySnapshot(snap) {
@@ -189,6 +225,10 @@ async function mountMarket(socket) {
 
 applyRole(null);
 mountThemeToggles($("#theme-toggle"), $("#cb-toggle"));
-ctx.socket = connect({ indicator: $("#conn-status"), onSnapshot: applySnapshot });
+ctx.socket = connect({
+  indicator: $("#conn-status"),
+  onSnapshot: applySnapshot,
+  onSessionEnded: sessionEnded,
+});
 wireEvents(ctx.socket);
 mountMarket(ctx.socket);

@@ -5,26 +5,40 @@ import { io } from "../vendor/socket.io.esm.min.js";
 import { setClassFrom, setText } from "./dom.js";
 
 const OFFLINE_AFTER_MS = 15000;
+const LABELS = {
+  connected: "Live",
+  reconnecting: "Reconnecting",
+  offline: "Offline",
+  ended: "Session ended",
+};
 const STATE_WAIT_MS = 3000;
 const ACK_TIMEOUT_MS = 10000;
+// Our own retries when socket.io will not retry by itself (server disconnect, refused connect).
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 10000;
 
 /**
  * Connect and keep the indicator current. `onSnapshot(snap)` runs for every initial_state
  * (and for a request_state answer when the server did not push one after connecting).
+ * `onSessionEnded()` runs once when the server says the session is gone (logout elsewhere,
+ * revoked share link, expiry); the socket then stops reconnecting.
  */
-export function connect({ indicator, onSnapshot }) {
+export function connect({ indicator, onSnapshot, onSessionEnded }) {
   const socket = io({ transports: ["websocket"] });
   const status = { state: "reconnecting", lastMsg: 0, since: Date.now(), gotState: false };
+  let retryMs = RETRY_MIN_MS;
+  let retryTimer = null;
+  let ended = false;
   const label = indicator.querySelector(".conn-label");
   const age = indicator.querySelector(".conn-age");
 
   const paint = () => {
     let s = status.state;
     if (s === "reconnecting" && Date.now() - status.since > OFFLINE_AFTER_MS) s = "offline";
-    if (!navigator.onLine) s = "offline";
+    if (!navigator.onLine && s !== "ended") s = "offline";
     indicator.dataset.state = s;
-    setClassFrom(indicator, ["is-connected", "is-reconnecting", "is-offline"], `is-${s}`);
-    setText(label, s === "connected" ? "Live" : s === "reconnecting" ? "Reconnecting" : "Offline");
+    setClassFrom(indicator, ["is-connected", "is-reconnecting", "is-offline", "is-ended"], `is-${s}`);
+    setText(label, LABELS[s]);
     if (status.lastMsg) {
       const secs = Math.max(0, Math.floor((Date.now() - status.lastMsg) / 1000));
       setText(age, secs < 1 ? "now" : `${secs}s ago`);
@@ -48,6 +62,7 @@ export function connect({ indicator, onSnapshot }) {
   });
 
   socket.on("connect", () => {
+    retryMs = RETRY_MIN_MS;
     setState("connected");
     status.gotState = false;
     // The server pushes initial_state on connect; ask explicitly if it has not arrived.
@@ -56,14 +71,38 @@ export function connect({ indicator, onSnapshot }) {
     }, STATE_WAIT_MS);
   });
   socket.on("disconnect", (reason) => {
+    if (ended) return;
     setState("reconnecting");
-    // A server-side disconnect does not auto-reconnect in socket.io; do it ourselves.
-    if (reason === "io server disconnect") setTimeout(() => socket.connect(), 1000);
+    // The server closed it on purpose: usually the session ended. socket.io will not
+    // reconnect after this reason, so either end the page's session or retry ourselves.
+    if (reason === "io server disconnect") afterRefusal();
   });
   socket.on("connect_error", () => {
+    if (ended) return;
     if (status.state === "connected") setState("reconnecting");
-    checkSession();
+    // A refused connect (socket.active false) is not retried by socket.io either.
+    afterRefusal();
   });
+
+  async function afterRefusal() {
+    const alive = await sessionAlive();
+    if (ended) return;
+    if (!alive) {
+      ended = true;
+      clearTimeout(retryTimer);
+      socket.disconnect();
+      setState("ended");
+      if (onSessionEnded) onSessionEnded();
+      else window.location.assign("/login");
+      return;
+    }
+    if (socket.active || retryTimer) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      if (!ended && !socket.active) socket.connect();
+    }, retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  }
   socket.on("initial_state", (snap) => {
     status.gotState = true;
     onSnapshot(snap);
@@ -86,20 +125,22 @@ export function connect({ indicator, onSnapshot }) {
   return socket;
 }
 
-let lastSessionCheck = 0;
+let sessionCheck = null;
 
-/** When the socket cannot connect, find out whether the session expired and go to login. */
-async function checkSession() {
-  if (Date.now() - lastSessionCheck < 10000) return;
-  lastSessionCheck = Date.now();
-  try {
-    const r = await fetch("/api/state", { credentials: "same-origin", redirect: "manual" });
-    if (r.status === 401 || r.status === 403 || r.type === "opaqueredirect") {
-      window.location.assign("/login");
-    }
-  } catch {
-    // Network down: the indicator already says so; keep retrying via socket.io.
+/**
+ * False only when the server answers that this session is not (or no longer) logged in.
+ * A network error or a 5xx means "unknown": keep reconnecting. One check at a time.
+ */
+function sessionAlive() {
+  if (!sessionCheck) {
+    sessionCheck = fetch("/api/state", { credentials: "same-origin", redirect: "manual" })
+      .then((r) => !(r.status === 401 || r.status === 403 || r.type === "opaqueredirect"))
+      .catch(() => true)
+      .finally(() => {
+        sessionCheck = null;
+      });
   }
+  return sessionCheck;
 }
 
 /** Ask for a fresh snapshot through the acknowledgement. */

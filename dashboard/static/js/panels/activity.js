@@ -40,7 +40,11 @@ function describe(type, e) {
           ` · conf ${pct(e.confidence, 0)}${e.reason ? ` · ${e.reason}` : ""}`,
       ];
     case "order_placing":
-      return [null, `${up(e.side)} ${qty(e.qty)} ${e.symbol} ${e.type || "market"} · ${e.source || ""}`];
+      // `type` is the event name in snapshot entries; the order's own type is `order_type`.
+      return [
+        null,
+        `${up(e.side)} ${qty(e.qty)} ${e.symbol} ${e.order_type || "market"} · ${e.source || ""}`,
+      ];
     case "order_placed": {
       const o = e.order || {};
       const px = o.type === "stop" ? o.stop_price : o.limit_price;
