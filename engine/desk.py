@@ -48,6 +48,10 @@ class TradingDesk:
         self.starting_balance = starting_balance
         self.strategy_attached = True
         self.trades: deque[ClosedTrade] = deque(maxlen=TRADE_HISTORY_LIMIT)
+        # Every closed trade, oldest first, for the performance metrics; `trades` is the
+        # page's recent history only.
+        self.all_trades: list[ClosedTrade] = []
+        self.performance_dirty = False
         self.realized_today = 0.0
         self.session_start = 0.0
 
@@ -228,6 +232,8 @@ class TradingDesk:
     def _record_trade(self, trade: ClosedTrade) -> None:
         self._store.save_trade(trade)
         self.trades.append(trade)
+        self.all_trades.append(trade)
+        self.performance_dirty = True
         if trade.exit_ts >= self.session_start:
             self.realized_today += trade.pnl
         history = [trade_payload(t) for t in reversed(self.trades)]

@@ -13,7 +13,7 @@ from engine.desk import TradingDesk
 from engine.ledger import Ledger
 from engine.market import MarketView
 from engine.metrics import compute_performance
-from engine.models import ClosedTrade, OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import OrderBook, Quote, TradeTick, VixUpdate
 from engine.paper_broker import PaperBroker
 from engine.payloads import book_payload, signal_payload, trade_payload
 from engine.reconcile import reconcile
@@ -72,7 +72,6 @@ class Components(OperatorControls):
             starting_balance=settings.starting_balance,
         )
         self.vix: float | None = None
-        self.all_trades: list[ClosedTrade] = []
         self.equity_points: deque[tuple[float, float]] = deque(maxlen=20_000)
         self._last_safety: dict[str, Any] = {}
         self._last_trips: frozenset[str] = frozenset()
@@ -84,7 +83,7 @@ class Components(OperatorControls):
         self.safety.boot()
         now = self._booted_at = self.clock.time()
         self.desk.restore(self._session_start(now))
-        self.all_trades = list(reversed(self.store.load_trades()))
+        self.desk.all_trades = list(reversed(self.store.load_trades()))
         self.equity_points.extend(self.store.load_equity())
         problems = reconcile(
             self.store.load_orders(open_only=True),
@@ -218,6 +217,9 @@ class Components(OperatorControls):
 
     def evaluate_safety(self, now: float) -> None:
         self.safety.dirty = False
+        if self.desk.performance_dirty:
+            self.desk.performance_dirty = False
+            self._publish_performance()
         new_start = self._session_start(now)
         if new_start != self.desk.session_start:
             self.desk.start_session(new_start)
@@ -267,7 +269,7 @@ class Components(OperatorControls):
 
     def _publish_performance(self, equity_point: dict[str, Any] | None = None) -> None:
         performance = compute_performance(
-            self.all_trades, list(self.equity_points), self.settings.session_tz
+            self.desk.all_trades, list(self.equity_points), self.settings.session_tz
         )
         self.state.set("performance", performance)
         step = max(len(self.equity_points) // EQUITY_CURVE_POINTS, 1)

@@ -217,3 +217,13 @@ def test_activity_events_then_kept_in_snapshot_for_late_joiners(engine: SyncEngi
     for kind in ("order_placing", "order_placed", "trade_executed", "risk_limit"):
         assert kind in kinds, kind
     assert all("ts" in entry for entry in engine.rt.snapshot()["activity"])
+
+
+def test_trade_closed_then_performance_counts_it_on_the_next_turn(engine: SyncEngine) -> None:
+    engine.market(2)
+    engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
+    engine.do("close_position", {"symbol": "QQQ"})
+    engine.c.evaluate_safety(engine.clock.time())
+    performance = engine.rt.snapshot()["performance"]
+    assert performance["trades"] == 1
+    assert engine.topics("performance_update")[-1]["performance"]["trades"] == 1
