@@ -204,7 +204,7 @@ class TradingDesk:
                 str(fill.side),
                 "fill",
                 fill.price,
-                f"{fill.side.value.upper()} {fill.qty:g} @ {fill.price:,.2f}",
+                f"{fill.side.value[0].upper()} {fill.qty:g}",
             )
             self._bus.publish(
                 "trade_executed",

@@ -205,7 +205,8 @@ class Components(OperatorControls):
                 str(signal.side),
                 "signal",
                 signal.price,
-                f"{topic}: {signal.reason}",
+                # Short: the chart draws it beside the bar; the reason is in the activity log.
+                "EXIT" if signal.is_exit else signal.side.value.upper(),
             )
             if decision.order is not None:
                 self.desk.submit(decision.order, "strategy")
