@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import statistics
 import subprocess
 import sys
@@ -128,6 +129,20 @@ def count_ticks(session: Any, url: str, symbols: list[str], start_ms: float, end
         for row in csv.DictReader(io.StringIO(answer.text)):
             if start_ms <= int(row["ts_ms"]) < end_ms:
                 total += 1
+    return total
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by every live process in a process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is the 5th field overall
+            total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
 
@@ -250,22 +265,42 @@ def report(runs: list[dict[str, Any]], rates: list[dict[str, float]], seconds: f
     full = [r["full_ms"] for r in runs]
     counts = [len(r["longtasks"]) for r in runs]
     maxes = [max((e["duration"] for e in r["longtasks"]), default=0.0) for r in runs]
-    print(
-        "| run | trade ticks/s | feed events dropped | socket msgs/s | first full render ms "
-        "| long tasks in window | longest ms |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for i, (r, rate) in enumerate(zip(runs, rates, strict=True), 1):
-        print(
-            f"| {i} | {rate['ticks_per_s']:,.0f} | {rate['dropped']:,.0f} | "
-            f"{rate['emits_per_s']:,.0f} | {r['full_ms']:.0f} | {len(r['longtasks'])} | "
-            f"{maxes[i - 1]:.0f} |"
+    after_login = [r["full_ms"] - r["marks"]["login answered"] for r in runs]
+    rows = [
+        (
+            str(i),
+            f"{rate['ticks_per_s']:,.0f}",
+            f"{rate['dropped']:,.0f}",
+            f"{rate['emits_per_s']:,.0f}",
+            f"{rate['server_cpu'] * 100:.0f}%",
+            f"{r['full_ms']:.0f}",
+            f"{after_login[i - 1]:.0f}",
+            f"{len(r['longtasks'])}",
+            f"{maxes[i - 1]:.0f}",
         )
-    print(
-        f"| **median** | {med(x['ticks_per_s'] for x in rates):,.0f} | "
-        f"{med(x['dropped'] for x in rates):,.0f} | {med(x['emits_per_s'] for x in rates):,.0f} | "
-        f"**{med(full):.0f}** | **{med(counts):g}** | **{med(maxes):.0f}** |"
+        for i, (r, rate) in enumerate(zip(runs, rates, strict=True), 1)
+    ]
+    rows.append(
+        (
+            "**median**",
+            f"{med(x['ticks_per_s'] for x in rates):,.0f}",
+            f"{med(x['dropped'] for x in rates):,.0f}",
+            f"{med(x['emits_per_s'] for x in rates):,.0f}",
+            f"{med(x['server_cpu'] for x in rates) * 100:.0f}%",
+            f"**{med(full):.0f}**",
+            f"**{med(after_login):.0f}**",
+            f"**{med(counts):g}**",
+            f"**{med(maxes):.0f}**",
+        )
     )
+    print(
+        "| run | trade ticks/s | feed events dropped | socket emits/s | server CPU "
+        "| full render ms (from submit) | (from login answer) | long tasks in window "
+        "| longest ms |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
     print("\nMilestones after the login submit (ms, median of runs):\n")
     names = [
         "login answered",
@@ -356,10 +391,13 @@ def main(argv: list[str] | None = None) -> int:
                     for _ in range(args.runs):
                         dropped0 = metric(admin, server.url, "vigil_market_events_dropped_total")
                         emits0 = metric(admin, server.url, "vigil_socket_emits_total")
+                        assert server.proc is not None
+                        cpu0 = group_cpu_s(server.proc.pid)
                         start_ms = time.time() * 1000
                         runs.append(one_run(browser, server, args.seconds, args.profile))
                         end_ms = time.time() * 1000
                         span_s = (end_ms - start_ms) / 1000
+                        cpu = (group_cpu_s(server.proc.pid) - cpu0) / span_s
                         emits = metric(admin, server.url, "vigil_socket_emits_total") - emits0
                         dropped = metric(admin, server.url, "vigil_market_events_dropped_total")
                         ticks = count_ticks(admin, server.url, symbols, start_ms, end_ms)
@@ -369,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "dropped": dropped - dropped0,
                                 # Every client's emits: this page plus none other (requests only).
                                 "emits_per_s": emits / span_s,
+                                "server_cpu": cpu,
                             }
                         )
                 finally:

@@ -104,6 +104,15 @@ const MERGE = {
   },
 };
 
+// Open the socket before building the panels, so its handshake and the server's snapshot
+// overlap with that work. No socket event can be dispatched before this module has finished
+// evaluating, and wireEvents() subscribes the panels before then, so none is missed.
+ctx.socket = connect({
+  indicator: $("#conn-status"),
+  onSnapshot: applySnapshot,
+  onSessionEnded: sessionEnded,
+});
+
 const panels = [
   createHeader(ctx),
   createSafety(ctx),
@@ -225,10 +234,5 @@ async function mountMarket(socket) {
 
 applyRole(null);
 mountThemeToggles($("#theme-toggle"), $("#cb-toggle"));
-ctx.socket = connect({
-  indicator: $("#conn-status"),
-  onSnapshot: applySnapshot,
-  onSessionEnded: sessionEnded,
-});
 wireEvents(ctx.socket);
 mountMarket(ctx.socket);
