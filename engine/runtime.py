@@ -86,7 +86,8 @@ class EngineRuntime:
         self.last_error: str | None = None
         self.dropped_market_events = 0
         self.heartbeat = self.clock.time()
-        self._event_times: deque[float] = deque(maxlen=2000)
+        # Market events per whole second of the monotonic clock, for the last few seconds.
+        self._event_counts: deque[list[float]] = deque(maxlen=8)
         self._due: dict[str, float] = {}
         self.booted = False
 
@@ -159,10 +160,17 @@ class EngineRuntime:
             if isinstance(item.body, _Call):
                 self._run_call(item.body)
             else:
-                self._event_times.append(time.monotonic())
+                self._count_event(time.monotonic())
                 self._safe(lambda: self.c.on_market(item.body), "market data")
         self._safe(self._periodic, "housekeeping")
         return handled
+
+    def _count_event(self, now: float) -> None:
+        second = float(int(now))
+        if self._event_counts and self._event_counts[-1][0] == second:
+            self._event_counts[-1][1] += 1
+        else:
+            self._event_counts.append([second, 1.0])
 
     def drain(self, limit: int = 100_000) -> int:
         count = 0
@@ -212,8 +220,9 @@ class EngineRuntime:
         return True
 
     def health_payload(self) -> dict[str, Any]:
-        now_mono = time.monotonic()
-        recent = sum(1 for t in self._event_times if t >= now_mono - 5.0)
+        current = float(int(time.monotonic()))
+        # The five whole seconds before the current (incomplete) one.
+        recent = sum(n for second, n in self._event_counts if current - 5 <= second < current)
         return {
             "status": str(Health.DEGRADED if self.errors else Health.OK),
             "errors": self.errors,

@@ -227,3 +227,13 @@ def test_trade_closed_then_performance_counts_it_on_the_next_turn(engine: SyncEn
     performance = engine.rt.snapshot()["performance"]
     assert performance["trades"] == 1
     assert engine.topics("performance_update")[-1]["performance"]["trades"] == 1
+
+
+def test_event_rate_then_counted_per_second_without_a_ceiling(settings: Settings) -> None:
+    rt = EngineRuntime(settings)
+    now = time.monotonic()
+    for second in range(1, 7):
+        for _ in range(3000):
+            rt._count_event(float(int(now)) - second + 0.5)
+    assert rt.health_payload()["events_per_s"] == 3000.0
+    rt.c.close()
