@@ -18,7 +18,9 @@ from tests.server_process import ROOT, ServerProcess
 
 def main(seconds: float = 60.0, out: Path = ROOT / "docs" / "screenshot.png") -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "var", VIGIL_SIM_SPEED="5").start()
+        server = ServerProcess(
+            Path(tmp) / "var", VIGIL_SIM_SPEED="5", VIGIL_SIM_HISTORY_S="21600"
+        ).start()
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
