@@ -47,7 +47,7 @@ def serve() -> Flask:
     )
     try:
         runtime = EngineRuntime(settings)
-    except NotImplementedError as exc:
+    except SettingsError as exc:
         print(f"vigil: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     runtime.boot()  # the latch is read here, before any broker or strategy runs

@@ -23,7 +23,7 @@ from engine.safety.checks import Limits
 from engine.safety.latch import KillSwitchLatch
 from engine.safety.manager import SafetyManager
 from engine.session import session_start
-from engine.settings import Settings
+from engine.settings import Settings, SettingsError
 from engine.sim_feed import DEFAULT_INSTRUMENTS, SimulatedFeed
 from engine.state import DashboardState
 from engine.store import Store
@@ -287,10 +287,14 @@ class Components(OperatorControls):
 def build_components(
     settings: Settings, clock: Clock, bus: EventBus, state: DashboardState
 ) -> Components:
-    if settings.broker != "paper" or settings.feed != "sim":
-        # Real brokers and feeds come in a later issue; refuse rather than pretend.
-        raise NotImplementedError(
-            "only VIGIL_BROKER=paper and VIGIL_FEED=sim are available in this version"
+    # Real brokers and feeds are not built yet: refuse at start rather than pretend.
+    if settings.broker != "paper":
+        raise SettingsError(
+            f"VIGIL_BROKER: {settings.broker!r} is not available in this version (use paper)"
+        )
+    if settings.feed != "sim":
+        raise SettingsError(
+            f"VIGIL_FEED: {settings.feed!r} is not available in this version (use sim)"
         )
     instruments = dict(DEFAULT_INSTRUMENTS)
     broker = PaperBroker(instruments, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)

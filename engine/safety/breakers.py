@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Protocol
@@ -72,7 +73,7 @@ def _count_since(times: Sequence[float], start: float) -> int:
     return sum(1 for t in times if t > start)
 
 
-class Breaker:
+class Breaker(ABC):
     """Base class: a subclass sets the class attributes and implements `measure`."""
 
     name: ClassVar[str]
@@ -85,8 +86,9 @@ class Breaker:
     def __init__(self, threshold: float) -> None:
         self.threshold = float(threshold)
 
+    @abstractmethod
     def measure(self, snapshot: SafetySnapshot) -> float:
-        raise NotImplementedError
+        """The breaker's current value, in its unit; NaN when it cannot be measured."""
 
     def evaluate(self, snapshot: SafetySnapshot) -> Reading:
         value = self.measure(snapshot)
