@@ -17,6 +17,7 @@ FLUSH_INTERVAL_S = 0.1  # at most 10 Hz per conflated topic and key
 CONFLATED: dict[str, tuple[str, ...]] = {
     "pnl_update": (),
     "positions_update": (),
+    "orders_update": (),
     "performance_update": (),
     "regime_update": (),
     "system_health_update": (),

@@ -101,7 +101,9 @@ class TradingDesk:
         self._bus.publish("positions_update", {"positions": positions})
 
     def publish_orders(self) -> None:
-        self._state.set("orders", [order_payload(o) for o in self.broker.open_orders()])
+        orders = [order_payload(o) for o in self.broker.open_orders()]
+        self._state.set("orders", orders)
+        self._bus.publish("orders_update", {"orders": orders})
 
     def _bracket_prices(self, symbol: str) -> dict[str, float | None]:
         prices: dict[str, float | None] = {"stop_loss": None, "take_profit": None}

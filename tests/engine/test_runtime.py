@@ -237,3 +237,21 @@ def test_event_rate_then_counted_per_second_without_a_ceiling(settings: Settings
             rt._count_event(float(int(now)) - second + 0.5)
     assert rt.health_payload()["events_per_s"] == 3000.0
     rt.c.close()
+
+
+def test_resting_order_then_orders_update_lists_it(engine: SyncEngine) -> None:
+    engine.market(2)
+    bid = engine.c.market.quote("QQQ").bid
+    answer = engine.do(
+        "place_order",
+        {
+            "symbol": "QQQ",
+            "side": "buy",
+            "qty": 0.1,
+            "type": "limit",
+            "limit_price": round(bid * 0.99, 2),
+        },
+    )
+    assert answer["ok"]
+    listed = engine.topics("orders_update")[-1]["orders"]
+    assert [o["id"] for o in listed] == [answer["order"]["id"]]

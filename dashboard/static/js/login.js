@@ -40,7 +40,8 @@ form.addEventListener("submit", async (ev) => {
       return;
     }
     const e = (body && body.error) || {};
-    showError(e.message || (resp.status === 429 ? "Too many attempts; wait and retry." : "Sign-in failed."));
+    const fallback = resp.status === 429 ? "Too many attempts; wait and retry." : "Sign-in failed.";
+    showError(e.message || fallback);
     pass.value = "";
     pass.focus();
   } catch {

@@ -232,7 +232,25 @@ async function mountMarket(socket) {
   }
 }
 
+// A proxy can block websockets, or the socket can be down, while HTTP still works: then the
+// snapshot is polled over HTTP so the figures, the role and the kill switch (which falls back
+// to HTTP itself) stay usable instead of a blank page.
+const HTTP_POLL_MS = 10000;
+async function pollOverHttp() {
+  if (ctx.socket.connected || document.body.classList.contains("is-ended")) return;
+  try {
+    const r = await fetch("/api/state", {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+    if (r.ok && !ctx.socket.connected) applySnapshot(await r.json());
+  } catch {
+    // Unreachable: the connection indicator already says so.
+  }
+}
+
 applyRole(null);
 mountThemeToggles($("#theme-toggle"), $("#cb-toggle"));
 wireEvents(ctx.socket);
 mountMarket(ctx.socket);
+setInterval(pollOverHttp, HTTP_POLL_MS);

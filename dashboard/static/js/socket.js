@@ -38,7 +38,8 @@ export function connect({ indicator, onSnapshot, onSessionEnded }) {
     if (s === "reconnecting" && Date.now() - status.since > OFFLINE_AFTER_MS) s = "offline";
     if (!navigator.onLine && s !== "ended") s = "offline";
     indicator.dataset.state = s;
-    setClassFrom(indicator, ["is-connected", "is-reconnecting", "is-offline", "is-ended"], `is-${s}`);
+    const states = ["is-connected", "is-reconnecting", "is-offline", "is-ended"];
+    setClassFrom(indicator, states, `is-${s}`);
     setText(label, LABELS[s]);
     if (status.lastMsg) {
       const secs = Math.max(0, Math.floor((Date.now() - status.lastMsg) / 1000));

@@ -51,7 +51,8 @@ function describe(type, e) {
       return [
         null,
         `${o.id} ${up(o.side)} ${qty(o.qty)} ${o.symbol} ${o.type || ""}` +
-          `${px ? ` @ ${price(px, o.symbol || "")}` : ""} · ${o.status || ""} · ${o.source || ""}`,
+          `${px ? ` @ ${price(px, o.symbol || "")}` : ""}` +
+          ` · ${o.status || ""} · ${o.source || ""}`,
       ];
     }
     case "trade_executed":
@@ -69,7 +70,10 @@ function describe(type, e) {
     case "error":
       return [e.where || null, e.message || ""];
     case "progress":
-      return [null, `${e.message || ""}${Number.isFinite(e.pct) ? ` (${Math.round(e.pct)}%)` : ""}`];
+      return [
+        null,
+        `${e.message || ""}${Number.isFinite(e.pct) ? ` (${Math.round(e.pct)}%)` : ""}`,
+      ];
     default:
       return [null, e.message || ""];
   }

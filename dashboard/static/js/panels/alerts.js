@@ -1,7 +1,7 @@
 // Alerts panel: notification channel states and the "send test notification" control.
 
 import { $, el, schedule } from "../dom.js";
-import { duration, num } from "../format.js";
+import { dateTimeOf, duration, num, timeOf } from "../format.js";
 import { KeyedTable } from "../table.js";
 
 function stateClass(c) {
@@ -40,6 +40,7 @@ export function createAlerts(ctx) {
             ? `${num(c.quota_remaining, 0)} / ${num(c.quota_limit, 0)}`
             : "—",
         base: "num",
+        title: (c) => (c.quota_reset_ts ? `Quota resets ${dateTimeOf(c.quota_reset_ts)}` : ""),
         cls: (c) =>
           Number.isFinite(c.quota_limit) && c.quota_limit > 0
             ? c.quota_remaining / c.quota_limit < 0.1
@@ -50,7 +51,10 @@ export function createAlerts(ctx) {
       {
         value: (c) => c.last_error || "",
         base: "err-text wrap",
-        title: (c) => c.last_error || "",
+        title: (c) => {
+          if (!c.last_error) return "";
+          return c.last_error_ts ? `${c.last_error} (${timeOf(c.last_error_ts)})` : c.last_error;
+        },
       },
     ],
   });
@@ -80,7 +84,10 @@ export function createAlerts(ctx) {
       out.append(
         el(
           "div",
-          { class: `delivery ${r && r.delivered ? "delivered" : "failed"}`, dataset: { channel: name } },
+          {
+            class: `delivery ${r && r.delivered ? "delivered" : "failed"}`,
+            dataset: { channel: name },
+          },
           el("span", { class: "delivery-mark", text: r && r.delivered ? "✓" : "✗" }),
           el("strong", { text: name }),
           ` ${r && r.delivered ? "delivered" : `failed${r && r.error ? `: ${r.error}` : ""}`}`,

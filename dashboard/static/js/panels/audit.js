@@ -29,8 +29,12 @@ export function createAudit() {
       { value: (e) => e.reason || "", base: "wrap" },
       {
         value: (e) => String(e.outcome ?? ""),
-        cls: (e) =>
-          BAD.test(String(e.outcome)) ? "outcome-bad" : GOOD.test(String(e.outcome)) ? "outcome-ok" : "",
+        cls: (e) => {
+          // A refused action ("order_denied") carries its reason code as the outcome.
+          const o = String(e.outcome);
+          if (BAD.test(o) || BAD.test(String(e.action || ""))) return "outcome-bad";
+          return GOOD.test(o) ? "outcome-ok" : "";
+        },
       },
       {
         value: (e) => detailsText(e.details),

@@ -2,7 +2,7 @@
 // points are appended to the existing datasets and the chart is never re-created.
 
 import { cssVar } from "../theme.js";
-import { dateOf, money, signedMoney, timeOf } from "../format.js";
+import { dateOf, money, num, signedMoney, timeOf } from "../format.js";
 
 const MAX_POINTS = 2400;
 const MAX_DAYS = 60;
@@ -87,14 +87,15 @@ export function createEquityCharts({ equityCanvas, barsCanvas, theme }) {
         },
         y: {
           position: "right",
-          ticks: { maxTicksLimit: 6, callback: (v) => compactMoney(v) },
+          ticks: { maxTicksLimit: 6, callback: (v, _i, ticks) => axisMoney(v, ticks) },
         },
       },
       plugins: {
         legend: { display: false },
         tooltip: {
           callbacks: {
-            title: (items) => (items.length ? `${dateOf(items[0].parsed.x)} ${timeOf(items[0].parsed.x)}` : ""),
+            title: (items) =>
+              items.length ? `${dateOf(items[0].parsed.x)} ${timeOf(items[0].parsed.x)}` : "",
             label: (item) => {
               if (item.datasetIndex === 0) return `Peak ${money(item.parsed.y)}`;
               const p = peak[item.dataIndex];
@@ -109,12 +110,21 @@ export function createEquityCharts({ equityCanvas, barsCanvas, theme }) {
 
   const barsChart = new Chart(barsCanvas, {
     type: "bar",
-    data: { labels: [], datasets: [{ label: "Daily P&L", data: [], backgroundColor: [] }] },
+    data: {
+      labels: [],
+      datasets: [{ label: "Daily P&L", data: [], backgroundColor: [], maxBarThickness: 22 }],
+    },
     options: {
       ...common(),
       scales: {
-        x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 10 }, grid: { display: false } },
-        y: { position: "right", ticks: { maxTicksLimit: 3, callback: (v) => compactMoney(v) } },
+        x: {
+          ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 10 },
+          grid: { display: false },
+        },
+        y: {
+          position: "right",
+          ticks: { maxTicksLimit: 3, callback: (v, _i, ticks) => axisMoney(v, ticks) },
+        },
       },
       plugins: {
         legend: { display: false },
@@ -129,12 +139,16 @@ export function createEquityCharts({ equityCanvas, barsCanvas, theme }) {
   function tickLabel(v) {
     return span() > 2 * 86400000 ? dateOf(v).slice(5) : timeOf(v).slice(0, 5);
   }
-  function compactMoney(v) {
+  /** Axis label with as many digits as the tick step needs: $5 moves on $100k stay legible. */
+  function axisMoney(v, ticks) {
+    const step =
+      ticks && ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : Math.abs(v);
     const a = Math.abs(v);
-    if (a >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
-    if (a >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
-    return `${v.toFixed(0)}`;
+    if (step >= 1e5 && a >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
+    if (step >= 1000 && a >= 1e4) return `${(v / 1e3).toFixed(step >= 10000 ? 0 : 1)}k`;
+    return num(v, step >= 1 ? 0 : 2);
   }
+
 
   function applyColors() {
     const accent = cssVar("--accent") || "#4aa3ff";

@@ -37,6 +37,31 @@ export function confirmAction(message, { title = "Confirm", okText = "Confirm", 
   });
 }
 
+/**
+ * Send a safety command over the socket, or over HTTP when the socket is down: stopping
+ * trading must not depend on the websocket being up (same validation, roles and answers).
+ */
+async function safetyCommand(ctx, event, path, payload) {
+  if (ctx.socket && ctx.socket.connected) return ctx.emit(event, payload);
+  try {
+    const r = await fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(payload),
+    });
+    const body = await r.json();
+    return body && typeof body === "object"
+      ? body
+      : { ok: false, error: { code: `HTTP_${r.status}`, message: "unexpected answer" } };
+  } catch {
+    return {
+      ok: false,
+      error: { code: "offline", message: "The server is unreachable; use the CLI kill switch." },
+    };
+  }
+}
+
 export function createKillSwitch(ctx) {
   const kill = {
     dlg: $("#kill-dialog"),
@@ -103,9 +128,10 @@ export function createKillSwitch(ctx) {
     kill.confirm.disabled = true;
     kill.confirm.textContent = "Engaging…";
     const payload = { level: level(), reason: kill.reason.value.trim() };
-    const resp = await ctx.emit("kill_switch", payload);
+    const resp = await safetyCommand(ctx, "kill_switch", "/api/kill-switch", payload);
     kill.confirm.textContent = "Confirm — engage";
-    const cancelled = resp.cancelled !== undefined ? ` · ${resp.cancelled} order(s) cancelled` : "";
+    const cancelled =
+      resp.cancelled !== undefined ? ` · ${resp.cancelled} order(s) cancelled` : "";
     showResult(kill.result, resp, `Kill switch engaged (${payload.level})${cancelled}.`);
     if (resp.ok) {
       toast(`Kill switch engaged: ${payload.level}`, "ok");
@@ -150,7 +176,7 @@ export function createKillSwitch(ctx) {
     };
     // The password must not linger in the DOM whatever the outcome.
     reset.password.value = "";
-    const resp = await ctx.emit("reset_kill_switch", payload);
+    const resp = await safetyCommand(ctx, "reset_kill_switch", "/api/kill-switch/reset", payload);
     showResult(reset.result, resp, "Kill switch reset. Trading state restored.");
     if (resp.ok) toast("Kill switch reset", "ok");
   });

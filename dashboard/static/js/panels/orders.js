@@ -76,7 +76,12 @@ export function createOrderTicket(ctx) {
   }
 
   function payload() {
-    const p = { symbol: f.symbol.value, side: side(), qty: Number(f.qty.value), type: f.type.value };
+    const p = {
+      symbol: f.symbol.value,
+      side: side(),
+      qty: Number(f.qty.value),
+      type: f.type.value,
+    };
     const opt = { limit_price: f.limit, stop_price: f.stop, stop_loss: f.sl, take_profit: f.tp };
     for (const [k, input] of Object.entries(opt)) {
       if (input.closest(".field").hidden) continue;

@@ -15,7 +15,10 @@ function ratioClass(x, good, bad) {
 export function createPerformance(ctx) {
   const tiles = {};
   for (const node of document.querySelectorAll("#perf-panel [data-stat]")) {
-    tiles[node.dataset.stat] = { value: node.querySelector(".kpi-value"), sub: node.querySelector(".kpi-sub") };
+    tiles[node.dataset.stat] = {
+      value: node.querySelector(".kpi-value"),
+      sub: node.querySelector(".kpi-sub"),
+    };
   }
   const charts = createEquityCharts({
     equityCanvas: $("#equity-chart"),
@@ -45,7 +48,12 @@ export function createPerformance(ctx) {
     put("payoff", num(payoff, 2), ratioClass(payoff, 1.5, 1));
     put("sharpe", num(p.sharpe, 2), ratioClass(p.sharpe, 1, 0));
     put("sortino", num(p.sortino, 2), ratioClass(p.sortino, 1, 0));
-    put("max_drawdown", money(p.max_drawdown), p.max_drawdown > 0 ? "neg" : "flat", pct(p.max_drawdown_pct, 2));
+    put(
+      "max_drawdown",
+      money(p.max_drawdown),
+      p.max_drawdown > 0 ? "neg" : "flat",
+      pct(p.max_drawdown_pct, 2),
+    );
     put(
       "current_drawdown",
       money(p.current_drawdown),

@@ -14,11 +14,11 @@ import {
 } from "../format.js";
 import { KeyedTable } from "../table.js";
 
-/** Local-midnight epoch ms of an <input type=date> value, or null. */
+/** UTC-midnight epoch ms of an <input type=date> value, or null (the CSV export's days are UTC). */
 function dayStart(value) {
   if (!value) return null;
   const [y, m, d] = value.split("-").map(Number);
-  return new Date(y, m - 1, d).getTime();
+  return Date.UTC(y, m - 1, d);
 }
 
 function tradeReturn(t) {
@@ -69,8 +69,10 @@ export function createTrades(ctx) {
     return {
       symbol: f.symbol.value,
       side: f.side.value,
+      fromDate: f.from.value,
+      toDate: f.to.value,
       from,
-      // The "to" date is inclusive: up to the end of that local day.
+      // The "to" date is inclusive: up to the end of that UTC day.
       to: toDay === null ? null : toDay + 86400000 - 1,
       result: f.result.value,
     };
@@ -90,8 +92,9 @@ export function createTrades(ctx) {
     const params = new URLSearchParams();
     if (q.symbol) params.set("symbol", q.symbol);
     if (q.side) params.set("side", q.side);
-    if (q.from !== null) params.set("from", String(q.from));
-    if (q.to !== null) params.set("to", String(q.to));
+    // /api/trades.csv takes YYYY-MM-DD (UTC), "to" inclusive, like the table's filter.
+    if (q.fromDate) params.set("from", q.fromDate);
+    if (q.toDate) params.set("to", q.toDate);
     if (q.result) params.set("result", q.result);
     const qs = params.toString();
     f.csv.href = `/api/trades.csv${qs ? `?${qs}` : ""}`;
