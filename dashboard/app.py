@@ -60,7 +60,7 @@ def create_app(
         ping_timeout=10,
     )
     app.extensions["vigil.socketio"] = socketio
-    bridge = SocketBridge(socketio)
+    bridge = SocketBridge(socketio, clock=runtime.clock if runtime is not None else None)
     app.extensions["vigil.bridge"] = bridge
     if runtime is not None:
         runtime.bus.subscribe(bridge.on_event)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
-import queue
 import threading
-import time
+from collections import deque
 from typing import Any
 
 from flask_socketio import SocketIO
+
+from engine.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,9 @@ CONFLATED: dict[str, tuple[str, ...]] = {
 }
 IMMEDIATE_QUEUE_LIMIT = 10_000
 
+Payload = dict[str, Any]
+Key = tuple[str, ...]
+
 
 def bar_room(symbol: str, timeframe: str) -> str:
     return f"bars:{symbol}:{timeframe}"
@@ -37,47 +42,60 @@ class SocketBridge:
     """Subscribes to the bus (on the engine thread) and emits from its own thread.
 
     The bus callback only files the message: a slow browser, a slow network or a full queue
-    never reaches back into the engine. Conflated topics keep only the newest payload per key.
+    never reaches back into the engine.
+
+    Immediate topics (safety, activity, ...) go out in the order published; when their queue is
+    full a message is dropped and counted, never blocking the engine. Conflated topics keep one
+    slot per key holding the newest payload: the payload itself never waits in a queue, the
+    emitter takes whatever is newest in the slot when the key is due. A key is due at once when
+    it was quiet for a whole interval (leading edge) and otherwise one interval after its last
+    send. All sends happen under one lock, so for each key the payloads go out in the order
+    they were published and the last one sent is the newest.
     """
 
-    def __init__(self, socketio: SocketIO) -> None:
+    def __init__(
+        self,
+        socketio: SocketIO,
+        *,
+        clock: Clock | None = None,
+        queue_limit: int = IMMEDIATE_QUEUE_LIMIT,
+    ) -> None:
         self._socketio = socketio
-        self._immediate: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue(
-            IMMEDIATE_QUEUE_LIMIT
-        )
-        self._pending: dict[tuple[str, ...], tuple[str, dict[str, Any]]] = {}
-        self._last_sent: dict[tuple[str, ...], float] = {}
-        self._lock = threading.Lock()
+        self._clock: Clock = clock or SystemClock()
+        self._queue_limit = queue_limit
+        self._cond = threading.Condition()
+        self._immediate: deque[tuple[str, Payload]] = deque()
+        self._pending: dict[Key, tuple[str, Payload]] = {}
+        self._due: list[tuple[float, Key]] = []  # heap: one entry per key in _pending
+        self._last_sent: dict[Key, float] = {}
+        # Taking a payload and emitting it happen under this lock: two senders could otherwise
+        # take an older and a newer payload of one key and emit them the other way round.
+        self._send_lock = threading.RLock()
         self._stop = threading.Event()
         self.dropped = 0
         self.emitted = 0
         self._started = False
 
-    def on_event(self, topic: str, payload: dict[str, Any]) -> None:
+    def on_event(self, topic: str, payload: Payload) -> None:
         fields = CONFLATED.get(topic)
-        if fields is None:
-            try:
-                self._immediate.put_nowait((topic, payload))
-            except queue.Full:
-                self.dropped += 1
-            return
-        key = (topic, *(str(payload.get(f)) for f in fields))
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last_sent.get(key, 0.0) >= FLUSH_INTERVAL_S:
-                # Leading edge: a key quiet for a whole interval goes out at once, so slow
-                # topics see no conflation delay; bursts after it wait for the next flush.
-                self._last_sent[key] = now
-                self._pending.pop(key, None)
-                send_now = True
-            else:
-                self._pending[key] = (topic, payload)
-                send_now = False
-        if send_now:
-            try:
-                self._immediate.put_nowait((topic, payload))
-            except queue.Full:
-                self.dropped += 1
+        with self._cond:
+            if fields is None:
+                if len(self._immediate) >= self._queue_limit:
+                    self.dropped += 1
+                    if self.dropped == 1 or self.dropped % 1000 == 0:
+                        log.warning("socket queue full: %d messages dropped so far", self.dropped)
+                    return
+                self._immediate.append((topic, payload))
+                self._cond.notify()
+                return
+            key = (topic, *(str(payload.get(f)) for f in fields))
+            if key not in self._pending:
+                last = self._last_sent.get(key)
+                now = self._clock.monotonic()
+                due = now if last is None else max(now, last + FLUSH_INTERVAL_S)
+                heapq.heappush(self._due, (due, key))
+                self._cond.notify()
+            self._pending[key] = (topic, payload)
 
     def start(self) -> None:
         if not self._started:
@@ -86,31 +104,51 @@ class SocketBridge:
 
     def stop(self) -> None:
         self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
 
     def _run(self) -> None:
-        next_flush = time.monotonic() + FLUSH_INTERVAL_S
         while not self._stop.is_set():
-            timeout = next_flush - time.monotonic()
-            if timeout <= 0:
-                next_flush = time.monotonic() + FLUSH_INTERVAL_S
-                self.flush()
-                continue
-            try:
-                topic, payload = self._immediate.get(timeout=timeout)
-            except queue.Empty:
-                continue
-            self._emit(topic, payload)
+            self.step(FLUSH_INTERVAL_S)
 
-    def flush(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            pending, self._pending = self._pending, {}
-            for key in pending:
-                self._last_sent[key] = now
-        for topic, payload in pending.values():
-            self._emit(topic, payload)
+    def step(self, wait_s: float = 0.0) -> bool:
+        """One turn of the emitter: one immediate message, then every conflated key now due.
 
-    def _emit(self, topic: str, payload: dict[str, Any]) -> None:
+        Waits up to `wait_s` (real seconds, capped by the next key's due time on the injected
+        clock) when there is nothing to send. Returns whether anything was emitted.
+        """
+        with self._send_lock:
+            with self._cond:
+                if wait_s > 0 and not self._immediate and not self._due_now():
+                    self._cond.wait(self._wait_for(wait_s))
+                item = self._immediate.popleft() if self._immediate else None
+            if item is not None:
+                self._emit(*item)
+            return self.flush() > 0 or item is not None
+
+    def flush(self) -> int:
+        """Emit the newest payload of every conflated key that is due now; return how many."""
+        with self._send_lock:
+            with self._cond:
+                now = self._clock.monotonic()
+                batch: list[tuple[str, Payload]] = []
+                while self._due and self._due[0][0] <= now:
+                    _, key = heapq.heappop(self._due)
+                    batch.append(self._pending.pop(key))
+                    self._last_sent[key] = now
+            for topic, payload in batch:
+                self._emit(topic, payload)
+            return len(batch)
+
+    def _due_now(self) -> bool:
+        return bool(self._due) and self._due[0][0] <= self._clock.monotonic()
+
+    def _wait_for(self, wait_s: float) -> float:
+        if not self._due:
+            return wait_s
+        return min(wait_s, max(0.0, self._due[0][0] - self._clock.monotonic()))
+
+    def _emit(self, topic: str, payload: Payload) -> None:
         try:
             if topic == "bar_update":
                 room = bar_room(payload.get("symbol", ""), payload.get("timeframe", ""))
