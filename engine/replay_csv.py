@@ -129,10 +129,11 @@ def _read(path: Path, plain: Iterator[str]) -> list[tuple[str, BarRow, int]]:
             f"{path}: the file is empty (expected a header line {','.join(REQUIRED)})"
         )
     reader = csv.reader(lines)
-    header = [name.strip().lower() for name in next(reader)]
+    raw_header = next(reader)
+    header = [name.strip().lower() for name in raw_header]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
-        if header and _looks_like_data(header[0]):
+        if raw_header and _looks_like_data(raw_header[0]):
             raise ReplayFileError(
                 f"{path} line 1: no header (the first line must name the columns "
                 f"{','.join(REQUIRED)}[,symbol])"
@@ -219,7 +220,9 @@ def _check_bar(where: str, o: float, h: float, l: float, c: float, v: float) -> 
 
 
 def _interval(paths: list[Path], rows: dict[str, list[BarRow]]) -> int:
-    """The bar length: the smallest step between a symbol's rows, one of Vigil's timeframes.
+    """The bar length: the smallest step between a symbol's rows when it is one of Vigil's
+    timeframes (1s, 1m, 5m, 15m, 1h, 4h). A sparse recording (no two adjacent bars) gets the
+    longest timeframe, no longer than its smallest step, that every row starts on.
 
     Every row must start on that grid, or the bars Vigil builds would straddle two of the
     file's rows and could not equal them.
@@ -227,11 +230,18 @@ def _interval(paths: list[Path], rows: dict[str, list[BarRow]]) -> int:
     steps = [b.t - a.t for series in rows.values() for a, b in pairwise(series)]
     step = min(steps) if steps else 60.0
     allowed = sorted(TIMEFRAMES.values())
-    if step not in allowed:
-        where = ", ".join(str(p) for p in paths)
-        names = ", ".join(TIMEFRAMES)
-        raise ReplayFileError(f"{where}: bars {step:g} s apart; the replay plays bars of {names}")
-    interval = int(step)
+    starts = [row.t for series in rows.values() for row in series]
+    if step in allowed:
+        interval = int(step)
+    else:
+        fitting = [s for s in allowed if s <= step and all(t % s == 0 for t in starts)]
+        if not fitting:
+            where = ", ".join(str(p) for p in paths)
+            names = ", ".join(TIMEFRAMES)
+            raise ReplayFileError(
+                f"{where}: bars {step:g} s apart that start on no grid of {names}"
+            )
+        interval = fitting[-1]
     for symbol, series in rows.items():
         for row in series:
             if row.t % interval:

@@ -42,12 +42,14 @@ _TRADING_YEAR_S = 252 * 6.5 * 3600
 _CALENDAR_YEAR_S = 365 * 24 * 3600
 
 
-def replay_instrument(symbol: str, decimals: int) -> Instrument:
+def replay_instrument(symbol: str, decimals: int, lowest: float) -> Instrument:
     """The spec of a replayed symbol: an equity (crypto when written A/B), multiplier 1.
 
-    The tick is a cent, or finer when the file's prices have more decimals.
+    The tick is a cent; only a symbol trading below 1.00 gets the finer tick its file's
+    prices show (a cent tick would make its quotes meaningless). Sub-penny prints of a
+    dearer symbol are played as recorded; the generated quotes stay on the cent grid.
     """
-    tick = float(Decimal(1).scaleb(-max(2, decimals)))
+    tick = 0.01 if lowest >= 1.0 else float(Decimal(1).scaleb(-max(2, decimals)))
     if "/" in symbol:
         return Instrument(symbol, AssetClass.CRYPTO, tick_size=tick, lot_size=0.0001)
     return Instrument(symbol, AssetClass.EQUITY, tick_size=tick, lot_size=0.01)
@@ -300,13 +302,19 @@ class ReplayFeed:
     # the market around the trades ------------------------------------------------------------
 
     def _touch(self, trade: TradeTick) -> tuple[float, float]:
+        """Bid and ask on the tick grid with the trade at the side its aggressor took."""
         tick = self._instruments[trade.symbol].tick_size
         places = _decimals(tick)
-        spread = max(1, round(trade.price * SPREAD_BPS * 1e-4 / tick)) * tick
-        # The trade printed at the side its aggressor took.
+        spread = max(1, round(trade.price * SPREAD_BPS * 1e-4 / tick))
+        at = trade.price / tick
         if trade.aggressor is Side.BUY:
-            return round(trade.price - spread, places), trade.price
-        return trade.price, round(trade.price + spread, places)
+            ask_n = math.ceil(at - 1e-9)
+            bid_n = max(ask_n - spread, 1)
+            ask_n = bid_n + spread
+        else:
+            bid_n = max(math.floor(at + 1e-9), 1)
+            ask_n = bid_n + spread
+        return round(bid_n * tick, places), round(ask_n * tick, places)
 
     def _level_size(self, symbol: str) -> float:
         instrument = self._instruments[symbol]
@@ -378,7 +386,10 @@ def build_replay_feed(settings: Settings) -> ReplayFeed:
             raise SettingsError(
                 f"VIGIL_REPLAY_START: {format_ts(start)} is after the last bar ({format_ts(last)})"
             )
-    instruments = {s: replay_instrument(s, data.decimals[s]) for s in chosen}
+    instruments = {
+        s: replay_instrument(s, data.decimals[s], min(row.l for row in data.rows[s]))
+        for s in chosen
+    }
     return ReplayFeed(
         data,
         instruments,
