@@ -347,7 +347,7 @@ class ReplayFeed:
 
     def _playing_message(self) -> str:
         symbols = ", ".join(self._instruments)
-        where = f" from {self._source}" if self._source else ""
+        where = f" ({self._source})" if self._source else ""
         if self._next >= len(self._rows):
             return f"replay{where}: nothing to play after {format_ts(self.start)}"
         first = format_ts(self._rows[self._next][1].t)
