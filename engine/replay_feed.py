@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import deque
-from decimal import Decimal
-from itertools import pairwise
 
 from engine.models import (
-    AssetClass,
     BookLevel,
     FeedStatus,
     Instrument,
@@ -29,6 +25,13 @@ from engine.models import (
     TradeTick,
     VixUpdate,
 )
+from engine.replay_bars import (
+    RealizedVol,
+    bar_trades,
+    decimals_of,
+    replay_instrument,
+    year_seconds,
+)
 from engine.replay_csv import BarRow, ReplayData, ReplayFileError, format_ts, load_replay
 from engine.settings import Settings, SettingsError
 
@@ -36,89 +39,6 @@ ReplayEvent = Quote | TradeTick | OrderBook | VixUpdate | FeedStatus
 
 SPREAD_BPS = 0.5  # the generated quote's spread: at least one tick
 _BOOK_DEPTH = 10
-_INTERMEDIATE = 2  # prices between each pair of the bar's O, H/L, L/H, C points
-_VOL_WINDOW = 30  # bars of log returns behind the realized-volatility VIX proxy
-_TRADING_YEAR_S = 252 * 6.5 * 3600
-_CALENDAR_YEAR_S = 365 * 24 * 3600
-
-
-def replay_instrument(symbol: str, decimals: int, lowest: float) -> Instrument:
-    """The spec of a replayed symbol: an equity (crypto when written A/B), multiplier 1.
-
-    The tick is a cent; only a symbol trading below 1.00 gets the finer tick its file's
-    prices show (a cent tick would make its quotes meaningless). Sub-penny prints of a
-    dearer symbol are played as recorded; the generated quotes stay on the cent grid.
-    """
-    tick = 0.01 if lowest >= 1.0 else float(Decimal(1).scaleb(-max(2, decimals)))
-    if "/" in symbol:
-        return Instrument(symbol, AssetClass.CRYPTO, tick_size=tick, lot_size=0.0001)
-    return Instrument(symbol, AssetClass.EQUITY, tick_size=tick, lot_size=0.01)
-
-
-def bar_trades(symbol: str, row: BarRow, interval: float, tick: float) -> list[TradeTick]:
-    """Trades inside one bar whose first, highest, lowest and last prices are its O, H, L, C.
-
-    The path goes open → low → high → close on an up bar (open → high → low → close on a down
-    one) with a few prices on the tick grid in between; sizes add up to the bar's volume.
-    """
-    up = row.c >= row.o
-    anchors = (row.o, row.l, row.h, row.c) if up else (row.o, row.h, row.l, row.c)
-    places = _decimals(tick)
-    prices = [row.o]
-    for a, b in pairwise(anchors):
-        for k in range(1, _INTERMEDIATE + 1):
-            between = round(round((a + (b - a) * k / (_INTERMEDIATE + 1)) / tick) * tick, places)
-            between = min(max(between, row.l), row.h)
-            if between not in (prices[-1], b):
-                prices.append(between)
-        if b != prices[-1]:
-            prices.append(b)
-    sizes = _split(row.v, len(prices))
-    trades = []
-    previous_side = Side.BUY if up else Side.SELL
-    for k, (price, size) in enumerate(zip(prices, sizes, strict=True)):
-        if k and price != prices[k - 1]:
-            previous_side = Side.BUY if price > prices[k - 1] else Side.SELL
-        ts = row.t + interval * k / len(prices)
-        trades.append(TradeTick(symbol, price, size, previous_side, ts))
-    return trades
-
-
-def _split(volume: float, n: int) -> list[float]:
-    """`n` sizes whose running float sum (the order bars add them in) is exactly `volume`."""
-    if volume == int(volume) and volume < 2**53:
-        base, extra = divmod(int(volume), n)
-        return [float(base + (1 if k < extra else 0)) for k in range(n)]
-    sizes = [volume / n] * (n - 1)
-    total = 0.0
-    for size in sizes:
-        total += size
-    # total >= volume / 2, so volume - total is exact (Sterbenz) and total + it == volume.
-    return [*sizes, volume - total]
-
-
-class _RealizedVol:
-    """Annualised close-to-close volatility of the last bars, in VIX points."""
-
-    def __init__(self, interval: float, year_s: float) -> None:
-        self._per_year = year_s / interval
-        self._returns: deque[float] = deque(maxlen=_VOL_WINDOW)
-        self._last: float | None = None
-
-    def add(self, close: float) -> None:
-        if self._last is not None:
-            self._returns.append(math.log(close / self._last))
-        self._last = close
-
-    @property
-    def value(self) -> float | None:
-        n = len(self._returns)
-        if n < 2:
-            return None
-        mean = sum(self._returns) / n
-        variance = sum((r - mean) ** 2 for r in self._returns) / (n - 1)
-        # A flat recording would give 0, which the regime classifier refuses as a bad value.
-        return round(max(math.sqrt(variance * self._per_year) * 100, 0.01), 2)
 
 
 class ReplayFeed:
@@ -167,12 +87,14 @@ class ReplayFeed:
         self._last_trade: dict[str, TradeTick] = {}
         self._last_row: dict[str, BarRow] = {}
         self._bar_left: dict[str, int] = {}
-        vix_symbol = next(iter(self._instruments), None)
-        crypto = vix_symbol is not None and (
-            self._instruments[vix_symbol].asset_class is AssetClass.CRYPTO
-        )
-        self._vix_symbol = vix_symbol
-        self._vol = _RealizedVol(self._interval, _CALENDAR_YEAR_S if crypto else _TRADING_YEAR_S)
+        # The VIX proxy follows the first symbol; it starts warm from the bars before the start.
+        self._vix_symbol = next(iter(self._instruments), None)
+        year = year_seconds(self._instruments[self._vix_symbol]) if self._vix_symbol else 1.0
+        self._vol = RealizedVol(self._interval, year)
+        for symbol, row in self._rows[: self._next]:
+            if symbol == self._vix_symbol:
+                self._vol.add(row.c)
+        self._start_vix = self._vol.value
         self._last_vix: float | None = None
         self.ended = False
 
@@ -225,27 +147,20 @@ class ReplayFeed:
         return events
 
     def history(self, end: float, seconds: float, dt: float = 0.0) -> list[TradeTick | VixUpdate]:
-        """Trades of the recorded bars in the `seconds` before the start, oldest first.
+        """Trades of the recorded bars in the `seconds` before the start, oldest first, and the
+        VIX proxy there.
 
-        `end` (wall time) is ignored: history is the file's own past. Call it before the first
-        step; it also warms the VIX proxy.
+        `end` (wall time) is ignored: history is the file's own past. It reads only what never
+        changes, so the engine thread may run it while the pump thread already steps.
         """
         if seconds < 0:
             raise ValueError("history needs seconds >= 0")
         events: list[TradeTick | VixUpdate] = []
         for symbol, row in self._rows[: self._history_end]:
-            if row.t < self.start - seconds:
-                if symbol == self._vix_symbol:
-                    self._vol.add(row.c)
-                continue
-            trades = self._trades(symbol, row)
-            events.extend(trades)
-            self._last_trade[symbol] = trades[-1]
-            self._last_row[symbol] = row
-            if symbol == self._vix_symbol:
-                self._vol.add(row.c)
-        if self._vol.value is not None:
-            events.append(VixUpdate(self._vol.value, self.start))
+            if row.t >= self.start - seconds:
+                events.extend(self._trades(symbol, row))
+        if self._start_vix is not None:
+            events.append(VixUpdate(self._start_vix, self.start))
         return events
 
     # the replayed clock ----------------------------------------------------------------------
@@ -304,7 +219,7 @@ class ReplayFeed:
     def _touch(self, trade: TradeTick) -> tuple[float, float]:
         """Bid and ask on the tick grid with the trade at the side its aggressor took."""
         tick = self._instruments[trade.symbol].tick_size
-        places = _decimals(tick)
+        places = decimals_of(tick)
         spread = max(1, round(trade.price * SPREAD_BPS * 1e-4 / tick))
         at = trade.price / tick
         if trade.aggressor is Side.BUY:
@@ -321,7 +236,7 @@ class ReplayFeed:
         row = self._last_row.get(symbol)
         average = row.v / 8 if row is not None else 0.0
         lots = max(1, round(average / instrument.lot_size))
-        return round(lots * instrument.lot_size, _decimals(instrument.lot_size))
+        return round(lots * instrument.lot_size, decimals_of(instrument.lot_size))
 
     def _quote(self, trade: TradeTick, now: float) -> Quote:
         bid, ask = self._touch(trade)
@@ -331,10 +246,10 @@ class ReplayFeed:
     def _book(self, symbol: str, now: float) -> OrderBook:
         instrument = self._instruments[symbol]
         tick = instrument.tick_size
-        places = _decimals(tick)
+        places = decimals_of(tick)
         bid, ask = self._touch(self._last_trade[symbol])
         size = self._level_size(symbol)
-        lot_places = _decimals(instrument.lot_size)
+        lot_places = decimals_of(instrument.lot_size)
         bids = []
         asks = []
         for i in range(_BOOK_DEPTH):
@@ -352,10 +267,6 @@ class ReplayFeed:
             return f"replay{where}: nothing to play after {format_ts(self.start)}"
         first = format_ts(self._rows[self._next][1].t)
         return f"replaying {symbols}{where} from {first} at {self._speed:g}x"
-
-
-def _decimals(step: float) -> int:
-    return max(0, -int(Decimal(repr(step)).normalize().as_tuple().exponent))
 
 
 def build_replay_feed(settings: Settings) -> ReplayFeed:

@@ -11,8 +11,9 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.models import FeedStatus, Quote, TradeTick, VixUpdate
+from engine.replay_bars import bar_trades, replay_instrument
 from engine.replay_csv import BarRow, load_replay, parse_timestamp
-from engine.replay_feed import ReplayFeed, bar_trades, build_replay_feed, replay_instrument
+from engine.replay_feed import ReplayFeed, build_replay_feed
 from engine.runtime import EngineRuntime
 from engine.settings import SettingsError
 from engine.sim_feed import DEFAULT_INSTRUMENTS, OPTION_SYMBOL
