@@ -127,13 +127,21 @@ class ReplayFeed:
             events.append(self._quote(trade, now))
             events.append(trade)
             touched[trade.symbol] = None
-        for symbol in touched:
+        # Every symbol that has traded is quoted at every step, as the simulated market is: a
+        # slow replay of a quiet bar (one trade a minute) must not look like a dead feed.
+        for symbol in self._last_trade:
+            if symbol not in touched:
+                events.append(self._quote(self._last_trade[symbol], now))
             events.append(self._book(symbol, now))
         vix = self._vol.value
         if vix is not None and (vix != self._last_vix or touched):
             self._last_vix = vix
             events.append(VixUpdate(vix, now))
-        if not self._pending and self._next >= len(self._rows):
+        if (
+            not self._pending
+            and self._next >= len(self._rows)
+            and self._cursor >= self._covered_until
+        ):
             self.ended = True
             last = format_ts(self._rows[-1][1].t) if self._rows else "-"
             events.append(

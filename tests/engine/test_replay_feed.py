@@ -179,6 +179,18 @@ def test_engine_when_replaying_then_stale_feed_measured_from_arrival_not_file_ti
         engine.close()
 
 
+def test_slow_replay_of_a_quiet_bar_then_quoted_at_every_step(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "2020-04-01T08:00:00Z,10,10,10,10,5\n")
+    feed = feed_for(path, speed=1.0)
+    feed.step(0.0)  # the bar's one trade; the feed lasts until the bar's minute is over
+    for now in (0.2, 0.4, 20.0, 40.0):
+        quotes = [e for e in feed.step(now) if isinstance(e, Quote)]
+        assert [(q.symbol, q.ts) for q in quotes] == [("QQQ", now)]
+        assert quotes[0].bid < 10 <= quotes[0].ask
+    assert not feed.ended
+    assert isinstance(feed.step(61.0)[-1], FeedStatus) and feed.ended
+
+
 def test_gap_between_bars_when_replayed_then_skipped_not_waited_out(tmp_path: Path) -> None:
     path = write(
         tmp_path,
