@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.bars import BarAggregator, TickCache
+from engine.clock import Clock
 from engine.models import Instrument, Quote, TradeTick
 
 DAY_S = 86_400.0
@@ -26,8 +27,11 @@ class _SymbolStats:
 class MarketView:
     """Owned by the engine thread. Everything a market widget or a chart needs, per symbol."""
 
-    def __init__(self, instruments: dict[str, Instrument]) -> None:
+    def __init__(self, instruments: dict[str, Instrument], clock: Clock | None = None) -> None:
         self.instruments = instruments
+        # With a clock, `last_data_ts` is when data last *arrived* (the engine's time), so the
+        # stale-feed breaker works for a feed whose events carry another time (a replay).
+        self._clock = clock
         self.symbols = list(instruments)
         self._stats = {symbol: _SymbolStats() for symbol in instruments}
         self.bars = BarAggregator(self.symbols)
@@ -50,14 +54,14 @@ class MarketView:
             while stats.minutes and stats.minutes[0][0] < tick.ts - DAY_S:
                 stats.volume_24h -= stats.minutes.popleft()[2]
         self.ticks.add(tick)
-        self.last_data_ts = tick.ts
+        self.last_data_ts = self._clock.time() if self._clock else tick.ts
         return self.bars.on_trade(tick)
 
     def on_quote(self, quote: Quote) -> None:
         stats = self._stats.get(quote.symbol)
         if stats is not None:
             stats.quote = quote
-            self.last_data_ts = quote.ts
+            self.last_data_ts = self._clock.time() if self._clock else quote.ts
 
     def quote(self, symbol: str) -> Quote | None:
         stats = self._stats.get(symbol)

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.replay_csv import parse_timestamp
+
 DEFAULT_BREAKERS = "rapid_loss,error_rate,drawdown,daily_loss,max_positions,order_rate,stale_feed"
 
 
@@ -25,7 +27,8 @@ class Settings(BaseModel):
     port: int = Field(5000, alias="VIGIL_PORT", ge=1, le=65535)
     data_dir: Path = Field(Path("./var"), alias="VIGIL_DATA_DIR")
     broker: Literal["paper", "alpaca", "ccxt"] = Field("paper", alias="VIGIL_BROKER")
-    feed: Literal["sim", "alpaca", "polygon", "ccxt"] = Field("sim", alias="VIGIL_FEED")
+    feed: Literal["sim", "replay", "alpaca", "polygon", "ccxt"] = Field("sim", alias="VIGIL_FEED")
+    symbols: str = Field("", alias="VIGIL_SYMBOLS")
     strategy: Literal["demo", "none"] = Field("demo", alias="VIGIL_STRATEGY")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="VIGIL_LOG_LEVEL")
 
@@ -33,6 +36,10 @@ class Settings(BaseModel):
     sim_speed: float = Field(1.0, alias="VIGIL_SIM_SPEED", gt=0, le=1000)
     sim_tick_ms: int = Field(200, alias="VIGIL_SIM_TICK_MS", ge=1, le=60_000)
     sim_history_s: float = Field(6 * 3600.0, alias="VIGIL_SIM_HISTORY_S", ge=0, le=7 * 86_400)
+    replay_csv: str = Field("", alias="VIGIL_REPLAY_CSV")
+    replay_symbol: str = Field("", alias="VIGIL_REPLAY_SYMBOL")
+    replay_speed: float = Field(60.0, alias="VIGIL_REPLAY_SPEED", gt=0, le=1_000_000)
+    replay_start: str = Field("", alias="VIGIL_REPLAY_START")
     starting_balance: float = Field(100_000.0, alias="VIGIL_STARTING_BALANCE", gt=0)
     fee_bps: float = Field(1.0, alias="VIGIL_FEE_BPS", ge=0, le=1000)
     slippage_bps: float = Field(1.0, alias="VIGIL_SLIPPAGE_BPS", ge=0, le=1000)
@@ -74,6 +81,39 @@ class Settings(BaseModel):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @field_validator("replay_start")
+    @classmethod
+    def _valid_start(cls, value: str) -> str:
+        if value.strip():
+            parse_timestamp(value)  # its ValueError names the problem
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _distinct_symbols(cls, value: str) -> str:
+        names = _comma_list(value)
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        return value
+
+    @property
+    def symbol_list(self) -> list[str]:
+        """VIGIL_SYMBOLS as a list; empty means the feed's own default set."""
+        return _comma_list(self.symbols)
+
+    @property
+    def replay_paths(self) -> list[Path]:
+        return [Path(p) for p in _comma_list(self.replay_csv)]
+
+    @property
+    def replay_symbols(self) -> list[str]:
+        return _comma_list(self.replay_symbol)
+
+    @property
+    def replay_start_ts(self) -> float | None:
+        return parse_timestamp(self.replay_start) if self.replay_start.strip() else None
+
     @property
     def breaker_names(self) -> list[str]:
         return [name.strip() for name in self.breakers.split(",") if name.strip()]
@@ -112,10 +152,16 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         secret = name.endswith(("PASSWORD", "KEY", "TOKEN", "SECRET"))
         got = "" if shown is None or secret else f" (got {shown!r})"
         raise SettingsError(f"{name}: {error['msg']}{got}") from None
+    if settings.feed == "replay" and not settings.replay_paths:
+        raise SettingsError("VIGIL_REPLAY_CSV: required when VIGIL_FEED=replay (a CSV file path)")
     if settings.regime_ultra_low_below >= settings.regime_high_above:
         raise SettingsError("VIGIL_REGIME_ULTRA_LOW_BELOW: must be below VIGIL_REGIME_HIGH_ABOVE")
     _check_writable(settings.data_dir)
     return settings
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _check_writable(path: Path) -> None:

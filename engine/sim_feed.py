@@ -19,6 +19,7 @@ from engine.models import (
     TradeTick,
     VixUpdate,
 )
+from engine.settings import SettingsError
 
 SimEvent = Quote | TradeTick | OrderBook | VixUpdate
 
@@ -32,6 +33,30 @@ DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
         OPTION_SYMBOL, AssetClass.OPTION, multiplier=100.0, tick_size=0.01, lot_size=1.0
     ),
 }
+
+
+def select_instruments(symbols: list[str]) -> dict[str, Instrument]:
+    """The simulated instruments VIGIL_SYMBOLS names (all of them for an empty list).
+
+    Raises SettingsError naming the first unknown symbol, or an option listed without its
+    underlying (the simulation prices an option from its underlying's path).
+    """
+    if not symbols:
+        return dict(DEFAULT_INSTRUMENTS)
+    for symbol in symbols:
+        if symbol not in DEFAULT_INSTRUMENTS:
+            raise SettingsError(
+                f"VIGIL_SYMBOLS: {symbol!r} is not in the simulated market "
+                f"(choose from {', '.join(DEFAULT_INSTRUMENTS)})"
+            )
+        spec = _parse_option(symbol)
+        if spec is not None and spec.underlying not in symbols:
+            raise SettingsError(
+                f"VIGIL_SYMBOLS: the option {symbol!r} needs its underlying "
+                f"{spec.underlying} in the list"
+            )
+    return {symbol: DEFAULT_INSTRUMENTS[symbol] for symbol in symbols}
+
 
 _TRADING_YEAR_S = 252 * 6.5 * 3600  # equities' vol is quoted per trading year
 _CALENDAR_YEAR_S = 365 * 24 * 3600  # crypto trades around the clock

@@ -13,18 +13,19 @@ from engine.desk import TradingDesk
 from engine.ledger import Ledger
 from engine.market import MarketView
 from engine.metrics import compute_performance
-from engine.models import OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import FeedStatus, OrderBook, Quote, TradeTick, VixUpdate
 from engine.paper_broker import PaperBroker
 from engine.payloads import book_payload, signal_payload, trade_payload
 from engine.reconcile import reconcile
 from engine.regime import regime_payload
+from engine.replay_feed import ReplayFeed, build_replay_feed
 from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
 from engine.safety.checks import Limits
 from engine.safety.latch import KillSwitchLatch
 from engine.safety.manager import SafetyManager
 from engine.session import session_start
 from engine.settings import Settings, SettingsError
-from engine.sim_feed import DEFAULT_INSTRUMENTS, SimulatedFeed
+from engine.sim_feed import SimulatedFeed, select_instruments
 from engine.state import DashboardState
 from engine.store import Store
 from engine.strategy import DemoStrategy
@@ -42,7 +43,7 @@ class Components(OperatorControls):
         bus: EventBus,
         state: DashboardState,
         *,
-        feed: SimulatedFeed | None,
+        feed: SimulatedFeed | ReplayFeed | None,
         broker: PaperBroker,
         store: Store,
         strategy: DemoStrategy | None,
@@ -50,7 +51,7 @@ class Components(OperatorControls):
     ) -> None:
         self.settings, self.clock, self.bus, self.state = settings, clock, bus, state
         self.feed, self.broker, self.store, self.strategy = feed, broker, store, strategy
-        self.market = MarketView(instruments)
+        self.market = MarketView(instruments, clock)
         board = BreakerBoard(build_breakers(settings.breaker_names, settings))
         self.safety = SafetyManager(
             clock=clock,
@@ -143,7 +144,7 @@ class Components(OperatorControls):
         return "running" if self.desk.strategy_attached else "stopped"
 
     # ----- market data -----
-    def on_market(self, event: Quote | TradeTick | OrderBook | VixUpdate) -> None:
+    def on_market(self, event: Quote | TradeTick | OrderBook | VixUpdate | FeedStatus) -> None:
         if isinstance(event, TradeTick):
             self._on_trade(event)
         elif isinstance(event, Quote):
@@ -162,6 +163,8 @@ class Components(OperatorControls):
             payload = book_payload(event)
             self.state.set_market("books", event.symbol, payload)
             self.bus.publish("orderbook_update", payload)
+        elif isinstance(event, FeedStatus):
+            self.bus.publish("system", {"message": event.message, "kind": f"feed_{event.state}"})
         elif isinstance(event, VixUpdate):
             self.vix = event.value
             regime = regime_payload(
@@ -292,11 +295,17 @@ def build_components(
         raise SettingsError(
             f"VIGIL_BROKER: {settings.broker!r} is not available in this version (use paper)"
         )
-    if settings.feed != "sim":
+    feed: SimulatedFeed | ReplayFeed
+    if settings.feed == "sim":
+        instruments = select_instruments(settings.symbol_list)
+        feed = SimulatedFeed(settings.seed, instruments)
+    elif settings.feed == "replay":
+        feed = build_replay_feed(settings)
+        instruments = feed.instruments
+    else:
         raise SettingsError(
-            f"VIGIL_FEED: {settings.feed!r} is not available in this version (use sim)"
+            f"VIGIL_FEED: {settings.feed!r} is not available in this version (use sim or replay)"
         )
-    instruments = dict(DEFAULT_INSTRUMENTS)
     broker = PaperBroker(instruments, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
     strategy = DemoStrategy(instruments) if settings.strategy == "demo" else None
     return Components(
@@ -304,7 +313,7 @@ def build_components(
         clock,
         bus,
         state,
-        feed=SimulatedFeed(settings.seed, instruments),
+        feed=feed,
         broker=broker,
         store=Store(settings.db_path),
         strategy=strategy,
