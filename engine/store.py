@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,22 @@ _COUNTED_TABLES = ("orders", "fills", "trades", "equity", "audit")
 
 class StoreError(RuntimeError):
     """The database cannot be used safely: closed, not in WAL mode, or from a newer Vigil."""
+
+
+class StoreWriteError(StoreError):
+    """SQLite refused a write (disk full, read-only file or directory, I/O error)."""
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """An audit entry stamped when it happened, so a delayed write keeps the true time."""
+
+    ts: float
+    actor: str
+    action: str
+    reason: str = ""
+    outcome: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Store:
@@ -197,15 +213,7 @@ class Store:
         of 100 orders would otherwise spend most of the kill switch's time committing)."""
         if not orders:
             return
-        rows = []
-        for order in orders:
-            values = {name: getattr(order, name) for name in _ORDER_COLUMNS}
-            # Through the enums, so a stray string is refused here rather than on a later load.
-            values["side"] = Side(order.side).value
-            values["type"] = OrderType(order.type).value
-            values["status"] = OrderStatus(order.status).value
-            values["reduce_only"] = int(bool(order.reduce_only))
-            rows.append(values)
+        rows = [_order_row(order) for order in orders]
         updates = ", ".join(f"{name} = excluded.{name}" for name in _ORDER_COLUMNS[1:])
         with self._write() as conn:
             conn.executemany(
@@ -219,20 +227,67 @@ class Store:
         Returns True when a row was written, so a caller can avoid applying a replayed fill
         twice. Fills without an id are always written.
         """
-        values = {name: getattr(fill, name) for name in _FILL_COLUMNS}
-        values["side"] = Side(fill.side).value
-        values["id"] = fill.id or None
         with self._write() as conn:
             sql = f"{_insert('fills', _FILL_COLUMNS)} ON CONFLICT (id) DO NOTHING"
-            return conn.execute(sql, values).rowcount == 1
+            return conn.execute(sql, _fill_row(fill)).rowcount == 1
 
     def save_trade(self, trade: ClosedTrade) -> bool:
         """Record a closed trade; like fills, a repeated non-empty id is ignored (returns False)."""
-        values = {name: getattr(trade, name) for name in _TRADE_COLUMNS}
-        values["id"] = trade.id or None
         with self._write() as conn:
             sql = f"{_insert('trades', _TRADE_COLUMNS)} ON CONFLICT (id) DO NOTHING"
-            return conn.execute(sql, values).rowcount == 1
+            return conn.execute(sql, _trade_row(trade)).rowcount == 1
+
+    def save_batch(
+        self,
+        *,
+        fills: Sequence[Fill] = (),
+        trades: Sequence[ClosedTrade] = (),
+        orders: Sequence[Order] = (),
+        audits: Sequence[AuditRow] = (),
+    ) -> None:
+        """Write fills, trades, orders and audit rows in ONE transaction: all or nothing.
+
+        Replay-safe: a fill or trade whose non-empty id is stored already is skipped, so a
+        batch retried after a failure lands exactly once. Raises StoreWriteError when SQLite
+        refuses the write; nothing of the batch is then stored.
+        """
+        try:
+            with self._write() as conn:
+                if fills:
+                    conn.executemany(
+                        f"{_insert('fills', _FILL_COLUMNS)} ON CONFLICT (id) DO NOTHING",
+                        [_fill_row(f) for f in fills],
+                    )
+                if trades:
+                    conn.executemany(
+                        f"{_insert('trades', _TRADE_COLUMNS)} ON CONFLICT (id) DO NOTHING",
+                        [_trade_row(t) for t in trades],
+                    )
+                if orders:
+                    updates = ", ".join(f"{name} = excluded.{name}" for name in _ORDER_COLUMNS[1:])
+                    conn.executemany(
+                        f"{_insert('orders', _ORDER_COLUMNS)} "
+                        f"ON CONFLICT (id) DO UPDATE SET {updates}",
+                        [_order_row(o) for o in orders],
+                    )
+                if audits:
+                    conn.executemany(
+                        "INSERT INTO audit (ts, actor, action, reason, outcome, details) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (
+                                a.ts,
+                                a.actor,
+                                a.action,
+                                a.reason,
+                                a.outcome,
+                                json.dumps(a.details, sort_keys=True, default=str),
+                            )
+                            for a in audits
+                        ],
+                    )
+        except sqlite3.Error as exc:
+            raise StoreWriteError(f"{self.path}: {exc}") from exc
 
     def save_equity(self, ts: float, equity: float) -> None:
         with self._write() as conn:
@@ -378,6 +433,29 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
     names = ", ".join(columns)
     marks = ", ".join(f":{name}" for name in columns)
     return f"INSERT INTO {table} ({names}) VALUES ({marks})"
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    values = {name: getattr(order, name) for name in _ORDER_COLUMNS}
+    # Through the enums, so a stray string is refused here rather than on a later load.
+    values["side"] = Side(order.side).value
+    values["type"] = OrderType(order.type).value
+    values["status"] = OrderStatus(order.status).value
+    values["reduce_only"] = int(bool(order.reduce_only))
+    return values
+
+
+def _fill_row(fill: Fill) -> dict[str, Any]:
+    values = {name: getattr(fill, name) for name in _FILL_COLUMNS}
+    values["side"] = Side(fill.side).value
+    values["id"] = fill.id or None
+    return values
+
+
+def _trade_row(trade: ClosedTrade) -> dict[str, Any]:
+    values = {name: getattr(trade, name) for name in _TRADE_COLUMNS}
+    values["id"] = trade.id or None
+    return values
 
 
 def _order_from_row(row: sqlite3.Row) -> Order:
