@@ -126,5 +126,6 @@ def test_store_unwritable_then_new_entries_denied_and_reduce_only_allowed(
     make_store_read_only(engine, False)
     assert engine.c.desk.retry_unsaved()
     assert sorted(f.side.value for f in stored_fills(engine)) == ["buy", "sell"]
-    codes = [row["outcome"] for row in engine.c.store.audit_log() if row["action"] == "order_denied"]
+    audit = engine.c.store.audit_log()
+    codes = [row["outcome"] for row in audit if row["action"] == "order_denied"]
     assert codes.count("STORE_UNAVAILABLE") == 2
