@@ -23,11 +23,11 @@ from engine.models import (
 )
 from engine.paper_broker import PaperBroker
 from engine.payloads import order_payload, position_payload, trade_payload
-from engine.safety.checks import WRONG_SIDE, PreTradeContext, protective_problem
+from engine.safety.checks import PreTradeContext, review_protective_move
 from engine.safety.manager import SafetyManager
 from engine.state import DashboardState
-from engine.store import AuditRow, Store
-from engine.unsaved import UnsavedRecords
+from engine.store import Store
+from engine.unsaved import DurableWriter
 
 log = logging.getLogger(__name__)
 TRADE_HISTORY_LIMIT = 200
@@ -69,8 +69,8 @@ class TradingDesk:
         # Ids of every fill in the ledger: a fill the broker sends again is booked once,
         # whether or not the store could take it the first time.
         self._booked_fill_ids: set[str] = set()
-        self._unsaved = UnsavedRecords()
-        self._store_halt_sent = False
+        self._writer = DurableWriter(store, bus, clock, self._halt_for_storage)
+        self._audit = self._writer.audit
 
     # ----- restart -----
     def restore(self, session_start: float) -> None:
@@ -86,7 +86,7 @@ class TradingDesk:
 
     def start_session(self, session_start: float) -> None:
         self.session_start = session_start
-        unsaved = sum(t.pnl for t in self._unsaved.trades if t.exit_ts >= session_start)
+        unsaved = sum(t.pnl for t in self._writer.pending.trades if t.exit_ts >= session_start)
         self.realized_today = self._store.realized_pnl_since(session_start) + unsaved
 
     # ----- numbers -----
@@ -192,10 +192,11 @@ class TradingDesk:
         """The truth for the operator: done, but not yet on disk if the store refused it."""
         self._save()
         if self.storage_problem:
+            kept = f"{self.unsaved_fills} fills" if self.unsaved_fills else "the records"
             result["warning"] = {
                 "code": NOT_DURABLE,
-                "message": f"done, but not yet saved: {self.storage_problem}; "
-                f"{self.unsaved_fills} fills kept in memory, retrying",
+                "message": f"done, but not yet saved ({self.storage_problem}); "
+                f"{kept} kept in memory, retrying",
             }
         return result
 
@@ -247,7 +248,7 @@ class TradingDesk:
             trades = self.ledger.apply(fill)
             if fill.id:
                 self._booked_fill_ids.add(fill.id)
-            self._unsaved.add_fill(fill)
+            self._writer.add_fill(fill)
             touched.add(fill.symbol)
             self.market.add_marker(
                 fill.symbol,
@@ -275,14 +276,15 @@ class TradingDesk:
             # Flat, flipped or smaller by any route: stop-loss/take-profit orders left on the
             # wrong side or larger than the position would open a new one if they fired.
             position = self.ledger.position(symbol)
-            self.broker.fit_reduce_only(symbol, position.qty if position else 0.0, self._now())
+            held = position.qty if position else 0.0
+            self.broker.fit_reduce_only(symbol, held, self._clock.time())
         self._save()
         self.publish_positions()
         self.publish_account()
         self.publish_orders()
 
     def _record_trade(self, trade: ClosedTrade) -> None:
-        self._unsaved.add_trade(trade)
+        self._writer.add_trade(trade)
         self.trades.append(trade)
         self.all_trades.append(trade)
         self.performance_dirty = True
@@ -296,17 +298,17 @@ class TradingDesk:
     @property
     def storage_problem(self) -> str:
         """Why the store is behind memory; "" when everything booked is on disk."""
-        return self._unsaved.problem
+        return self._writer.problem
 
     @property
     def unsaved_fills(self) -> int:
         """Fills in the ledger that the store has not taken yet (health is ERROR while > 0)."""
-        return len(self._unsaved.fills)
+        return len(self._writer.pending.fills)
 
     @property
     def unsaved_count(self) -> int:
         """Records of any kind (fills, trades, orders, audit rows) waiting for the store."""
-        return self._unsaved.count
+        return self._writer.pending.count
 
     def retry_unsaved(self) -> bool:
         """Retry the writes the store refused; True when nothing is left unsaved.
@@ -314,47 +316,11 @@ class TradingDesk:
         The runtime calls this periodically while `storage_problem` is set. Trading stays
         halted after a recovery until an operator resets the kill switch.
         """
-        if self._unsaved.empty:
-            return True
         return self._save()
 
-    def _audit(
-        self,
-        actor: str,
-        action: str,
-        *,
-        reason: str = "",
-        outcome: str = "",
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        row = AuditRow(self._clock.time(), actor, action, reason, outcome, details or {})
-        self._unsaved.add_audit(row)
-
-    def _now(self) -> float:
-        return self._clock.time()
-
     def _save(self) -> bool:
-        """Write what memory has and the store lacks; on refusal, fail closed."""
-        self._unsaved.add_orders(self.broker.drain_changed())
-        had_problem = bool(self.storage_problem)
-        if self._unsaved.flush(self._store):
-            if had_problem:
-                self._store_halt_sent = False
-                log.warning("the store takes writes again; every kept record is saved")
-                self._bus.publish(
-                    "system",
-                    {"message": "the store takes writes again: every kept fill is saved"},
-                )
-            return True
-        if not had_problem:
-            log.error("%s", self.storage_problem)
-            self._bus.publish("error", {"message": self.storage_problem, "where": "store"})
-        if self._unsaved.fills and not self._store_halt_sent:
-            self._store_halt_sent = True  # before engaging: its cancels save through here
-            self._halt_for_storage(
-                f"fills not saved: {self.storage_problem} (kept in memory, retrying)"
-            )
-        return False
+        self._writer.add_orders(self.broker.drain_changed())
+        return self._writer.save()
 
     def _halt_for_storage(self, reason: str) -> None:
         try:
@@ -386,13 +352,13 @@ class TradingDesk:
         if not children:
             return error("NO_BRACKET", f"{symbol} has no open stop-loss or take-profit order")
         now = self._clock.time()
+        entry_side = Side.BUY if position.qty > 0 else Side.SELL
         for child in children:
             is_stop = child.type is OrderType.STOP
             price = stop_loss if is_stop else take_profit
             if price is None:
                 continue
-            # The order as it would rest after the change, reviewed like a new one: state,
-            # finite price, quote, collar, and a stop that is not already through the market.
+            # The order as it would rest after the change, reviewed like a new one.
             req = OrderRequest(
                 symbol,
                 child.side,
@@ -404,21 +370,10 @@ class TradingDesk:
                 source="manual",
                 tag=actor,
             )
-            denial = self.safety.review(req, self._context(req, now))
+            ctx = self._context(req, now)
+            denial = review_protective_move(req, entry_side, ctx, self.safety.limits)
             if denial is not None:
                 return self._deny(req, actor, denial.code, denial.message)
-            quote = self.market.quote(symbol)
-            assert quote is not None  # the gateway denies NO_QUOTE first
-            entry_side = Side.BUY if position.qty > 0 else Side.SELL
-            exit_touch = quote.bid if entry_side is Side.BUY else quote.ask
-            problem = protective_problem(
-                entry_side,
-                price if is_stop else None,
-                None if is_stop else price,
-                exit_touch,
-            )
-            if problem is not None:
-                return self._deny(req, actor, WRONG_SIDE, problem)
         changed = self.broker.modify_stops(symbol, stop_loss, take_profit, now)
         if not changed:
             return error("NO_BRACKET", f"{symbol} has no open stop-loss or take-profit order")

@@ -206,6 +206,28 @@ def protective_problem(
     return None
 
 
+def review_protective_move(
+    req: OrderRequest, entry_side: Side, ctx: PreTradeContext, limits: Limits
+) -> Denial | None:
+    """A position's stop-loss or take-profit order at a new price (`modify_stops`).
+
+    Reviewed as a new order would be (state, finite price, quote, collar, a stop not already
+    through the market), and a take-profit must not be marketable at once either.
+    """
+    denial = review_order(req, ctx, limits)
+    if denial is not None or ctx.quote is None:
+        return denial
+    exit_touch = ctx.quote.bid if entry_side is Side.BUY else ctx.quote.ask
+    is_stop = req.type is OrderType.STOP
+    problem = protective_problem(
+        entry_side,
+        req.stop_price if is_stop else None,
+        None if is_stop else req.limit_price,
+        exit_touch,
+    )
+    return Denial(WRONG_SIDE, problem) if problem is not None else None
+
+
 def collar_problem(price: float, mid: float, collar_pct: float) -> str | None:
     distance_pct = abs(price - mid) / mid * 100
     if _exceeds(distance_pct, collar_pct):
