@@ -129,3 +129,22 @@ def test_store_unwritable_then_new_entries_denied_and_reduce_only_allowed(
     audit = engine.c.store.audit_log()
     codes = [row["outcome"] for row in audit if row["action"] == "order_denied"]
     assert codes.count("STORE_UNAVAILABLE") == 2
+
+
+def test_engine_loop_retries_the_unsaved_fill_once_the_store_takes_writes(
+    engine: SyncEngine,
+) -> None:
+    engine.market(2)
+    make_store_read_only(engine)
+    assert engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})["ok"]
+    engine.clock.advance(1.5)
+    engine.rt.run_once()
+    assert engine.c.desk.unsaved_fills == 1
+
+    make_store_read_only(engine, False)
+    engine.clock.advance(1.5)
+    engine.rt.run_once()
+
+    assert engine.c.desk.unsaved_fills == 0 and not engine.c.desk.storage_problem
+    assert len(stored_fills(engine)) == 1
+    assert "store takes writes again" in engine.topics("system")[-1]["message"]
