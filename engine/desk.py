@@ -242,46 +242,54 @@ class TradingDesk:
             return
         self.safety.dirty = True
         touched: set[str] = set()
-        for fill in fills:
-            if fill.id and fill.id in self._booked_fill_ids:
-                continue  # the broker sent this fill before; booking it twice would lie
-            trades = self.ledger.apply(fill)
-            if fill.id:
-                self._booked_fill_ids.add(fill.id)
-            self._writer.add_fill(fill)
-            touched.add(fill.symbol)
-            self.market.add_marker(
-                fill.symbol,
-                fill.ts,
-                str(fill.side),
-                "fill",
-                fill.price,
-                f"{fill.side.value[0].upper()} {fill.qty:g}",
-            )
-            self._bus.publish(
-                "trade_executed",
-                {
-                    "symbol": fill.symbol,
-                    "side": str(fill.side),
-                    "qty": fill.qty,
-                    "price": fill.price,
-                    "fee": fill.fee,
-                    "order_id": fill.order_id,
-                    "source": source,
-                },
-            )
-            for trade in trades:
-                self._record_trade(trade)
-        for symbol in touched:
-            # Flat, flipped or smaller by any route: stop-loss/take-profit orders left on the
-            # wrong side or larger than the position would open a new one if they fired.
-            position = self.ledger.position(symbol)
-            held = position.qty if position else 0.0
-            self.broker.fit_reduce_only(symbol, held, self._clock.time())
-        self._save()
+        try:
+            for fill in fills:
+                if self._book(fill, source):
+                    touched.add(fill.symbol)
+        finally:
+            # What was booked before a fill the ledger refused is kept and saved all the same.
+            for symbol in touched:
+                # Flat, flipped or smaller by any route: stop-loss/take-profit orders left on
+                # the wrong side or larger than the position would open a new one if they fired.
+                position = self.ledger.position(symbol)
+                held = position.qty if position else 0.0
+                self.broker.fit_reduce_only(symbol, held, self._clock.time())
+            self._save()
         self.publish_positions()
         self.publish_account()
         self.publish_orders()
+
+    def _book(self, fill: Fill, source: str) -> bool:
+        """Put one fill in the ledger and queue it for the store; False if booked before."""
+        if fill.id and fill.id in self._booked_fill_ids:
+            return False  # the broker sent this fill before; booking it twice would lie
+        trades = self.ledger.apply(fill)
+        if fill.id:
+            self._booked_fill_ids.add(fill.id)
+        self._writer.add_fill(fill)
+        self.market.add_marker(
+            fill.symbol,
+            fill.ts,
+            str(fill.side),
+            "fill",
+            fill.price,
+            f"{fill.side.value[0].upper()} {fill.qty:g}",
+        )
+        self._bus.publish(
+            "trade_executed",
+            {
+                "symbol": fill.symbol,
+                "side": str(fill.side),
+                "qty": fill.qty,
+                "price": fill.price,
+                "fee": fill.fee,
+                "order_id": fill.order_id,
+                "source": source,
+            },
+        )
+        for trade in trades:
+            self._record_trade(trade)
+        return True
 
     def _record_trade(self, trade: ClosedTrade) -> None:
         self._writer.add_trade(trade)
