@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,54 +10,13 @@ import pytest
 from engine.clock import FakeClock
 from engine.store import Store
 from tests.conftest import SyncEngine, make_settings
-
-
-def _run_privileged(*args: str) -> subprocess.CompletedProcess[str]:
-    command = list(args) if os.geteuid() == 0 else ["sudo", "-n", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
-
-
-class SmallDisk:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._filler = root / "filler"
-
-    def fill(self) -> None:
-        """Write a file until the file system says ENOSPC."""
-        fd = os.open(self._filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            chunk = b"\0" * 65536
-            while True:
-                try:
-                    os.write(fd, chunk)
-                except OSError as exc:
-                    if exc.errno != errno.ENOSPC:
-                        raise
-                    if len(chunk) == 1:
-                        return
-                    chunk = chunk[: len(chunk) // 2]
-        finally:
-            os.close(fd)
-
-    def free(self) -> None:
-        self._filler.unlink()
+from tests.small_disk import SmallDisk, small_disk_at
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
-    root = tmp_path / "disk"
-    root.mkdir()
-    options = "size=16m,mode=1777"
-    mounted = _run_privileged("mount", "-t", "tmpfs", "-o", options, "tmpfs", str(root))
-    if mounted.returncode != 0:
-        why = f"cannot mount a size-limited tmpfs: {mounted.stderr.strip() or mounted.returncode}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{why} (CI must run this test: root or passwordless sudo is needed)")
-        pytest.skip(why)
-    try:
-        yield SmallDisk(root)
-    finally:
-        _run_privileged("umount", "-l", str(root))
+    with small_disk_at(tmp_path / "disk") as disk:
+        yield disk
 
 
 def test_fill_when_disk_full_then_booked_halted_and_stored_once_when_space_returns(
