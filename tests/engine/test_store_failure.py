@@ -3,6 +3,8 @@ it, halts trading meanwhile, and lands in the store exactly once; no new risk wh
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from engine.models import Fill, Side
 from engine.store import Store
 from tests.conftest import SyncEngine
@@ -148,3 +150,29 @@ def test_engine_loop_retries_the_unsaved_fill_once_the_store_takes_writes(
     assert engine.c.desk.unsaved_fills == 0 and not engine.c.desk.storage_problem
     assert len(stored_fills(engine)) == 1
     assert "store takes writes again" in engine.topics("system")[-1]["message"]
+
+
+def test_resting_order_fills_from_market_data_while_store_unwritable_then_booked_and_halted(
+    engine: SyncEngine,
+) -> None:
+    engine.market(2)
+    q = engine.c.market.quote("QQQ")
+    limit = round(q.bid * 0.995, 2)
+    placed = engine.do(
+        "place_order",
+        {"symbol": "QQQ", "side": "buy", "qty": 0.5, "type": "limit", "limit_price": limit},
+    )
+    assert placed["ok"] and placed["order"]["status"] == "new"
+    make_store_read_only(engine)
+
+    engine.clock.advance(0.1)
+    engine.c.on_market(replace(q, bid=limit - 0.02, ask=limit - 0.01, ts=engine.clock.time()))
+
+    position = engine.c.desk.ledger.position("QQQ")
+    assert position is not None and position.qty == 0.5
+    assert engine.c.safety.trading_state.value == "HALTED"
+    make_store_read_only(engine, False)
+    assert engine.c.desk.retry_unsaved()
+    assert [f.order_id for f in stored_fills(engine)] == [placed["order"]["id"]]
+    stored = {o.id: o.status.value for o in engine.c.store.load_orders()}
+    assert stored[placed["order"]["id"]] == "filled"
