@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.models import OrderType, Quote, Side
+from engine.models import Order, OrderType, Quote, Side
+from engine.paper_broker import PaperBroker
 from tests.conftest import SyncEngine
 
 
@@ -235,3 +236,26 @@ def test_three_swapped_bracket_typos_then_three_denials_and_no_error_rate_trip(
     assert engine.c.safety.trading_state.value == "ACTIVE"
     assert not engine.c.safety.board.tripped()
     assert engine.topics("error") == []
+
+
+class ClosedVenue(PaperBroker):
+    """A venue that refuses every order, as a closed or failing market does."""
+
+    def _invalid(self, order: Order) -> str | None:
+        return "the venue is closed"
+
+
+def test_broker_rejects_orders_the_gateway_passed_then_counted_as_venue_errors(
+    engine: SyncEngine,
+) -> None:
+    engine.market(2)
+    engine.c.desk.broker = ClosedVenue(engine.c.market.instruments)
+    for _ in range(3):
+        answer = engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
+        assert answer["error"]["code"] == "BROKER_REJECTED", answer
+        engine.clock.advance(1)
+    engine.c.evaluate_safety(engine.clock.time())
+
+    assert len(engine.c.safety.error_times) == 3
+    assert [t.name for t in engine.c.safety.board.tripped()] == ["error_rate"]
+    assert engine.c.safety.trading_state.value == "HALTED"
