@@ -192,7 +192,8 @@ class TradingDesk:
         """The truth for the operator: done, but not yet on disk if the store refused it."""
         self._save()
         if self.storage_problem:
-            kept = f"{self.unsaved_fills} fills" if self.unsaved_fills else "the records"
+            count = self.unsaved_fills
+            kept = f"{count} fill{'' if count == 1 else 's'}" if count else "the records"
             result["warning"] = {
                 "code": NOT_DURABLE,
                 "message": f"done, but not yet saved ({self.storage_problem}); "

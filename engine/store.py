@@ -260,7 +260,7 @@ class Store:
                 if audits:
                     conn.executemany(AUDIT_INSERT, [audit_row(a) for a in audits])
         except sqlite3.Error as exc:
-            raise StoreWriteError(f"{self.path}: {exc}") from exc
+            raise StoreWriteError(str(exc)) from exc  # the path stays in the log, off the page
 
     def save_equity(self, ts: float, equity: float) -> None:
         with self._write() as conn:

@@ -122,7 +122,7 @@ class DurableWriter:
         first = not self.problem
         self.problem = f"the store cannot be written: {exc}"
         if first:
-            log.error("%s", self.problem)
+            log.error("%s (%s)", self.problem, self._store.path)
             self._bus.publish("error", {"message": self.problem, "where": "store"})
         if self.pending.fills and not self._halt_sent:
             # Set before halting: the halt's own cancels save through here and fail again.
