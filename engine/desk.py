@@ -11,16 +11,28 @@ from engine.clock import Clock
 from engine.commands import error
 from engine.ledger import Ledger
 from engine.market import MarketView
-from engine.models import ClosedTrade, Fill, Order, OrderRequest, OrderStatus, OrderType, Side
+from engine.models import (
+    ClosedTrade,
+    Fill,
+    KillLevel,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+)
 from engine.paper_broker import PaperBroker
 from engine.payloads import order_payload, position_payload, trade_payload
-from engine.safety.checks import PreTradeContext
+from engine.safety.checks import PreTradeContext, review_protective_move
 from engine.safety.manager import SafetyManager
 from engine.state import DashboardState
 from engine.store import Store
+from engine.unsaved import DurableWriter
 
 log = logging.getLogger(__name__)
 TRADE_HISTORY_LIMIT = 200
+STORE_ACTOR = "system:store"
+NOT_DURABLE = "NOT_DURABLE"
 
 
 class TradingDesk:
@@ -54,12 +66,19 @@ class TradingDesk:
         self.performance_dirty = False
         self.realized_today = 0.0
         self.session_start = 0.0
+        # Ids of every fill in the ledger: a fill the broker sends again is booked once,
+        # whether or not the store could take it the first time.
+        self._booked_fill_ids: set[str] = set()
+        self._writer = DurableWriter(store, bus, clock, self._halt_for_storage)
+        self._audit = self._writer.audit
 
     # ----- restart -----
     def restore(self, session_start: float) -> None:
         """Rebuild positions, cash and P&L from the store's fills; reload open orders."""
         for fill in self._store.load_fills():
             self.ledger.apply(fill)
+            if fill.id:
+                self._booked_fill_ids.add(fill.id)
         # Every stored order, so that new order ids never repeat old ones.
         self.broker.restore_orders(self._store.load_orders())
         self.trades.extend(reversed(self._store.load_trades(limit=TRADE_HISTORY_LIMIT)))
@@ -67,7 +86,8 @@ class TradingDesk:
 
     def start_session(self, session_start: float) -> None:
         self.session_start = session_start
-        self.realized_today = self._store.realized_pnl_since(session_start)
+        unsaved = sum(t.pnl for t in self._writer.pending.trades if t.exit_ts >= session_start)
+        self.realized_today = self._store.realized_pnl_since(session_start) + unsaved
 
     # ----- numbers -----
     @property
@@ -107,12 +127,13 @@ class TradingDesk:
 
     def _bracket_prices(self, symbol: str) -> dict[str, float | None]:
         prices: dict[str, float | None] = {"stop_loss": None, "take_profit": None}
-        for order in self.broker.open_orders():
-            if order.symbol == symbol and order.reduce_only and order.parent_id:
-                key = "stop_loss" if order.type is OrderType.STOP else "take_profit"
-                prices[key] = (
-                    order.stop_price if order.type is OrderType.STOP else order.limit_price
-                )
+        position = self.ledger.position(symbol)
+        for order in self.broker.protective_orders(symbol):
+            # Only orders that close this position protect it.
+            if position is None or position.qty * order.side.sign >= 0:
+                continue
+            key = "stop_loss" if order.type is OrderType.STOP else "take_profit"
+            prices[key] = order.stop_price if order.type is OrderType.STOP else order.limit_price
         return prices
 
     # ----- the one order path -----
@@ -135,8 +156,10 @@ class TradingDesk:
             return self._deny(req, actor, denial.code, denial.message)
         self.safety.record_order(now)
         order, fills = self.broker.submit(req, now)
-        self._persist_orders()
         if order.status is OrderStatus.REJECTED:
+            # The gateway has already refused what an operator can get wrong, so a broker
+            # that rejects what passed it is a fault of the venue: the error-rate breaker
+            # counts it.
             self.safety.record_error(now)
             self._bus.publish(
                 "error",
@@ -146,22 +169,37 @@ class TradingDesk:
                 },
             )
             if req.source != "strategy":
-                self._store.audit(
+                self._audit(
                     actor,
                     "order_rejected",
                     reason=order.reject_reason,
                     outcome="rejected",
                     details=order_payload(order),
                 )
+            self._save()
             return error("BROKER_REJECTED", order.reject_reason or "the broker rejected the order")
         self._bus.publish("order_placed", {"order": order_payload(order)})
         if req.source != "strategy":
-            self._store.audit(
+            self._audit(
                 actor, "order_placed", outcome=order.status.value, details=order_payload(order)
             )
         self.apply_fills(fills, req.source)
         self.publish_orders()
-        return {"ok": True, "order": order_payload(order)}
+        result: dict[str, Any] = {"ok": True, "order": order_payload(order)}
+        return self._with_durability(result)
+
+    def _with_durability(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The truth for the operator: done, but not yet on disk if the store refused it."""
+        self._save()
+        if self.storage_problem:
+            count = self.unsaved_fills
+            kept = f"{count} fill{'' if count == 1 else 's'}" if count else "the records"
+            result["warning"] = {
+                "code": NOT_DURABLE,
+                "message": f"done, but not yet saved ({self.storage_problem}); "
+                f"{kept} kept in memory, retrying",
+            }
+        return result
 
     def _context(self, req: OrderRequest, now: float) -> PreTradeContext:
         position = self.ledger.position(req.symbol)
@@ -177,6 +215,8 @@ class TradingDesk:
             recent_order_times=[t for t in self.safety.order_times if t >= window_start],
             daily_pnl=self.daily_pnl,
             multiplier=self.market.instruments[req.symbol].multiplier,
+            lot_size=self.market.instruments[req.symbol].lot_size,
+            store_writable=not self.storage_problem,
         )
 
     def _deny(self, req: OrderRequest, actor: str, code: str, message: str) -> dict[str, Any]:
@@ -189,50 +229,71 @@ class TradingDesk:
             "source": req.source,
         }
         self._bus.publish("risk_limit", payload)
-        self._store.audit(actor, "order_denied", reason=message, outcome=code, details=payload)
+        self._audit(actor, "order_denied", reason=message, outcome=code, details=payload)
+        self._save()
         return error(code, message)
 
     def apply_fills(self, fills: list[Fill], source: str = "broker") -> None:
+        """Book every fill the broker reports: ledger first, then the store, then the page.
+
+        Memory is the truth the engine trades on. If the store refuses the write, the fill is
+        kept in memory, trading halts and the write is retried (see `retry_unsaved`).
+        """
         if not fills:
             return
         self.safety.dirty = True
-        for fill in fills:
-            if not self._store.save_fill(fill):
-                continue  # the broker sent this fill before; booking it twice would lie
-            trades = self.ledger.apply(fill)
-            self.market.add_marker(
-                fill.symbol,
-                fill.ts,
-                str(fill.side),
-                "fill",
-                fill.price,
-                f"{fill.side.value[0].upper()} {fill.qty:g}",
-            )
-            self._bus.publish(
-                "trade_executed",
-                {
-                    "symbol": fill.symbol,
-                    "side": str(fill.side),
-                    "qty": fill.qty,
-                    "price": fill.price,
-                    "fee": fill.fee,
-                    "order_id": fill.order_id,
-                    "source": source,
-                },
-            )
-            for trade in trades:
-                self._record_trade(trade)
-            if self.ledger.position(fill.symbol) is None:
-                # Flat by any route: leftover stop-loss/take-profit orders would open a new
-                # position if they fired, so they go.
-                self.broker.cancel_symbol(fill.symbol, fill.ts, reduce_only=True)
-        self._persist_orders()
+        touched: set[str] = set()
+        try:
+            for fill in fills:
+                if self._book(fill, source):
+                    touched.add(fill.symbol)
+        finally:
+            # What was booked before a fill the ledger refused is kept and saved all the same.
+            for symbol in touched:
+                # Flat, flipped or smaller by any route: stop-loss/take-profit orders left on
+                # the wrong side or larger than the position would open a new one if they fired.
+                position = self.ledger.position(symbol)
+                held = position.qty if position else 0.0
+                self.broker.fit_reduce_only(symbol, held, self._clock.time())
+            self._save()
         self.publish_positions()
         self.publish_account()
         self.publish_orders()
 
+    def _book(self, fill: Fill, source: str) -> bool:
+        """Put one fill in the ledger and queue it for the store; False if booked before."""
+        if fill.id and fill.id in self._booked_fill_ids:
+            return False  # the broker sent this fill before; booking it twice would lie
+        trades = self.ledger.apply(fill)
+        if fill.id:
+            self._booked_fill_ids.add(fill.id)
+        self._writer.add_fill(fill)
+        self.market.add_marker(
+            fill.symbol,
+            fill.ts,
+            str(fill.side),
+            "fill",
+            fill.price,
+            f"{fill.side.value[0].upper()} {fill.qty:g}",
+        )
+        self._bus.publish(
+            "trade_executed",
+            {
+                "symbol": fill.symbol,
+                "side": str(fill.side),
+                "qty": fill.qty,
+                "price": fill.price,
+                "fee": fill.fee,
+                "order_id": fill.order_id,
+                "source": source,
+            },
+        )
+        for trade in trades:
+            self._record_trade(trade)
+        return True
+
     def _record_trade(self, trade: ClosedTrade) -> None:
-        self._store.save_trade(trade)
+        self._writer.add_trade(trade)
         self.trades.append(trade)
         self.all_trades.append(trade)
         self.performance_dirty = True
@@ -242,8 +303,43 @@ class TradingDesk:
         self._state.set("trades", history)
         self._bus.publish("trade_history_update", {"trades": history, "new": trade_payload(trade)})
 
-    def _persist_orders(self) -> None:
-        self._store.save_orders(self.broker.drain_changed())
+    # ----- durability -----
+    @property
+    def storage_problem(self) -> str:
+        """Why the store is behind memory; "" when everything booked is on disk."""
+        return self._writer.problem
+
+    @property
+    def unsaved_fills(self) -> int:
+        """Fills in the ledger that the store has not taken yet (health is ERROR while > 0)."""
+        return len(self._writer.pending.fills)
+
+    @property
+    def unsaved_count(self) -> int:
+        """Records of any kind (fills, trades, orders, audit rows) waiting for the store."""
+        return self._writer.pending.count
+
+    def retry_unsaved(self) -> bool:
+        """Retry the writes the store refused; True when nothing is left unsaved.
+
+        The runtime calls this periodically while `storage_problem` is set. Trading stays
+        halted after a recovery until an operator resets the kill switch.
+        """
+        return self._save()
+
+    def _save(self) -> bool:
+        self._writer.add_orders(self.broker.drain_changed())
+        return self._writer.save()
+
+    def _halt_for_storage(self, reason: str) -> None:
+        try:
+            self.safety.engage(KillLevel.HALT, reason, STORE_ACTOR, self)
+        except Exception:  # the halt must hold even if persisting it fails
+            log.exception("engaging the kill switch failed; halting in memory")
+            if not self.safety.fail_reason:
+                self.safety.fail_reason = reason
+            self.detach_strategy(reason)
+            self.cancel_all_orders(reason)
 
     # ----- operator actions -----
     def close_position(self, symbol: str, actor: str, source: str = "manual") -> dict[str, Any]:
@@ -257,20 +353,47 @@ class TradingDesk:
     def modify_stops(
         self, symbol: str, stop_loss: float | None, take_profit: float | None, actor: str
     ) -> dict[str, Any]:
-        if self.ledger.position(symbol) is None:
+        """Move a position's stop-loss / take-profit; each moved order passes the gateway."""
+        position = self.ledger.position(symbol)
+        if position is None:
             return error("NO_POSITION", f"no open position in {symbol}")
-        changed = self.broker.modify_stops(symbol, stop_loss, take_profit, self._clock.time())
+        children = self.broker.protective_orders(symbol)
+        if not children:
+            return error("NO_BRACKET", f"{symbol} has no open stop-loss or take-profit order")
+        now = self._clock.time()
+        entry_side = Side.BUY if position.qty > 0 else Side.SELL
+        for child in children:
+            is_stop = child.type is OrderType.STOP
+            price = stop_loss if is_stop else take_profit
+            if price is None:
+                continue
+            # The order as it would rest after the change, reviewed like a new one.
+            req = OrderRequest(
+                symbol,
+                child.side,
+                child.remaining,
+                child.type,
+                limit_price=None if is_stop else price,
+                stop_price=price if is_stop else None,
+                reduce_only=True,
+                source="manual",
+                tag=actor,
+            )
+            ctx = self._context(req, now)
+            denial = review_protective_move(req, entry_side, ctx, self.safety.limits)
+            if denial is not None:
+                return self._deny(req, actor, denial.code, denial.message)
+        changed = self.broker.modify_stops(symbol, stop_loss, take_profit, now)
         if not changed:
             return error("NO_BRACKET", f"{symbol} has no open stop-loss or take-profit order")
-        self._persist_orders()
-        self._store.audit(
+        self._audit(
             actor,
             "modify_stops",
             details={"symbol": symbol, "stop_loss": stop_loss, "take_profit": take_profit},
         )
         self.publish_orders()
         self.publish_positions()
-        return {"ok": True, "orders": [order_payload(o) for o in changed]}
+        return self._with_durability({"ok": True, "orders": [order_payload(o) for o in changed]})
 
     # ----- the kill switch's executor (see SafetyManager) -----
     def detach_strategy(self, reason: str) -> None:
@@ -295,7 +418,7 @@ class TradingDesk:
                     "status": cancelled.status.value if cancelled else "unknown",
                 }
             )
-        self._persist_orders()
+        self._save()
         self.publish_orders()
         return outcomes
 
@@ -319,7 +442,7 @@ class TradingDesk:
                 }
             )
             self.apply_fills(fills, "kill_switch")
-        self._persist_orders()
+        self._save()
         return outcomes
 
     def is_flat(self) -> bool:

@@ -51,6 +51,10 @@ class PaperBroker:
         self._fill_counts: dict[str, int] = {}
         self._books: dict[str, OrderBook] = {}
         self._quotes: dict[str, Quote] = {}
+        # The broker's own time never runs backwards: market data stamped before an order was
+        # placed (queued behind the command) must not date its fills before the order, nor a
+        # closing fill before the fill that opened the position.
+        self._now = 0.0
 
     # market data -------------------------------------------------------------------------
 
@@ -58,11 +62,11 @@ class PaperBroker:
         self._books[book.symbol] = book
         bid = book.bids[0].price if book.bids else None
         ask = book.asks[0].price if book.asks else None
-        return self._match_resting(book.symbol, bid, ask, book.ts)
+        return self._match_resting(book.symbol, bid, ask, self._tick(book.ts))
 
     def update_quote(self, quote: Quote) -> list[Fill]:
         self._quotes[quote.symbol] = quote
-        return self._match_resting(quote.symbol, quote.bid, quote.ask, quote.ts)
+        return self._match_resting(quote.symbol, quote.bid, quote.ask, self._tick(quote.ts))
 
     def last_quote(self, symbol: str) -> Quote | None:
         return self._quotes.get(symbol)
@@ -73,6 +77,7 @@ class PaperBroker:
     # orders ------------------------------------------------------------------------------
 
     def submit(self, req: OrderRequest, now: float) -> tuple[Order, list[Fill]]:
+        now = self._tick(now)
         order = Order(
             id=self._next_id(),
             symbol=req.symbol,
@@ -119,10 +124,11 @@ class PaperBroker:
         order = self._open.get(order_id)
         if order is None:
             return None
-        self._cancel(order, now)
+        self._cancel(order, self._tick(now))
         return self._copy(order)
 
     def cancel_all(self, now: float) -> list[Order]:
+        now = self._tick(now)
         cancelled = list(self._open.values())
         for order in cancelled:
             self._cancel(order, now)
@@ -133,6 +139,7 @@ class PaperBroker:
     ) -> list[Order]:
         """Cancel a symbol's open orders (only the reduce-only ones, or only the others, if
         asked); the runtime calls this when a position goes flat so stale brackets die."""
+        now = self._tick(now)
         cancelled = [
             o
             for o in self._open.values()
@@ -148,6 +155,7 @@ class PaperBroker:
         for price in (stop_loss, take_profit):
             if price is not None and not (math.isfinite(price) and price > 0):
                 raise ValueError(f"protective price must be positive, got {price}")
+        now = self._tick(now)
         changed: list[Order] = []
         for order in self._open.values():
             if order.symbol != symbol or not order.reduce_only or order.parent_id is None:
@@ -163,6 +171,36 @@ class PaperBroker:
             else:
                 continue
             self._touch(order, now)
+            changed.append(self._copy(order))
+        return changed
+
+    def protective_orders(self, symbol: str) -> list[Order]:
+        """The open stop-loss and take-profit children of `symbol`'s bracketed entries."""
+        return [
+            self._copy(o)
+            for o in self._open.values()
+            if o.symbol == symbol and o.reduce_only and o.parent_id is not None
+        ]
+
+    def fit_reduce_only(self, symbol: str, position_qty: float, now: float) -> list[Order]:
+        """Make `symbol`'s reduce-only orders fit the position the fills left.
+
+        Flat or on the same side as the position (they would add to it): cancelled. Larger
+        than the position: cut to it, so that filling one closes and never flips. Returns the
+        orders changed.
+        """
+        now = self._tick(now)
+        changed: list[Order] = []
+        held = abs(position_qty)
+        for order in [o for o in self._open.values() if o.symbol == symbol and o.reduce_only]:
+            opposes = position_qty * order.side.sign < 0
+            if held <= _EPS or not opposes:
+                self._cancel(order, now)
+            elif order.remaining > held + _EPS:
+                order.qty = order.filled_qty + held
+                self._touch(order, now)
+            else:
+                continue
             changed.append(self._copy(order))
         return changed
 
@@ -183,6 +221,7 @@ class PaperBroker:
             head, _, number = order.id.rpartition("-")
             if head == self._prefix and number.isdigit():
                 self._seq = max(self._seq, int(number))
+            self._now = max(self._now, order.updated_ts)
             if order.status.is_open:
                 self._open[order.id] = self._copy(order)
                 self._fill_counts[order.id] = 1 if order.filled_qty > 0 else 0
@@ -346,6 +385,10 @@ class PaperBroker:
     def _touch(self, order: Order, now: float) -> None:
         order.updated_ts = now
         self._changed[order.id] = order
+
+    def _tick(self, now: float) -> float:
+        self._now = max(self._now, now)
+        return self._now
 
     def _next_id(self) -> str:
         self._seq += 1

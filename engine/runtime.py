@@ -210,6 +210,8 @@ class EngineRuntime:
             self.c.evaluate_safety(now)
         if self._is_due("health", now, 1.0):
             self._publish_health()
+        if self.c.desk.storage_problem and self._is_due("store_retry", now, 1.0):
+            self.c.desk.retry_unsaved()  # fills the store refused are kept until it takes them
         if self._is_due("equity", now, 5.0):
             self.c.record_equity(now)
 

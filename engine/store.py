@@ -7,12 +7,24 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from engine.clock import Clock, SystemClock
-from engine.models import ClosedTrade, Fill, Order, OrderStatus, OrderType, Side
+from engine.models import ClosedTrade, Fill, Order, OrderStatus, Side
+from engine.store_rows import (
+    AUDIT_INSERT,
+    FILL_COLUMNS,
+    ORDER_COLUMNS,
+    TRADE_COLUMNS,
+    AuditRow,
+    audit_row,
+    fill_row,
+    insert_sql,
+    order_from_row,
+    order_row,
+    trade_row,
+)
 
 SCHEMA_VERSION = 1
 
@@ -58,17 +70,16 @@ _SCHEMA: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
-# Columns are named after the dataclass fields, so a field added to a model without a
-# migration fails the round-trip tests instead of being dropped silently.
-_ORDER_COLUMNS = tuple(f.name for f in fields(Order))
-_FILL_COLUMNS = tuple(f.name for f in fields(Fill))
-_TRADE_COLUMNS = tuple(f.name for f in fields(ClosedTrade))
 _OPEN_STATUSES = tuple(s.value for s in OrderStatus if s.is_open)
 _COUNTED_TABLES = ("orders", "fills", "trades", "equity", "audit")
 
 
 class StoreError(RuntimeError):
     """The database cannot be used safely: closed, not in WAL mode, or from a newer Vigil."""
+
+
+class StoreWriteError(StoreError):
+    """SQLite refused a write (disk full, read-only file or directory, I/O error)."""
 
 
 class Store:
@@ -195,23 +206,7 @@ class Store:
     def save_orders(self, orders: Sequence[Order]) -> None:
         """Upsert many orders in one transaction: one fsync, not one per order (a cancel-all
         of 100 orders would otherwise spend most of the kill switch's time committing)."""
-        if not orders:
-            return
-        rows = []
-        for order in orders:
-            values = {name: getattr(order, name) for name in _ORDER_COLUMNS}
-            # Through the enums, so a stray string is refused here rather than on a later load.
-            values["side"] = Side(order.side).value
-            values["type"] = OrderType(order.type).value
-            values["status"] = OrderStatus(order.status).value
-            values["reduce_only"] = int(bool(order.reduce_only))
-            rows.append(values)
-        updates = ", ".join(f"{name} = excluded.{name}" for name in _ORDER_COLUMNS[1:])
-        with self._write() as conn:
-            conn.executemany(
-                f"{_insert('orders', _ORDER_COLUMNS)} ON CONFLICT (id) DO UPDATE SET {updates}",
-                rows,
-            )
+        self.save_batch(orders=orders)
 
     def save_fill(self, fill: Fill) -> bool:
         """Record a fill; a fill whose non-empty id is already stored is ignored.
@@ -219,20 +214,53 @@ class Store:
         Returns True when a row was written, so a caller can avoid applying a replayed fill
         twice. Fills without an id are always written.
         """
-        values = {name: getattr(fill, name) for name in _FILL_COLUMNS}
-        values["side"] = Side(fill.side).value
-        values["id"] = fill.id or None
         with self._write() as conn:
-            sql = f"{_insert('fills', _FILL_COLUMNS)} ON CONFLICT (id) DO NOTHING"
-            return conn.execute(sql, values).rowcount == 1
+            sql = f"{insert_sql('fills', FILL_COLUMNS)} ON CONFLICT (id) DO NOTHING"
+            return conn.execute(sql, fill_row(fill)).rowcount == 1
 
     def save_trade(self, trade: ClosedTrade) -> bool:
         """Record a closed trade; like fills, a repeated non-empty id is ignored (returns False)."""
-        values = {name: getattr(trade, name) for name in _TRADE_COLUMNS}
-        values["id"] = trade.id or None
         with self._write() as conn:
-            sql = f"{_insert('trades', _TRADE_COLUMNS)} ON CONFLICT (id) DO NOTHING"
-            return conn.execute(sql, values).rowcount == 1
+            sql = f"{insert_sql('trades', TRADE_COLUMNS)} ON CONFLICT (id) DO NOTHING"
+            return conn.execute(sql, trade_row(trade)).rowcount == 1
+
+    def save_batch(
+        self,
+        *,
+        fills: Sequence[Fill] = (),
+        trades: Sequence[ClosedTrade] = (),
+        orders: Sequence[Order] = (),
+        audits: Sequence[AuditRow] = (),
+    ) -> None:
+        """Write fills, trades, orders and audit rows in ONE transaction: all or nothing.
+
+        Replay-safe: a fill or trade whose non-empty id is stored already is skipped, so a
+        batch retried after a failure lands exactly once. Raises StoreWriteError when SQLite
+        refuses the write; nothing of the batch is then stored.
+        """
+        try:
+            with self._write() as conn:
+                if fills:
+                    conn.executemany(
+                        f"{insert_sql('fills', FILL_COLUMNS)} ON CONFLICT (id) DO NOTHING",
+                        [fill_row(f) for f in fills],
+                    )
+                if trades:
+                    conn.executemany(
+                        f"{insert_sql('trades', TRADE_COLUMNS)} ON CONFLICT (id) DO NOTHING",
+                        [trade_row(t) for t in trades],
+                    )
+                if orders:
+                    updates = ", ".join(f"{name} = excluded.{name}" for name in ORDER_COLUMNS[1:])
+                    conn.executemany(
+                        f"{insert_sql('orders', ORDER_COLUMNS)} "
+                        f"ON CONFLICT (id) DO UPDATE SET {updates}",
+                        [order_row(o) for o in orders],
+                    )
+                if audits:
+                    conn.executemany(AUDIT_INSERT, [audit_row(a) for a in audits])
+        except sqlite3.Error as exc:
+            raise StoreWriteError(str(exc)) from exc  # the path stays in the log, off the page
 
     def save_equity(self, ts: float, equity: float) -> None:
         with self._write() as conn:
@@ -253,14 +281,10 @@ class Store:
         Values in `details` that JSON cannot encode are stored as their str(): an audit row
         must never be lost to a serialisation error.
         """
-        encoded = json.dumps(details or {}, sort_keys=True, default=str)
         when = self._clock.time() if ts is None else ts
+        row = AuditRow(when, actor, action, reason, outcome, details or {})
         with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO audit (ts, actor, action, reason, outcome, details) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (when, actor, action, reason, outcome, encoded),
-            )
+            cursor = conn.execute(AUDIT_INSERT, audit_row(row))
             return int(cursor.lastrowid or 0)
 
     def set_kv(self, key: str, value: str) -> None:
@@ -279,17 +303,17 @@ class Store:
 
     def load_orders(self, open_only: bool = False) -> list[Order]:
         """Orders oldest first (by creation time); `open_only` keeps new and partially filled."""
-        sql = f"SELECT {', '.join(_ORDER_COLUMNS)} FROM orders"
+        sql = f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders"
         params: tuple[str, ...] = ()
         if open_only:
             sql += f" WHERE status IN ({', '.join('?' for _ in _OPEN_STATUSES)})"
             params = _OPEN_STATUSES
         sql += " ORDER BY created_ts, rowid"
-        return [_order_from_row(row) for row in self._conn().execute(sql, params)]
+        return [order_from_row(row) for row in self._conn().execute(sql, params)]
 
     def load_fills(self) -> list[Fill]:
         """Every fill, oldest first (by ts, then by insertion)."""
-        sql = f"SELECT {', '.join(_FILL_COLUMNS)} FROM fills ORDER BY ts, seq"
+        sql = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills ORDER BY ts, seq"
         return [
             Fill(**{**dict(row), "side": Side(row["side"]), "id": row["id"] or ""})
             for row in self._conn().execute(sql)
@@ -299,7 +323,7 @@ class Store:
         self, limit: int | None = None, since: float | None = None
     ) -> list[ClosedTrade]:
         """Closed trades newest first (by exit time); `since` keeps exit_ts >= since."""
-        sql = f"SELECT {', '.join(_TRADE_COLUMNS)} FROM trades"
+        sql = f"SELECT {', '.join(TRADE_COLUMNS)} FROM trades"
         params: list[float | int] = []
         if since is not None:
             sql += " WHERE exit_ts >= ?"
@@ -372,18 +396,3 @@ class Store:
             }
         finally:
             conn.execute("COMMIT")
-
-
-def _insert(table: str, columns: tuple[str, ...]) -> str:
-    names = ", ".join(columns)
-    marks = ", ".join(f":{name}" for name in columns)
-    return f"INSERT INTO {table} ({names}) VALUES ({marks})"
-
-
-def _order_from_row(row: sqlite3.Row) -> Order:
-    values = dict(row)
-    values["side"] = Side(row["side"])
-    values["type"] = OrderType(row["type"])
-    values["status"] = OrderStatus(row["status"])
-    values["reduce_only"] = bool(row["reduce_only"])
-    return Order(**values)

@@ -53,6 +53,25 @@ class Trip:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def message(self) -> str:
+        """The banner's sentence: "breaker error_rate tripped: 3 errors against 3 errors"."""
+        return (
+            f"breaker {self.name} tripped: {format_amount(self.value, self.unit)} against "
+            f"{format_amount(self.threshold, self.unit)}; action {self.action}"
+        )
+
+
+def format_amount(value: float, unit: str) -> str:
+    """A breaker value in its unit, as a person writes it: 2.15%, $1,000.00, 31.2 s, 3 errors."""
+    if unit == "%":
+        return f"{value:.2f}%"
+    if unit == "$":
+        return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+    if unit == "s":
+        return f"{value:.1f} s"
+    number = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return f"{number} {unit}" if unit else number
+
 
 class _BreakerSettings(Protocol):
     daily_loss_limit: float

@@ -323,3 +323,20 @@ def test_board_restore_when_record_damaged_then_value_error(damaged: str):
 def test_board_with_duplicate_breakers_then_value_error():
     with pytest.raises(ValueError, match="duplicate"):
         BreakerBoard([DrawdownBreaker(), DrawdownBreaker(4.0)])
+
+
+@pytest.mark.parametrize(
+    ("value", "threshold", "unit", "expected"),
+    [
+        (3.0, 3.0, "errors", "3 errors against 3 errors"),
+        (41.0, 40.0, "orders", "41 orders against 40 orders"),
+        (2.1534, 2.0, "%", "2.15% against 2.00%"),
+        (1234.5, 1000.0, "$", "$1,234.50 against $1,000.00"),
+        (31.25, 30.0, "s", "31.2 s against 30.0 s"),
+    ],
+)
+def test_trip_message_when_formatted_then_units_read_like_words(
+    value: float, threshold: float, unit: str, expected: str
+) -> None:
+    trip = Trip("x", value, threshold, unit, "HALTED", 0.0)
+    assert trip.message() == f"breaker x tripped: {expected}; action HALTED"

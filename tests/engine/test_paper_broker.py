@@ -359,3 +359,32 @@ def test_returned_orders_when_mutated_then_broker_unchanged(broker: PaperBroker)
     stored = broker.order(order.id)
     assert stored is not None
     assert stored.limit_price == 90.0 and stored.status is OrderStatus.NEW
+
+
+def test_stop_triggered_by_market_data_stamped_before_the_order_then_fill_not_before_it(
+    broker: PaperBroker,
+) -> None:
+    _, (opening,) = broker.submit(req(Side.BUY, 10, stop_loss=99.0), 10.0)
+    # Market data generated before the order but handled after it (queued behind it).
+    (closing,) = broker.update_book(book(bids=((98.90, 50),), asks=((98.92, 50),), ts=9.21))
+    assert opening.ts == 10.0
+    assert closing.ts >= opening.ts
+    stop = broker.order(closing.order_id)
+    assert stop is not None and stop.updated_ts >= stop.created_ts
+
+
+def test_fit_reduce_only_when_position_on_their_side_then_cancelled(broker: PaperBroker) -> None:
+    broker.submit(req(Side.BUY, 10, stop_loss=99.0, take_profit=101.0), 2.0)
+    # The sell-side children would add to a short instead of closing a long.
+    changed = broker.fit_reduce_only("SPY", -4.0, 3.0)
+    assert {o.status for o in changed} == {OrderStatus.CANCELED}
+    assert broker.protective_orders("SPY") == []
+
+
+def test_fit_reduce_only_when_position_smaller_then_cut_to_it(broker: PaperBroker) -> None:
+    broker.submit(req(Side.BUY, 10, stop_loss=99.0, take_profit=101.0), 2.0)
+    changed = broker.fit_reduce_only("SPY", 4.0, 3.0)
+    assert len(changed) == 2
+    assert [o.remaining for o in broker.protective_orders("SPY")] == [4.0, 4.0]
+    assert broker.fit_reduce_only("SPY", 4.0, 3.0) == []  # fits already: nothing changes
+    assert broker.fit_reduce_only("SPY", 0.0, 3.0) and broker.open_orders() == []

@@ -152,6 +152,52 @@ CASES: list[tuple[str, OrderRequest, dict[str, Any], str | None]] = [
     ("profit_is_no_loss", buy(), {"daily_pnl": 900.0}, None),
     ("unknown_pnl_fails_closed", buy(), {"daily_pnl": math.nan}, "DAILY_LOSS_BUDGET"),
     ("exit_allowed_beyond_budget", sell(1), {**LONG5, "daily_pnl": -800.0}, None),
+    # the store cannot be written: no new risk, exits still go
+    ("unwritable_store_denies_entry", buy(), {"store_writable": False}, "STORE_UNAVAILABLE"),
+    (
+        "unwritable_store_denies_adding",
+        buy(),
+        {**LONG5, "store_writable": False},
+        "STORE_UNAVAILABLE",
+    ),
+    ("unwritable_store_allows_exit", sell(2), {**LONG5, "store_writable": False}, None),
+    (
+        "unwritable_store_allows_close",
+        sell(5, reduce_only=True),
+        {**LONG5, "store_writable": False},
+        None,
+    ),
+    ("halted_wins_over_unwritable", buy(), {**HALTED, "store_writable": False}, "TRADING_HALTED"),
+    # stops already through the market would fire at once (bid 99, ask 101)
+    ("buy_stop_below_ask", stop(buy, 1, 100), {}, "WRONG_SIDE"),
+    ("buy_stop_at_ask", stop(buy, 1, 101), {}, "WRONG_SIDE"),
+    ("sell_stop_above_bid", stop(sell, 1, 100), LONG5, "WRONG_SIDE"),
+    ("buy_stop_above_ask", stop(buy, 1, 102), {}, None),
+    # brackets: finite, the right side of the entry and the market, inside the collar
+    ("bracket_ok", buy(1, stop_loss=97, take_profit=104), {}, None),
+    ("bracket_nan_take_profit", buy(1, take_profit=math.nan), {}, "INVALID_ORDER"),
+    ("bracket_inf_stop_loss", buy(1, stop_loss=math.inf), {}, "INVALID_ORDER"),
+    ("bracket_absurd_take_profit", buy(1, take_profit=1e11), {}, "PRICE_COLLAR"),
+    ("bracket_stop_loss_outside_collar", buy(1, stop_loss=90), {}, "PRICE_COLLAR"),
+    ("bracket_buy_stop_loss_above_bid", buy(1, stop_loss=100), {}, "WRONG_SIDE"),
+    ("bracket_buy_take_profit_below_ask", buy(1, take_profit=100.5), {}, "WRONG_SIDE"),
+    ("bracket_sell_stop_loss_below_ask", sell(1, stop_loss=100), {}, "WRONG_SIDE"),
+    ("bracket_sell_take_profit_above_bid", sell(1, take_profit=99.5), {}, "WRONG_SIDE"),
+    ("bracket_sell_ok", sell(1, stop_loss=103, take_profit=96), {}, None),
+    ("bracket_resting_limit_uses_its_price", limit(buy, 1, 97, stop_loss=98), {}, "WRONG_SIDE"),
+    ("bracket_resting_limit_ok", limit(buy, 1, 97, stop_loss=96, take_profit=98), {}, None),
+    ("bracket_buy_stop_entry_ok", stop(buy, 1, 103, stop_loss=102, take_profit=104), {}, None),
+    ("bracket_adding_to_long_ok", buy(1, stop_loss=97), LONG5, None),
+    (
+        "bracket_on_reducing_buy",
+        buy(1, stop_loss=103, take_profit=96),
+        SHORT3,
+        "BRACKET_ON_REDUCING",
+    ),
+    ("bracket_on_flipping_sell", sell(8, stop_loss=103), LONG5, "BRACKET_ON_REDUCING"),
+    # lot size, when known
+    ("lot_size_multiple", buy(0.3), {"lot_size": 0.1}, None),
+    ("lot_size_violated", buy(0.25), {"lot_size": 0.1}, "INVALID_ORDER"),
 ]
 
 

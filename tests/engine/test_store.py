@@ -11,7 +11,7 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.models import ClosedTrade, Fill, Order, OrderStatus, OrderType, Side
-from engine.store import SCHEMA_VERSION, Store, StoreError
+from engine.store import SCHEMA_VERSION, AuditRow, Store, StoreError, StoreWriteError
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -416,3 +416,35 @@ def test_save_orders_when_many_then_all_upserted_in_one_go(tmp_path: Path) -> No
     assert {o.id for o in store.load_orders(open_only=True)} == {"P-0", "P-1", "P-3", "P-4"}
     store.save_orders([])
     store.close()
+
+
+def _batch(fill_id: str = "P-1-F1") -> dict[str, list]:
+    fill = Fill("P-1", "SPY", Side.BUY, 2.0, 500.0, 0.05, T0 + 1, fill_id)
+    # A big audit row makes the transaction need new pages, whatever free space there is.
+    audit = AuditRow(T0 + 1, "alice", "order_placed", details={"blob": "x" * 200_000})
+    return {
+        "fills": [fill],
+        "trades": [make_trade("T-1", 5.0, T0 + 2)],
+        "orders": [make_order(), make_order(status=OrderStatus.FILLED)],
+        "audits": [audit],
+    }
+
+
+def test_save_batch_when_database_full_then_nothing_written_and_retry_lands_once(
+    store: Store,
+) -> None:
+    conn = store._conn()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's real SQLITE_FULL from here
+
+    with pytest.raises(StoreWriteError, match="full"):
+        store.save_batch(**_batch())
+
+    assert store.counts() == {"orders": 0, "fills": 0, "trades": 0, "equity": 0, "audit": 0}
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    store.save_batch(**_batch())
+    store.save_batch(**_batch())  # a retry after an unclear failure: fills/trades not doubled
+    counts = store.counts()
+    assert (counts["fills"], counts["trades"], counts["orders"]) == (1, 1, 1)
+    assert store.load_orders()[0].status is OrderStatus.FILLED  # the newer version won
+    assert store.audit_log()[0]["details"]["blob"] == "x" * 200_000

@@ -125,8 +125,10 @@ export function createOrderTicket(ctx) {
       const o = resp.order || {};
       const id = resp.order_id || o.id || resp.id || "";
       const status = o.status ? ` · ${o.status}` : "";
-      show(true, `Accepted ${desc}${id ? ` · order ${id}` : ""}${status}`);
-      toast(`Order accepted: ${desc}`, "ok");
+      // Done but not yet durable (the store refused the write): say so, loudly.
+      const w = resp.warning ? ` — ${resp.warning.code}: ${resp.warning.message}` : "";
+      show(!w, `Accepted ${desc}${id ? ` · order ${id}` : ""}${status}${w}`);
+      toast(`Order accepted: ${desc}${w}`, w ? "err" : "ok");
     } else {
       const e = resp.error || {};
       show(false, `Denied ${desc} — ${e.code || "error"}: ${e.message || "no reason given"}`);
