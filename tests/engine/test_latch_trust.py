@@ -224,7 +224,9 @@ def test_engage_when_latch_unwritable_then_halted_not_durable_then_saved_once_wr
         assert engine.rt.health_payload()["status"] == "ERROR"
         safety = engine.rt.snapshot()["safety"]
         assert safety["durable"] is False and "NOT DURABLE" in safety["state_reason"]
-        assert any(p["code"] == "NOT_DURABLE" for p in engine.topics("risk_limit"))
+        not_durable = [p for p in engine.topics("risk_limit") if p["code"] == "NOT_DURABLE"]
+        assert len(not_durable) == 1
+        assert AlertMapper().map("risk_limit", not_durable[0])[0].kind == "fail_closed"
         assert not settings.latch_path.exists()
         refused = engine.do(
             "reset_kill_switch", {"reason": "go on", "confirm": "RESET", "password": "x"}, "admin"
