@@ -58,3 +58,47 @@ def frozen(directory: Path) -> Iterator[None]:
 
 def thaw(directory: Path) -> None:
     assert _chattr("-i", directory), f"chattr -i {directory} failed"
+
+
+@contextmanager
+def small_disk(directory: Path, size: str = "8m") -> Iterator[Path]:
+    """Mount a size-limited tmpfs on `directory` (a disk that can fill up); unmount after.
+
+    Yields a filler file path: `fill(...)` writes it until the disk is full, deleting it frees
+    the space again. Skips (fails under CI) where mounting is not allowed.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        message = f"cannot mount a small tmpfs: {done.stderr.strip()} (needs root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield directory / ".filler"
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], capture_output=True)
+
+
+def fill(filler: Path) -> None:
+    """Write `filler` until the filesystem has no space left."""
+    chunk = b"\0" * 65536
+    with filler.open("ab") as handle:
+        try:
+            while True:
+                handle.write(chunk)
+                handle.flush()
+        except OSError:
+            pass
+    # Sub-chunk leftovers: fill them too, byte blocks at a time.
+    with filler.open("ab", buffering=0) as handle:
+        for size in (4096, 512, 1):
+            try:
+                while True:
+                    handle.write(b"\0" * size)
+            except OSError:
+                continue

@@ -15,7 +15,7 @@ from engine.models import KillLevel
 from engine.safety.latch import KillSwitchLatch
 from tests.conftest import ADMIN_PASSWORD
 from tests.server_process import ServerProcess
-from tests.storage_faults import frozen, require_freezable
+from tests.storage_faults import fill, frozen, require_freezable, small_disk
 from tests.test_crash_restart import cli
 
 pytestmark = pytest.mark.slow
@@ -208,3 +208,28 @@ def test_engage_with_data_dir_unwritable_then_halted_not_durable_then_saved_when
         assert again.health()["trading_state"] == "HALTED"
     finally:
         again.stop()
+
+
+def test_engage_with_the_disk_full_then_halted_not_durable_then_saved_when_space_returns(
+    data_dir: Path,
+) -> None:
+    with small_disk(data_dir) as filler:
+        server = ServerProcess(data_dir, VIGIL_SIM_HISTORY_S="0").start()
+        try:
+            op = Operator(server)
+            op.rest_orders(2)
+            fill(filler)
+            answer = op.engage(reason="disk full drill")
+            assert answer["ok"] and answer["trading_state"] == "HALTED", answer
+            assert answer["durable"] is False, answer
+            assert op.state()["orders"] == []
+            wait_for(lambda: server.health()["status"] == "ERROR", "health ERROR")
+            safety = op.safety()
+            assert safety["trading_state"] == "HALTED" and safety["durable"] is False
+            filler.unlink()
+            wait_for(lambda: server.health()["status"] != "ERROR", "health to recover")
+            assert op.safety()["durable"] is True
+            assert latch_status(data_dir)["engaged"] is True
+            assert op.audit("kill_switch_engaged") and op.audit("durability_restored")
+        finally:
+            server.stop()
