@@ -17,7 +17,7 @@ from dashboard.share_links import ShareLinks
 from engine.models import KillLevel
 from engine.safety.latch import KillSwitchLatch, LatchCorrupt
 from engine.safety.manager import ENGAGED_KEY, FLATTEN_KEY
-from engine.safety.trust import RESET_ACTION
+from engine.safety.trust import RESET_ACTION, void_reset
 from engine.settings import Settings
 from engine.store import Store, StoreError
 from engine.users import ROLES, UserError, UserStore
@@ -127,6 +127,8 @@ def reset(username: str, reason: str, confirm: str | None, password_stdin: bool)
         if word != "RESET":
             _fail("not confirmed")
 
+        recorded: list[int] = []
+
         def record(seq: int) -> None:
             store.audit(
                 user.username,
@@ -135,6 +137,7 @@ def reset(username: str, reason: str, confirm: str | None, password_stdin: bool)
                 outcome="cli",
                 details={"latch_seq": seq, "source": "cli"},
             )
+            recorded.append(seq)
 
         try:
             KillSwitchLatch(settings.latch_path).reset(
@@ -143,6 +146,8 @@ def reset(username: str, reason: str, confirm: str | None, password_stdin: bool)
             store.set_kv(ENGAGED_KEY, "0")
             store.set_kv(FLATTEN_KEY, "0")
         except (OSError, sqlite3.Error, StoreError) as exc:
+            if recorded:
+                void_reset(store, user.username, recorded[0], f"latch not written: {exc}")
             _fail(f"reset could not be saved: {exc}")
         click.echo("kill switch reset")
     finally:

@@ -26,7 +26,7 @@ from engine.safety.journal import (
     SafetyJournal,
 )
 from engine.safety.latch import KillSwitchLatch, LatchState
-from engine.safety.trust import RESET_ACTION
+from engine.safety.trust import RESET_ACTION, void_reset
 from engine.safety.watch import LEVEL_RANK, Executor, LatchWatch
 from engine.store import Store
 
@@ -247,6 +247,8 @@ class SafetyManager(LatchWatch):
                 "FLATTEN_IN_PROGRESS", "positions are still open; flatten has not finished"
             )
 
+        recorded: list[int] = []
+
         def record(seq: int) -> None:
             self._store.audit(
                 actor,
@@ -255,11 +257,14 @@ class SafetyManager(LatchWatch):
                 outcome="released",
                 details={"latch_seq": seq, "source": "server"},
             )
+            recorded.append(seq)
 
         try:
             state = self._latch.reset(actor, reason, self._clock.time(), before_write=record)
         except PERSIST_ERRORS as exc:
             log.error("kill switch reset could not be saved: %s", exc)
+            if recorded:
+                void_reset(self._store, actor, recorded[0], f"latch not written: {exc}")
             return error(
                 "STORAGE_UNAVAILABLE",
                 f"the reset could not be saved ({type(exc).__name__}); still HALTED",

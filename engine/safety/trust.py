@@ -14,7 +14,8 @@ seen (`known_seq`; every write of the latch raises the seq by one).
   above `known_seq` (not an old copy) and the store's audit log holds a `kill_switch_reset`
   row whose details carry that `latch_seq`. The CLI writes that row, after checking an admin's
   password, under the latch lock and before it writes the released file, so the row is
-  always there by the time any reader can see the file. Anything else is FOREIGN: a latch
+  always there by the time any reader can see the file. If the file then cannot be written,
+  a `kill_switch_reset_failed` row voids that seq (best effort). Anything else is FOREIGN: a latch
   written by hand, by a script, or restored from a backup.
 - Missing while engaged here: FOREIGN (deleted). Missing while released here is the normal
   state of a fresh data directory.
@@ -37,6 +38,8 @@ from engine.safety.latch import LEVEL_RANK, LatchState
 from engine.store import Store
 
 RESET_ACTION = "kill_switch_reset"
+# Written when the latch could not be released after its reset row was: that seq is void.
+RESET_FAILED_ACTION = "kill_switch_reset_failed"
 # How far back to look for a reset row: the CLI writes it just before the file, so it is
 # among the newest rows unless the audit log grew by this much in between.
 RESET_LOOKBACK_ROWS = 2000
@@ -97,9 +100,23 @@ def judge(
 
 
 def reset_recorded(store: Store, seq: int) -> bool:
-    """True when the audit log holds a reset row for this latch seq."""
-    for row in store.audit_log(limit=RESET_LOOKBACK_ROWS):
+    """True when the audit log holds a reset row for this latch seq, not voided later."""
+    for row in store.audit_log(limit=RESET_LOOKBACK_ROWS):  # newest first
         details = row.get("details") or {}
-        if row["action"] == RESET_ACTION and details.get("latch_seq") == seq:
+        if details.get("latch_seq") != seq:
+            continue
+        if row["action"] == RESET_FAILED_ACTION:
+            return False
+        if row["action"] == RESET_ACTION:
             return True
     return False
+
+
+def void_reset(store: Store, actor: str, seq: int, why: str) -> None:
+    """Best effort, after a reset row was written but the latch was not: void that seq."""
+    try:
+        store.audit(
+            actor, RESET_FAILED_ACTION, reason=why, outcome="HALTED", details={"latch_seq": seq}
+        )
+    except Exception:  # noqa: BLE001 - the store is likely what failed; the latch is unchanged
+        return

@@ -276,3 +276,23 @@ def test_engage_when_store_full_then_halted_and_records_written_later(
     assert engine.c.store.get_kv(ENGAGED_KEY) == "1"
     row = next(r for r in engine.c.store.audit_log() if r["action"] == "kill_switch_engaged")
     assert row["ts"] == round(engaged_at * 1000)  # recorded late, with its own time
+
+
+def test_reset_when_latch_cannot_be_written_then_refused_and_its_seq_void(
+    engine: SyncEngine, settings: Settings, tmp_path: Path
+) -> None:
+    require_freezable(tmp_path)
+    engine.do("kill_switch", {"level": "halt", "reason": "stop"})
+    engaged_seq = KillSwitchLatch(settings.latch_path).read().seq
+    with frozen(settings.data_dir):
+        answer = engine.do(
+            "reset_kill_switch", {"reason": "go on", "confirm": "RESET", "password": "x"}, "admin"
+        )
+    assert answer["error"]["code"] == "STORAGE_UNAVAILABLE"
+    assert halted(engine) and KillSwitchLatch(settings.latch_path).read().engaged
+    # The reset row for engaged_seq + 1 was written, then voided: a hand-made latch with that
+    # seq is still foreign.
+    forged = KillSwitchLatch(settings.latch_path).reset("mallory", "reuse", time.time())
+    assert forged.seq == engaged_seq + 1
+    engine.c.poll_latch()
+    assert halted(engine) and "released outside a reset" in engine.c.safety.state_reason()
