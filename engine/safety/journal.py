@@ -23,6 +23,9 @@ from engine.store import Store, StoreError
 log = logging.getLogger(__name__)
 
 PERSIST_ERRORS = (OSError, sqlite3.Error, StoreError)
+# What the desk's order and fill records raise when the store cannot take them. Not OSError:
+# from a broker call that is a venue fault (ConnectionError, timeouts), not a storage one.
+STORE_ERRORS = (sqlite3.Error, StoreError)
 RETRY_EVERY_S = 1.0
 ENGAGED_KEY = "kill_switch.engaged"
 FLATTEN_KEY = "kill_switch.flatten_pending"

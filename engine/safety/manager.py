@@ -23,6 +23,7 @@ from engine.safety.journal import (
     ENGAGED_KEY,
     FLATTEN_KEY,
     PERSIST_ERRORS,
+    STORE_ERRORS,
     SafetyJournal,
 )
 from engine.safety.latch import KillSwitchLatch, LatchState
@@ -164,8 +165,8 @@ class SafetyManager(LatchWatch):
             True, level, reason, actor, self._clock.time(), self.kill.seq, self.kill.last_reset
         )
         self.kill = state
-        cancelled, outcomes = self._take_effect(state, executor)
         self.journal.mark("latch", "kv")
+        cancelled, outcomes = self._take_effect(state, executor)
         self.journal.record(
             actor,
             "kill_switch_engaged",
@@ -198,13 +199,24 @@ class SafetyManager(LatchWatch):
         if executor is None:  # at boot: nothing is running yet to stop
             self.flatten_pending |= state.level is KillLevel.FLATTEN
             return 0, []
+        try:
+            return self._act(state, executor)
+        except Exception:
+            # Acting failed (a broker error): the halt still holds in memory, so it must
+            # reach the disk before the error goes up, or a restart would forget it.
+            self._persist(None)
+            raise
+
+    def _act(
+        self, state: LatchState, executor: Executor
+    ) -> tuple[int | None, list[dict[str, Any]]]:
         outcomes: list[dict[str, Any]] = []
         known = True
         if LEVEL_RANK[state.level] >= 2:
             executor.detach_strategy(f"kill switch {state.level}")
             try:
                 outcomes = executor.cancel_all_orders(f"kill switch {state.level}")
-            except PERSIST_ERRORS as exc:  # the broker cancelled; their records did not save
+            except STORE_ERRORS as exc:  # the broker cancelled; their records did not save
                 known = False
                 self.journal.failed(exc)
         if state.level is KillLevel.FLATTEN:
@@ -212,7 +224,7 @@ class SafetyManager(LatchWatch):
             self.journal.mark("kv")
             try:
                 outcomes += executor.flatten_positions("kill switch flatten")
-            except PERSIST_ERRORS as exc:
+            except STORE_ERRORS as exc:
                 self.journal.failed(exc)
         cancelled = sum(1 for o in outcomes if o.get("action") == "cancel" and o.get("ok"))
         return (cancelled if known else None), outcomes

@@ -150,8 +150,8 @@ class LatchWatch:
     def _adopt(self, found: LatchState, executor: Executor | None) -> None:
         """Apply an engage made outside (the CLI): same effects and records as our own."""
         self.kill = found
-        cancelled, outcomes = self._take_effect(found, executor)
         self.journal.mark("kv")
+        cancelled, outcomes = self._take_effect(found, executor)
         self.journal.record(
             found.actor,
             "kill_switch_engaged",
@@ -173,6 +173,7 @@ class LatchWatch:
         log.error("HALTED (fail closed): %s", problem)
         newly = LEVEL_RANK[self.kill.level] < 2
         cancelled: int | None = 0
+        self.journal.mark("latch", "kv")
         if newly:
             self.kill = LatchState(
                 True,
@@ -184,7 +185,6 @@ class LatchWatch:
                 self.kill.last_reset,
             )
             cancelled, _ = self._take_effect(self.kill, executor)
-        self.journal.mark("latch", "kv")
         self.journal.record(
             "system",
             "latch_untrusted",

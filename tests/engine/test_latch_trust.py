@@ -6,12 +6,19 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from engine.bus import EventBus
 from engine.clock import FakeClock
 from engine.models import KillLevel
+from engine.safety.breakers import BreakerBoard, build_breakers
+from engine.safety.checks import Limits
 from engine.safety.latch import KillSwitchLatch
-from engine.safety.manager import ENGAGED_KEY
+from engine.safety.manager import ENGAGED_KEY, SafetyManager
 from engine.settings import Settings
+from engine.store import Store
 from notifier.rules import AlertMapper
 from tests.conftest import SyncEngine
 from tests.engine.test_kill_switch_engine import rest_limit_orders
@@ -296,3 +303,47 @@ def test_reset_when_latch_cannot_be_written_then_refused_and_its_seq_void(
     assert forged.seq == engaged_seq + 1
     engine.c.poll_latch()
     assert halted(engine) and "released outside a reset" in engine.c.safety.state_reason()
+
+
+class VenueDown:
+    """An executor whose venue fails mid-cancel (not a storage fault)."""
+
+    def detach_strategy(self, reason: str) -> None:
+        pass
+
+    def cancel_all_orders(self, reason: str) -> list[dict[str, Any]]:
+        raise ConnectionError("venue unreachable")
+
+    def flatten_positions(self, reason: str) -> list[dict[str, Any]]:
+        raise ConnectionError("venue unreachable")
+
+    def is_flat(self) -> bool:
+        return False
+
+
+def safety_manager(settings: Settings, clock: FakeClock, store: Store) -> SafetyManager:
+    manager = SafetyManager(
+        clock=clock,
+        bus=EventBus(clock),
+        store=store,
+        latch=KillSwitchLatch(settings.latch_path),
+        board=BreakerBoard(build_breakers(settings.breaker_names, settings)),
+        limits=Limits.from_settings(settings),
+    )
+    manager.boot()
+    return manager
+
+
+def test_engage_when_the_venue_fails_mid_cancel_then_the_halt_is_still_saved(
+    settings: Settings, clock: FakeClock
+) -> None:
+    store = Store(settings.db_path)
+    first = safety_manager(settings, clock, store)
+    with pytest.raises(ConnectionError):
+        first.engage(KillLevel.HALT, "venue trouble", "alice", VenueDown())
+    assert first.trading_state.value == "HALTED"
+    assert KillSwitchLatch(settings.latch_path).read().engaged
+    assert store.get_kv(ENGAGED_KEY) == "1"
+    again = safety_manager(settings, clock, store)
+    assert again.trading_state.value == "HALTED"
+    store.close()
