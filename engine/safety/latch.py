@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -214,7 +215,8 @@ class KillSwitchLatch:
         """Engage or escalate; (state, changed). Always allowed, even over a corrupt file.
 
         `seq_floor`: the highest seq the caller has seen, so a latch rewritten after the file
-        was deleted never goes back to a seq an old copy (or an old reset record) carries.
+        was deleted never goes back to a seq an old copy (or an old reset record) carries. An
+        engaged file below it (an old copy put back) is rewritten as it is, with a new seq.
         """
         level = KillLevel(level)
         with self._locked():
@@ -225,7 +227,11 @@ class KillSwitchLatch:
                 and current.level is not None
                 and LEVEL_RANK[current.level] >= LEVEL_RANK[level]
             ):
-                return current, False
+                if current.seq >= seq_floor:
+                    return current, False
+                lifted = dataclasses.replace(current, seq=seq_floor + 1)
+                self._write(lifted)
+                return lifted, False
             seq = max(seq, seq_floor)
             state = LatchState(True, level, reason, actor, float(now), seq + 1, last_reset)
             self._write(state)

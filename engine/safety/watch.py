@@ -128,6 +128,16 @@ class LatchWatch:
             return self._distrust(verdict.problem, executor)
         if found is None:
             return False
+        if found.engaged and found.seq < self.journal.known_seq:
+            # Engaged, but an old copy (or re-created after a delete): lift its seq above what
+            # we have seen, or a later CLI reset would carry a seq that looks replayed.
+            self.journal.record(
+                "system",
+                "latch_rewritten",
+                reason=f"engaged latch with an old seq {found.seq} (seen {self.journal.known_seq})",
+                details={"file": self._latch.raw_text()},
+            )
+            self.journal.mark("latch")
         self.journal.seen(found)
         if verdict.verdict is Verdict.ENGAGE:
             self._adopt(found, executor)
@@ -145,6 +155,7 @@ class LatchWatch:
             )
             self._after_reset(who, why, source="cli")
             return True
+        self._persist(executor)
         return False
 
     def _adopt(self, found: LatchState, executor: Executor | None) -> None:

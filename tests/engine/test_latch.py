@@ -408,3 +408,13 @@ def test_engage_when_directory_cannot_be_created_then_oserror_and_nothing_writte
 def test_last_signature_is_the_file_as_written(latch: KillSwitchLatch):
     latch.engage(KillLevel.HALT, "x", "ops", NOW)
     assert latch.last_signature == latch.stat_signature()
+
+
+def test_engage_when_file_is_an_old_engaged_copy_then_rewritten_above_the_floor(
+    latch: KillSwitchLatch,
+):
+    latch.engage(KillLevel.FLATTEN, "old", "ops", NOW)
+    state, changed = latch.engage(KillLevel.HALT, "new", "alice", NOW, seq_floor=9)
+    assert not changed
+    assert (state.level, state.reason, state.seq) == (KillLevel.FLATTEN, "old", 10)
+    assert latch.read() == state

@@ -347,3 +347,21 @@ def test_engage_when_the_venue_fails_mid_cancel_then_the_halt_is_still_saved(
     again = safety_manager(settings, clock, store)
     assert again.trading_state.value == "HALTED"
     store.close()
+
+
+def test_old_engaged_copy_put_back_then_rewritten_and_a_later_cli_reset_still_works(
+    engine: SyncEngine, settings: Settings
+) -> None:
+    engine.do("kill_switch", {"level": "halt", "reason": "first"})
+    old_copy = settings.latch_path.read_bytes()
+    engine.do("reset_kill_switch", {"reason": "done", "confirm": "RESET", "password": "x"}, "admin")
+    engine.do("kill_switch", {"level": "halt", "reason": "second"})
+    known = KillSwitchLatch(settings.latch_path).read().seq
+    settings.latch_path.write_bytes(old_copy)
+    engine.c.poll_latch()
+    assert halted(engine)
+    assert KillSwitchLatch(settings.latch_path).read().seq > known
+    assert "latch_rewritten" in audit_actions(engine)
+    cli_reset(settings, engine)
+    engine.c.poll_latch()
+    assert engine.c.safety.trading_state.value == "ACTIVE"
