@@ -7,7 +7,9 @@ seen (`known_seq`; every write of the latch raises the seq by one).
 
 - Engaged at a higher level than in force here: an engage from outside (the CLI, or an old
   engaged copy put back). Engaging is always allowed, so it is applied at once.
-- Engaged at the same level: nothing changes.
+- Engaged at the same level: nothing changes. An engaged file with a seq below `known_seq`
+  (an old copy put back, or re-created after a delete) is rewritten above it and audited
+  (`latch_rewritten`), so a later CLI reset does not look like a replay.
 - Engaged at a lower level than in force here: FOREIGN. Only a reset lowers the latch.
 - Released while nothing is engaged here (memory and store): nothing to do.
 - Released while engaged here: believed only if it is a legitimate CLI reset, i.e. its seq is
