@@ -143,12 +143,16 @@ def reset(username: str, reason: str, confirm: str | None, password_stdin: bool)
             KillSwitchLatch(settings.latch_path).reset(
                 user.username, reason.strip(), time.time(), before_write=record
             )
-            store.set_kv(ENGAGED_KEY, "0")
-            store.set_kv(FLATTEN_KEY, "0")
         except (OSError, sqlite3.Error, StoreError) as exc:
             if recorded:
                 void_reset(store, user.username, recorded[0], f"latch not written: {exc}")
-            _fail(f"reset could not be saved: {exc}")
+            _fail(f"reset could not be saved, the kill switch stays engaged: {exc}")
+        try:
+            store.set_kv(ENGAGED_KEY, "0")
+            store.set_kv(FLATTEN_KEY, "0")
+        except (sqlite3.Error, StoreError) as exc:
+            # The latch is released and its reset recorded: a server accepts it regardless.
+            click.echo(f"warning: the store's engaged flag was not updated: {exc}", err=True)
         click.echo("kill switch reset")
     finally:
         store.close()

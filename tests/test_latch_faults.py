@@ -233,3 +233,28 @@ def test_engage_with_the_disk_full_then_halted_not_durable_then_saved_when_space
             assert op.audit("kill_switch_engaged") and op.audit("durability_restored")
         finally:
             server.stop()
+
+
+def test_cli_reset_when_the_latch_cannot_be_written_then_refused_and_still_halted(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    require_freezable(tmp_path)
+    data_dir.mkdir(parents=True)
+    added = cli(
+        data_dir, "users", "add", "admin", "--role", "admin", "--password-stdin",
+        stdin=ADMIN_PASSWORD + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert cli(data_dir, "kill-switch", "engage", "--reason", "drill").returncode == 0
+    args = ["kill-switch", "reset", "--user", "admin", "--reason", "over", "--confirm", "RESET"]
+    with frozen(data_dir):
+        refused = cli(data_dir, *args, "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+    # Refused, at the settings' writability check or at the latch write, in one line.
+    assert refused.returncode != 0 and refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert latch_status(data_dir)["engaged"] is True
+    server = ServerProcess(data_dir, VIGIL_SIM_HISTORY_S="0").start()
+    try:
+        assert server.health()["trading_state"] == "HALTED"
+    finally:
+        server.stop()
