@@ -172,6 +172,9 @@ def test_cli_engage_then_immediate_http_engage_both_engaged_then_reset_works(
     assert state["safety"]["trading_state"] == "HALTED"
     assert state["orders"] == []
     assert answer["trading_state"] == "HALTED", answer  # it answers what is in force
+    noticed = [a for a in state["activity"] if a["type"] == "kill_switch_activated"]
+    assert noticed and noticed[-1]["actor"] == "cli:ops"  # the outside engage, with its actor
+    assert op.audit("kill_switch_engaged")[0]["actor"] == "cli:ops"
     reset = op.reset()
     assert reset["ok"] and reset["trading_state"] == "ACTIVE", reset
     assert latch_status(data_dir)["engaged"] is False
