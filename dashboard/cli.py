@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sqlite3
 import sys
 import time
 from typing import Any
@@ -15,9 +16,10 @@ from flask.cli import AppGroup
 from dashboard.share_links import ShareLinks
 from engine.models import KillLevel
 from engine.safety.latch import KillSwitchLatch, LatchCorrupt
-from engine.safety.manager import ENGAGED_KEY
+from engine.safety.manager import ENGAGED_KEY, FLATTEN_KEY
+from engine.safety.trust import RESET_ACTION, void_reset
 from engine.settings import Settings
-from engine.store import Store
+from engine.store import Store, StoreError
 from engine.users import ROLES, UserError, UserStore
 
 kill_switch = AppGroup("kill-switch", help="Engage, inspect or reset the kill switch latch.")
@@ -52,18 +54,34 @@ def engage(level: str, reason: str, actor: str | None) -> None:
         _fail("--reason needs at least 3 characters")
     settings = _settings()
     who = actor or f"cli:{getpass.getuser()}"
-    state, changed = KillSwitchLatch(settings.latch_path).engage(
-        KillLevel(level), reason.strip(), who, time.time()
-    )
-    store = Store(settings.db_path)
     try:
-        store.set_kv(ENGAGED_KEY, "1")
-        if changed:
-            store.audit(who, "kill_switch_engaged", reason=reason, outcome=f"{level} (cli)")
-    finally:
-        store.close()
+        state, changed = KillSwitchLatch(settings.latch_path).engage(
+            KillLevel(level), reason.strip(), who, time.time()
+        )
+    except OSError as exc:
+        _fail(f"cannot write the latch {settings.latch_path}: {exc.strerror or exc}")
+        return
     word = "engaged" if changed else "already engaged at this level or higher"
     click.echo(f"kill switch {word}: {json.dumps(state.to_dict())}")
+    # The latch alone already halts: a store that cannot take the record must not hide that.
+    try:
+        store = Store(settings.db_path)
+        try:
+            store.set_kv(ENGAGED_KEY, "1")
+            if state.level is KillLevel.FLATTEN:
+                store.set_kv(FLATTEN_KEY, "1")
+            if changed:
+                store.audit(
+                    who,
+                    "kill_switch_engaged",
+                    reason=reason,
+                    outcome=f"{level} (cli)",
+                    details={"latch_seq": state.seq, "source": "cli"},
+                )
+        finally:
+            store.close()
+    except (OSError, sqlite3.Error, StoreError) as exc:
+        _fail(f"latch engaged, but the store could not record it: {exc}")
 
 
 @kill_switch.command("status")
@@ -83,7 +101,12 @@ def status() -> None:
 @click.option("--confirm", default=None, help="Type RESET to confirm (prompted if absent).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def reset(username: str, reason: str, confirm: str | None, password_stdin: bool) -> None:
-    """Clear the latch: needs an admin's own password, a reason and the word RESET."""
+    """Clear the latch: needs an admin's own password, a reason and the word RESET.
+
+    The reset is recorded in the audit log, with the seq the released latch will carry,
+    before the file changes: a running server releases only a latch it finds recorded there
+    (engine/safety/trust.py), so a released latch written by hand keeps it HALTED.
+    """
     settings = _settings()
     store = Store(settings.db_path)
     try:
@@ -103,9 +126,33 @@ def reset(username: str, reason: str, confirm: str | None, password_stdin: bool)
         word = confirm if confirm is not None else click.prompt("Type RESET to confirm")
         if word != "RESET":
             _fail("not confirmed")
-        KillSwitchLatch(settings.latch_path).reset(user.username, reason.strip(), time.time())
-        store.set_kv(ENGAGED_KEY, "0")
-        store.audit(user.username, "kill_switch_reset", reason=reason, outcome="cli")
+
+        recorded: list[int] = []
+
+        def record(seq: int) -> None:
+            store.audit(
+                user.username,
+                RESET_ACTION,
+                reason=reason.strip(),
+                outcome="cli",
+                details={"latch_seq": seq, "source": "cli"},
+            )
+            recorded.append(seq)
+
+        try:
+            KillSwitchLatch(settings.latch_path).reset(
+                user.username, reason.strip(), time.time(), before_write=record
+            )
+        except (OSError, sqlite3.Error, StoreError) as exc:
+            if recorded:
+                void_reset(store, user.username, recorded[0], f"latch not written: {exc}")
+            _fail(f"reset could not be saved, the kill switch stays engaged: {exc}")
+        try:
+            store.set_kv(ENGAGED_KEY, "0")
+            store.set_kv(FLATTEN_KEY, "0")
+        except (sqlite3.Error, StoreError) as exc:
+            # The latch is released and its reset recorded: a server accepts it regardless.
+            click.echo(f"warning: the store's engaged flag was not updated: {exc}", err=True)
         click.echo("kill switch reset")
     finally:
         store.close()

@@ -55,7 +55,15 @@ class OperatorControls:
         raise exc
 
     def _cmd_kill_switch(self, c: cmd.KillSwitchCmd, actor: str) -> dict[str, Any]:
-        return self.safety.engage(c.level, c.reason, actor, self.desk)
+        result = self.safety.engage(c.level, c.reason, actor, self.desk)
+        if not result.get("durable", True):
+            self._publish_unsaved_orders()
+        return result
+
+    def _publish_unsaved_orders(self) -> None:
+        # The desk publishes orders after saving them; when the save failed, the broker's
+        # cancels must still reach the page.
+        self.desk.publish_orders()
 
     def _cmd_reset_kill_switch(self, c: cmd.ResetKillSwitchCmd, actor: str) -> dict[str, Any]:
         return self.safety.reset(actor, c.reason, self.desk)

@@ -54,6 +54,7 @@ class KillLevel(StrEnum):
 class Health(StrEnum):
     OK = "OK"
     DEGRADED = "DEGRADED"
+    ERROR = "ERROR"
 
 
 class Regime(StrEnum):

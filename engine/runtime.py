@@ -226,7 +226,7 @@ class EngineRuntime:
         # The five whole seconds before the current (incomplete) one.
         recent = sum(n for second, n in self._event_counts if current - 5 <= second < current)
         return {
-            "status": str(Health.DEGRADED if self.errors else Health.OK),
+            "status": str(self._health_status()),
             "errors": self.errors,
             "last_error": self.last_error,
             "uptime_s": round(self.clock.time() - self.started_at, 1),
@@ -238,6 +238,12 @@ class EngineRuntime:
             "events_per_s": recent / 5.0,
             "dropped_market_events": self.dropped_market_events,
         }
+
+    def _health_status(self) -> Health:
+        # ERROR: safety state (e.g. an engaged kill switch) holds in memory but not on disk.
+        if self.c.safety.durability_problem:
+            return Health.ERROR
+        return Health.DEGRADED if self.errors else Health.OK
 
     def _publish_health(self) -> None:
         health = self.health_payload()

@@ -217,6 +217,8 @@ class Components(OperatorControls):
     # ----- periodic -----
     def poll_latch(self) -> None:
         if self.safety.poll_latch(self.desk):
+            if self.safety.durability_problem:
+                self._publish_unsaved_orders()
             self._publish_safety(force=True)
 
     def evaluate_safety(self, now: float) -> None:

@@ -14,6 +14,8 @@ Payload = Mapping[str, Any]
 
 DAILY_LOSS_CODE = "DAILY_LOSS_BUDGET"
 DAILY_LOSS_BREAKER = "daily_loss"
+# risk_limit codes of the engine failing closed: an untrusted latch, or a halt not yet on disk.
+FAIL_CLOSED_CODES = frozenset({"FAIL_CLOSED", "NOT_DURABLE"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ DEFAULT_RULES: dict[str, Rule] = {
     "trade_executed": Rule(NORMAL, "cashregister"),
     "trade_exit": Rule(NORMAL),
     "kill_switch_reset": Rule(HIGH),
+    "fail_closed": Rule(EMERGENCY, "siren"),
     "daily_summary": Rule(LOW),
     "test_notification": Rule(NORMAL),
 }
@@ -190,6 +193,15 @@ class AlertMapper:
         return drafts
 
     def _on_risk_limit(self, p: Payload, ts: int) -> list[tuple[str, str, str, str]]:
+        code = str(p.get("code") or "")
+        if code in FAIL_CLOSED_CODES:
+            message = str(p.get("message") or "the engine failed closed")
+            title = (
+                "Vigil: kill switch state NOT saved"
+                if code == "NOT_DURABLE"
+                else "Vigil HALTED: failed closed"
+            )
+            return [("fail_closed", f"fail_closed:{code}:{message[:120]}", title, message)]
         if p.get("code") != DAILY_LOSS_CODE and not p.get("daily_loss_reached"):
             return []
         message = str(p.get("message") or "The daily loss budget is spent; new entries are denied.")

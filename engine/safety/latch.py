@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -10,7 +11,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,10 @@ class KillSwitchLatch:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        # The file's stat signature as this object's last engage/reset left it, taken under
+        # the lock: a poller that compared against a stat taken after the lock was released
+        # could miss another process's write landing in between.
+        self.last_signature: tuple[int, ...] | None = None
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -179,18 +184,40 @@ class KillSwitchLatch:
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def read(self) -> LatchState:
+        """The latch as a released state when the file is missing (what the CLI shows).
+
+        The server must not trust that reading: it uses load(), where missing is None.
+        """
+        state = self.load()
+        return LatchState(False, None, "", "", None, 0) if state is None else state
+
+    def load(self) -> LatchState | None:
+        """The latch, or None when there is no file; LatchCorrupt when it cannot be trusted."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            return LatchState(False, None, "", "", None, 0)
+            return None
         except OSError as exc:
             raise LatchCorrupt(self.path, f"unreadable ({exc.strerror or exc})") from exc
         return self._parse(raw)
 
+    def raw_text(self, limit: int = 2000) -> str:
+        """The file's first bytes as text, for an audit row about a file we refuse to trust."""
+        try:
+            with self.path.open("rb") as handle:
+                return handle.read(limit).decode("utf-8", errors="replace")
+        except OSError as exc:
+            return f"<{exc.strerror or exc}>"
+
     def engage(
-        self, level: KillLevel, reason: str, actor: str, now: float
+        self, level: KillLevel, reason: str, actor: str, now: float, *, seq_floor: int = 0
     ) -> tuple[LatchState, bool]:
-        """Engage or escalate; (state, changed). Always allowed, even over a corrupt file."""
+        """Engage or escalate; (state, changed). Always allowed, even over a corrupt file.
+
+        `seq_floor`: the highest seq the caller has seen, so a latch rewritten after the file
+        was deleted never goes back to a seq an old copy (or an old reset record) carries. An
+        engaged file below it (an old copy put back) is rewritten as it is, with a new seq.
+        """
         level = KillLevel(level)
         with self._locked():
             current, seq, last_reset = self._read_for_write()
@@ -200,18 +227,38 @@ class KillSwitchLatch:
                 and current.level is not None
                 and LEVEL_RANK[current.level] >= LEVEL_RANK[level]
             ):
-                return current, False
+                if current.seq >= seq_floor:
+                    return current, False
+                lifted = dataclasses.replace(current, seq=seq_floor + 1)
+                self._write(lifted)
+                return lifted, False
+            seq = max(seq, seq_floor)
             state = LatchState(True, level, reason, actor, float(now), seq + 1, last_reset)
             self._write(state)
             return state, True
 
-    def reset(self, actor: str, reason: str, now: float) -> LatchState:
-        """Release the latch; authorisation is the caller's job, this only records who and why."""
+    def reset(
+        self,
+        actor: str,
+        reason: str,
+        now: float,
+        *,
+        before_write: Callable[[int], None] | None = None,
+    ) -> LatchState:
+        """Release the latch; authorisation is the caller's job, this only records who and why.
+
+        `before_write(seq)` runs under the lock before the file changes, with the seq the
+        released latch will carry: the caller records the reset there (an audit row), so a
+        server that sees the released file can always find the record (engine/safety/trust.py).
+        If it raises, nothing is written.
+        """
         with self._locked():
             _, seq, _ = self._read_for_write()
             state = LatchState(
                 False, None, "", "", None, seq + 1, LastReset(actor, reason, float(now))
             )
+            if before_write is not None:
+                before_write(state.seq)
             self._write(state)
             return state
 
@@ -260,6 +307,7 @@ class KillSwitchLatch:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
+                self.last_signature = self.stat_signature()
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:

@@ -1,10 +1,16 @@
-"""SafetyManager: trading state, kill switch effects and breakers, on the engine thread."""
+"""SafetyManager: trading state, kill switch effects and breakers, on the engine thread.
+
+Order of work for every change of safety state: apply it in memory and act on it first
+(detach the strategy, cancel, flatten), then persist it (latch file, store kv, audit). A
+persistence failure never undoes the memory state: it sets `durability_problem` (health
+ERROR, an alert, a line on the page) and every poll retries until the disk has it all.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Protocol
+from typing import Any
 
 from engine.bus import EventBus
 from engine.clock import Clock
@@ -12,26 +18,33 @@ from engine.commands import error
 from engine.models import KillLevel, OrderRequest, TradingState
 from engine.safety.breakers import BreakerBoard, SafetySnapshot
 from engine.safety.checks import Denial, Limits, PreTradeContext, review_order
-from engine.safety.latch import KillSwitchLatch, LatchCorrupt, LatchState
+from engine.safety.journal import (
+    BREAKERS_KEY,
+    ENGAGED_KEY,
+    FLATTEN_KEY,
+    PERSIST_ERRORS,
+    STORE_ERRORS,
+    SafetyJournal,
+)
+from engine.safety.latch import KillSwitchLatch, LatchState
+from engine.safety.trust import RESET_ACTION, void_reset
+from engine.safety.watch import LEVEL_RANK, Executor, LatchWatch
 from engine.store import Store
 
 log = logging.getLogger(__name__)
 
-LEVEL_RANK = {None: 0, KillLevel.PAUSE: 1, KillLevel.HALT: 2, KillLevel.FLATTEN: 3}
-ENGAGED_KEY = "kill_switch.engaged"
-BREAKERS_KEY = "breakers.board"
+__all__ = [
+    "BREAKERS_KEY",
+    "ENGAGED_KEY",
+    "FLATTEN_KEY",
+    "LEVEL_RANK",
+    "Executor",
+    "SafetyManager",
+]
+RELEASED = LatchState(False, None, "", "", None, 0)
 
 
-class Executor(Protocol):
-    """What the kill switch needs from the desk; all of it runs on the engine thread."""
-
-    def detach_strategy(self, reason: str) -> None: ...
-    def cancel_all_orders(self, reason: str) -> list[dict[str, Any]]: ...
-    def flatten_positions(self, reason: str) -> list[dict[str, Any]]: ...
-    def is_flat(self) -> bool: ...
-
-
-class SafetyManager:
+class SafetyManager(LatchWatch):
     def __init__(
         self,
         *,
@@ -48,42 +61,24 @@ class SafetyManager:
         self._latch = latch
         self.board = board
         self.limits = limits
-        self.kill = LatchState(False, None, "", "", None, 0)
+        self.kill = RELEASED
         self.fail_reason = ""
         self.manual_pause = False
         self.reconcile_issue = ""
         self.flatten_pending = False
+        self.journal = SafetyJournal(clock=clock, bus=bus, store=store, latch=latch)
         self.error_times: deque[float] = deque(maxlen=1000)
         self.order_times: deque[float] = deque(maxlen=10_000)
-        self._latch_signature: tuple[Any, ...] | None = None
         # Set by anything a breaker measures (orders, errors, fills) so the breakers run on
         # the engine's next turn instead of waiting for the timer.
         self.dirty = False
 
-    # ----- start-up: runs before any broker or strategy starts -----
-    def boot(self) -> None:
-        self._latch_signature = self._latch.stat_signature()
-        try:
-            self.kill = self._latch.read()
-        except LatchCorrupt as exc:
-            self._fail_closed(f"kill switch latch is unreadable ({exc})")
-        else:
-            if not self._latch.exists() and self._store.get_kv(ENGAGED_KEY) == "1":
-                self._fail_closed("kill switch latch file is missing but the store says engaged")
-        saved = self._store.get_kv(BREAKERS_KEY)
-        if saved:
-            try:
-                self.board = BreakerBoard.restore(self.board, saved)
-            except (ValueError, KeyError, TypeError) as exc:
-                self._fail_closed(f"saved breaker state is unreadable ({exc})")
-
-    def _fail_closed(self, reason: str) -> None:
-        self.fail_reason = reason
-        log.error("starting HALTED: %s", reason)
-        self._store.audit("system", "fail_closed", reason=reason, outcome="HALTED")
-        self._bus.publish("risk_limit", {"code": "FAIL_CLOSED", "message": reason})
-
     # ----- state -----
+    @property
+    def durability_problem(self) -> str:
+        """Non-empty while memory holds safety state the disk does not (yet): health ERROR."""
+        return self.journal.problem
+
     @property
     def trading_state(self) -> TradingState:
         tripped = {trip.action for trip in self.board.tripped()}
@@ -98,6 +93,12 @@ class SafetyManager:
         return self.manual_pause or self.kill.level is KillLevel.PAUSE
 
     def state_reason(self) -> str:
+        reason = self._base_reason()
+        if self.durability_problem:
+            return f"{reason} — {self.durability_problem}" if reason else self.durability_problem
+        return reason
+
+    def _base_reason(self) -> str:
         if self.fail_reason:
             return self.fail_reason
         if self.kill.engaged:
@@ -118,6 +119,8 @@ class SafetyManager:
             "state_reason": self.state_reason(),
             "kill_switch": self.kill.to_dict(),
             "flatten_pending": self.flatten_pending,
+            "durable": not self.durability_problem,
+            "durability_problem": self.durability_problem or None,
             "reconciliation": self.reconcile_issue or None,
             "daily_loss": {
                 "used": used,
@@ -150,33 +153,83 @@ class SafetyManager:
     def engage(
         self, level: KillLevel, reason: str, actor: str, executor: Executor
     ) -> dict[str, Any]:
-        now = self._clock.time()
-        state, changed = self._latch.engage(level, reason, actor, now)
-        self._latch_signature = self._latch.stat_signature()
-        if not changed:
-            return {"ok": True, "changed": False, "kill_switch": state.to_dict()}
-        self._store.set_kv(ENGAGED_KEY, "1")
-        cancelled = self._apply_engaged(state, executor)
-        return {"ok": True, "changed": True, "kill_switch": state.to_dict(), "cancelled": cancelled}
-
-    def _apply_engaged(self, state: LatchState, executor: Executor) -> int:
+        """Engage or escalate. The answer reports the state in force, never a wish."""
+        level = KillLevel(level)
+        # A latch written outside (the CLI) a moment ago is applied first: if it is already
+        # at this level, this engage changes nothing but the answer is still the truth.
+        self.poll_latch(executor)
+        before = LEVEL_RANK[self.kill.level]
+        if before >= LEVEL_RANK[level]:
+            return self._answer(changed=False)
+        state = LatchState(
+            True, level, reason, actor, self._clock.time(), self.kill.seq, self.kill.last_reset
+        )
         self.kill = state
-        self.fail_reason = self.fail_reason if state.engaged else ""
+        self.journal.mark("latch", "kv")
+        cancelled, outcomes = self._take_effect(state, executor)
+        self.journal.record(
+            actor,
+            "kill_switch_engaged",
+            reason=reason,
+            outcome=f"{level}: {cancelled} orders cancelled",
+            details={"level": str(level), "outcomes": outcomes},
+        )
+        self._persist(executor)
+        self._publish_activated(state, cancelled)
+        return self._answer(changed=True, cancelled=cancelled)
+
+    def _answer(self, *, changed: bool, cancelled: int | None = None) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "ok": True,
+            "changed": changed,
+            "kill_switch": self.kill.to_dict(),
+            "trading_state": str(self.trading_state),
+            "durable": not self.durability_problem,
+        }
+        if changed:
+            answer["cancelled"] = cancelled
+        if self.durability_problem:
+            answer["warning"] = self.durability_problem
+        return answer
+
+    def _take_effect(
+        self, state: LatchState, executor: Executor | None
+    ) -> tuple[int | None, list[dict[str, Any]]]:
+        """Act on an engaged state now in memory; (orders cancelled or None if unknown, log)."""
+        if executor is None:  # at boot: nothing is running yet to stop
+            self.flatten_pending |= state.level is KillLevel.FLATTEN
+            return 0, []
+        try:
+            return self._act(state, executor)
+        except Exception:
+            # Acting failed (a broker error): the halt still holds in memory, so it must
+            # reach the disk before the error goes up, or a restart would forget it.
+            self._persist(None)
+            raise
+
+    def _act(
+        self, state: LatchState, executor: Executor
+    ) -> tuple[int | None, list[dict[str, Any]]]:
         outcomes: list[dict[str, Any]] = []
+        known = True
         if LEVEL_RANK[state.level] >= 2:
             executor.detach_strategy(f"kill switch {state.level}")
-            outcomes = executor.cancel_all_orders(f"kill switch {state.level}")
+            try:
+                outcomes = executor.cancel_all_orders(f"kill switch {state.level}")
+            except STORE_ERRORS as exc:  # the broker cancelled; their records did not save
+                known = False
+                self.journal.failed(exc)
         if state.level is KillLevel.FLATTEN:
             self.flatten_pending = True
-            outcomes += executor.flatten_positions("kill switch flatten")
+            self.journal.mark("kv")
+            try:
+                outcomes += executor.flatten_positions("kill switch flatten")
+            except STORE_ERRORS as exc:
+                self.journal.failed(exc)
         cancelled = sum(1 for o in outcomes if o.get("action") == "cancel" and o.get("ok"))
-        self._store.audit(
-            state.actor,
-            "kill_switch_engaged",
-            reason=state.reason,
-            outcome=f"{state.level}: {cancelled} orders cancelled",
-            details={"level": str(state.level), "outcomes": outcomes},
-        )
+        return (cancelled if known else None), outcomes
+
+    def _publish_activated(self, state: LatchState, cancelled: int | None, **extra: Any) -> None:
         self._bus.publish(
             "kill_switch_activated",
             {
@@ -186,63 +239,64 @@ class SafetyManager:
                 "since": state.to_dict()["since"],
                 "trading_state": str(self.trading_state),
                 "cancelled": cancelled,
+                "durable": not self.durability_problem,
+                **extra,
             },
         )
-        return cancelled
 
     def reset(self, actor: str, reason: str, executor: Executor) -> dict[str, Any]:
+        self.poll_latch(executor)
         if not self.kill.engaged and not self.fail_reason and not self.board.tripped():
             return error("NOT_ENGAGED", "the kill switch is not engaged and no breaker is tripped")
+        if self.durability_problem:
+            # Releasing a halt the disk never saw would leave no record of either.
+            return error(
+                "NOT_DURABLE",
+                f"reset refused until the halt is saved: {self.durability_problem}",
+            )
         if self.flatten_pending and not executor.is_flat():
             return error(
                 "FLATTEN_IN_PROGRESS", "positions are still open; flatten has not finished"
             )
-        self.kill = self._latch.reset(actor, reason, self._clock.time())
-        self._latch_signature = self._latch.stat_signature()
+
+        recorded: list[int] = []
+
+        def record(seq: int) -> None:
+            self._store.audit(
+                actor,
+                RESET_ACTION,
+                reason=reason,
+                outcome="released",
+                details={"latch_seq": seq, "source": "server"},
+            )
+            recorded.append(seq)
+
+        try:
+            state = self._latch.reset(actor, reason, self._clock.time(), before_write=record)
+        except PERSIST_ERRORS as exc:
+            log.error("kill switch reset could not be saved: %s", exc)
+            if recorded:
+                void_reset(self._store, actor, recorded[0], f"latch not written: {exc}")
+            return error(
+                "STORAGE_UNAVAILABLE",
+                f"the reset could not be saved ({type(exc).__name__}); still HALTED",
+            )
+        self.journal.signature = self._latch.last_signature
+        self.journal.seen(state)
+        self.kill = state
         self._after_reset(actor, reason)
         return {"ok": True, "trading_state": str(self.trading_state)}
 
-    def _after_reset(self, actor: str, reason: str, *, audit: bool = True) -> None:
-        self._store.set_kv(ENGAGED_KEY, "0")
+    def _after_reset(self, actor: str, reason: str, **extra: Any) -> None:
         self.fail_reason = ""
         self.flatten_pending = False
         self.board.reset()
-        self._store.set_kv(BREAKERS_KEY, self.board.to_json())
-        if audit:
-            self._store.audit(
-                actor, "kill_switch_reset", reason=reason, outcome=str(self.trading_state)
-            )
+        self.journal.mark("kv", "breakers")
+        self._persist(None)
         self._bus.publish(
             "kill_switch_reset",
-            {"actor": actor, "reason": reason, "trading_state": str(self.trading_state)},
+            {"actor": actor, "reason": reason, "trading_state": str(self.trading_state), **extra},
         )
-
-    def poll_latch(self, executor: Executor) -> bool:
-        """Notice a latch written by another process (the CLI). Returns True on a change."""
-        signature = self._latch.stat_signature()
-        if signature == self._latch_signature:
-            return False
-        self._latch_signature = signature
-        try:
-            state = self._latch.read()
-        except LatchCorrupt as exc:
-            if not self.fail_reason:
-                self._fail_closed(f"kill switch latch became unreadable ({exc})")
-                executor.detach_strategy("latch unreadable")
-                executor.cancel_all_orders("latch unreadable")
-            return True
-        if state.engaged and LEVEL_RANK[state.level] > LEVEL_RANK[self.kill.level]:
-            self._store.set_kv(ENGAGED_KEY, "1")
-            self._apply_engaged(state, executor)
-            return True
-        if not state.engaged and (self.kill.engaged or self.fail_reason):
-            self.kill = state
-            # The CLI audited the reset with its own user; this only applies it.
-            self._after_reset("cli", "kill switch reset from the command line", audit=False)
-            return True
-        if state.engaged:
-            self.kill = state
-        return False
 
     # ----- breakers -----
     def evaluate(self, snapshot: SafetySnapshot, executor: Executor) -> bool:
@@ -253,7 +307,7 @@ class SafetyManager:
                 f"breaker {trip.name} tripped: {trip.value:.2f}{trip.unit} "
                 f"against {trip.threshold:.2f}{trip.unit}; action {trip.action}"
             )
-            self._store.audit(
+            self.journal.record(
                 f"breaker:{trip.name}",
                 "breaker_tripped",
                 reason=message,
@@ -267,7 +321,8 @@ class SafetyManager:
             if level is not None:
                 self.engage(level, message, f"breaker:{trip.name}", executor)
         if trips:
-            self._store.set_kv(BREAKERS_KEY, self.board.to_json())
+            self.journal.mark("breakers")
+            self._persist(executor)
         return bool(trips)
 
 

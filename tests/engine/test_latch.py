@@ -359,3 +359,62 @@ def test_reader_in_another_process_never_sees_a_partial_write(latch: KillSwitchL
     assert writer.exitcode == 0
     assert latch.read().seq == 301
     assert reads > 0 and len(seen) > 1
+
+
+def test_load_when_file_missing_then_none_but_read_shows_released(latch: KillSwitchLatch):
+    assert latch.load() is None
+    assert not latch.read().engaged
+
+
+def test_reset_records_before_write_with_the_new_seq(latch: KillSwitchLatch):
+    latch.engage(KillLevel.HALT, "x", "ops", NOW)
+    seen: list[tuple[int, bool]] = []
+
+    def record(seq: int) -> None:
+        seen.append((seq, latch.read().engaged))  # the file has not changed yet
+
+    state = latch.reset("admin", "done", NOW, before_write=record)
+    assert seen == [(state.seq, True)]
+    assert not latch.read().engaged
+
+
+def test_reset_when_recording_fails_then_latch_stays_engaged(latch: KillSwitchLatch):
+    latch.engage(KillLevel.HALT, "x", "ops", NOW)
+
+    def record(seq: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        latch.reset("admin", "done", NOW, before_write=record)
+    assert latch.read().engaged
+
+
+def test_engage_with_seq_floor_then_seq_continues_above_it(latch: KillSwitchLatch):
+    state, _ = latch.engage(KillLevel.HALT, "rewritten", "system", NOW, seq_floor=41)
+    assert state.seq == 42
+
+
+def test_engage_when_directory_cannot_be_created_then_oserror_and_nothing_written(
+    tmp_path: Path,
+):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data directory should be")
+    latch = KillSwitchLatch(blocker / "kill_switch.json")
+    with pytest.raises(OSError):
+        latch.engage(KillLevel.HALT, "x", "ops", NOW)
+    assert blocker.read_text().startswith("a file")
+
+
+def test_last_signature_is_the_file_as_written(latch: KillSwitchLatch):
+    latch.engage(KillLevel.HALT, "x", "ops", NOW)
+    assert latch.last_signature == latch.stat_signature()
+
+
+def test_engage_when_file_is_an_old_engaged_copy_then_rewritten_above_the_floor(
+    latch: KillSwitchLatch,
+):
+    latch.engage(KillLevel.FLATTEN, "old", "ops", NOW)
+    state, changed = latch.engage(KillLevel.HALT, "new", "alice", NOW, seq_floor=9)
+    assert not changed
+    assert (state.level, state.reason, state.seq) == (KillLevel.FLATTEN, "old", 10)
+    assert latch.read() == state

@@ -131,9 +131,16 @@ export function createKillSwitch(ctx) {
     const resp = await safetyCommand(ctx, "kill_switch", "/api/kill-switch", payload);
     kill.confirm.textContent = "Confirm — engage";
     const cancelled =
-      resp.cancelled !== undefined ? ` · ${resp.cancelled} order(s) cancelled` : "";
-    showResult(kill.result, resp, `Kill switch engaged (${payload.level})${cancelled}.`);
-    if (resp.ok) {
+      typeof resp.cancelled === "number" ? ` · ${resp.cancelled} order(s) cancelled` : "";
+    const state = resp.trading_state ? ` Trading state ${resp.trading_state}.` : "";
+    const durable =
+      resp.durable === false ? ` NOT DURABLE: ${resp.warning || "not saved to disk yet"}` : "";
+    const okText = `Kill switch engaged (${payload.level})${cancelled}.${state}${durable}`;
+    showResult(kill.result, resp, okText);
+    if (resp.ok && resp.durable === false) {
+      toast("Kill switch engaged in memory but NOT saved to disk yet", "err", 12000);
+      step(0);
+    } else if (resp.ok) {
       toast(`Kill switch engaged: ${payload.level}`, "ok");
       step(0);
     } else {

@@ -55,6 +55,8 @@ export function createSafety(ctx) {
     bReason: $("#hb-reason"),
     bActor: $("#hb-actor"),
     bSince: $("#hb-since"),
+    bDurable: $("#hb-durable"),
+    bDurableText: $("#hb-durable-text"),
     pause: $("#pause-entries-btn"),
     resume: $("#resume-entries-btn"),
     start: $("#bot-start-btn"),
@@ -129,8 +131,15 @@ export function createSafety(ctx) {
   function renderBanner() {
     const s = ctx.snap.safety || {};
     const ks = s.kill_switch || {};
-    const show = s.trading_state === "HALTED" || !!ks.engaged;
+    // A halt the server could not save yet still holds, but the operator must know.
+    const notDurable = s.durable === false;
+    const show = s.trading_state === "HALTED" || !!ks.engaged || notDurable;
     n.banner.hidden = !show;
+    n.bDurable.hidden = !notDurable;
+    setText(
+      n.bDurableText,
+      notDurable ? "— in force, but not yet saved to disk; the server keeps retrying" : "",
+    );
     document.body.classList.toggle("is-halted", show);
     if (!show) return;
     const level = ks.engaged ? String(ks.level || "").toUpperCase() : "—";
