@@ -241,7 +241,8 @@ class EngineRuntime:
 
     def _health_status(self) -> Health:
         # ERROR: safety state (e.g. an engaged kill switch) holds in memory but not on disk.
-        if self.c.safety.durability_problem:
+        # Also while fills or orders the venue reported are held in memory, not yet stored.
+        if self.c.safety.durability_problem or self.c.desk.storage_problem:
             return Health.ERROR
         return Health.DEGRADED if self.errors else Health.OK
 

@@ -303,10 +303,7 @@ class SafetyManager(LatchWatch):
         """Run every breaker; act on new trips. Returns True when something tripped."""
         trips = self.board.evaluate(snapshot)
         for trip in trips:
-            message = (
-                f"breaker {trip.name} tripped: {trip.value:.2f}{trip.unit} "
-                f"against {trip.threshold:.2f}{trip.unit}; action {trip.action}"
-            )
+            message = trip.message()
             self.journal.record(
                 f"breaker:{trip.name}",
                 "breaker_tripped",
