@@ -52,30 +52,52 @@ class ServerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
-        handle = self.log.open("a")
-        self.proc = subprocess.Popen(
-            procfile_command(),
-            cwd=ROOT,
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+    def spawn(self) -> subprocess.Popen[str]:
+        """Start the Procfile's web command; do not wait for anything."""
+        with self.log.open("a") as handle:
+            self.proc = subprocess.Popen(
+                procfile_command(),
+                cwd=ROOT,
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        return self.proc
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        """Start and wait until /readyz says ready (the snapshot is complete)."""
+        self.spawn()
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log.read_text()[-3000:]}")
+                raise AssertionError(f"server exited early:\n{self.output()[-3000:]}")
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code in (200, 503):
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return self
             except requests.RequestException:
                 pass
-            time.sleep(0.1)
-        raise AssertionError(
-            f"server did not answer within {timeout}s:\n{self.log.read_text()[-3000:]}"
-        )
+            time.sleep(0.05)
+        raise AssertionError(f"server not ready within {timeout}s:\n{self.output()[-3000:]}")
+
+    def run_to_exit(self, timeout: float = 60.0) -> int:
+        """Start a server that is expected to refuse; its exit code (fails if it keeps running)."""
+        proc = self.spawn()
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"server still running after {timeout}s:\n{self.output()[-3000:]}"
+            ) from None
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def ready(self) -> dict[str, Any]:
+        return requests.get(f"{self.url}/readyz", timeout=5).json()
 
     def health(self) -> dict[str, Any]:
         return requests.get(f"{self.url}/healthz", timeout=5).json()
