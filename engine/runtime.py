@@ -5,14 +5,12 @@ reads the latch, rebuilds state and publishes the complete snapshot (account, sa
 breakers, health) before anything can ask for it; `start` runs the writer thread, which loads
 market history in small slices between queued items, so a command never waits behind it.
 
-A command whose caller stopped waiting (its `call` timed out) is never run unnoticed:
-- commands that reduce risk (RUN_LATE: kill_switch, pause_entries, bot_stop, close_position,
-  reject_signal) still run, and a "system" activity message says they ran late and how;
-- every other command (place_order, reset_kill_switch, resume_entries, bot_start,
-  approve_signal, set_risk_override, modify_stops, ...) adds risk or releases safety, so it
-  is dropped, audited as `<name>_dropped` and announced in the activity log.
-The caller and the engine settle who wins with `Future.cancel` / `set_running_or_notify_cancel`,
-so "answered TIMEOUT" and "ran" can never both happen for a risk-adding command.
+A command whose caller timed out never runs unnoticed. Risk-reducing ones (RUN_LATE:
+kill_switch, pause_entries, bot_stop, close_position, reject_signal) still run and a "system"
+message says they ran late; all others (place_order, reset_kill_switch, resume_entries,
+bot_start, approve_signal, set_risk_override, modify_stops, ...) add risk or release safety,
+so they are dropped, audited as `<name>_dropped` and announced. `Future.cancel` against
+`set_running_or_notify_cancel` decides atomically which of "TIMEOUT" and "ran" happened.
 """
 
 from __future__ import annotations
@@ -242,16 +240,11 @@ class EngineRuntime:
         assert self._history is not None
         try:
             self.history_progress = next(self._history)
-        except StopIteration:
-            self._finish_history()
-        except BaseException:
-            self._finish_history()
-            raise
-
-    def _finish_history(self) -> None:
-        self._history = None
-        self.history_progress = 1.0
-        self.history_loaded.set()
+        except BaseException as exc:  # done, or broken: either way the live feed may start
+            self._history, self.history_progress = None, 1.0
+            self.history_loaded.set()
+            if not isinstance(exc, StopIteration):
+                raise
 
     def run_once(self, timeout: float = 0.0) -> bool:
         """Handle one queued item (if any) then the periodic work. Tests call this directly."""
