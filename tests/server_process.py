@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,6 +115,7 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+        self._wait_group_gone()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -123,3 +124,24 @@ class ServerProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._wait_group_gone()
+
+    def _wait_group_gone(self, timeout: float = 10.0) -> None:
+        """The master is reaped; wait for its worker too: it holds the data-dir lock until
+        the kernel has torn it down, and the next server on this directory needs it."""
+        if self.proc is None:
+            return
+        wait_until(lambda: not _live_members(self.proc.pid), timeout, "the server's processes")
+
+
+def _live_members(group: int) -> list[int]:
+    """PIDs in process group `group` that have not exited (zombies have let go of their files)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == group:
+            alive.append(int(stat.parent.name))
+    return alive
