@@ -121,8 +121,9 @@ def test_long_history_then_complete_state_at_once_and_kill_switch_as_fast_as_lat
         quiet = [engage_seconds(server, session) for _ in range(5)]
 
         ratio = statistics.median(early) / statistics.median(quiet)
-        # Before the fix the first kill switch waited for the whole history (seconds, a ratio
-        # in the hundreds); now only for a slice of it and the GIL it shares.
-        assert ratio < 10, f"early {early} vs quiet {quiet}"
+        # Before the fix the first kill switch waited for the whole history (seconds: a ratio
+        # in the thousands); now only for one slice of it and the GIL it shares (about 5x on
+        # an idle machine). The bound is generous so a busy machine does not fail it.
+        assert ratio < 20, f"early {early} vs quiet {quiet}"
     finally:
         server.stop()
