@@ -1,4 +1,9 @@
-"""Entry points: `create_app()` for the flask CLI (no engine); `serve()` for gunicorn."""
+"""Entry points: `create_app()` for the flask CLI (no engine); `serve()` for gunicorn.
+
+A start that cannot go on (bad configuration, the data directory held by another engine)
+prints one line and exits with BOOT_ERROR = 3, gunicorn's WORKER_BOOT_ERROR: its arbiter then
+shuts down instead of forking the worker again and again. Other runners just see non-zero.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,27 @@ import atexit
 import logging
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Flask
 
 from engine.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("vigil")
+BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
+CLI_ERROR = 2
 
 
-def _settings_or_exit() -> Settings:
+def _refuse(message: str, code: int = BOOT_ERROR) -> NoReturn:
+    print(f"vigil: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def _settings_or_exit(code: int = BOOT_ERROR) -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        print(f"vigil: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _refuse(f"configuration error: {exc}", code)
 
 
 def create_app() -> Flask:
@@ -28,7 +39,7 @@ def create_app() -> Flask:
     from dashboard.app import create_app as build
     from dashboard.cli import register
 
-    app = build(_settings_or_exit(), None)
+    app = build(_settings_or_exit(CLI_ERROR), None)
     register(app)
     return app
 
@@ -37,6 +48,7 @@ def serve() -> Flask:
     """The serving process: read the latch, rebuild state, start the engine, then serve."""
     from dashboard.app import create_app as build
     from dashboard.cli import register
+    from engine.datadir_lock import DataDirLocked
     from engine.runtime import EngineRuntime
     from engine.users import UserStore
     from notifier.config import NotifierConfigError, build_dispatcher
@@ -48,16 +60,19 @@ def serve() -> Flask:
     try:
         runtime = EngineRuntime(settings)
     except SettingsError as exc:
-        print(f"vigil: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    runtime.boot()  # the latch is read here, before any broker or strategy runs
+        _refuse(f"configuration error: {exc}")
+    except DataDirLocked as exc:
+        _refuse(str(exc))
+    # The latch is read here, before any broker or strategy runs, and the whole snapshot is
+    # published before the app exists: no request can see it half built.
+    runtime.boot()
     users = UserStore(settings.db_path)
     generated = users.ensure_admin(settings.admin_password)
     try:
         notifier = build_dispatcher(os.environ, settings.data_dir)
     except NotifierConfigError as exc:
-        print(f"vigil: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        runtime.stop()
+        _refuse(f"configuration error: {exc}")
     notifier.attach(runtime.bus)
     notifier.start()
     app = build(settings, runtime, notifier=notifier, users=users)

@@ -34,7 +34,7 @@ def login_page() -> Any:
 
 @bp.get("/healthz")
 def healthz() -> Any:
-    """No auth: the watchdog and load balancers call it. It tells nothing about money."""
+    """Alive. No auth: the watchdog and load balancers call it. It tells nothing about money."""
     runtime = _runtime()
     health = runtime.health_payload()
     running = runtime.running
@@ -48,9 +48,29 @@ def healthz() -> Any:
     return jsonify(body), 200 if running else 503
 
 
+@bp.get("/readyz")
+def readyz() -> Any:
+    """Ready: the engine runs and its snapshot (account, safety, breakers, health) is complete.
+
+    Market history may still be loading; that never delays a command, so it is reported
+    (`history_loaded`) but does not hold readiness back.
+    """
+    runtime = _runtime()
+    ready, reason = runtime.readiness()
+    body = {
+        "ready": ready,
+        "reason": reason,
+        "engine_running": runtime.running,
+        "history_loaded": runtime.history_loaded.is_set(),
+    }
+    return jsonify(body), 200 if ready else 503
+
+
 @bp.get("/api/state")
 @login_required()
 def state() -> Any:
+    if not _runtime().booted:
+        return error_response("NOT_READY", "the engine has not restored its state yet", 503)
     return jsonify(snapshot_for(current_user()))
 
 

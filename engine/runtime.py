@@ -1,4 +1,17 @@
-"""EngineRuntime: the one writer thread: drains the input queue, runs safety, publishes."""
+"""EngineRuntime: the one writer thread: drains the input queue, runs safety, publishes.
+
+Start-up order: `__init__` takes the data-directory lock (one engine per account), `boot`
+reads the latch, rebuilds state and publishes the complete snapshot (account, safety,
+breakers, health) before anything can ask for it; `start` runs the writer thread, which loads
+market history in small slices between queued items, so a command never waits behind it.
+
+A command whose caller timed out never runs unnoticed. Risk-reducing ones (RUN_LATE:
+kill_switch, pause_entries, bot_stop, close_position, reject_signal) still run and a "system"
+message says they ran late; all others (place_order, reset_kill_switch, resume_entries,
+bot_start, approve_signal, set_risk_override, modify_stops, ...) add risk or release safety,
+so they are dropped, audited as `<name>_dropped` and announced. `Future.cancel` against
+`set_running_or_notify_cancel` decides atomically which of "TIMEOUT" and "ran" happened.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +21,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -16,6 +30,7 @@ from typing import Any
 from engine.bus import EventBus
 from engine.clock import Clock, SystemClock
 from engine.commands import error
+from engine.datadir_lock import DataDirLock
 from engine.models import Health, OrderBook, Quote, TradeTick, VixUpdate
 from engine.settings import Settings
 from engine.state import DashboardState
@@ -23,7 +38,11 @@ from engine.wiring import Components, build_components
 
 log = logging.getLogger(__name__)
 
-COMMAND_PRIORITY, MARKET_PRIORITY = 0, 1
+COMMAND_PRIORITY, MARKET_PRIORITY, BARRIER_PRIORITY = 0, 1, 2
+# Commands that only reduce risk: worth running even when their caller has given up.
+RUN_LATE = frozenset(
+    {"kill_switch", "pause_entries", "bot_stop", "close_position", "reject_signal"}
+)
 ACTIVITY_TOPICS = {
     "signal",
     "exit_signal",
@@ -55,6 +74,13 @@ class _Call:
     future: Future[dict[str, Any]]
 
 
+@dataclass
+class _Barrier:
+    """Resolves once the engine reaches it: everything queued before it has been handled."""
+
+    future: Future[bool]
+
+
 class EngineRuntime:
     """Owns the state. Feeds, broker callbacks and operators only put events on its queue."""
 
@@ -67,9 +93,16 @@ class EngineRuntime:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        # Before anything in the data directory is read: a second engine stops here.
+        self.lock = DataDirLock(settings.data_dir)
+        self.lock.acquire()
         self.bus = EventBus(self.clock)
         self.state = DashboardState()
-        self.c = components or build_components(settings, self.clock, self.bus, self.state)
+        try:
+            self.c = components or build_components(settings, self.clock, self.bus, self.state)
+        except BaseException:
+            self.lock.release()
+            raise
         # The activity stream is kept in the snapshot too, so a page that connects (or
         # reconnects) sees the recent history, not an empty log.
         self.bus.subscribe(
@@ -90,19 +123,30 @@ class EngineRuntime:
         self._event_counts: deque[list[float]] = deque(maxlen=8)
         self._due: dict[str, float] = {}
         self.booted = False
+        self._history: Iterator[float] | None = None
+        self.history_loaded = threading.Event()
+        self.history_progress = 0.0
 
     # ----- lifecycle -----
     def boot(self) -> None:
-        """Read the latch and rebuild state — before any broker or strategy runs."""
+        """Read the latch, rebuild state and publish the whole snapshot — before any broker
+        or strategy runs, and before the server can answer a request."""
         if not self.booted:
             self.c.boot()
+            self.c.start_publishing()
+            self._publish_health()
             self.booted = True
 
     def start(self, *, feed: bool = True) -> None:
         self.boot()
+        pump = feed and self.c.feed is not None
+        if pump and self.settings.sim_history_s > 0:
+            self._history = self.c.warm_up(self.clock.time())
+        else:
+            self.history_loaded.set()
         self._thread = threading.Thread(target=self._run, name="vigil-engine", daemon=True)
         self._thread.start()
-        if feed and self.c.feed is not None:
+        if pump:
             self._pump = threading.Thread(target=self._pump_feed, name="vigil-feed", daemon=True)
             self._pump.start()
 
@@ -111,11 +155,25 @@ class EngineRuntime:
         for thread in (self._pump, self._thread):
             if thread is not None:
                 thread.join(timeout)
-        self.c.close()
+        try:
+            self.c.close()
+        finally:
+            self.lock.release()
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, why not): the engine thread runs and the snapshot is complete."""
+        if not self.booted:
+            return False, "the engine has not restored its state yet"
+        if not self.running:
+            return False, "the engine is not running"
+        missing = [s for s in ("account", "safety", "breakers", "health") if not self.state.get(s)]
+        if missing:
+            return False, f"the snapshot is missing {', '.join(missing)}"
+        return True, "ready"
 
     # ----- inputs (any thread) -----
     def submit_market(self, event: Quote | TradeTick | OrderBook | VixUpdate) -> None:
@@ -127,7 +185,11 @@ class EngineRuntime:
         self._queue.put(_Item(MARKET_PRIORITY, next(self._seq), event))
 
     def call(self, name: str, command: Any, actor: str, timeout: float = 10.0) -> dict[str, Any]:
-        """Run an operator command on the engine thread and wait for its answer."""
+        """Run an operator command on the engine thread and wait for its answer.
+
+        On timeout the command is withdrawn if the engine has not started it; what happens to
+        it then is decided on the engine thread (see RUN_LATE in the module docstring).
+        """
         future: Future[dict[str, Any]] = Future()
         if not self.running:
             return error("ENGINE_STOPPED", "the engine is not running")
@@ -137,20 +199,62 @@ class EngineRuntime:
         try:
             return future.result(timeout)
         except FutureTimeout:
-            return error("TIMEOUT", f"the engine did not answer {name} within {timeout:.0f} s")
+            pass
+        if not future.cancel():
+            # Already running: its answer is on the way and belongs to this caller.
+            try:
+                return future.result(timeout)
+            except FutureTimeout:
+                pass
+        late = "will still run" if name in RUN_LATE else "was withdrawn"
+        return error("TIMEOUT", f"the engine did not answer {name} within {timeout:g} s; it {late}")
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until the engine has handled everything queued before this call.
+
+        False if the engine is not running or did not get there within `timeout`.
+        """
+        if not self.running:
+            return False
+        future: Future[bool] = Future()
+        self._queue.put(_Item(BARRIER_PRIORITY, next(self._seq), _Barrier(future)))
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            return False
 
     def snapshot(self) -> dict[str, Any]:
         return self.state.snapshot()
 
     # ----- the writer thread -----
     def _run(self) -> None:
-        self._safe(self.c.start_publishing, "start")
         while not self._stop.is_set():
-            self.run_once(timeout=0.05)
+            if self._history is None:
+                self.run_once(timeout=0.05)
+                continue
+            # Everything queued goes first (commands before all), then one slice of history.
+            while self.run_once() and not self._stop.is_set():
+                pass
+            self._safe(self._load_history_slice, "market history")
+            # Hand the GIL over now: a request thread holding a command would otherwise wait
+            # out the interpreter's 5 ms switch interval behind the next slice (halves the
+            # kill switch's latency while history loads).
+            time.sleep(0)
+
+    def _load_history_slice(self) -> None:
+        assert self._history is not None
+        try:
+            self.history_progress = next(self._history)
+        except BaseException as exc:  # done, or broken: either way the live feed may start
+            self._history, self.history_progress = None, 1.0
+            self.history_loaded.set()
+            if not isinstance(exc, StopIteration):
+                raise
 
     def run_once(self, timeout: float = 0.0) -> bool:
         """Handle one queued item (if any) then the periodic work. Tests call this directly."""
         handled = False
+        barrier: _Barrier | None = None
         try:
             item = self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
         except queue.Empty:
@@ -159,10 +263,14 @@ class EngineRuntime:
             handled = True
             if isinstance(item.body, _Call):
                 self._run_call(item.body)
+            elif isinstance(item.body, _Barrier):
+                barrier = item.body
             else:
-                self._count_event(time.monotonic())
+                self._count_event(self.clock.monotonic())
                 self._safe(lambda: self.c.on_market(item.body), "market data")
         self._safe(self._periodic, "housekeeping")
+        if barrier is not None:
+            barrier.future.set_result(True)
         return handled
 
     def _count_event(self, now: float) -> None:
@@ -179,13 +287,34 @@ class EngineRuntime:
         return count
 
     def _run_call(self, call: _Call) -> None:
+        # False: the caller gave up (cancelled) before the engine got here.
+        late = not call.future.set_running_or_notify_cancel()
+        if late and call.name not in RUN_LATE:
+            self._safe(lambda: self._drop_late(call), f"dropping {call.name}")
+            return
         try:
             result = self.c.execute(call.name, call.command, call.actor)
         except Exception as exc:  # noqa: BLE001 - answer the operator, never die
             self._record_error(exc, f"command {call.name}")
             result = error("INTERNAL", f"{call.name} failed inside the engine; see the log")
-        if not call.future.done():
+        if late:
+            outcome = "ok" if result.get("ok") else result.get("error", {}).get("code", "failed")
+            message = f"{call.name} by {call.actor} ran late, after its caller timed out: {outcome}"
+            self.bus.publish("system", {"message": message, "kind": "late_command"})
+        else:
             call.future.set_result(result)
+
+    def _drop_late(self, call: _Call) -> None:
+        if call.name.startswith("query_"):
+            return  # a read nobody waits for: nothing to do, nothing to tell
+        message = (
+            f"{call.name} by {call.actor} was dropped: its caller timed out before the engine "
+            "reached it, and a late run could add risk"
+        )
+        self.bus.publish("system", {"message": message, "kind": "dropped_command"})
+        self.c.store.audit(
+            call.actor, f"{call.name}_dropped", reason="caller timed out", outcome="DROPPED"
+        )
 
     def _safe(self, work: Any, where: str) -> None:
         try:
@@ -222,7 +351,7 @@ class EngineRuntime:
         return True
 
     def health_payload(self) -> dict[str, Any]:
-        current = float(int(time.monotonic()))
+        current = float(int(self.clock.monotonic()))
         # The five whole seconds before the current (incomplete) one.
         recent = sum(n for second, n in self._event_counts if current - 5 <= second < current)
         return {
@@ -237,6 +366,7 @@ class EngineRuntime:
             "queue_depth": self._queue.qsize(),
             "events_per_s": recent / 5.0,
             "dropped_market_events": self.dropped_market_events,
+            "history_loaded": self.history_loaded.is_set(),
         }
 
     def _health_status(self) -> Health:
@@ -256,9 +386,13 @@ class EngineRuntime:
         feed = self.c.feed
         assert feed is not None
         interval = self.settings.sim_tick_ms / 1000.0
-        last = time.monotonic()
+        # The feed's process carries on from where the history ends: no step before that.
+        while not self.history_loaded.wait(0.05):
+            if self._stop.is_set():
+                return
+        last = self.clock.monotonic()
         while not self._stop.wait(interval):
-            now_mono = time.monotonic()
+            now_mono = self.clock.monotonic()
             dt = (now_mono - last) * self.settings.sim_speed
             last = now_mono
             try:

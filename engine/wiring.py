@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from engine.bus import EventBus
@@ -33,6 +34,8 @@ from engine.strategy import DemoStrategy
 log = logging.getLogger(__name__)
 EQUITY_CURVE_POINTS = 500
 WARMUP_STEP_S = 5.0
+# Steps of history per slice: a few milliseconds of work between two queued commands.
+WARMUP_SLICE_STEPS = 6
 
 
 class Components(OperatorControls):
@@ -111,9 +114,12 @@ class Components(OperatorControls):
         return {s: p.qty for s, p in self.desk.ledger.positions().items()}
 
     def start_publishing(self) -> None:
+        """The complete snapshot (account, safety, breakers...) from the restored state.
+
+        Runs in boot, before the server answers anything, so no page ever sees an empty
+        account or safety section; market history comes later, in `warm_up` slices.
+        """
         self.state.set("market", {"symbols": self.market.symbols, "quotes": {}, "books": {}})
-        if self.feed is not None and self.settings.sim_history_s > 0:
-            self._warm_up()
         self.desk.publish_account()
         self.desk.publish_positions()
         self.desk.publish_orders()
@@ -122,18 +128,38 @@ class Components(OperatorControls):
         self._publish_safety(force=True)
         self.bus.publish("system", {"message": "engine started", "kind": "start"})
 
-    def _warm_up(self) -> None:
-        assert self.feed is not None
-        end = self.clock.time()
+    def warm_up(self, end: float) -> Iterator[float]:
+        """Load the simulated market history before `end`, one slice per step.
+
+        A generator so the engine thread can take queued commands between slices: history
+        never delays a kill switch. Yields the fraction loaded so far.
+        """
+        feed = self.feed
+        assert feed is not None
+        count = round(self.settings.sim_history_s / WARMUP_STEP_S)
+        start = end - count * WARMUP_STEP_S
         self.bus.publish("progress", {"message": "loading market history", "pct": 0})
-        for event in self.feed.history(end, self.settings.sim_history_s, WARMUP_STEP_S):
+        done = 0
+        while done < count:
+            steps = min(WARMUP_SLICE_STEPS, count - done)
+            done += steps
+            slice_end = end if done == count else start + done * WARMUP_STEP_S
+            self._warm_up(feed.history(slice_end, steps * WARMUP_STEP_S, WARMUP_STEP_S))
+            yield done / count
+        self.bus.publish("progress", {"message": "market history loaded", "pct": 100})
+
+    def _warm_up(self, events: list[TradeTick | VixUpdate]) -> None:
+        # History is not live data: the stale-feed breaker must not see old ticks as fresh
+        # (or as stale), so the last live timestamp is put back after the slice.
+        last_live = self.market.last_data_ts
+        for event in events:
             if isinstance(event, TradeTick):
                 self.market.on_trade(event)
                 if self.strategy is not None:
                     self.strategy.warm_up(event.symbol, event.price, event.ts)
             elif isinstance(event, VixUpdate):
                 self.vix = event.value
-        self.bus.publish("progress", {"message": "market history loaded", "pct": 100})
+        self.market.last_data_ts = last_live
 
     def close(self) -> None:
         self.store.close()

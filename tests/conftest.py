@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,23 @@ from engine.settings import Settings, load_settings
 
 ADMIN_PASSWORD = "correct-horse-battery"
 TEST_SECRET_KEY = "test-secret-key-7f1c2a9e5b"
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 5.0, message: str = "condition"
+) -> Any:
+    """Poll `predicate` until it returns something truthy (returned) or fail after `timeout`.
+
+    For outcomes produced by other threads or processes: never sleep a fixed time and assert.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {message}")
+        time.sleep(0.01)
 
 
 def make_settings(data_dir: Path, **env: str) -> Settings:
@@ -46,8 +63,7 @@ class SyncEngine:
         self.rt = EngineRuntime(settings, clock=clock)
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.rt.bus.subscribe(lambda topic, payload: self.events.append((topic, payload)))
-        self.rt.boot()
-        self.rt.c.start_publishing()
+        self.rt.boot()  # restores state and publishes the whole snapshot
 
     @property
     def c(self) -> Any:
@@ -73,7 +89,7 @@ class SyncEngine:
         return [payload for topic, payload in self.events if topic == name]
 
     def close(self) -> None:
-        self.c.close()
+        self.rt.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,30 +52,52 @@ class ServerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
-        handle = self.log.open("a")
-        self.proc = subprocess.Popen(
-            procfile_command(),
-            cwd=ROOT,
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+    def spawn(self) -> subprocess.Popen[str]:
+        """Start the Procfile's web command; do not wait for anything."""
+        with self.log.open("a") as handle:
+            self.proc = subprocess.Popen(
+                procfile_command(),
+                cwd=ROOT,
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        return self.proc
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        """Start and wait until /readyz says ready (the snapshot is complete)."""
+        self.spawn()
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log.read_text()[-3000:]}")
+                raise AssertionError(f"server exited early:\n{self.output()[-3000:]}")
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code in (200, 503):
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return self
             except requests.RequestException:
                 pass
-            time.sleep(0.1)
-        raise AssertionError(
-            f"server did not answer within {timeout}s:\n{self.log.read_text()[-3000:]}"
-        )
+            time.sleep(0.05)
+        raise AssertionError(f"server not ready within {timeout}s:\n{self.output()[-3000:]}")
+
+    def run_to_exit(self, timeout: float = 60.0) -> int:
+        """Start a server that is expected to refuse; its exit code (fails if it keeps running)."""
+        proc = self.spawn()
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"server still running after {timeout}s:\n{self.output()[-3000:]}"
+            ) from None
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def ready(self) -> dict[str, Any]:
+        return requests.get(f"{self.url}/readyz", timeout=5).json()
 
     def health(self) -> dict[str, Any]:
         return requests.get(f"{self.url}/healthz", timeout=5).json()
@@ -93,6 +115,7 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+        self._wait_group_gone()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -101,3 +124,24 @@ class ServerProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._wait_group_gone()
+
+    def _wait_group_gone(self, timeout: float = 10.0) -> None:
+        """The master is reaped; wait for its worker too: it holds the data-dir lock until
+        the kernel has torn it down, and the next server on this directory needs it."""
+        if self.proc is None:
+            return
+        wait_until(lambda: not _live_members(self.proc.pid), timeout, "the server's processes")
+
+
+def _live_members(group: int) -> list[int]:
+    """PIDs in process group `group` that have not exited (zombies have let go of their files)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == group:
+            alive.append(int(stat.parent.name))
+    return alive

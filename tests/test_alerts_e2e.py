@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_until
 from tests.notifier.pushover_fake import TOKEN, USER, PushoverFake
 from tests.server_process import ServerProcess
 
@@ -34,12 +34,11 @@ def test_kill_switch_on_embedded_default_then_emergency_alert_reaches_pushover(
                 timeout=10,
             )
             assert answer.json()["ok"], answer.text
-            deadline = time.monotonic() + 10
-            emergency: list[dict[str, str]] = []
-            while not emergency and time.monotonic() < deadline:
-                emergency = [f for f in pushover.delivered if f.get("priority") == "2"]
-                time.sleep(0.05)
-            assert emergency, pushover.requests
+            emergency = wait_until(
+                lambda: [f for f in pushover.delivered if f.get("priority") == "2"],
+                20,
+                "the emergency push",
+            )
             alert = emergency[0]
             assert alert["sound"] == "siren"
             assert int(alert["retry"]) >= 30 and int(alert["expire"]) <= 10800

@@ -14,12 +14,15 @@ from dashboard import create_app
 from engine.runtime import EngineRuntime
 from engine.settings import Settings
 from engine.users import UserStore
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, wait_until
 
+MARKER = "test_marker"
 PASSWORDS = {"admin": ADMIN_PASSWORD, "tina": "trader-pass-1", "vic": "viewer-pass-1"}
 
 
 class LiveApp:
+    _markers = 0
+
     def __init__(self, settings: Settings) -> None:
         self.runtime = EngineRuntime(settings)
         self.runtime.boot()
@@ -38,11 +41,29 @@ class LiveApp:
                 self.runtime.submit_market(event)
         self.wait_idle()
 
-    def wait_idle(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.runtime._queue.qsize() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.05)
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Until the engine has handled everything queued so far (not a guess with a sleep)."""
+        assert self.runtime.wait_idle(timeout), f"the engine was not idle within {timeout} s"
+
+    def settle(self, client: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Everything `client` was sent up to now, once the engine and the bridge caught up.
+
+        The engine goes idle first; then a marker goes through the bus and the bridge's
+        immediate path, which keeps order: once the client has it, every immediate event
+        published before it has arrived too, so "nothing else came" can be asserted.
+        """
+        self.wait_idle(timeout)
+        self._markers += 1
+        marker = self._markers
+        self.runtime.bus.publish(MARKER, {"n": marker})
+        seen: list[dict[str, Any]] = []
+
+        def arrived() -> bool:
+            seen.extend(client.get_received())
+            return any(m["name"] == MARKER and m["args"][0]["n"] == marker for m in seen)
+
+        wait_until(arrived, timeout, "the bridge to deliver the marker")
+        return [m for m in seen if m["name"] != MARKER]
 
     def http(self, user: str | None = None) -> FlaskClient:
         client = self.app.test_client()

@@ -185,8 +185,8 @@ def test_unknown_symbol_then_refused_before_the_engine(live: LiveApp) -> None:
         assert answer["error"]["code"] == (
             "UNKNOWN_SYMBOL" if name != "modify_stops" else "NO_POSITION"
         )
-    time.sleep(0.25)  # a bridge flush: an engine-side denial would have been published
-    names = {message["name"] for message in trader.get_received()}
+    # Everything the engine and the bridge would have sent by now, then nothing more.
+    names = {message["name"] for message in live.settle(trader)}
     assert "order_placing" not in names and "risk_limit" not in names
     assert audit_actions(live) == audit_before
 

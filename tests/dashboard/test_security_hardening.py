@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from engine.runtime import EngineRuntime
 from engine.settings import Settings, load_settings
 from engine.users import UserStore
 from notifier.config import build_dispatcher
-from tests.conftest import ADMIN_PASSWORD, make_settings
+from tests.conftest import ADMIN_PASSWORD, make_settings, wait_until
 from tests.dashboard.conftest import PASSWORDS, LiveApp
 from tests.dashboard.realserver import RealServer, ack, closed_by_server
 from tests.notifier.pushover_fake import PushoverFake, Reply
@@ -237,8 +236,13 @@ def test_secrets_then_absent_from_logs_payloads_errors_and_files(
             "/api/kill-switch/reset", json={"reason": "x", "confirm": "RESET", "password": "no"}
         )
     )
-    time.sleep(0.3)  # let the bridge flush and the notifier log its failures
-    seen += [json.dumps(m, default=str) for m in socket.get_received()]
+    # Everything the bridge sends up to now, and the notifier's log of the failed alert.
+    seen += [json.dumps(m, default=str) for m in app.settle(socket)]
+    wait_until(
+        lambda: any("failed (attempt" in r.getMessage() for r in caplog.records),
+        10,
+        "the notifier to log the failed alert",
+    )
     keep(admin.post("/api/logout"))
     assert not socket.is_connected()
     seen += [json.dumps(a, default=str) for a in answers]

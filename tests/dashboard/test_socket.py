@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
+from tests.conftest import wait_until
 from tests.dashboard.conftest import LiveApp, received
 
 
@@ -46,15 +45,25 @@ def test_market_moves_then_conflated_updates_arrive_with_ts(live: LiveApp) -> No
     client = live.socket("admin")
     client.get_received()
     live.push_market(2.0)
-    time.sleep(0.25)  # one conflation flush
-    messages = client.get_received()
+    latest = live.runtime.state.get("market")["quotes"]["SPY"]
+    messages: list = []
+
+    def newest_spy_quote_arrived() -> bool:
+        messages.extend(client.get_received())
+        spy = [m for m in messages if m["name"] == "quote_update"]
+        spy = [m["args"][0] for m in spy if m["args"][0]["symbol"] == "SPY"]
+        return any({k: v for k, v in q.items() if k != "ts"} == latest for q in spy)
+
+    # Conflation may drop intermediate quotes, never the server's latest (how many go out,
+    # and in which order, is test_bridge's business, on a clock it controls).
+    wait_until(newest_spy_quote_arrived, 10, "the latest SPY quote")
     names = {m["name"] for m in messages}
     assert {"quote_update", "orderbook_update", "price_update"} <= names
     assert all("ts" in m["args"][0] for m in messages)
     quotes_spy = [
         m for m in messages if m["name"] == "quote_update" and m["args"][0]["symbol"] == "SPY"
     ]
-    assert 1 <= len(quotes_spy) <= 4  # 10 steps of SPY quotes conflated to the flushes
+    assert 1 <= len(quotes_spy) <= 10  # 10 steps of SPY quotes, at most one message each
 
 
 def test_kill_switch_from_one_client_then_other_client_told_at_once(live: LiveApp) -> None:
@@ -62,12 +71,8 @@ def test_kill_switch_from_one_client_then_other_client_told_at_once(live: LiveAp
     watcher.get_received()
     ack = trader.emit("kill_switch", {"level": "halt", "reason": "manual test"}, callback=True)
     assert ack["ok"] and ack["changed"]
-    deadline = time.monotonic() + 2
-    got: list = []
-    while not got and time.monotonic() < deadline:
-        got = received(watcher, "kill_switch_activated")
-        time.sleep(0.02)
-    assert got and got[0]["level"] == "halt" and got[0]["actor"] == "tina"
+    got = wait_until(lambda: received(watcher, "kill_switch_activated"), 5, "the broadcast")
+    assert got[0]["level"] == "halt" and got[0]["actor"] == "tina"
 
 
 def test_invalid_payloads_then_structured_errors_and_nothing_changes(live: LiveApp) -> None:
@@ -113,8 +118,8 @@ def test_reset_by_admin_with_password_then_active_and_broadcast(live: LiveApp) -
         callback=True,
     )
     assert ack == {"ok": True, "trading_state": "ACTIVE"}
-    time.sleep(0.1)
-    assert received(admin, "kill_switch_reset")[0]["actor"] == "admin"
+    resets = wait_until(lambda: received(admin, "kill_switch_reset"), 5, "kill_switch_reset")
+    assert resets[0]["actor"] == "admin"
 
 
 def test_roles_then_viewer_cannot_trade_and_trader_cannot_reset(live: LiveApp) -> None:

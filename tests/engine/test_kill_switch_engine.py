@@ -114,7 +114,7 @@ def test_latch_written_by_another_process_then_running_engine_halts_within_a_sec
     rt.bus.subscribe(lambda t, p: seen.set(), {"kill_switch_activated"})
     rt.start(feed=False)
     try:
-        time.sleep(0.3)
+        assert rt.wait_idle(10)  # the engine runs and has read the latch once
         started = time.monotonic()
         KillSwitchLatch(settings.latch_path).engage(
             KillLevel.HALT, "from cli", "cli:ops", time.time()

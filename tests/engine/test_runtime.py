@@ -15,7 +15,7 @@ from engine.runtime import EngineRuntime
 from engine.settings import Settings
 from engine.sim_feed import DEFAULT_INSTRUMENTS
 from engine.wiring import Components
-from tests.conftest import SyncEngine, make_settings
+from tests.conftest import SyncEngine, make_settings, wait_until
 
 
 def test_handler_raises_then_degraded_error_published_and_thread_keeps_running(
@@ -33,9 +33,7 @@ def test_handler_raises_then_degraded_error_published_and_thread_keeps_running(
         monkeypatch.setattr(rt.c, "on_market", boom)
         events = rt.c.feed.step(time.time(), 0.2)
         rt.submit_market(events[0])
-        deadline = time.monotonic() + 2
-        while not errors and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert rt.wait_idle(10)
         assert errors and "feed handler bug" in errors[0]["message"]
         assert rt.health_payload()["status"] == "DEGRADED"
         assert rt.running
@@ -201,7 +199,8 @@ def test_commands_queue_ahead_of_market_backlog(settings: Settings) -> None:
     )
     rt._thread = threading.current_thread()  # make call() accept while we drive the loop by hand
     caller.start()
-    time.sleep(0.05)
+    # The command is queued behind 1,000 market events, yet the next item handled is it.
+    wait_until(lambda: rt._queue.qsize() > len(events), 10, "the command to be queued")
     rt.run_once()
     caller.join(2)
     assert answers == [{"ok": True}]
