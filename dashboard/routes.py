@@ -55,7 +55,7 @@ def state() -> Any:
 
 
 @bp.get("/api/audit")
-@login_required()
+@login_required(account=True)
 def audit() -> Any:
     limit = _int_arg("limit", 200, 1, 1000)
     if limit is None:
@@ -144,13 +144,13 @@ def trades_csv() -> Any:
 
 
 @bp.post("/api/kill-switch")
-@login_required("trader")
+@login_required("trader", action="kill_switch")
 def engage_kill_switch() -> Any:
     return _command_response("kill_switch")
 
 
 @bp.post("/api/kill-switch/reset")
-@login_required("admin")
+@login_required("admin", action="reset_kill_switch")
 def reset_kill_switch() -> Any:
     return _command_response("reset_kill_switch")
 
