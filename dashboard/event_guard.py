@@ -91,7 +91,7 @@ class EventGuard:
         self._server = server  # the python-socketio Server
         self._rate, self._burst = rate, burst
         self._patience, self._patience_rate = patience, patience_rate
-        self._clock = clock
+        self.clock = clock
         self._conns: dict[str, _Conn] = {}
         self._lock = threading.Lock()
         self._deliver: Callable[[str, Any], Any] = lambda sid, data: None
@@ -116,7 +116,7 @@ class EventGuard:
         with self._lock:
             conn = self._conns.get(eio_sid)
             if conn is None:
-                now = self._clock()
+                now = self.clock()
                 conn = _Conn(
                     TokenBucket(self._burst, self._rate, now),
                     TokenBucket(self._patience, self._patience_rate, now),
@@ -141,7 +141,7 @@ class EventGuard:
         with conn.lock:
             if conn.dropped:
                 return
-            now = self._clock()
+            now = self.clock()
             if not halt and not conn.events.take(now):
                 conn.refused += 1
                 drop = not conn.patience.take(now)

@@ -169,6 +169,7 @@ def _command_response(name: str) -> Any:
     status = {
         "UNAUTHENTICATED": 401,
         "FORBIDDEN": 403,
+        "LOCKED_OUT": 429,
         "UNKNOWN_COMMAND": 404,
         "TIMEOUT": 504,
         "ENGINE_STOPPED": 503,

@@ -102,7 +102,9 @@ def test_held_sockets_then_login_and_kill_switch_answer_in_their_usual_time(
         assert {status for _, status, _ in anonymous} == {401}
         held.extend(sock for sock, _, _ in anonymous)
         cookie = cookie_of(admin)
-        per_address = [upgrade(server.port, cookie=cookie, forwarded_for="10.0.0.1") for _ in "1234"]
+        per_address = [
+            upgrade(server.port, cookie=cookie, forwarded_for="10.0.0.1") for _ in "1234"
+        ]
         assert [status for _, status, _ in per_address] == [101, 101, 101, 429]
         others = [upgrade(server.port, cookie=cookie, forwarded_for="10.0.0.2") for _ in "123"]
         assert [status for _, status, _ in others] == [101, 101, 503]

@@ -4,6 +4,7 @@ served worker's memory, read from /proc."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
 import struct
@@ -106,10 +107,8 @@ def deflate_bomb(inflated_mib: int) -> bytes:
 
 def send_quietly(sock: socket.socket, data: bytes) -> None:
     """sendall that accepts the server closing the connection part-way."""
-    try:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError, TimeoutError):
         sock.sendall(data)
-    except (BrokenPipeError, ConnectionResetError, TimeoutError):
-        pass
 
 
 def closed(sock: socket.socket, timeout: float = 10.0) -> bool:
