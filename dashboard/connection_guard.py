@@ -6,8 +6,9 @@ the process. So a socket is only opened for a valid session (a logged-in account
 share link, the same rule as every request), at most VIGIL_MAX_CONNECTIONS_PER_IP per client
 address, and at most the thread count minus a reserve in total: the reserved threads stay free
 for login, /api/state, /healthz and the HTTP kill switch. A refused upgrade gets a JSON error
-(401, 429 or 503) and the connection is closed; the page retries with back-off and keeps its
-HTTP fallback for the kill switch meanwhile.
+(401, 429 or 503) at once; the connection then idles in gunicorn's poller like any keep-alive
+connection, on no thread. The page retries with back-off and keeps its HTTP fallback for the
+kill switch meanwhile. An account whose socket was dropped for flooding gets 429 for a while.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import simple_websocket
 from flask import Flask
 
 from dashboard.auth import current_user
+from dashboard.event_guard import CLIENT_KEY
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,8 +67,15 @@ class ConnectionGuard:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not str(environ.get("PATH_INFO", "")).startswith(SOCKET_PATH):
             return self._inner(environ, start_response)
-        if not self._has_session(environ):
+        client = self._client_of(environ)
+        if client is None:
             return self._refuse(start_response, 401, "UNAUTHENTICATED", "log in first")
+        environ[CLIENT_KEY] = client
+        events = self._app.extensions.get("vigil.event_guard")
+        wait = events.blocked_for(client) if events is not None else 0.0
+        if wait > 0:
+            message = f"dropped for flooding; try again in {int(wait) + 1} s"
+            return self._refuse(start_response, 429, "RATE_LIMITED", message)
         if environ.get("REQUEST_METHOD") != "GET":
             return self._inner(environ, start_response)  # a POST answers at once
         address = str(environ.get("REMOTE_ADDR") or "unknown")
@@ -80,14 +89,16 @@ class ConnectionGuard:
         finally:
             self._release(address)
 
-    def _has_session(self, environ: dict[str, Any]) -> bool:
-        """The same rule as every HTTP request: signed cookie, not revoked, not expired."""
+    def _client_of(self, environ: dict[str, Any]) -> str | None:
+        """The session's account (or share link's viewer), by the rule every HTTP request
+        follows: signed cookie, not revoked, not expired; None without one."""
         try:
             with self._app.request_context(environ):
-                return current_user() is not None
+                user = current_user()
         except Exception:  # a cookie we cannot read is no session; never a traceback
             log.warning("socket upgrade: session could not be read", exc_info=True)
-            return False
+            return None
+        return None if user is None else user.username
 
     def _acquire(self, address: str) -> tuple[int, str, str] | None:
         with self._lock:
@@ -124,7 +135,6 @@ class ConnectionGuard:
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(body))),
                 ("Cache-Control", "no-store"),
-                ("Connection", "close"),
             ],
         )
         return [body]

@@ -1,5 +1,6 @@
-"""The per-connection gate on inbound Socket.IO messages: a token bucket, a depth check, and
-dropping a connection that keeps flooding; a trader's kill_switch always passes.
+"""The gate on inbound Socket.IO messages: a token bucket per account (or share link) across its
+connections, a depth check, and dropping a connection that keeps flooding (its account then
+gets no new socket for a while); a trader's kill_switch always passes.
 
 It sits between Engine.IO and python-socketio (it replaces Engine.IO's "message" handler) and
 runs on the connection's own reader thread, so a refused message costs the server a few
@@ -28,6 +29,11 @@ EVENT_BURST = 40.0
 # Refusals a connection may collect (refilled at PATIENCE_RATE/s) before it is dropped.
 PATIENCE = 100.0
 PATIENCE_RATE = 10.0
+# After a drop, the same account or link gets no new socket for this long (429 at the upgrade).
+DROP_COOLDOWN_S = 10.0
+PRUNE_AT = 1_000
+# The WSGI environ key under which the connection guard names the socket's account or link.
+CLIENT_KEY = "vigil.client"
 
 # A Socket.IO packet: type digit, optional "<n>-" attachments, optional "/nsp,", optional ack id.
 _HEAD = re.compile(r"(\d)(?:\d+-)?(/[^,]*,)?(\d*)")
@@ -49,13 +55,20 @@ class TokenBucket:
 
 
 @dataclass
-class _Conn:
+class _Client:
+    """One account or share link, across all its connections: reconnecting resets nothing."""
+
     events: TokenBucket
     patience: TokenBucket
+    blocked_until: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class _Conn:
+    client: _Client
     may_halt: bool = False
     dropped: bool = False
-    refused: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)
@@ -86,12 +99,15 @@ class EventGuard:
         burst: float = EVENT_BURST,
         patience: float = PATIENCE,
         patience_rate: float = PATIENCE_RATE,
+        cooldown: float = DROP_COOLDOWN_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._server = server  # the python-socketio Server
         self._rate, self._burst = rate, burst
         self._patience, self._patience_rate = patience, patience_rate
+        self._cooldown = cooldown
         self.clock = clock
+        self._clients: dict[str, _Client] = {}
         self._conns: dict[str, _Conn] = {}
         self._lock = threading.Lock()
         self._deliver: Callable[[str, Any], Any] = lambda sid, data: None
@@ -112,24 +128,55 @@ class EventGuard:
         """Called on connect: whether this connection's kill_switch bypasses the bucket."""
         self._conn(eio_sid).may_halt = allowed
 
-    def _conn(self, eio_sid: str) -> _Conn:
+    def blocked_for(self, client_key: str) -> float:
+        """Seconds this account or link must wait before a new socket (after a drop)."""
         with self._lock:
-            conn = self._conns.get(eio_sid)
-            if conn is None:
+            client = self._clients.get(client_key)
+        return 0.0 if client is None else max(client.blocked_until - self.clock(), 0.0)
+
+    def _client(self, key: str) -> _Client:
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                if len(self._clients) > PRUNE_AT:
+                    self._prune()
                 now = self.clock()
-                conn = _Conn(
+                client = _Client(
                     TokenBucket(self._burst, self._rate, now),
                     TokenBucket(self._patience, self._patience_rate, now),
                 )
-                self._conns[eio_sid] = conn
+                self._clients[key] = client
+            return client
+
+    def _prune(self) -> None:
+        """Forget clients whose buckets are full again and who are not blocked: no state lost."""
+        now = self.clock()
+        for key, client in list(self._clients.items()):
+            full = client.events.tokens + (now - client.events.last) * client.events.rate
+            if full >= client.events.capacity and client.blocked_until <= now:
+                del self._clients[key]
+
+    def _conn(self, eio_sid: str) -> _Conn:
+        with self._lock:
+            conn = self._conns.get(eio_sid)
+        if conn is not None:
             return conn
+        # The connection guard put the account (or link) in the handshake's environ.
+        environ = self._server.environ.get(eio_sid) or {}
+        conn = _Conn(self._client(str(environ.get(CLIENT_KEY) or f"sid:{eio_sid}")))
+        with self._lock:
+            return self._conns.setdefault(eio_sid, conn)
 
     def _on_disconnect(self, eio_sid: str, *args: Any) -> Any:
         with self._lock:
             self._conns.pop(eio_sid, None)
+            self._clients.pop(f"sid:{eio_sid}", None)
         return self._forget(eio_sid, *args)
 
     def on_message(self, eio_sid: str, data: Any) -> None:
+        eio_socket = self._server.eio.sockets.get(eio_sid)
+        if eio_socket is None or eio_socket.closing or eio_socket.closed:
+            return  # what a dropped or closing connection still had buffered
         conn = self._conn(eio_sid)
         head = _parse_head(data)
         halt = (
@@ -138,15 +185,16 @@ class EventGuard:
             and conn.may_halt
             and _HALT.match(data, head.body) is not None
         )
-        with conn.lock:
+        client = conn.client
+        with client.lock:
             if conn.dropped:
                 return
             now = self.clock()
-            if not halt and not conn.events.take(now):
-                conn.refused += 1
-                drop = not conn.patience.take(now)
+            if not halt and not client.events.take(now):
+                drop = not client.patience.take(now)
                 if drop:
                     conn.dropped = True
+                    client.blocked_until = now + self._cooldown
             else:
                 drop = None
         if drop is not None:
