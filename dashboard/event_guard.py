@@ -5,7 +5,8 @@ gets no new socket for a while); a trader's kill_switch always passes.
 It sits between Engine.IO and python-socketio (it replaces Engine.IO's "message" handler) and
 runs on the connection's own reader thread, so a refused message costs the server a few
 microseconds and no new thread: before, every inbound message started a thread, and one viewer
-sending 1,000 request_state/s built 1,000 snapshots a second beside the engine.
+sending 1,000 request_state/s built 1,000 snapshots a second beside the engine. The buckets
+belong to the account, not the connection, so reconnecting does not refill them.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from engine.commands import MAX_PAYLOAD_DEPTH, error, too_deeply_nested
 
 log = logging.getLogger(__name__)
 
-EVENT_RATE = 20.0  # events per second, sustained, per connection
+EVENT_RATE = 20.0  # events per second, sustained, per account or share link
 EVENT_BURST = 40.0
-# Refusals a connection may collect (refilled at PATIENCE_RATE/s) before it is dropped.
+# Refusals an account may collect (refilled at PATIENCE_RATE/s) before its socket is dropped.
 PATIENCE = 100.0
 PATIENCE_RATE = 10.0
 # After a drop, the same account or link gets no new socket for this long (429 at the upgrade).
 DROP_COOLDOWN_S = 10.0
+DROP_GRACE_S = 0.5
 PRUNE_AT = 1_000
 # The WSGI environ key under which the connection guard names the socket's account or link.
 CLIENT_KEY = "vigil.client"
@@ -238,14 +240,24 @@ class EventGuard:
             log.debug("socket %s: error answer not sent", eio_sid, exc_info=True)
 
     def _drop(self, eio_sid: str) -> None:
-        """Close at the TCP level: a flooder that does not read cannot stall the close."""
+        """Ignore the connection from now on and cut it at the TCP level a moment later.
+
+        The moment lets the RATE_LIMITED answers already queued reach a client that reads; the
+        cut (not a close handshake) means a flooder that does not read cannot stall it.
+        """
         self.dropped += 1
-        log.warning("socket %s dropped: kept flooding past the rate limit", eio_sid)
         environ = self._server.environ.get(eio_sid) or {}
+        log.warning(
+            "socket of %s dropped: kept flooding past the rate limit",
+            environ.get(CLIENT_KEY, eio_sid),
+        )
         transport = environ.get("vigil.websocket")
         if transport is not None:
-            transport.abort()
-            return
-        eio_socket = self._server.eio.sockets.get(eio_sid)
-        if eio_socket is not None:
-            eio_socket.close(wait=False, abort=True)
+            timer = threading.Timer(DROP_GRACE_S, transport.abort)
+        else:
+            eio_socket = self._server.eio.sockets.get(eio_sid)
+            if eio_socket is None:
+                return
+            timer = threading.Timer(DROP_GRACE_S, eio_socket.close, kwargs={"wait": False})
+        timer.daemon = True
+        timer.start()
