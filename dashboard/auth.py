@@ -264,7 +264,9 @@ def login_required(
             if user is None:
                 return error_response("UNAUTHENTICATED", "log in first", 401)
             if not user.has_role(role):
-                audit_denied(user, kwargs.get("name", name), f"needs the {role} role")
+                command = kwargs.get("name")  # /api/control/<name>: audited as the command
+                what = command if command in COMMAND_ROLES else name
+                audit_denied(user, what, f"needs the {role} role")
                 return error_response("FORBIDDEN", f"this needs the {role} role", 403)
             if account and shared_view():
                 audit_denied(user, name, "a share link cannot read this")
@@ -344,9 +346,13 @@ def throttle_keys(username: str) -> tuple[str, str]:
 
 
 def check_password(user: User, password: str) -> tuple[bool, float]:
-    """(matches, 0) or (False, seconds locked): the login throttle guards this check too, so
-    the reset password cannot be guessed faster than a login."""
-    keys = throttle_keys(user.username)
+    """(matches, 0) or (False, seconds locked): the reset password, throttled like a login.
+
+    Its own budget per account (5 wrong in 15 min lock it for 5 min): someone guessing logins
+    from outside cannot block a logged-in admin's reset, and a stolen session cannot guess
+    the password faster than a login could.
+    """
+    keys = (f"reset:{user.username.lower()}",)
     throttle: LoginThrottle = current_app.extensions["vigil.throttle"]
     wait = throttle.begin(*keys)
     if wait > 0:
@@ -357,10 +363,6 @@ def check_password(user: User, password: str) -> tuple[bool, float]:
     finally:
         throttle.finish(*keys, ok=matches)
     return matches, 0.0
-
-
-def password_matches(user: User, password: str) -> bool:
-    return check_password(user, password)[0]
 
 
 def same_text(a: str, b: str) -> bool:

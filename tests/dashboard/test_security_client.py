@@ -153,6 +153,7 @@ def test_reset_password_guesses_then_locked_out_even_with_the_right_one(live: Li
     assert live.runtime.state.get("safety")["kill_switch"]["engaged"] is True
     denied = [r for r in audit_rows(live) if r["action"] == "reset_kill_switch_denied"]
     assert [r["outcome"] for r in denied].count("LOCKED_OUT") == 1
+    live.http("admin")  # its own budget: logging in still works
 
 
 def test_http_role_refusals_then_audited_like_socket_ones(live: LiveApp) -> None:
