@@ -7,7 +7,8 @@ _port = os.environ.get("PORT") or os.environ.get("VIGIL_PORT", "5000")
 bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 workers = 1  # never more: a second worker would be a second engine trading the same account
 worker_class = "gthread"
-threads = int(os.environ.get("VIGIL_THREADS", "32"))  # each websocket holds one thread
+# Each websocket holds one thread; dashboard/connection_guard.py keeps a quarter of them free.
+threads = int(os.environ.get("VIGIL_THREADS", "32"))
 timeout = 60
 graceful_timeout = 10
 keepalive = 5

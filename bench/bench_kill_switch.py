@@ -4,7 +4,8 @@ Run from the repository root: ``python bench/bench_kill_switch.py [--rounds 100]
 
 The real server runs as the Procfile does (gunicorn, one gthread worker; free 127.0.0.1 port,
 temporary data directory); two admin python-socketio clients connect over the websocket. Each
-round places 100 resting buy limits 30% below the mid via `place_order` (not timed), then client
+round places 100 resting buy limits 30% below the mid via `POST /api/control/place_order` (not
+timed; over HTTP because a socket's events are rate-limited), then client
 A emits `kill_switch` `{"level": "halt"}` with an ack callback; t0 is taken just before the emit.
 - ack: the engine answers only after `SafetyManager.engage` has written and fsynced the latch
   (file and directory) and `cancel_all_orders` has cancelled and persisted every order: (a)+(b).
@@ -110,6 +111,7 @@ class Client:
 
     def __init__(self, server: ServerProcess, session: requests.Session, name: str) -> None:
         self.name = name
+        self.http, self.url = session, server.url
         self.sio = socketio.Client(reconnection=False)
         self.quotes: dict[str, dict[str, Any]] = {}
         self.handlers: dict[str, Callable[[Any], None]] = {}
@@ -162,8 +164,12 @@ def resting_buy(quote: dict[str, Any]) -> dict[str, Any]:
 
 
 def place_resting_orders(client: Client, n: int) -> None:
+    """Over HTTP, as a script does: a websocket connection's events are rate-limited (20/s,
+    bursts of 40; dashboard/event_guard.py), which is for pages, not for 100 orders at once."""
     for i in range(n):
-        answer = client.call("place_order", resting_buy(client.quotes[SYMBOLS[i % len(SYMBOLS)]]))
+        order = resting_buy(client.quotes[SYMBOLS[i % len(SYMBOLS)]])
+        answer = client.http.post(f"{client.url}/api/control/place_order", json=order, timeout=10)
+        answer = answer.json()
         if not answer.get("ok"):
             raise RuntimeError(f"place_order refused: {answer}")
 

@@ -15,6 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard import auth, metrics, routes, security, share_links, sockets
 from dashboard.bridge import SocketBridge
+from dashboard.connection_guard import BoundedWebSocket, ConnectionGuard
+from dashboard.event_guard import EventGuard
 from engine.settings import Settings
 from engine.users import UserStore
 
@@ -39,10 +41,7 @@ def create_app(
         VIGIL_ORIGINS=settings.origins,
         JSON_SORT_KEYS=False,
     )
-    if settings.trust_proxy:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    app.json = security.BoundedJSONProvider(app)
     user_store = users or UserStore(settings.db_path)
     app.extensions["vigil.settings"] = settings
     app.extensions["vigil.users"] = user_store
@@ -58,8 +57,28 @@ def create_app(
         max_http_buffer_size=settings.max_message_bytes,
         ping_interval=10,
         ping_timeout=10,
+        # Websocket only (the page asks for nothing else): a long-poll would hold a thread
+        # per request, outside the connection guard's count.
+        transports=["websocket"],
     )
     app.extensions["vigil.socketio"] = socketio
+    eio = socketio.server.eio
+    eio._async = {  # this server's copy: the driver table is shared module state
+        **eio._async,
+        "websocket": BoundedWebSocket.limited_to(settings.max_message_bytes),
+    }
+    event_guard = EventGuard(socketio.server)
+    event_guard.install()
+    app.extensions["vigil.event_guard"] = event_guard
+    guard = ConnectionGuard(app.wsgi_app, app, settings)
+    app.extensions["vigil.connection_guard"] = guard
+    app.wsgi_app = guard  # type: ignore[method-assign]
+    if settings.trust_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Outermost, so the socket path (guard, origin check) sees the same client address,
+        # host and scheme as every HTTP route.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     bridge = SocketBridge(socketio, clock=runtime.clock if runtime is not None else None)
     app.extensions["vigil.bridge"] = bridge
     if runtime is not None:

@@ -26,6 +26,8 @@ LOCKOUT_S = 300.0
 # Past this many tracked keys the throttle drops stale ones, so a flood of made-up names
 # cannot grow memory without bound.
 THROTTLE_PRUNE_AT = 10_000
+# The wait named when the limit is taken up by checks still running, not by failures.
+BUSY_RETRY_S = 1.0
 
 # Which role each client → server command needs; roles are ordered viewer < trader < admin.
 COMMAND_ROLES: dict[str, str] = {
@@ -55,13 +57,51 @@ class LoginThrottle:
         self._clock = clock
         self._failures: dict[str, deque[float]] = defaultdict(deque)
         self._locked_until: dict[str, float] = {}
+        self._in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def locked(self, *keys: str) -> float:
         """Seconds until every key is unlocked (0 when none is locked)."""
         now = self._clock()
         with self._lock:
-            return max((self._locked_until.get(k, 0.0) - now for k in keys), default=0.0)
+            return self._locked_for(keys, now)
+
+    def _locked_for(self, keys: tuple[str, ...], now: float) -> float:
+        return max((self._locked_until.get(k, 0.0) - now for k in keys), default=0.0)
+
+    def begin(self, *keys: str) -> float:
+        """Reserve one password check: 0 when it may run, else seconds to wait.
+
+        A check in flight counts as a failure until it ends (`finish`), so parallel attempts
+        cannot all pass the limit before the first of them has failed: at most MAX_FAILURES
+        wrong passwords are ever checked per key within the window.
+        """
+        now = self._clock()
+        with self._lock:
+            wait = self._locked_for(keys, now)
+            if wait > 0:
+                return wait
+            for key in keys:
+                recent = [t for t in self._failures.get(key, ()) if t >= now - FAILURE_WINDOW_S]
+                if len(recent) + self._in_flight.get(key, 0) >= MAX_FAILURES:
+                    return BUSY_RETRY_S
+            for key in keys:
+                self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            return 0.0
+
+    def finish(self, *keys: str, ok: bool) -> None:
+        """End a check that `begin` allowed: record its outcome, release its reservation."""
+        with self._lock:
+            for key in keys:
+                left = self._in_flight.get(key, 0) - 1
+                if left > 0:
+                    self._in_flight[key] = left
+                else:
+                    self._in_flight.pop(key, None)
+        if ok:
+            self.success(*keys)
+        else:
+            self.failure(*keys)
 
     def failure(self, *keys: str) -> None:
         now = self._clock()
@@ -188,15 +228,49 @@ def close_sockets(room: str) -> int:
     return len(members)
 
 
-def login_required(role: str = "viewer") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def shared_view() -> bool:
+    """True when this request is a read-only share link's, not a logged-in account's."""
+    return session_account() is None and isinstance(session.get("share"), str)
+
+
+def audit_denied(user: User, action: str, reason: str) -> None:
+    """A role refusal, audited the same way for HTTP and socket commands."""
+    store = current_app.extensions.get("vigil.store")
+    if store is not None:
+        store.audit(
+            user.username,
+            f"{action}_denied",
+            reason=reason,
+            outcome="FORBIDDEN",
+            details={"method": request.method, "path": request.path},
+        )
+
+
+def login_required(
+    role: str = "viewer", *, action: str | None = None, account: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Refuse without a session (401) or without `role` (403, audited as `<action>_denied`).
+
+    `account=True` also refuses a share link's viewer: for what only people with their own
+    login may read (the audit log names users, addresses and failed logins).
+    """
+
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        name = action or view.__name__
+
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             user = current_user()
             if user is None:
                 return error_response("UNAUTHENTICATED", "log in first", 401)
             if not user.has_role(role):
+                command = kwargs.get("name")  # /api/control/<name>: audited as the command
+                what = command if command in COMMAND_ROLES else name
+                audit_denied(user, what, f"needs the {role} role")
                 return error_response("FORBIDDEN", f"this needs the {role} role", 403)
+            if account and shared_view():
+                audit_denied(user, name, "a share link cannot read this")
+                return error_response("FORBIDDEN", "a share link cannot read this", 403)
             return view(*args, **kwargs)
 
         return wrapper
@@ -218,10 +292,10 @@ def login() -> Any:
         return error_response("INVALID_PAYLOAD", "username and password must be strings", 400)
     if len(username) > 64 or len(password) > 1024:
         return error_response("INVALID_PAYLOAD", "username or password too long", 400)
-    throttle: LoginThrottle = current_app.extensions["vigil.throttle"]
-    keys = (f"user:{username.lower()}", f"addr:{client_address()}")
+    keys = throttle_keys(username)
     store = current_app.extensions["vigil.store"]
-    wait = throttle.locked(*keys)
+    throttle: LoginThrottle = current_app.extensions["vigil.throttle"]
+    wait = throttle.begin(*keys)
     if wait > 0:
         store.audit(
             username, "login_locked", outcome="refused", details={"address": client_address()}
@@ -229,14 +303,16 @@ def login() -> Any:
         return error_response(
             "LOCKED_OUT", f"too many failed logins; try again in {int(wait) + 1} s", 429
         )
-    user = users().verify(username.lower(), password)
+    user = None
+    try:
+        user = users().verify(username.lower(), password)
+    finally:
+        throttle.finish(*keys, ok=user is not None)
     if user is None:
-        throttle.failure(*keys)
         store.audit(
             username, "login_failed", outcome="refused", details={"address": client_address()}
         )
         return error_response("BAD_CREDENTIALS", "wrong username or password", 401)
-    throttle.success(*keys)
     session.clear()  # a fresh session id on every login: no fixation
     session["user"] = user.username
     session["sid"] = secrets.token_urlsafe(18)
@@ -265,8 +341,28 @@ def logout() -> Any:
     return jsonify({"ok": True})
 
 
-def password_matches(user: User, password: str) -> bool:
-    return users().verify(user.username, password) is not None
+def throttle_keys(username: str) -> tuple[str, str]:
+    return f"user:{username.lower()}", f"addr:{client_address()}"
+
+
+def check_password(user: User, password: str) -> tuple[bool, float]:
+    """(matches, 0) or (False, seconds locked): the reset password, throttled like a login.
+
+    Its own budget per account (5 wrong in 15 min lock it for 5 min): someone guessing logins
+    from outside cannot block a logged-in admin's reset, and a stolen session cannot guess
+    the password faster than a login could.
+    """
+    keys = (f"reset:{user.username.lower()}",)
+    throttle: LoginThrottle = current_app.extensions["vigil.throttle"]
+    wait = throttle.begin(*keys)
+    if wait > 0:
+        return False, wait
+    matches = False
+    try:
+        matches = users().verify(user.username, password) is not None
+    finally:
+        throttle.finish(*keys, ok=matches)
+    return matches, 0.0
 
 
 def same_text(a: str, b: str) -> bool:

@@ -75,7 +75,7 @@ def state() -> Any:
 
 
 @bp.get("/api/audit")
-@login_required()
+@login_required(account=True)
 def audit() -> Any:
     limit = _int_arg("limit", 200, 1, 1000)
     if limit is None:
@@ -164,13 +164,13 @@ def trades_csv() -> Any:
 
 
 @bp.post("/api/kill-switch")
-@login_required("trader")
+@login_required("trader", action="kill_switch")
 def engage_kill_switch() -> Any:
     return _command_response("kill_switch")
 
 
 @bp.post("/api/kill-switch/reset")
-@login_required("admin")
+@login_required("admin", action="reset_kill_switch")
 def reset_kill_switch() -> Any:
     return _command_response("reset_kill_switch")
 
@@ -189,6 +189,7 @@ def _command_response(name: str) -> Any:
     status = {
         "UNAUTHENTICATED": 401,
         "FORBIDDEN": 403,
+        "LOCKED_OUT": 429,
         "UNKNOWN_COMMAND": 404,
         "TIMEOUT": 504,
         "ENGINE_STOPPED": 503,

@@ -9,7 +9,8 @@ CSRF token. Why:
   as application/json. A cross-site page can only send JSON with fetch(), and that forces a
   CORS preflight that Vigil never answers with permission; a plain HTML form cannot send it.
 - When the request names where it comes from (Origin, or Referer when Origin is absent), that
-  origin must be the page's own or one listed in VIGIL_ALLOWED_ORIGINS. Browsers send Origin
+  origin must be the page's own (same scheme, host and port) or one listed in
+  VIGIL_ALLOWED_ORIGINS. Browsers send Origin
   on every cross-origin POST, PUT, PATCH and DELETE, so a foreign origin — or the opaque
   "null" one of sandboxed frames and file: pages — is refused before any handler runs. When
   a browser sends Sec-Fetch-Site: cross-site and no Origin, the request is refused as well.
@@ -27,13 +28,15 @@ operator's cookie. Forwarded host and scheme headers count only with VIGIL_TRUST
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
 
 from dashboard.auth import error_response
+from engine.commands import MAX_PAYLOAD_DEPTH, too_deeply_nested
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ CSP = (
 )
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 NO_STORE_PREFIXES = ("/api/", "/share/")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def configured_origins(settings: Settings) -> list[str]:
@@ -69,40 +73,86 @@ def _origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def allowed_origin(origin: str | None) -> bool:
-    """Same origin as the request's host, or one listed in VIGIL_ALLOWED_ORIGINS."""
+def _scheme_host_port(origin: str) -> tuple[str, str, int] | None:
+    """("https", "example.com", 443) for an origin or a Host-based URL; None if not one."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    try:
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+    except ValueError:  # a port that is not a number
+        return None
+    return parts.scheme, parts.hostname.lower(), port
+
+
+def page_origin_matches(
+    origin: str | None, scheme: str, host: str, *, secure_cookies: bool, listed: Iterable[str]
+) -> bool:
+    """True when `origin` is the page's own (scheme, host and port) or one listed.
+
+    The page's scheme is the request's (X-Forwarded-Proto counts only behind
+    VIGIL_TRUST_PROXY=1, applied by ProxyFix); with VIGIL_SECURE_COOKIES=1 the page is served
+    over https whatever the last hop says, and an http origin is never the page's.
+    """
     if not origin:
         return False
     normal = _origin_of(origin)
     if normal is None:  # "null", garbage, or a scheme a page never has
         return False
-    if normal in current_app.config["VIGIL_ORIGINS"]:
+    if normal in listed:
         return True
-    return urlsplit(normal).netloc == request.host.lower()
+    theirs = _scheme_host_port(normal)
+    if theirs is None or not host:
+        return False
+    page_scheme = "https" if secure_cookies else scheme
+    ours = _scheme_host_port(f"{page_scheme}://{host}")
+    return ours is not None and theirs == ours
+
+
+def allowed_origin(origin: str | None) -> bool:
+    """Same origin as the request (scheme, host and port), or one in VIGIL_ALLOWED_ORIGINS."""
+    return page_origin_matches(
+        origin,
+        request.scheme,
+        request.host,
+        secure_cookies=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        listed=current_app.config["VIGIL_ORIGINS"],
+    )
 
 
 def socket_origin_check(settings: Settings) -> Callable[[str | None, Mapping[str, Any]], bool]:
     """The Engine.IO `cors_allowed_origins` callable: the HTTP rule, applied to the handshake.
 
     python-engineio's own same-origin default also believes X-Forwarded-Host/-Proto from any
-    client; this one reads them only behind a configured proxy, and as ProxyFix(x_host=1)
-    does, takes the value the nearest proxy appended.
+    client; this one sees them only behind a configured proxy, where ProxyFix (outermost in
+    front of the Socket.IO app too) has already applied them to the environ.
     """
     listed = set(configured_origins(settings))
-    trust_proxy = settings.trust_proxy
 
     def check(origin: str | None, environ: Mapping[str, Any]) -> bool:
-        normal = _origin_of(origin) if origin else None
-        if normal is None:
-            return False
-        if normal in listed:
-            return True
-        host = str(environ.get("HTTP_HOST", ""))
-        if trust_proxy and environ.get("HTTP_X_FORWARDED_HOST"):
-            host = str(environ["HTTP_X_FORWARDED_HOST"]).split(",")[-1].strip()
-        return bool(host) and urlsplit(normal).netloc == host.lower()
+        return page_origin_matches(
+            origin,
+            str(environ.get("wsgi.url_scheme", "http")),
+            str(environ.get("HTTP_HOST", "")),
+            secure_cookies=settings.secure_cookies,
+            listed=listed,
+        )
 
     return check
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing input nested deeper than any Vigil payload before decoding it.
+
+    json.loads recurses per level and raises RecursionError (not ValueError) near 1,000;
+    raising ValueError instead makes `get_json(silent=True)` answer None, so the route gives
+    its usual INVALID_PAYLOAD, for anonymous and logged-in callers alike.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if too_deeply_nested(s):
+            raise ValueError(f"JSON nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+        return super().loads(s, **kwargs)
 
 
 def install(app: Flask) -> None:

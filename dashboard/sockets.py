@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
-from dashboard.auth import COMMAND_ROLES, current_user, password_matches, socket_rooms
+from dashboard.auth import COMMAND_ROLES, check_password, current_user, socket_rooms
 from dashboard.bridge import bar_room
 from engine.bars import TIMEFRAMES
 from engine.commands import COMMANDS, ResetKillSwitchCmd, TestNotificationCmd, error, parse_command
@@ -34,6 +34,11 @@ def register(socketio: SocketIO) -> None:
             return False  # refused: Socket.IO tells the client "connection refused"
         for room in socket_rooms(user):
             join_room(room)
+        # A trader's kill_switch passes the per-connection rate limit: never throttle a halt.
+        guard = current_app.extensions.get("vigil.event_guard")
+        if guard is not None:
+            eio_sid = socketio.server.manager.eio_sid_from_sid(request.sid, "/")  # type: ignore[attr-defined]
+            guard.allow_halt(eio_sid, user.has_role("trader"))
         snap = snapshot_for(user)
         emit("initial_state", snap)
         return True
@@ -126,14 +131,19 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
     symbol = getattr(command, "symbol", None)
     if symbol is not None and symbol not in runtime.state.get("market")["symbols"]:
         return error("UNKNOWN_SYMBOL", "symbol: not one this server trades")
-    if isinstance(command, ResetKillSwitchCmd) and not password_matches(user, command.password):
-        store.audit(
-            user.username,
-            "reset_kill_switch_denied",
-            reason="wrong password",
-            outcome="WRONG_PASSWORD",
-        )
-        return error("WRONG_PASSWORD", "that is not your password")
+    if isinstance(command, ResetKillSwitchCmd):
+        matches, wait = check_password(user, command.password)
+        if not matches:
+            code = "LOCKED_OUT" if wait > 0 else "WRONG_PASSWORD"
+            store.audit(
+                user.username,
+                "reset_kill_switch_denied",
+                reason="too many wrong passwords" if wait > 0 else "wrong password",
+                outcome=code,
+            )
+            if wait > 0:
+                return error(code, f"too many wrong passwords; try again in {int(wait) + 1} s")
+            return error(code, "that is not your password")
     if isinstance(command, TestNotificationCmd):
         return _test_notification(command)
     return runtime.call(name, command, user.username)

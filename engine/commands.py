@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -124,6 +125,30 @@ COMMANDS: dict[str, type[Command]] = {
     "set_risk_override": RiskOverrideCmd,
     "acknowledge_reconciliation": AckReconciliationCmd,
 }
+
+
+# No Vigil payload nests deeper than a few levels; json.loads recurses once per level and
+# raises RecursionError near 1,000, so deeper input is refused before it is decoded.
+MAX_PAYLOAD_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def too_deeply_nested(text: str | bytes | bytearray, limit: int = MAX_PAYLOAD_DEPTH) -> bool:
+    """True when JSON `text` nests arrays/objects deeper than `limit` (strings not counted)."""
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8", "replace")
+    if text.count("[") + text.count("{") <= limit:
+        return False  # the common case, at C speed
+    depth = 0
+    for match in _BRACKET.finditer(_JSON_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def error(code: str, message: str) -> dict[str, Any]:

@@ -65,6 +65,9 @@ class Settings(BaseModel):
     allowed_origins: str = Field("", alias="VIGIL_ALLOWED_ORIGINS")
     trust_proxy: bool = Field(False, alias="VIGIL_TRUST_PROXY")
     max_message_bytes: int = Field(65_536, alias="VIGIL_MAX_MESSAGE_BYTES", ge=1024)
+    # gunicorn's thread count (gunicorn.conf.py reads it too); the web layer keeps some free.
+    threads: int = Field(32, alias="VIGIL_THREADS", ge=4, le=1024)
+    max_connections_per_ip: int = Field(8, alias="VIGIL_MAX_CONNECTIONS_PER_IP", ge=1, le=1024)
 
     pushover_user_key: str | None = Field(None, alias="PUSHOVER_USER_KEY", repr=False)
     pushover_api_token: str | None = Field(None, alias="PUSHOVER_API_TOKEN", repr=False)
