@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterator
 
 from engine.models import (
     BookLevel,
@@ -153,6 +154,19 @@ class ReplayFeed:
                 )
             )
         return events
+
+    def history_slices(
+        self, end: float, seconds: float, dt: float, steps_per_slice: int
+    ) -> Iterator[tuple[float, list[TradeTick | VixUpdate]]]:
+        """`history` handed over in chunks: (fraction done, events). The file's past is one
+        window before the start, so it is cut by event count, not by time."""
+        events = self.history(end, seconds, dt)
+        chunk = max(steps_per_slice * 100, 1)
+        if not events:
+            yield 1.0, []
+            return
+        for first in range(0, len(events), chunk):
+            yield min(first + chunk, len(events)) / len(events), events[first : first + chunk]
 
     def history(self, end: float, seconds: float, dt: float = 0.0) -> list[TradeTick | VixUpdate]:
         """Trades of the recorded bars in the `seconds` before the start, oldest first, and the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -186,6 +187,22 @@ class SimulatedFeed:
             events.extend(self._trades(symbol, bid_n, ask_n, now, dt))
             events.append(book)
         return events
+
+    def history_slices(
+        self, end: float, seconds: float, dt: float, steps_per_slice: int
+    ) -> Iterator[tuple[float, list[TradeTick | VixUpdate]]]:
+        """`history` cut into slices of `steps_per_slice` steps: (fraction done, events).
+
+        The engine handles its queue between two slices, so history never delays a command.
+        """
+        count = round(seconds / dt)
+        start = end - count * dt
+        done = 0
+        while done < count:
+            steps = min(steps_per_slice, count - done)
+            done += steps
+            slice_end = end if done == count else start + done * dt
+            yield done / count, self.history(slice_end, steps * dt, dt)
 
     def history(self, end: float, seconds: float, dt: float) -> list[TradeTick | VixUpdate]:
         """Warm-up trades and VIX for the `seconds` before `end`, oldest first.

@@ -136,16 +136,12 @@ class Components(OperatorControls):
         """
         feed = self.feed
         assert feed is not None
-        count = round(self.settings.sim_history_s / WARMUP_STEP_S)
-        start = end - count * WARMUP_STEP_S
         self.bus.publish("progress", {"message": "loading market history", "pct": 0})
-        done = 0
-        while done < count:
-            steps = min(WARMUP_SLICE_STEPS, count - done)
-            done += steps
-            slice_end = end if done == count else start + done * WARMUP_STEP_S
-            self._warm_up(feed.history(slice_end, steps * WARMUP_STEP_S, WARMUP_STEP_S))
-            yield done / count
+        for fraction, events in feed.history_slices(
+            end, self.settings.sim_history_s, WARMUP_STEP_S, WARMUP_SLICE_STEPS
+        ):
+            self._warm_up(events)
+            yield fraction
         self.bus.publish("progress", {"message": "market history loaded", "pct": 100})
 
     def _warm_up(self, events: list[TradeTick | VixUpdate]) -> None:
