@@ -9,7 +9,7 @@ simulated feed produces about 1,000 trade ticks/s, the page has no long task (> 
 It starts the real server as the Procfile does (gunicorn, one gthread worker,
 `tests/server_process.ServerProcess`) with a temporary data directory and the simulated feed
 sped up: `VIGIL_SIM_TICK_MS=50`, `VIGIL_SIM_SPEED=83`. The feed's trade rates sum to 12.1
-trades per simulated second (engine/sim_feed.py), so that is ~1,000 trade ticks/s of wall
+trades per simulated second (engine/venues/sim/feed.py), so that is ~1,000 trade ticks/s of wall
 time, plus one quote and one book per symbol per step (~220 events/s). The rate is measured,
 not assumed: after each run the ticks the engine cached during the run's window are counted
 from `GET /api/ticks.csv` for every symbol. (`events_per_s` in the health payload cannot show

@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.bars import BarAggregator, TickCache
-from engine.indicators import EmaState, MacdState, RsiState
+from engine.market.bars import BarAggregator, TickCache
+from engine.market.indicators import EmaState, MacdState, RsiState
 from engine.models import Side, TradeTick
 
 SYMBOLS = ("SPY", "QQQ", "BTC/USD", "ETH/USD")

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 
 from dashboard.auth import current_user, error_response, login_required
 from dashboard.sockets import run_command, snapshot_for
-from engine.bars import TIMEFRAMES
+from engine.market.bars import TIMEFRAMES
 
 bp = Blueprint("routes", __name__)
 

@@ -10,8 +10,8 @@ from flask_socketio import SocketIO, emit, join_room, leave_room
 
 from dashboard.auth import COMMAND_ROLES, check_password, current_user, socket_rooms
 from dashboard.bridge import bar_room
-from engine.bars import TIMEFRAMES
 from engine.commands import COMMANDS, ResetKillSwitchCmd, TestNotificationCmd, error, parse_command
+from engine.market.bars import TIMEFRAMES
 
 log = logging.getLogger(__name__)
 

@@ -7,17 +7,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine import commands as cmd
-from engine.chart import chart_payload
 from engine.commands import error
+from engine.market.chart import chart_payload
 from engine.models import OrderRequest
 
 if TYPE_CHECKING:
     from engine.bus import EventBus
-    from engine.desk import TradingDesk
-    from engine.market import MarketView
+    from engine.market.view import MarketView
     from engine.safety.manager import SafetyManager
     from engine.store import Store
-    from engine.strategy import DemoStrategy
+    from engine.strategies.demo import DemoStrategy
+    from engine.trading.desk import TradingDesk
 
 
 class OperatorControls:

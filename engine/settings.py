@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine.replay_csv import parse_timestamp
+from engine.venues.replay.csv_file import parse_timestamp
 
 DEFAULT_BREAKERS = "rapid_loss,error_rate,drawdown,daily_loss,max_positions,order_rate,stale_feed"
 

@@ -10,26 +10,26 @@ from typing import Any
 from engine.bus import EventBus
 from engine.clock import Clock
 from engine.controls import OperatorControls
-from engine.desk import TradingDesk
-from engine.ledger import Ledger
-from engine.market import MarketView
-from engine.metrics import compute_performance
+from engine.market.regime import regime_payload
+from engine.market.view import MarketView
 from engine.models import FeedStatus, OrderBook, Quote, TradeTick, VixUpdate
-from engine.paper_broker import PaperBroker
 from engine.payloads import book_payload, signal_payload, trade_payload
-from engine.reconcile import reconcile
-from engine.regime import regime_payload
-from engine.replay_feed import ReplayFeed, build_replay_feed
 from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
 from engine.safety.checks import Limits
 from engine.safety.latch import KillSwitchLatch
 from engine.safety.manager import SafetyManager
-from engine.session import session_start
 from engine.settings import Settings, SettingsError
-from engine.sim_feed import SimulatedFeed, select_instruments
 from engine.state import DashboardState
 from engine.store import Store
-from engine.strategy import DemoStrategy
+from engine.strategies.demo import DemoStrategy
+from engine.trading.desk import TradingDesk
+from engine.trading.ledger import Ledger
+from engine.trading.metrics import compute_performance
+from engine.trading.reconcile import reconcile
+from engine.trading.session import session_start
+from engine.venues.paper.broker import PaperBroker
+from engine.venues.replay.feed import ReplayFeed, build_replay_feed
+from engine.venues.sim.feed import SimulatedFeed, select_instruments
 
 log = logging.getLogger(__name__)
 EQUITY_CURVE_POINTS = 500

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine.replay_csv import load_replay
+from engine.venues.replay.csv_file import load_replay
 from tests.engine.test_replay_feed import qqq_csv
 from tests.server_process import ROOT, ServerProcess
 

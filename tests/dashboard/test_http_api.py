@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from engine.indicators import ema, macd, rsi
+from engine.market.indicators import ema, macd, rsi
 from tests.dashboard.conftest import LiveApp
 
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine.bars import TIMEFRAMES
 from engine.commands import COMMANDS, parse_command
+from engine.market.bars import TIMEFRAMES
 from tests.conftest import ADMIN_PASSWORD, make_settings
 from tests.dashboard.conftest import LiveApp
 

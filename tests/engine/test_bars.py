@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from engine.bars import TIMEFRAMES, Bar, BarAggregator, TickCache
 from engine.clock import FakeClock
+from engine.market.bars import TIMEFRAMES, Bar, BarAggregator, TickCache
 from engine.models import Side, TradeTick
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, a multiple of every timeframe

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from engine.bars import Bar
-from engine.chart import chart_payload
-from engine.indicators import ema, macd, rsi
-from engine.levels import support_resistance, volume_profile
+from engine.market.bars import Bar
+from engine.market.chart import chart_payload
+from engine.market.indicators import ema, macd, rsi
+from engine.market.levels import support_resistance, volume_profile
 
 T0 = 1_767_225_600.0
 SERIES_KEYS = ("ema20", "ema50", "rsi14", "macd", "macd_signal", "macd_hist")

@@ -10,10 +10,10 @@ import pytest
 from engine.bus import EventBus
 from engine.clock import FakeClock
 from engine.models import TradeTick
-from engine.replay_feed import build_replay_feed
 from engine.settings import SettingsError
-from engine.sim_feed import DEFAULT_INSTRUMENTS, OPTION_SYMBOL
 from engine.state import DashboardState
+from engine.venues.replay.feed import build_replay_feed
+from engine.venues.sim.feed import DEFAULT_INSTRUMENTS, OPTION_SYMBOL
 from engine.wiring import build_components
 from tests.conftest import make_settings
 from tests.engine.test_replay_feed import HEADER, T0, play_to_end, replay_env, write

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.indicators import (
+from engine.market.indicators import (
     EmaState,
     MacdState,
     RsiState,

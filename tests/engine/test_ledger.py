@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.ledger import Ledger
 from engine.models import AssetClass, Fill, Instrument, Side
+from engine.trading.ledger import Ledger
 
 INSTRUMENTS = {
     "SPY": Instrument("SPY", AssetClass.EQUITY),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.bars import Bar
-from engine.levels import support_resistance, volume_profile
+from engine.market.bars import Bar
+from engine.market.levels import support_resistance, volume_profile
 
 T0 = 1_767_225_600.0
 

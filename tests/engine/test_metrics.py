@@ -1,4 +1,4 @@
-"""Tests for engine.metrics, each checked by hand (the arithmetic is in the comments)."""
+"""Tests for engine.trading.metrics, each checked by hand (the arithmetic is in the comments)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from engine.metrics import (
+from engine.models import ClosedTrade
+from engine.trading.metrics import (
     compute_performance,
     daily_returns,
     drawdowns,
     sharpe_ratio,
     sortino_ratio,
 )
-from engine.models import ClosedTrade
 
 DAY = 86_400.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, a Thursday

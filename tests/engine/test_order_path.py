@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from engine.models import Order, OrderType, Quote, Side
-from engine.paper_broker import PaperBroker
+from engine.venues.paper.broker import PaperBroker
 from tests.conftest import SyncEngine
 
 

@@ -16,7 +16,7 @@ from engine.models import (
     Quote,
     Side,
 )
-from engine.paper_broker import PaperBroker
+from engine.venues.paper.broker import PaperBroker
 
 INSTRUMENTS = {
     "SPY": Instrument("SPY", AssetClass.EQUITY),

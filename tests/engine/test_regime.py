@@ -1,4 +1,4 @@
-"""Tests for engine.regime: classification table, boundaries, bad input and the payload."""
+"""Tests for engine.market.regime: classification table, boundaries, bad input and the payload."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from engine.market.regime import classify_regime, regime_payload
 from engine.models import Regime
-from engine.regime import classify_regime, regime_payload
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,11 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.models import FeedStatus, Quote, TradeTick, VixUpdate
-from engine.replay_bars import bar_trades, replay_instrument
-from engine.replay_csv import BarRow, load_replay, parse_timestamp
-from engine.replay_feed import ReplayFeed, build_replay_feed
 from engine.runtime import EngineRuntime
 from engine.settings import SettingsError
+from engine.venues.replay.bars import bar_trades, replay_instrument
+from engine.venues.replay.csv_file import BarRow, load_replay, parse_timestamp
+from engine.venues.replay.feed import ReplayFeed, build_replay_feed
 from tests.conftest import make_settings
 
 # The repo is cloned next to shared/ (here and in CI): <repo>/../shared/data.
@@ -324,7 +324,7 @@ def test_replay_start_when_set_then_first_trade_there_and_history_is_the_bars_be
     first = next(e for e in feed.step(1_800_000_000.0) if isinstance(e, TradeTick))
     assert first.ts == parse_timestamp(start)
     before = [r for r in rows if parse_timestamp(start) - 3600 <= r.t < parse_timestamp(start)]
-    from engine.market import MarketView
+    from engine.market.view import MarketView
 
     market = MarketView(feed.instruments)
     for event in history:

@@ -10,10 +10,10 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.models import Order, OrderStatus, OrderType, Side
-from engine.paper_broker import PaperBroker
 from engine.runtime import EngineRuntime
 from engine.settings import Settings
-from engine.sim_feed import DEFAULT_INSTRUMENTS
+from engine.venues.paper.broker import PaperBroker
+from engine.venues.sim.feed import DEFAULT_INSTRUMENTS
 from engine.wiring import Components
 from tests.conftest import SyncEngine, make_settings, wait_until
 
@@ -157,9 +157,9 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
     )
     broker.restore_orders([stray])
     from engine.bus import EventBus
-    from engine.sim_feed import SimulatedFeed
     from engine.state import DashboardState
     from engine.store import Store
+    from engine.venues.sim.feed import SimulatedFeed
 
     bus, state = EventBus(clock), DashboardState()
     components = Components(

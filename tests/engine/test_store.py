@@ -1,4 +1,4 @@
-"""Tests for engine.store: round trips, idempotence, durability across reopen, and threads."""
+"""Tests for the SQLite store: round trips, idempotence, durability across reopen, threads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.models import ClosedTrade, Fill, Order, OrderStatus, OrderType, Side
-from engine.store import SCHEMA_VERSION, AuditRow, Store, StoreError, StoreWriteError
+from engine.store.sqlite import SCHEMA_VERSION, AuditRow, Store, StoreError, StoreWriteError
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

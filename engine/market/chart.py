@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.bars import TIMEFRAMES, Bar
-from engine.indicators import ema, macd, rsi
-from engine.levels import support_resistance, volume_profile
+from engine.market.bars import TIMEFRAMES, Bar
+from engine.market.indicators import ema, macd, rsi
+from engine.market.levels import support_resistance, volume_profile
 
 
 def chart_payload(

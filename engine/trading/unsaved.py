@@ -10,7 +10,7 @@ from typing import Any
 from engine.bus import EventBus
 from engine.clock import Clock
 from engine.models import ClosedTrade, Fill, Order
-from engine.store import AuditRow, Store, StoreError
+from engine.store.sqlite import AuditRow, Store, StoreError
 
 log = logging.getLogger(__name__)
 

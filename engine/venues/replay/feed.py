@@ -26,15 +26,21 @@ from engine.models import (
     TradeTick,
     VixUpdate,
 )
-from engine.replay_bars import (
+from engine.settings import Settings, SettingsError
+from engine.venues.replay.bars import (
     RealizedVol,
     bar_trades,
     decimals_of,
     replay_instrument,
     year_seconds,
 )
-from engine.replay_csv import BarRow, ReplayData, ReplayFileError, format_ts, load_replay
-from engine.settings import Settings, SettingsError
+from engine.venues.replay.csv_file import (
+    BarRow,
+    ReplayData,
+    ReplayFileError,
+    format_ts,
+    load_replay,
+)
 
 ReplayEvent = Quote | TradeTick | OrderBook | VixUpdate | FeedStatus
 

@@ -6,8 +6,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.bars import BarAggregator, TickCache
 from engine.clock import Clock
+from engine.market.bars import BarAggregator, TickCache
 from engine.models import Instrument, Quote, TradeTick
 
 DAY_S = 86_400.0

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.clock import Clock, SystemClock
 from engine.models import ClosedTrade, Fill, Order, OrderStatus, Side
-from engine.store_rows import (
+from engine.store.rows import (
     AUDIT_INSERT,
     FILL_COLUMNS,
     ORDER_COLUMNS,

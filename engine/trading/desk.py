@@ -9,8 +9,7 @@ from typing import Any
 from engine.bus import EventBus
 from engine.clock import Clock
 from engine.commands import error
-from engine.ledger import Ledger
-from engine.market import MarketView
+from engine.market.view import MarketView
 from engine.models import (
     ClosedTrade,
     Fill,
@@ -21,13 +20,14 @@ from engine.models import (
     OrderType,
     Side,
 )
-from engine.paper_broker import PaperBroker
 from engine.payloads import order_payload, position_payload, trade_payload
 from engine.safety.checks import PreTradeContext, review_protective_move
 from engine.safety.manager import SafetyManager
 from engine.state import DashboardState
 from engine.store import Store
-from engine.unsaved import DurableWriter
+from engine.trading.ledger import Ledger
+from engine.trading.unsaved import DurableWriter
+from engine.venues.paper.broker import PaperBroker
 
 log = logging.getLogger(__name__)
 TRADE_HISTORY_LIMIT = 200

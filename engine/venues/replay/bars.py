@@ -8,7 +8,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 from engine.models import AssetClass, Instrument, Side, TradeTick
-from engine.replay_csv import BarRow
+from engine.venues.replay.csv_file import BarRow
 
 _INTERMEDIATE = 2  # prices between each pair of the bar's O, H/L, L/H, C points
 _VOL_WINDOW = 30  # bars of log returns behind the realized-volatility VIX proxy

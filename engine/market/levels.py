@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from engine.bars import Bar
+from engine.market.bars import Bar
 
 
 def support_resistance(

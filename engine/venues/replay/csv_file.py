@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from pathlib import Path
 
-from engine.bars import TIMEFRAMES
+from engine.market.bars import TIMEFRAMES
 
 REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
 _EPOCH_RE = re.compile(r"^\d+(\.\d+)?$")
@@ -37,7 +37,7 @@ class BarRow:
     t: float
     o: float
     h: float
-    l: float  # noqa: E741 - OHLC field names, as in engine.bars.Bar
+    l: float  # noqa: E741 - OHLC field names, as in engine.market.bars.Bar
     c: float
     v: float
     line: int

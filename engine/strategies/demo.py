@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from engine.indicators import EmaState, RsiState
+from engine.market.indicators import EmaState, RsiState
 from engine.models import AssetClass, Instrument, OrderRequest, OrderType, Side, Signal
 
 

@@ -1,0 +1,1 @@
+"""The order path and its books: desk, ledger, reconciliation, performance metrics."""

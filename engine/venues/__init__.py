@@ -1,0 +1,1 @@
+"""Brokers and market feeds, one folder per venue."""

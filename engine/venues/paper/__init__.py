@@ -1,0 +1,1 @@
+"""The paper broker: a simulated venue that fills against the market it is fed."""

@@ -1,0 +1,1 @@
+"""The replay feed: recorded OHLCV bars played back as trades and quotes."""
