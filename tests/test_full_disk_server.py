@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 import requests
 
 from engine.store import Store
+from tests.conftest import wait_until
 from tests.server_process import ServerProcess
 from tests.small_disk import SmallDisk, small_disk_at
 
@@ -20,17 +20,6 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
     # The data directory itself is the small disk; the server's log stays outside it.
     with small_disk_at(tmp_path / "srv" / "var", size="32m") as disk:
         yield disk
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.05)
 
 
 def test_order_fills_on_a_full_disk_then_truthful_answer_halt_and_saved_once_space_returns(
@@ -48,7 +37,9 @@ def test_order_fills_on_a_full_disk_then_truthful_answer_halt_and_saved_once_spa
             body = {"symbol": symbol, "side": "buy", "qty": qty}
             return session.post(f"{server.url}/api/control/place_order", json=body, timeout=15)
 
-        wait_for(lambda: (state().get("market") or {}).get("quotes", {}).get("QQQ"))
+        wait_until(
+            lambda: (state().get("market") or {}).get("quotes", {}).get("QQQ"), 15.0, "a QQQ quote"
+        )
         small_disk.fill()
 
         answer = order("QQQ", 0.5)
@@ -57,7 +48,9 @@ def test_order_fills_on_a_full_disk_then_truthful_answer_halt_and_saved_once_spa
         body = answer.json()
         assert body["ok"] is True and body["order"]["status"] == "filled"
         assert body["warning"]["code"] == "NOT_DURABLE"
-        snapshot = wait_for(lambda: (s := state())["safety"].get("trading_state") == "HALTED" and s)
+        snapshot = wait_until(
+            lambda: (s := state())["safety"].get("trading_state") == "HALTED" and s, 15.0, "HALTED"
+        )
         assert [p["symbol"] for p in snapshot["positions"]] == ["QQQ"]
         denied = order("SPY", 0.1)
         assert denied.status_code == 400 and not denied.json()["ok"]
@@ -71,7 +64,7 @@ def test_order_fills_on_a_full_disk_then_truthful_answer_halt_and_saved_once_spa
             finally:
                 fresh.close()
 
-        fills = wait_for(stored_fills)
+        fills = wait_until(stored_fills, 15.0, "the fill in the store")
         assert [(f.order_id, f.qty) for f in fills] == [(body["order"]["id"], 0.5)]
     finally:
         server.stop()

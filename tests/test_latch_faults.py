@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,24 +13,13 @@ import pytest
 
 from engine.models import KillLevel
 from engine.safety.latch import KillSwitchLatch
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, wait_until
 from tests.server_process import ServerProcess
 from tests.storage_faults import fill, frozen, require_freezable, small_disk
 from tests.test_crash_restart import cli
 
 pytestmark = pytest.mark.slow
 T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Operator:
@@ -66,7 +55,9 @@ class Operator:
         return self.post("/api/kill-switch/reset", body)
 
     def rest_orders(self, count: int) -> None:
-        quotes = wait_for(lambda: self.state()["market"]["quotes"].get("QQQ"), "a QQQ quote")
+        quotes = wait_until(
+            lambda: self.state()["market"]["quotes"].get("QQQ"), 15.0, "a QQQ quote"
+        )
         for i in range(count):
             price = round(quotes["bid"] * (0.98 - i * 0.001), 2)
             order = {"symbol": "QQQ", "side": "buy", "qty": 0.1, "type": "limit"}
@@ -103,7 +94,7 @@ def test_latch_deleted_while_engaged_then_halted_audited_alerted_and_after_resta
         seen_states.append(op.safety()["trading_state"])
         return op.audit("latch_untrusted")
 
-    rows = wait_for(noticed, "the server to audit the deleted latch")
+    rows = wait_until(noticed, 15.0, "the server to audit the deleted latch")
     assert set(seen_states) == {"HALTED"}, seen_states  # never ACTIVE, not for one poll
     assert "deleted" in rows[0]["reason"]
     state = op.state()
@@ -125,7 +116,7 @@ def test_released_latch_written_by_hand_then_halted(server: ServerProcess, data_
     assert op.engage()["ok"]
     # Checksummed and well-formed: only the missing reset record gives it away.
     KillSwitchLatch(data_dir / "kill_switch.json").reset("mallory", "by hand", time.time())
-    rows = wait_for(lambda: op.audit("latch_untrusted"), "the forged latch to be refused")
+    rows = wait_until(lambda: op.audit("latch_untrusted"), 15.0, "the forged latch to be refused")
     assert "released outside a reset" in rows[0]["reason"]
     assert op.safety()["trading_state"] == "HALTED"
     assert latch_status(data_dir)["engaged"] is True
@@ -148,7 +139,7 @@ def test_cli_reset_wrong_password_refused_then_admin_password_releases_and_audit
 
     done = cli(data_dir, *args, "RESET", "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
     assert done.returncode == 0, done.stderr
-    wait_for(lambda: op.safety()["trading_state"] == "ACTIVE", "the CLI reset to apply")
+    wait_until(lambda: op.safety()["trading_state"] == "ACTIVE", 15.0, "the CLI reset to apply")
     assert not op.audit("latch_untrusted")
     recorded = op.audit("kill_switch_reset")[0]
     assert recorded["actor"] == "admin" and recorded["details"]["source"] == "cli"
@@ -197,11 +188,11 @@ def test_engage_with_data_dir_unwritable_then_halted_not_durable_then_saved_when
         assert any(
             a.get("code") == "NOT_DURABLE" for a in state["activity"] if a["type"] == "risk_limit"
         )
-        wait_for(lambda: server.health()["status"] == "ERROR", "health ERROR")
+        wait_until(lambda: server.health()["status"] == "ERROR", 15.0, "health ERROR")
         assert not (data_dir / "kill_switch.json").exists()
         refused = op.reset()
         assert refused["error"]["code"] == "NOT_DURABLE"
-    wait_for(lambda: server.health()["status"] == "OK", "health to recover once writable")
+    wait_until(lambda: server.health()["status"] == "OK", 15.0, "health to recover once writable")
     assert op.safety()["durable"] is True
     assert latch_status(data_dir)["engaged"] is True
     assert op.audit("durability_restored")
@@ -226,11 +217,11 @@ def test_engage_with_the_disk_full_then_halted_not_durable_then_saved_when_space
             assert answer["ok"] and answer["trading_state"] == "HALTED", answer
             assert answer["durable"] is False, answer
             assert op.state()["orders"] == []
-            wait_for(lambda: server.health()["status"] == "ERROR", "health ERROR")
+            wait_until(lambda: server.health()["status"] == "ERROR", 15.0, "health ERROR")
             safety = op.safety()
             assert safety["trading_state"] == "HALTED" and safety["durable"] is False
             filler.unlink()
-            wait_for(lambda: server.health()["status"] != "ERROR", "health to recover")
+            wait_until(lambda: server.health()["status"] != "ERROR", 15.0, "health to recover")
             assert op.safety()["durable"] is True
             assert latch_status(data_dir)["engaged"] is True
             assert op.audit("kill_switch_engaged") and op.audit("durability_restored")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from engine.venues.replay.csv_file import load_replay
+from tests.conftest import wait_until
 from tests.engine.test_replay_feed import qqq_csv
 from tests.server_process import ROOT, ServerProcess
 
@@ -33,16 +33,6 @@ def replay_server(tmp_path: Path) -> Iterator[ServerProcess]:
     server.stop()
 
 
-def wait_for(probe: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
 def test_replay_server_then_candles_equal_the_file_and_the_demo_strategy_trades(
     replay_server: ServerProcess,
 ) -> None:
@@ -52,7 +42,7 @@ def test_replay_server_then_candles_equal_the_file_and_the_demo_strategy_trades(
     def state() -> dict[str, Any]:
         return session.get(f"{replay_server.url}/api/state", timeout=10).json()
 
-    wait_for(lambda: state()["trades"], timeout=60)
+    wait_until(lambda: state()["trades"], 60.0, "a closed trade")
     chart = session.get(
         f"{replay_server.url}/api/chart",
         params={"symbol": "QQQ", "timeframe": "1m", "limit": 1500},
