@@ -13,7 +13,7 @@ from typing import Any
 from engine.clock import Clock
 from engine.models import Instrument
 from engine.settings import Settings, SettingsError
-from engine.venues.base import Broker
+from engine.venues.base import Broker, VenueError
 from engine.venues.paper.venue import PaperVenue
 from engine.venues.replay.feed import ReplayFeed, build_replay_feed
 from engine.venues.sim.feed import SimulatedFeed, select_instruments
@@ -24,6 +24,13 @@ FeedBuilder = Callable[[Settings], Feed]
 
 
 def _paper(settings: Settings, clock: Clock, instruments: dict[str, Instrument]) -> Broker:
+    try:
+        return _paper_venue(settings, clock, instruments)
+    except VenueError as exc:
+        raise SettingsError(f"VIGIL_DATA_DIR: {exc}") from None
+
+
+def _paper_venue(settings: Settings, clock: Clock, instruments: dict[str, Instrument]) -> Broker:
     return PaperVenue(
         instruments,
         settings.paper_venue_path,

@@ -398,13 +398,20 @@ class PaperVenue:
                     self._cond.wait(wait)
                 if self._stop:
                     return
-                _, event = self._outbox.popleft()
+                _, event = self._outbox[0]
             sink = self._sink
             if sink is not None:
                 try:
                     sink(event)
                 except Exception:
                     log.exception("the paper venue could not deliver %r", event)
+            with self._cond:
+                self._outbox.popleft()  # only now: `idle` must not see an event in hand
+
+    def idle(self) -> bool:
+        """True when every event produced so far has been handed to the sink (any thread)."""
+        with self._cond:
+            return not self._outbox
 
     def _reachable(self) -> None:
         if self._stalled:
