@@ -59,9 +59,9 @@ def test_order_fills_on_a_full_disk_then_truthful_answer_halt_and_saved_once_spa
         assert body["ok"] is True and body["order"]["status"] == "new"
         assert body["warning"]["code"] == "NOT_DURABLE"
         snapshot = wait_for(
-            lambda: (s := state())["safety"].get("trading_state") == "HALTED"
-            and s["positions"]
-            and s
+            lambda: (
+                (s := state())["safety"].get("trading_state") == "HALTED" and s["positions"] and s
+            )
         )
         assert [p["symbol"] for p in snapshot["positions"]] == ["QQQ"]
         denied = order("SPY", 0.1)
