@@ -314,7 +314,11 @@ class PaperVenue:
             events.append(AccountEvent(self.account(), now))
         if events:
             self._save()
-            self._emit(events)
+            # The acknowledgement travels first; the outcome one latency later, as at a real
+            # venue (and so an order is seen accepted before it is seen filled).
+            split = 1 if first is not None else 0
+            self._emit(events[:split])
+            self._emit(events[split:], hops=2 if split else 1)
 
     def _accepted(self, order: Order, now: float) -> OrderEvent:
         self._reported[order.id] = (order.qty, order.limit_price, order.stop_price)
@@ -372,7 +376,7 @@ class PaperVenue:
             avg = fill.price
         self._positions[fill.symbol] = VenuePosition(fill.symbol, new_qty, avg, multiplier)
 
-    def _emit(self, events: list[VenueEvent]) -> None:
+    def _emit(self, events: list[VenueEvent], hops: int = 1) -> None:
         if not events:
             return
         if self._stalled:
@@ -384,7 +388,7 @@ class PaperVenue:
                 self._sink(event)
         else:
             with self._cond:
-                due = time.monotonic() + self._latency
+                due = time.monotonic() + self._latency * hops
                 self._outbox.extend((due, event) for event in events)
                 self._cond.notify_all()
 
