@@ -67,6 +67,12 @@ class KillSwitchExecutor:
             }
             for a in answers.values()
         ]
+        now = self._clock.time()
+        for answer in answers.values():
+            if answer.ok and answer.status == OrderStatus.CANCELED.value:
+                # The venue's own answer says cancelled (not merely "requested"): closed now,
+                # saved with the halt; its CANCELED event later is old news.
+                self.orders.close(answer.order_id, OrderStatus.CANCELED, "", now)
         unconfirmed = [o for o in ours if o.id not in answers]
         for order in unconfirmed:
             outcomes.append(
