@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -28,7 +27,6 @@ from engine.models import (
     OrderBook,
     OrderRequest,
     OrderStatus,
-    OrderType,
     Quote,
     Side,
 )
@@ -45,12 +43,19 @@ from engine.venues.base import (
     VenueSink,
 )
 from engine.venues.paper.broker import PaperBroker
+from engine.venues.paper.record import (
+    RECORD_VERSION,
+    fill_dict,
+    fill_from,
+    order_dict,
+    order_from,
+    write_atomically,
+)
 
 log = logging.getLogger(__name__)
 _EPS = 1e-9
 _KEEP_CLOSED = 500  # closed orders kept in the record for late questions
 _KEEP_FILLS = 5_000  # fills kept for fills_since (reconciliation looks back, not forever)
-RECORD_VERSION = 1
 
 
 class PaperVenue:
@@ -443,18 +448,13 @@ class PaperVenue:
             "version": RECORD_VERSION,
             "cash": self._cash,
             "clients": self._client,
-            "open_orders": [_order_dict(o) for o in self._matcher.open_orders()],
-            "closed_orders": [_order_dict(o) for o in self._closed],
+            "open_orders": [order_dict(o) for o in self._matcher.open_orders()],
+            "closed_orders": [order_dict(o) for o in self._closed],
             "positions": [dataclasses.asdict(p) for p in self._positions.values()],
-            "fills": [_fill_dict(f) for f in self._fills],
+            "fills": [fill_dict(f) for f in self._fills],
         }
-        tmp = self._path.with_name(self._path.name + ".tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump(record, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._path)
+            write_atomically(self._path, record)
         except OSError as exc:
             # The venue's disk is not the engine's business: what it did stands (a real venue
             # would not undo a fill), and the next change writes the whole record again.
@@ -468,13 +468,15 @@ class PaperVenue:
             return
         try:
             record: dict[str, Any] = json.loads(self._path.read_text(encoding="utf-8"))
+            if record.get("version") != RECORD_VERSION:
+                raise ValueError(f"version {record.get('version')!r}, expected {RECORD_VERSION}")
             self._cash = float(record["cash"])
             self._client = {str(k): str(v) for k, v in record["clients"].items()}
             self._venue = {v: k for k, v in self._client.items()}
-            opened = [_order_from(d) for d in record["open_orders"]]
-            closed = [_order_from(d) for d in record["closed_orders"]]
+            opened = [order_from(d) for d in record["open_orders"]]
+            closed = [order_from(d) for d in record["closed_orders"]]
             self._positions = {p["symbol"]: VenuePosition(**p) for p in record["positions"]}
-            self._fills.extend(_fill_from(d) for d in record["fills"])
+            self._fills.extend(fill_from(d) for d in record["fills"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # A record the venue cannot read is a venue that cannot be trusted: refuse to start.
             raise VenueError(f"paper venue record {self._path} is unreadable: {exc}") from exc
@@ -486,31 +488,3 @@ class PaperVenue:
                 self._filled[order.id] = order.filled_qty
                 fills = sum(1 for f in self._fills if self._venue.get(f.order_id) == order.id)
                 self._matcher._fill_counts[order.id] = fills  # fill ids stay unique
-
-
-def _order_dict(order: Order) -> dict[str, Any]:
-    values = dataclasses.asdict(order)
-    for name in ("side", "type", "status"):
-        values[name] = str(values[name])
-    return values
-
-
-def _order_from(values: dict[str, Any]) -> Order:
-    return Order(
-        **{
-            **values,
-            "side": Side(values["side"]),
-            "type": OrderType(values["type"]),
-            "status": OrderStatus(values["status"]),
-        }
-    )
-
-
-def _fill_dict(fill: Fill) -> dict[str, Any]:
-    values = dataclasses.asdict(fill)
-    values["side"] = str(values["side"])
-    return values
-
-
-def _fill_from(values: dict[str, Any]) -> Fill:
-    return Fill(**{**values, "side": Side(values["side"])})
