@@ -27,7 +27,14 @@ from engine.trading.ledger import Ledger
 from engine.trading.metrics import compute_performance
 from engine.trading.reconcile import reconcile
 from engine.trading.session import session_start
-from engine.venues.base import AccountEvent, Broker, ConnectionEvent, OrderEvent, VenueAccount
+from engine.venues.base import (
+    AccountEvent,
+    Broker,
+    ConnectionEvent,
+    OrderEvent,
+    VenueAccount,
+    VenuePosition,
+)
 from engine.venues.registry import Feed, build_broker, build_feed
 
 log = logging.getLogger(__name__)
@@ -87,6 +94,7 @@ class Components(OperatorControls):
         self.safety.boot()
         now = self._booted_at = self.clock.time()
         self.desk.restore(self._session_start(now))
+        self._adopt_into_new_venue_record()
         self.desk.all_trades = list(reversed(self.store.load_trades()))
         self.equity_points.extend(self.store.load_equity())
         problems = reconcile(
@@ -108,6 +116,18 @@ class Components(OperatorControls):
             )
         if self.safety.trading_state.value == "HALTED":
             self.desk.detach_strategy(self.safety.state_reason())
+
+    def _adopt_into_new_venue_record(self) -> None:
+        """A data directory from before the paper venue kept its own record: the venue starts
+        from the store's positions and open orders (the only record there was)."""
+        adopt = getattr(self.broker, "adopt", None)
+        if adopt is None:
+            return
+        positions = [
+            VenuePosition(p.symbol, p.qty, p.avg_price, p.multiplier)
+            for p in self.desk.ledger.positions().values()
+        ]
+        adopt(positions, self.store.load_orders(open_only=True), self.desk.ledger.cash)
 
     def _broker_positions(self) -> dict[str, float]:
         return {p.symbol: p.qty for p in self.broker.positions()}

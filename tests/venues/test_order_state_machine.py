@@ -272,3 +272,34 @@ def test_restart_then_desk_and_venue_match_orders_by_vigil_id(
         assert order(second, order_id).status is OrderStatus.FILLED
     finally:
         second.close()
+
+
+def test_data_dir_from_before_the_venue_record_then_venue_adopts_the_store(
+    settings: Settings, clock: FakeClock
+) -> None:
+    first = SyncEngine(settings, clock)
+    first.market(2)
+    place(first)  # a position
+    order_id = resting_limit(first)
+    first.close()
+    settings.paper_venue_path.unlink()  # as the previous version left it: no venue record
+
+    second = SyncEngine(settings, clock)
+    try:
+        assert second.c.safety.trading_state.value == "ACTIVE", second.c.safety.reconcile_issue
+        assert [(p.symbol, p.qty) for p in second.c.broker.positions()] == [("QQQ", 0.5)]
+        assert [o.id for o in second.c.broker.open_orders()] == [order_id]
+        assert settings.paper_venue_path.exists()
+        limit = order(second, order_id).limit_price
+        quote = second.c.market.quote("QQQ")
+        assert (limit is not None and quote is None) or quote is not None
+        second.market(0.2)
+        from dataclasses import replace
+
+        q = second.c.market.quote("QQQ")
+        assert q is not None
+        second.c.on_market(replace(q, bid=limit - 0.02, ask=limit - 0.01, ts=clock.time()))
+        assert order(second, order_id).status is OrderStatus.FILLED
+        assert second.c.broker.positions()[0].qty == 1.0
+    finally:
+        second.close()

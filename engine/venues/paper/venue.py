@@ -110,6 +110,7 @@ class PaperVenue:
         self._stop = False
         self._thread: threading.Thread | None = None
         self.record_problem = ""
+        self.has_record = False
         self._load()
 
     # ----- lifecycle -----
@@ -159,6 +160,24 @@ class PaperVenue:
         """One order by Vigil's id (open or recently closed)."""
         found = self._matcher.order(self._venue.get(order_id, order_id))
         return self._vigil(found) if found is not None else None
+
+    def adopt(self, positions: list[VenuePosition], orders: list[Order], cash: float) -> None:
+        """First start on a data directory from before the venue kept a record of its own
+        (the old paper broker was rebuilt from the store): take over what the store says the
+        account held, so the upgrade is not a mismatch. A venue with a record ignores this."""
+        if self.has_record:
+            return
+        self._positions = {p.symbol: p for p in positions if p.qty}
+        self._cash = cash
+        opened = [dataclasses.replace(o, venue_order_id="") for o in orders if o.status.is_open]
+        self._matcher.restore_orders(opened)
+        for order in opened:
+            self._client[order.id] = self._venue[order.id] = order.id
+            self._reported[order.id] = (order.qty, order.limit_price, order.stop_price)
+            if order.filled_qty > 0:
+                self._filled[order.id] = order.filled_qty
+        self.has_record = True
+        self._save()
 
     # ----- faults (test and operator hooks) -----
     def reject_next(self, reason: str) -> None:
@@ -480,6 +499,7 @@ class PaperVenue:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # A record the venue cannot read is a venue that cannot be trusted: refuse to start.
             raise VenueError(f"paper venue record {self._path} is unreadable: {exc}") from exc
+        self.has_record = True
         self._matcher.restore_orders(closed + opened)
         self._closed.extend(closed)
         for order in opened:
