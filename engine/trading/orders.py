@@ -17,11 +17,6 @@ from engine.venues.base import OrderEvent, OrderEventKind
 
 _EPS = 1e-9
 _MAX_CLOSED = 2_000  # closed orders kept for late events; the store keeps the rest
-_RANK = {
-    OrderStatus.NEW: 0,
-    OrderStatus.ACCEPTED: 1,
-    OrderStatus.PARTIALLY_FILLED: 2,
-}
 _TERMINAL = {
     OrderEventKind.CANCELED: OrderStatus.CANCELED,
     OrderEventKind.REJECTED: OrderStatus.REJECTED,
@@ -207,7 +202,3 @@ class OrderTracker:
         self._changed[order.id] = order
         while len(self._closed) > _MAX_CLOSED:
             self._closed.popitem(last=False)
-
-    @staticmethod
-    def rank(status: OrderStatus) -> int:
-        return _RANK.get(status, 3)
