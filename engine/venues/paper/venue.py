@@ -13,8 +13,6 @@ import dataclasses
 import json
 import logging
 import math
-import threading
-import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ from engine.venues.base import (
     VenueSink,
 )
 from engine.venues.paper.broker import PaperBroker
+from engine.venues.paper.delivery import Outbox
 from engine.venues.paper.record import (
     RECORD_VERSION,
     fill_dict,
@@ -102,13 +101,7 @@ class PaperVenue:
         self._stalled = faults == "stall"
         self._held: list[VenueEvent] = []
         self._held_orders: list[Order] = []
-        # Delivery: events wait here until due, then the delivery thread hands them over.
-        self._sink: VenueSink | None = None
-        self._early: list[VenueEvent] = []
-        self._outbox: deque[tuple[float, VenueEvent]] = deque()
-        self._cond = threading.Condition()
-        self._stop = False
-        self._thread: threading.Thread | None = None
+        self._outbox = Outbox(self._latency)
         self.record_problem = ""
         self.has_record = False
         self._load()
@@ -116,24 +109,11 @@ class PaperVenue:
     # ----- lifecycle -----
     def start(self, sink: VenueSink) -> None:
         """Connect and from now on report order updates and account changes to `sink`."""
-        self._sink = sink
-        if self._latency > 0 and self._thread is None:
-            self._stop = False
-            self._thread = threading.Thread(
-                target=self._deliver, name="vigil-paper-venue", daemon=True
-            )
-            self._thread.start()
-        early, self._early = self._early, []
-        self._emit(early)
+        self._outbox.start(sink)
 
     def stop(self) -> None:
-        """Stop the delivery thread; events not yet delivered are lost, as on a disconnect."""
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(2.0)
-            self._thread = None
+        """Stop delivering; events not yet delivered are lost, as on a disconnect."""
+        self._outbox.stop()
 
     # ----- the record -----
     def account(self) -> VenueAccount:
@@ -401,45 +381,14 @@ class PaperVenue:
         self._positions[fill.symbol] = VenuePosition(fill.symbol, new_qty, avg, multiplier)
 
     def _emit(self, events: list[VenueEvent], hops: int = 1) -> None:
-        if not events:
-            return
         if self._stalled:
             self._held.extend(events)
-        elif self._sink is None:
-            self._early.extend(events)
-        elif self._latency <= 0:
-            for event in events:
-                self._sink(event)
         else:
-            with self._cond:
-                due = time.monotonic() + self._latency * hops
-                self._outbox.extend((due, event) for event in events)
-                self._cond.notify_all()
-
-    def _deliver(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stop and (
-                    not self._outbox or self._outbox[0][0] > time.monotonic()
-                ):
-                    wait = self._outbox[0][0] - time.monotonic() if self._outbox else None
-                    self._cond.wait(wait)
-                if self._stop:
-                    return
-                _, event = self._outbox[0]
-            sink = self._sink
-            if sink is not None:
-                try:
-                    sink(event)
-                except Exception:
-                    log.exception("the paper venue could not deliver %r", event)
-            with self._cond:
-                self._outbox.popleft()  # only now: `idle` must not see an event in hand
+            self._outbox.put(events, hops)
 
     def idle(self) -> bool:
         """True when every event produced so far has been handed to the sink (any thread)."""
-        with self._cond:
-            return not self._outbox
+        return self._outbox.idle()
 
     def _reachable(self) -> None:
         if self._stalled:
