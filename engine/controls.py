@@ -55,9 +55,13 @@ class OperatorControls:
         raise exc
 
     def _cmd_kill_switch(self, c: cmd.KillSwitchCmd, actor: str) -> dict[str, Any]:
+        self.desk.unconfirmed_at_halt = []
         result = self.safety.engage(c.level, c.reason, actor, self.desk)
         if not result.get("durable", True):
             self._publish_unsaved_orders()
+        if self.desk.unconfirmed_at_halt:
+            # Halted all the same; these may still fill if the venue got them.
+            result["unconfirmed"] = list(self.desk.unconfirmed_at_halt)
         return result
 
     def _publish_unsaved_orders(self) -> None:

@@ -26,15 +26,19 @@ class OrderType(StrEnum):
 
 
 class OrderStatus(StrEnum):
+    """new = sent, not yet confirmed by the venue; accepted = the venue holds it."""
+
     NEW = "new"
+    ACCEPTED = "accepted"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
     CANCELED = "canceled"
     REJECTED = "rejected"
+    EXPIRED = "expired"
 
     @property
     def is_open(self) -> bool:
-        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+        return self in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 
 
 class TradingState(StrEnum):
@@ -171,6 +175,7 @@ class Order:
     filled_qty: float = 0.0
     avg_fill_price: float = 0.0
     reject_reason: str = ""
+    venue_order_id: str = ""  # the venue's own id; `id` is Vigil's (the client order id)
 
     @property
     def remaining(self) -> float:

@@ -29,6 +29,7 @@ def order_payload(order: Order) -> dict[str, Any]:
         "reduce_only": order.reduce_only,
         "parent_id": order.parent_id,
         "reject_reason": order.reject_reason,
+        "venue_order_id": order.venue_order_id,
         "created_ts": ms(order.created_ts),
     }
 

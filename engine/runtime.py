@@ -34,11 +34,14 @@ from engine.datadir_lock import DataDirLock
 from engine.models import Health, OrderBook, Quote, TradeTick, VixUpdate
 from engine.settings import Settings
 from engine.state import DashboardState
+from engine.venues.base import AccountEvent, ConnectionEvent, OrderEvent
 from engine.wiring import Components, build_components
 
 log = logging.getLogger(__name__)
 
-COMMAND_PRIORITY, MARKET_PRIORITY, BARRIER_PRIORITY = 0, 1, 2
+# Operator commands first, then what the venue reports about our orders (never dropped), then
+# market data (conflatable, dropped under backlog); a barrier waits for everything before it.
+COMMAND_PRIORITY, VENUE_PRIORITY, MARKET_PRIORITY, BARRIER_PRIORITY = 0, 1, 2, 3
 # Commands that only reduce risk: worth running even when their caller has given up.
 RUN_LATE = frozenset(
     {"kill_switch", "pause_entries", "bot_stop", "close_position", "reject_signal"}
@@ -132,6 +135,9 @@ class EngineRuntime:
         """Read the latch, rebuild state and publish the whole snapshot — before any broker
         or strategy runs, and before the server can answer a request."""
         if not self.booted:
+            # The venue reports from now on; its events wait on the queue until the engine
+            # thread runs, so nothing it says is applied before the state is restored.
+            self.c.broker.start(self.submit_venue)
             self.c.boot()
             self.c.start_publishing()
             self._publish_health()
@@ -156,6 +162,7 @@ class EngineRuntime:
             if thread is not None:
                 thread.join(timeout)
         try:
+            self.c.broker.stop()
             self.c.close()
         finally:
             self.lock.release()
@@ -183,6 +190,11 @@ class EngineRuntime:
             self.dropped_market_events += 1
             return
         self._queue.put(_Item(MARKET_PRIORITY, next(self._seq), event))
+
+    def submit_venue(self, event: OrderEvent | AccountEvent | ConnectionEvent) -> None:
+        """A venue's report (any thread): queued above market data, below commands, and never
+        dropped: a lost fill would be money the engine does not know about."""
+        self._queue.put(_Item(VENUE_PRIORITY, next(self._seq), event))
 
     def call(self, name: str, command: Any, actor: str, timeout: float = 10.0) -> dict[str, Any]:
         """Run an operator command on the engine thread and wait for its answer.
@@ -251,7 +263,7 @@ class EngineRuntime:
             if not isinstance(exc, StopIteration):
                 raise
 
-    def run_once(self, timeout: float = 0.0) -> bool:
+    def run_once(self, timeout: float = 0.0, *, periodic: bool = True) -> bool:
         """Handle one queued item (if any) then the periodic work. Tests call this directly."""
         handled = False
         barrier: _Barrier | None = None
@@ -265,10 +277,14 @@ class EngineRuntime:
                 self._run_call(item.body)
             elif isinstance(item.body, _Barrier):
                 barrier = item.body
+            elif item.priority == VENUE_PRIORITY:
+                venue_event = item.body
+                self._safe(lambda: self.c.on_venue(venue_event), "venue event")
             else:
                 self._count_event(self.clock.monotonic())
                 self._safe(lambda: self.c.on_market(item.body), "market data")
-        self._safe(self._periodic, "housekeeping")
+        if periodic:
+            self._safe(self._periodic, "housekeeping")
         if barrier is not None:
             barrier.future.set_result(True)
         return handled

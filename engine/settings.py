@@ -43,6 +43,11 @@ class Settings(BaseModel):
     starting_balance: float = Field(100_000.0, alias="VIGIL_STARTING_BALANCE", gt=0)
     fee_bps: float = Field(1.0, alias="VIGIL_FEE_BPS", ge=0, le=1000)
     slippage_bps: float = Field(1.0, alias="VIGIL_SLIPPAGE_BPS", ge=0, le=1000)
+    # The paper venue (engine/venues/paper): how late it answers, how much one fill may take
+    # (0: the whole order), and faults to rehearse with: "reject", "fail" or "stall".
+    paper_latency_ms: int = Field(20, alias="VIGIL_PAPER_LATENCY_MS", ge=0, le=60_000)
+    paper_max_fill_qty: float = Field(0.0, alias="VIGIL_PAPER_MAX_FILL_QTY", ge=0)
+    paper_faults: Literal["", "reject", "fail", "stall"] = Field("", alias="VIGIL_PAPER_FAULTS")
 
     regime_ultra_low_below: float = Field(12.0, alias="VIGIL_REGIME_ULTRA_LOW_BELOW", gt=0)
     regime_high_above: float = Field(25.0, alias="VIGIL_REGIME_HIGH_ABOVE", gt=0)
@@ -132,6 +137,11 @@ class Settings(BaseModel):
     @property
     def latch_path(self) -> Path:
         return self.data_dir / "kill_switch.json"
+
+    @property
+    def paper_venue_path(self) -> Path:
+        """The paper venue's own record of orders, positions, cash and fills."""
+        return self.data_dir / "paper_venue.json"
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

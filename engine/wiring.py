@@ -18,7 +18,7 @@ from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
 from engine.safety.checks import Limits
 from engine.safety.latch import KillSwitchLatch
 from engine.safety.manager import SafetyManager
-from engine.settings import Settings, SettingsError
+from engine.settings import Settings
 from engine.state import DashboardState
 from engine.store import Store
 from engine.strategies.demo import DemoStrategy
@@ -27,9 +27,15 @@ from engine.trading.ledger import Ledger
 from engine.trading.metrics import compute_performance
 from engine.trading.reconcile import reconcile
 from engine.trading.session import session_start
-from engine.venues.paper.broker import PaperBroker
-from engine.venues.replay.feed import ReplayFeed, build_replay_feed
-from engine.venues.sim.feed import SimulatedFeed, select_instruments
+from engine.venues.base import (
+    AccountEvent,
+    Broker,
+    ConnectionEvent,
+    OrderEvent,
+    VenueAccount,
+    VenuePosition,
+)
+from engine.venues.registry import Feed, build_broker, build_feed
 
 log = logging.getLogger(__name__)
 EQUITY_CURVE_POINTS = 500
@@ -46,8 +52,8 @@ class Components(OperatorControls):
         bus: EventBus,
         state: DashboardState,
         *,
-        feed: SimulatedFeed | ReplayFeed | None,
-        broker: PaperBroker,
+        feed: Feed | None,
+        broker: Broker,
         store: Store,
         strategy: DemoStrategy | None,
         instruments: dict[str, Any],
@@ -76,6 +82,7 @@ class Components(OperatorControls):
             starting_balance=settings.starting_balance,
         )
         self.vix: float | None = None
+        self.venue_account: VenueAccount | None = None
         self.equity_points: deque[tuple[float, float]] = deque(maxlen=20_000)
         self._last_safety: dict[str, Any] = {}
         self._last_trips: frozenset[str] = frozenset()
@@ -87,6 +94,7 @@ class Components(OperatorControls):
         self.safety.boot()
         now = self._booted_at = self.clock.time()
         self.desk.restore(self._session_start(now))
+        self._adopt_into_new_venue_record()
         self.desk.all_trades = list(reversed(self.store.load_trades()))
         self.equity_points.extend(self.store.load_equity())
         problems = reconcile(
@@ -109,9 +117,20 @@ class Components(OperatorControls):
         if self.safety.trading_state.value == "HALTED":
             self.desk.detach_strategy(self.safety.state_reason())
 
+    def _adopt_into_new_venue_record(self) -> None:
+        """A data directory from before the paper venue kept its own record: the venue starts
+        from the store's positions and open orders (the only record there was)."""
+        adopt = getattr(self.broker, "adopt", None)
+        if adopt is None:
+            return
+        positions = [
+            VenuePosition(p.symbol, p.qty, p.avg_price, p.multiplier)
+            for p in self.desk.ledger.positions().values()
+        ]
+        adopt(positions, self.store.load_orders(open_only=True), self.desk.ledger.cash)
+
     def _broker_positions(self) -> dict[str, float]:
-        # The paper broker keeps no positions of its own: its fills are the store's fills.
-        return {s: p.qty for s, p in self.desk.ledger.positions().items()}
+        return {p.symbol: p.qty for p in self.broker.positions()}
 
     def start_publishing(self) -> None:
         """The complete snapshot (account, safety, breakers...) from the restored state.
@@ -165,6 +184,17 @@ class Components(OperatorControls):
             return "none"
         return "running" if self.desk.strategy_attached else "stopped"
 
+    # ----- what the venue reports -----
+    def on_venue(self, event: OrderEvent | AccountEvent | ConnectionEvent) -> None:
+        if isinstance(event, OrderEvent):
+            self.desk.on_order_event(event)
+        elif isinstance(event, AccountEvent):
+            self.venue_account = event.account
+        elif isinstance(event, ConnectionEvent):
+            message = f"{event.source} {event.venue}: {event.state}"
+            detail = f" ({event.message})" if event.message else ""
+            self.bus.publish("system", {"message": message + detail, "kind": "venue_connection"})
+
     # ----- market data -----
     def on_market(self, event: Quote | TradeTick | OrderBook | VixUpdate | FeedStatus) -> None:
         if isinstance(event, TradeTick):
@@ -172,7 +202,7 @@ class Components(OperatorControls):
         elif isinstance(event, Quote):
             self.market.on_quote(event)
             self.desk.ledger.mark(event.symbol, event.mid)
-            self.desk.apply_fills(self.broker.update_quote(event))
+            self.broker.on_market(event)
             payload = self.market.quote_payload(event.symbol)
             if payload is not None:
                 self.state.set_market("quotes", event.symbol, payload)
@@ -181,7 +211,7 @@ class Components(OperatorControls):
                 self.desk.publish_positions()
                 self.desk.publish_account()
         elif isinstance(event, OrderBook):
-            self.desk.apply_fills(self.broker.update_book(event))
+            self.broker.on_market(event)
             payload = book_payload(event)
             self.state.set_market("books", event.symbol, payload)
             self.bus.publish("orderbook_update", payload)
@@ -217,10 +247,9 @@ class Components(OperatorControls):
         )
         if self.strategy is None or not self.desk.strategy_attached:
             return
-        position = self.desk.ledger.position(tick.symbol)
-        for decision in self.strategy.on_price(
-            tick.symbol, tick.price, tick.ts, position.qty if position else 0.0
-        ):
+        # With orders in flight counted: an entry not yet filled is not a reason to enter again.
+        held = self.desk.exposure(tick.symbol)
+        for decision in self.strategy.on_price(tick.symbol, tick.price, tick.ts, held):
             signal = decision.signal
             topic = "exit_signal" if signal.is_exit else "signal"
             self.bus.publish(topic, signal_payload(signal))
@@ -268,7 +297,7 @@ class Components(OperatorControls):
             peak_equity=peak,
             equity_history=history,
             daily_pnl=self.desk.daily_pnl,
-            open_positions=self.desk.ledger.open_position_count,
+            open_positions=self.desk.open_position_count,
             error_times=list(self.safety.error_times),
             order_times=list(self.safety.order_times),
             # Until the first tick, measure staleness from boot: "never" would trip at once.
@@ -314,23 +343,10 @@ class Components(OperatorControls):
 def build_components(
     settings: Settings, clock: Clock, bus: EventBus, state: DashboardState
 ) -> Components:
-    # Real brokers and feeds are not built yet: refuse at start rather than pretend.
-    if settings.broker != "paper":
-        raise SettingsError(
-            f"VIGIL_BROKER: {settings.broker!r} is not available in this version (use paper)"
-        )
-    feed: SimulatedFeed | ReplayFeed
-    if settings.feed == "sim":
-        instruments = select_instruments(settings.symbol_list)
-        feed = SimulatedFeed(settings.seed, instruments)
-    elif settings.feed == "replay":
-        feed = build_replay_feed(settings)
-        instruments = feed.instruments
-    else:
-        raise SettingsError(
-            f"VIGIL_FEED: {settings.feed!r} is not available in this version (use sim or replay)"
-        )
-    broker = PaperBroker(instruments, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
+    """The feed and the broker that VIGIL_FEED and VIGIL_BROKER name (engine/venues/registry)."""
+    feed = build_feed(settings)
+    instruments = feed.instruments
+    broker = build_broker(settings, clock, instruments)
     strategy = DemoStrategy(instruments) if settings.strategy == "demo" else None
     return Components(
         settings,

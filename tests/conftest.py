@@ -40,6 +40,8 @@ def make_settings(data_dir: Path, **env: str) -> Settings:
         "VIGIL_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "VIGIL_SECRET_KEY": TEST_SECRET_KEY,
         "VIGIL_SIM_HISTORY_S": "0",
+        # The paper venue answers through the queue at once: tests drain it, never sleep.
+        "VIGIL_PAPER_LATENCY_MS": "0",
     }
     base.update(env)
     return load_settings(base)
@@ -64,6 +66,15 @@ class SyncEngine:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.rt.bus.subscribe(lambda topic, payload: self.events.append((topic, payload)))
         self.rt.boot()  # restores state and publishes the whole snapshot
+        # Market data a test feeds straight in reaches the venue, whose answers queue up: they
+        # are applied right after, as the engine thread would before the next tick.
+        on_market = self.rt.c.on_market
+
+        def on_market_then_venue(event: Any) -> None:
+            on_market(event)
+            self.venue()
+
+        self.rt.c.on_market = on_market_then_venue
 
     @property
     def c(self) -> Any:
@@ -77,13 +88,23 @@ class SyncEngine:
             for event in self.c.feed.step(self.clock.time(), dt):
                 self.c.on_market(event)
         self.rt.run_once()
+        self.venue()  # what the periodic work sent (a flatten, say) has its answer too
+
+    def venue(self) -> int:
+        """Apply what the venue has reported so far (its events wait on the engine queue)."""
+        count = 0
+        while self.rt.run_once(periodic=False):
+            count += 1
+        return count
 
     def do(self, name: str, payload: dict[str, Any], actor: str = "alice") -> dict[str, Any]:
         from engine.commands import parse_command
 
         command = parse_command(name, payload)
         assert not isinstance(command, dict), command
-        return self.c.execute(name, command, actor)
+        result = self.c.execute(name, command, actor)
+        self.venue()
+        return result
 
     def topics(self, name: str) -> list[dict[str, Any]]:
         return [payload for topic, payload in self.events if topic == name]

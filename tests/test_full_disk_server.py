@@ -46,10 +46,15 @@ def test_order_fills_on_a_full_disk_then_truthful_answer_halt_and_saved_once_spa
 
         assert answer.status_code == 200, answer.text
         body = answer.json()
-        assert body["ok"] is True and body["order"]["status"] == "filled"
+        # Sent (the venue fills it a moment later), but not yet durable.
+        assert body["ok"] is True and body["order"]["status"] == "new"
         assert body["warning"]["code"] == "NOT_DURABLE"
         snapshot = wait_until(
-            lambda: (s := state())["safety"].get("trading_state") == "HALTED" and s, 15.0, "HALTED"
+            lambda: (
+                (s := state())["safety"].get("trading_state") == "HALTED" and s["positions"] and s
+            ),
+            15.0,
+            "HALTED with the QQQ position",
         )
         assert [p["symbol"] for p in snapshot["positions"]] == ["QQQ"]
         denied = order("SPY", 0.1)

@@ -91,14 +91,18 @@ class PreTradeContext:
     trading_state: TradingState
     entries_paused: bool
     quote: Quote | None
-    position_qty: float  # signed qty held in the order's symbol
-    open_positions: int
+    # Signed qty held in the order's symbol, counting orders in flight (sent, not yet filled):
+    # a fill that has not arrived yet is exposure all the same.
+    position_qty: float
+    open_positions: int  # positions held plus symbols with only an entry in flight
     recent_order_times: Sequence[float]
     daily_pnl: float  # session P&L, realized + unrealized; negative is a loss
     multiplier: float = 1.0
     lot_size: float = 0.0  # 0: unknown, not checked
     # False while the store refuses writes: nothing new may be booked that cannot be kept.
     store_writable: bool = True
+    # Notional of the entries in flight in this symbol: the notional limit covers them too.
+    pending_notional: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -305,7 +309,13 @@ def review_order(req: OrderRequest, ctx: PreTradeContext, limits: Limits) -> Den
 
     if not reducing:
         notional = req.qty * _reference_price(req, quote) * ctx.multiplier
-        if _exceeds(notional, limits.max_notional):
+        if _exceeds(notional + ctx.pending_notional, limits.max_notional):
+            if ctx.pending_notional > 0:
+                return Denial(
+                    MAX_NOTIONAL,
+                    f"notional {_usd(notional)} plus {_usd(ctx.pending_notional)} in flight "
+                    f"exceeds the {_usd(limits.max_notional)} limit",
+                )
             return Denial(
                 MAX_NOTIONAL,
                 f"notional {_usd(notional)} exceeds the {_usd(limits.max_notional)} limit",

@@ -39,7 +39,7 @@ _SCHEMA: tuple[str, ...] = (
         limit_price REAL, stop_price REAL, take_profit REAL, stop_loss REAL,
         reduce_only INTEGER NOT NULL, source TEXT NOT NULL, tag TEXT NOT NULL,
         parent_id TEXT, oco_id TEXT, filled_qty REAL NOT NULL, avg_fill_price REAL NOT NULL,
-        reject_reason TEXT NOT NULL)""",
+        reject_reason TEXT NOT NULL, venue_order_id TEXT NOT NULL DEFAULT '')""",
     "CREATE INDEX IF NOT EXISTS orders_status ON orders (status)",
     # No foreign key to orders: a fill is a fact reported by the broker, and refusing to record
     # it because its order row is missing (an order placed outside Vigil) would lose money data.

@@ -1,7 +1,13 @@
-"""TradingDesk: orders, fills, positions and P&L — the one order path, run on the engine thread."""
+"""TradingDesk: orders, fills, positions and P&L — the one order path, run on the engine thread.
+
+An order goes out through the gateway and the venue (status new: sent, unconfirmed); its fate
+comes back later as OrderEvents on the engine's queue, which the order state machine
+(engine/trading/orders.py) applies and the ledger and store book.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from typing import Any
@@ -25,9 +31,12 @@ from engine.safety.checks import PreTradeContext, review_protective_move
 from engine.safety.manager import SafetyManager
 from engine.state import DashboardState
 from engine.store import Store
+from engine.trading.halting import KillSwitchExecutor
 from engine.trading.ledger import Ledger
+from engine.trading.orders import OrderTracker
 from engine.trading.unsaved import DurableWriter
-from engine.venues.paper.broker import PaperBroker
+from engine.trading.venue_reports import VenueReports
+from engine.venues.base import Broker, VenueError
 
 log = logging.getLogger(__name__)
 TRADE_HISTORY_LIMIT = 200
@@ -35,7 +44,7 @@ STORE_ACTOR = "system:store"
 NOT_DURABLE = "NOT_DURABLE"
 
 
-class TradingDesk:
+class TradingDesk(VenueReports, KillSwitchExecutor):
     def __init__(
         self,
         *,
@@ -43,7 +52,7 @@ class TradingDesk:
         bus: EventBus,
         state: DashboardState,
         store: Store,
-        broker: PaperBroker,
+        broker: Broker,
         ledger: Ledger,
         market: MarketView,
         safety: SafetyManager,
@@ -71,6 +80,9 @@ class TradingDesk:
         self._booked_fill_ids: set[str] = set()
         self._writer = DurableWriter(store, bus, clock, self._halt_for_storage)
         self._audit = self._writer.audit
+        self.orders = OrderTracker()
+        # Orders the last kill switch could not get the venue to confirm as cancelled.
+        self.unconfirmed_at_halt: list[str] = []
 
     # ----- restart -----
     def restore(self, session_start: float) -> None:
@@ -79,8 +91,9 @@ class TradingDesk:
             self.ledger.apply(fill)
             if fill.id:
                 self._booked_fill_ids.add(fill.id)
-        # Every stored order, so that new order ids never repeat old ones.
-        self.broker.restore_orders(self._store.load_orders())
+        # Every stored order, so that new order ids never repeat old ones; open ones are
+        # tracked again and matched to the venue's events by Vigil's id.
+        self.orders.restore(self._store.load_orders())
         self.trades.extend(reversed(self._store.load_trades(limit=TRADE_HISTORY_LIMIT)))
         self.start_session(session_start)
 
@@ -121,14 +134,17 @@ class TradingDesk:
         self._bus.publish("positions_update", {"positions": positions})
 
     def publish_orders(self) -> None:
-        orders = [order_payload(o) for o in self.broker.open_orders()]
+        orders = [
+            {**order_payload(o), "cancel_requested": o.id in self.orders.cancel_requested}
+            for o in self.orders.open_orders()
+        ]
         self._state.set("orders", orders)
         self._bus.publish("orders_update", {"orders": orders})
 
     def _bracket_prices(self, symbol: str) -> dict[str, float | None]:
         prices: dict[str, float | None] = {"stop_loss": None, "take_profit": None}
         position = self.ledger.position(symbol)
-        for order in self.broker.protective_orders(symbol):
+        for order in self.orders.protective(symbol):
             # Only orders that close this position protect it.
             if position is None or position.qty * order.side.sign >= 0:
                 continue
@@ -155,38 +171,47 @@ class TradingDesk:
         if denial is not None:
             return self._deny(req, actor, denial.code, denial.message)
         self.safety.record_order(now)
-        order, fills = self.broker.submit(req, now)
+        order = self._send(req, now)
         if order.status is OrderStatus.REJECTED:
-            # The gateway has already refused what an operator can get wrong, so a broker
-            # that rejects what passed it is a fault of the venue: the error-rate breaker
-            # counts it.
-            self.safety.record_error(now)
-            self._bus.publish(
-                "error",
-                {
-                    "message": f"broker rejected {order.id}: {order.reject_reason}",
-                    "where": "broker",
-                },
-            )
-            if req.source != "strategy":
-                self._audit(
-                    actor,
-                    "order_rejected",
-                    reason=order.reject_reason,
-                    outcome="rejected",
-                    details=order_payload(order),
-                )
-            self._save()
-            return error("BROKER_REJECTED", order.reject_reason or "the broker rejected the order")
+            self._venue_rejected(order, actor)
+            return error("BROKER_UNAVAILABLE", order.reject_reason)
         self._bus.publish("order_placed", {"order": order_payload(order)})
         if req.source != "strategy":
             self._audit(
                 actor, "order_placed", outcome=order.status.value, details=order_payload(order)
             )
-        self.apply_fills(fills, req.source)
         self.publish_orders()
         result: dict[str, Any] = {"ok": True, "order": order_payload(order)}
         return self._with_durability(result)
+
+    def _send(self, req: OrderRequest, now: float) -> Order:
+        """Give the order Vigil's id, track it as new (sent, unconfirmed) and send it. The
+        tracker holds it before the venue sees it: in flight, it counts against the limits."""
+        order = Order(
+            id=self.orders.next_id(),
+            symbol=req.symbol,
+            side=req.side,
+            qty=req.qty,
+            type=req.type,
+            status=OrderStatus.NEW,
+            created_ts=now,
+            updated_ts=now,
+            limit_price=req.limit_price,
+            stop_price=req.stop_price,
+            take_profit=req.take_profit,
+            stop_loss=req.stop_loss,
+            reduce_only=req.reduce_only,
+            source=req.source,
+            tag=req.tag,
+        )
+        self.orders.add(order)
+        try:
+            self.broker.submit(dataclasses.replace(order))
+        except VenueError as exc:
+            self.orders.close(order.id, OrderStatus.REJECTED, f"not sent: {exc}", now)
+        found = self.orders.get(order.id)
+        assert found is not None
+        return found
 
     def _with_durability(self, result: dict[str, Any]) -> dict[str, Any]:
         """The truth for the operator: done, but not yet on disk if the store refused it."""
@@ -202,22 +227,45 @@ class TradingDesk:
         return result
 
     def _context(self, req: OrderRequest, now: float) -> PreTradeContext:
-        position = self.ledger.position(req.symbol)
         state, paused = self.safety.context_state()
+        quote = self.market.quote(req.symbol)
+        multiplier = self.market.instruments[req.symbol].multiplier
+        pending_notional = 0.0
+        if quote is not None:
+            for order in self.orders.in_flight():
+                same = order.symbol == req.symbol and order.side is req.side
+                if same and not order.reduce_only:
+                    pending_notional += order.remaining * quote.mid * multiplier
         window_start = now - self.safety.limits.order_rate_window_s
         return PreTradeContext(
             now=now,
             trading_state=state,
             entries_paused=paused,
-            quote=self.market.quote(req.symbol),
-            position_qty=position.qty if position else 0.0,
-            open_positions=self.ledger.open_position_count,
+            quote=quote,
+            position_qty=self.exposure(req.symbol),
+            open_positions=self.open_position_count,
             recent_order_times=[t for t in self.safety.order_times if t >= window_start],
             daily_pnl=self.daily_pnl,
             multiplier=self.market.instruments[req.symbol].multiplier,
             lot_size=self.market.instruments[req.symbol].lot_size,
             store_writable=not self.storage_problem,
+            pending_notional=pending_notional,
         )
+
+    def exposure(self, symbol: str) -> float:
+        """The position once every order in flight has filled: what the limits must see."""
+        position = self.ledger.position(symbol)
+        held = position.qty if position else 0.0
+        return held + sum(
+            o.side.sign * o.remaining for o in self.orders.in_flight() if o.symbol == symbol
+        )
+
+    @property
+    def open_position_count(self) -> int:
+        """Positions held, plus symbols where only an entry in flight would open one."""
+        held = set(self.ledger.positions())
+        pending = {o.symbol for o in self.orders.in_flight() if abs(self.exposure(o.symbol)) > 0}
+        return len(held | pending)
 
     def _deny(self, req: OrderRequest, actor: str, code: str, message: str) -> dict[str, Any]:
         payload = {
@@ -249,12 +297,8 @@ class TradingDesk:
                     touched.add(fill.symbol)
         finally:
             # What was booked before a fill the ledger refused is kept and saved all the same.
-            for symbol in touched:
-                # Flat, flipped or smaller by any route: stop-loss/take-profit orders left on
-                # the wrong side or larger than the position would open a new one if they fired.
-                position = self.ledger.position(symbol)
-                held = position.qty if position else 0.0
-                self.broker.fit_reduce_only(symbol, held, self._clock.time())
+            # (Brackets left larger than the position are the venue's to cut or cancel: it
+            # reports that as order events.)
             self._save()
         self.publish_positions()
         self.publish_account()
@@ -328,7 +372,7 @@ class TradingDesk:
         return self._save()
 
     def _save(self) -> bool:
-        self._writer.add_orders(self.broker.drain_changed())
+        self._writer.add_orders(self.orders.drain_changed())
         return self._writer.save()
 
     def _halt_for_storage(self, reason: str) -> None:
@@ -346,8 +390,11 @@ class TradingDesk:
         position = self.ledger.position(symbol)
         if position is None:
             return error("NO_POSITION", f"no open position in {symbol}")
-        side = Side.SELL if position.qty > 0 else Side.BUY
-        req = OrderRequest(symbol, side, abs(position.qty), reduce_only=True, source=source)
+        held = self.exposure(symbol)
+        if held * position.qty <= 0:
+            return error("CLOSE_IN_FLIGHT", f"an order closing {symbol} is already in flight")
+        side = Side.SELL if held > 0 else Side.BUY
+        req = OrderRequest(symbol, side, abs(held), reduce_only=True, source=source)
         return self.submit(req, actor)
 
     def modify_stops(
@@ -357,7 +404,7 @@ class TradingDesk:
         position = self.ledger.position(symbol)
         if position is None:
             return error("NO_POSITION", f"no open position in {symbol}")
-        children = self.broker.protective_orders(symbol)
+        children = self.orders.protective(symbol)
         if not children:
             return error("NO_BRACKET", f"{symbol} has no open stop-loss or take-profit order")
         now = self._clock.time()
@@ -383,7 +430,12 @@ class TradingDesk:
             denial = review_protective_move(req, entry_side, ctx, self.safety.limits)
             if denial is not None:
                 return self._deny(req, actor, denial.code, denial.message)
-        changed = self.broker.modify_stops(symbol, stop_loss, take_profit, now)
+        try:
+            changed = self.broker.replace_stops(symbol, stop_loss, take_profit)
+        except VenueError as exc:
+            return error("BROKER_UNAVAILABLE", f"the stops were not moved: {exc}")
+        for order in changed:
+            self.orders.replace(order)
         if not changed:
             return error("NO_BRACKET", f"{symbol} has no open stop-loss or take-profit order")
         self._audit(
@@ -394,56 +446,3 @@ class TradingDesk:
         self.publish_orders()
         self.publish_positions()
         return self._with_durability({"ok": True, "orders": [order_payload(o) for o in changed]})
-
-    # ----- the kill switch's executor (see SafetyManager) -----
-    def detach_strategy(self, reason: str) -> None:
-        if self.strategy_attached:
-            self.strategy_attached = False
-            self._bus.publish("system", {"message": f"strategy detached: {reason}"})
-
-    def attach_strategy(self) -> None:
-        self.strategy_attached = True
-
-    def cancel_all_orders(self, reason: str) -> list[dict[str, Any]]:
-        now = self._clock.time()
-        outcomes = []
-        for order in self.broker.open_orders():
-            cancelled: Order | None = self.broker.cancel(order.id, now)
-            ok = cancelled is not None and cancelled.status is OrderStatus.CANCELED
-            outcomes.append(
-                {
-                    "action": "cancel",
-                    "order_id": order.id,
-                    "ok": ok,
-                    "status": cancelled.status.value if cancelled else "unknown",
-                }
-            )
-        self._save()
-        self.publish_orders()
-        return outcomes
-
-    def flatten_positions(self, reason: str) -> list[dict[str, Any]]:
-        now = self._clock.time()
-        outcomes = []
-        for symbol, position in list(self.ledger.positions().items()):
-            side = Side.SELL if position.qty > 0 else Side.BUY
-            req = OrderRequest(
-                symbol, side, abs(position.qty), reduce_only=True, source="kill_switch", tag=reason
-            )
-            # Flattening bypasses the gateway on purpose: HALTED denies every order there.
-            order, fills = self.broker.submit(req, now)
-            outcomes.append(
-                {
-                    "action": "close",
-                    "symbol": symbol,
-                    "order_id": order.id,
-                    "ok": order.status is OrderStatus.FILLED,
-                    "status": order.status.value,
-                }
-            )
-            self.apply_fills(fills, "kill_switch")
-        self._save()
-        return outcomes
-
-    def is_flat(self) -> bool:
-        return self.ledger.open_position_count == 0

@@ -56,7 +56,9 @@ def test_trades_csv_then_filters_apply(live: LiveApp) -> None:
         assert trader.emit(
             "place_order", {"symbol": symbol, "side": "buy", "qty": qty}, callback=True
         )["ok"]
+        live.wait_idle()  # the venue's fill arrives after the answer: the position exists now
         assert trader.emit("close_position", {"symbol": symbol}, callback=True)["ok"]
+        live.wait_idle()
     client = live.http("vic")
     rows = list(csv.DictReader(io.StringIO(client.get("/api/trades.csv").get_data(as_text=True))))
     assert {r["symbol"] for r in rows} == {"QQQ", "ETH/USD"}

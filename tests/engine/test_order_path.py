@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.models import Order, OrderType, Quote, Side
-from engine.venues.paper.broker import PaperBroker
+from engine.models import OrderType, Quote, Side
 from tests.conftest import SyncEngine
 
 
@@ -238,21 +237,17 @@ def test_three_swapped_bracket_typos_then_three_denials_and_no_error_rate_trip(
     assert engine.topics("error") == []
 
 
-class ClosedVenue(PaperBroker):
-    """A venue that refuses every order, as a closed or failing market does."""
-
-    def _invalid(self, order: Order) -> str | None:
-        return "the venue is closed"
-
-
 def test_broker_rejects_orders_the_gateway_passed_then_counted_as_venue_errors(
     engine: SyncEngine,
 ) -> None:
     engine.market(2)
-    engine.c.desk.broker = ClosedVenue(engine.c.market.instruments)
     for _ in range(3):
+        # A venue that refuses the order, as a closed or failing market does; it says so later.
+        engine.c.broker.reject_next("the venue is closed")
         answer = engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
-        assert answer["error"]["code"] == "BROKER_REJECTED", answer
+        rejected = engine.c.desk.orders.get(answer["order"]["id"])
+        assert rejected is not None and rejected.status.value == "rejected", answer
+        assert rejected.reject_reason == "the venue is closed"
         engine.clock.advance(1)
     engine.c.evaluate_safety(engine.clock.time())
 

@@ -388,3 +388,19 @@ def test_fit_reduce_only_when_position_smaller_then_cut_to_it(broker: PaperBroke
     assert [o.remaining for o in broker.protective_orders("SPY")] == [4.0, 4.0]
     assert broker.fit_reduce_only("SPY", 4.0, 3.0) == []  # fits already: nothing changes
     assert broker.fit_reduce_only("SPY", 0.0, 3.0) and broker.open_orders() == []
+
+
+def test_max_fill_qty_when_large_market_then_one_capped_fill_per_market_update() -> None:
+    matcher = PaperBroker(INSTRUMENTS, fee_bps=0.0, slippage_bps=0.0, max_fill_qty=4)
+    matcher.update_quote(quote(99.99, 100.01))
+    order, (first,) = matcher.submit(req(Side.BUY, 10), now=2.0)
+    assert first.qty == 4 and order.status is OrderStatus.PARTIALLY_FILLED
+    assert [o.id for o in matcher.open_orders()] == [order.id]
+
+    (second,) = matcher.update_quote(quote(99.99, 100.02, ts=3.0))
+    (last,) = matcher.update_quote(quote(99.99, 100.03, ts=4.0))
+
+    assert (second.qty, second.price, last.qty, last.price) == (4, 100.02, 2, 100.03)
+    done = matcher.order(order.id)
+    assert done is not None and done.status is OrderStatus.FILLED and done.filled_qty == 10
+    assert matcher.update_quote(quote(99.99, 100.04, ts=5.0)) == []

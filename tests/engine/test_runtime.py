@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from engine.clock import FakeClock
-from engine.models import Order, OrderStatus, OrderType, Side
+from engine.models import Order, OrderStatus, OrderType, Quote, Side
 from engine.runtime import EngineRuntime
 from engine.settings import Settings
-from engine.venues.paper.broker import PaperBroker
+from engine.venues.paper.venue import PaperVenue
 from engine.venues.sim.feed import DEFAULT_INSTRUMENTS
 from engine.wiring import Components
 from tests.conftest import SyncEngine, make_settings, wait_until
@@ -143,7 +143,10 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
     settings: Settings, clock: FakeClock
 ) -> None:
     instruments = dict(DEFAULT_INSTRUMENTS)
-    broker = PaperBroker(instruments)
+    # The venue's own record holds an order the store never saw (placed outside Vigil).
+    outside = PaperVenue(instruments, settings.paper_venue_path, clock=clock, latency_ms=0)
+    outside.start(lambda event: None)
+    outside.on_market(Quote("SPY", 409.9, 410.1, 1.0, 1.0, clock.time()))
     stray = Order(
         "X-1",
         "SPY",
@@ -155,7 +158,8 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
         clock.time(),
         limit_price=400.0,
     )
-    broker.restore_orders([stray])
+    outside.submit(stray)
+    broker = PaperVenue(instruments, settings.paper_venue_path, clock=clock, latency_ms=0)
     from engine.bus import EventBus
     from engine.state import DashboardState
     from engine.store import Store

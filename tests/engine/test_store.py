@@ -91,11 +91,15 @@ def test_save_order_with_same_id_then_row_updated_not_duplicated(store: Store) -
     assert store.counts()["orders"] == 1
 
 
-def test_load_orders_open_only_keeps_new_and_partially_filled(store: Store) -> None:
+def test_load_orders_open_only_keeps_new_accepted_and_partially_filled(store: Store) -> None:
     for i, status in enumerate(OrderStatus):
         store.save_order(make_order(f"P-{i}", status=status, created_ts=T0 + i))
     open_orders = store.load_orders(open_only=True)
-    assert [o.status for o in open_orders] == [OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED]
+    assert [o.status for o in open_orders] == [
+        OrderStatus.NEW,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PARTIALLY_FILLED,
+    ]
     assert len(store.load_orders()) == len(OrderStatus)
 
 

@@ -32,9 +32,11 @@ def test_fill_when_store_unwritable_then_booked_halted_and_saved_once_after_reco
 
     answer = engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
 
-    # The truth: placed and filled, but not yet durable.
+    # The truth: placed (the venue's fill arrives right after), but not yet durable.
     assert answer["ok"] is True, answer
-    assert answer["order"]["status"] == "filled"
+    assert answer["order"]["status"] == "new"
+    filled = engine.c.desk.orders.get(answer["order"]["id"])
+    assert filled is not None and filled.status.value == "filled"
     assert answer["warning"]["code"] == "NOT_DURABLE"
     position = engine.c.desk.ledger.position("QQQ")
     assert position is not None and position.qty == 0.5
@@ -67,7 +69,8 @@ def test_same_fill_reported_twice_while_store_unwritable_then_booked_once(
     make_store_read_only(engine)
     answer = engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
     order_id = answer["order"]["id"]
-    fill = Fill(order_id, "QQQ", Side.BUY, 0.5, 400.0, 0.01, engine.clock.time(), f"{order_id}-F1")
+    (booked,) = engine.c.broker.fills_since(0.0)
+    fill = Fill(order_id, "QQQ", Side.BUY, 0.5, 400.0, 0.01, engine.clock.time(), booked.id)
 
     engine.c.desk.apply_fills([fill, fill])
 

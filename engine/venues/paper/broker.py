@@ -1,4 +1,4 @@
-"""A paper broker: matches orders against the latest simulated book or quote; owns open orders."""
+"""The paper venue's matching engine: fills orders against the latest book or quote it is fed."""
 
 from __future__ import annotations
 
@@ -39,11 +39,14 @@ class PaperBroker:
         fee_bps: float = 1.0,
         slippage_bps: float = 1.0,
         id_prefix: str = "P",
+        max_fill_qty: float = 0.0,
     ) -> None:
         self._instruments = dict(instruments)
         self._fee_rate = fee_bps / 1e4
         self._slippage = slippage_bps / 1e4
         self._prefix = id_prefix
+        # Largest quantity one fill may take (0: no cap); the rest fills on later market data.
+        self._max_fill = max_fill_qty
         self._seq = 0
         self._open: dict[str, Order] = {}  # insertion order = matching priority
         self._closed: OrderedDict[str, Order] = OrderedDict()
@@ -114,7 +117,7 @@ class PaperBroker:
         elif order.type is OrderType.LIMIT:
             levels = self._levels(order.symbol, order.side)
             if levels is not None:
-                qty, price = _walk(levels, order.qty, order.limit_price, order.side)
+                qty, price = _walk(levels, self._cap(order.qty), order.limit_price, order.side)
                 if qty > _EPS:
                     fills.append(self._fill(order, qty, price, now))
         self._settle(order, now)
@@ -275,7 +278,7 @@ class PaperBroker:
     def _fill_at_market(self, order: Order, now: float) -> Fill:
         levels = self._levels(order.symbol, order.side)
         assert levels is not None  # callers only get here right after market data arrived
-        qty, price = _walk(levels, order.remaining, None, order.side)
+        qty, price = _walk(levels, self._cap(order.remaining), None, order.side)
         return self._fill(order, qty, price * (1 + order.side.sign * self._slippage), now)
 
     def _match_resting(
@@ -295,7 +298,9 @@ class PaperBroker:
                 if (touch - limit) * order.side.sign > _EPS:
                     continue
                 price = min(limit, touch) if buying else max(limit, touch)
-                fills.append(self._fill(order, order.remaining, price, now))
+                fills.append(self._fill(order, self._cap(order.remaining), price, now))
+            elif order.type is OrderType.MARKET:  # a large one filling a step at a time
+                fills.append(self._fill_at_market(order, now))
             elif order.type is OrderType.STOP:
                 stop = order.stop_price
                 assert stop is not None
@@ -385,6 +390,9 @@ class PaperBroker:
     def _touch(self, order: Order, now: float) -> None:
         order.updated_ts = now
         self._changed[order.id] = order
+
+    def _cap(self, qty: float) -> float:
+        return min(qty, self._max_fill) if self._max_fill > 0 else qty
 
     def _tick(self, now: float) -> float:
         self._now = max(self._now, now)

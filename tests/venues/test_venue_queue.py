@@ -1,0 +1,119 @@
+"""Venue events on the engine's queue: after commands, before market data, never dropped."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+import engine.runtime as runtime_module
+from engine.clock import SystemClock
+from engine.commands import EmptyCmd
+from engine.runtime import COMMAND_PRIORITY, EngineRuntime, _Call, _Item
+from engine.settings import Settings, SettingsError
+from engine.venues.base import AccountEvent, VenueAccount
+from engine.venues.registry import BROKERS, FEEDS, build_broker, build_feed
+from tests.conftest import make_settings
+
+
+def account_event(cash: float) -> AccountEvent:
+    return AccountEvent(VenueAccount("paper", cash, cash, cash), time.time())
+
+
+def test_venue_event_then_handled_before_queued_market_data(settings: Settings) -> None:
+    rt = EngineRuntime(settings)
+    rt.boot()
+    try:
+        for event in rt.c.feed.step(time.time(), 0.2):
+            rt.submit_market(event)
+        rt.submit_venue(account_event(123.0))
+
+        rt.run_once()
+
+        assert rt.c.venue_account is not None and rt.c.venue_account.cash == 123.0
+        assert rt.c.market.quote("QQQ") is None  # the market data is still waiting
+    finally:
+        rt.stop()
+
+
+def test_command_then_handled_before_queued_venue_event(settings: Settings) -> None:
+    rt = EngineRuntime(settings)
+    rt.boot()
+    try:
+        rt.submit_venue(account_event(1.0))
+        future: Future[dict[str, Any]] = Future()
+        rt._queue.put(
+            _Item(COMMAND_PRIORITY, 10**9, _Call("pause_entries", EmptyCmd(), "t", future))
+        )
+
+        rt.run_once()
+
+        assert future.result(0)["ok"] and rt.c.venue_account is None
+        rt.run_once()
+        assert rt.c.venue_account is not None
+    finally:
+        rt.stop()
+
+
+def test_market_backlog_then_market_dropped_but_venue_events_kept(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime_module, "MAX_MARKET_BACKLOG", 3)
+    rt = EngineRuntime(settings)
+    rt.boot()
+    try:
+        for event in rt.c.feed.step(time.time(), 0.2) * 3:
+            rt.submit_market(event)
+        assert rt.dropped_market_events > 0
+        senders = [
+            threading.Thread(target=rt.submit_venue, args=(account_event(float(i)),))
+            for i in range(5)
+        ]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        handled = []
+        while rt.run_once():
+            if rt.c.venue_account is not None:
+                handled.append(rt.c.venue_account.cash)
+                rt.c.venue_account = None
+        assert sorted(handled) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    finally:
+        rt.stop()
+
+
+def test_registry_then_one_line_per_name(tmp_path: Any) -> None:
+    assert set(BROKERS) == {"paper"} and set(FEEDS) == {"sim", "replay"}
+    settings = make_settings(tmp_path / "var")
+    feed = build_feed(settings)
+    broker = build_broker(settings, SystemClock(), feed.instruments)
+    assert broker.name == "paper"
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({"VIGIL_BROKER": "alpaca"}, "VIGIL_BROKER: 'alpaca' is not available"),
+        ({"VIGIL_FEED": "polygon"}, "VIGIL_FEED: 'polygon' is not available"),
+    ],
+)
+def test_registry_when_name_not_available_then_one_line_naming_the_variable(
+    tmp_path: Any, env: dict[str, str], line: str
+) -> None:
+    settings = make_settings(tmp_path / "var", **env)
+    with pytest.raises(SettingsError, match=line):
+        if "VIGIL_FEED" in env:
+            build_feed(settings)
+        else:
+            build_broker(settings, SystemClock(), {})
+
+
+def test_unreadable_paper_record_then_start_refused_with_one_line(tmp_path: Any) -> None:
+    settings = make_settings(tmp_path / "var")
+    settings.paper_venue_path.write_text("garbage")
+    with pytest.raises(SettingsError, match=r"^VIGIL_DATA_DIR: paper venue record"):
+        build_broker(settings, SystemClock(), {})
