@@ -12,7 +12,7 @@ from engine.clock import Clock
 from engine.controls import OperatorControls
 from engine.market.regime import regime_payload
 from engine.market.view import MarketView
-from engine.models import FeedStatus, OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import OrderBook, Quote, TradeTick, VixUpdate
 from engine.payloads import book_payload, signal_payload, trade_payload
 from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
 from engine.safety.checks import Limits
@@ -27,9 +27,12 @@ from engine.trading.ledger import Ledger
 from engine.trading.metrics import compute_performance
 from engine.trading.reconcile import reconcile
 from engine.trading.session import session_start
+from engine.venues.base import ConnectionEvent, MarketFeed
 from engine.venues.paper.broker import PaperBroker
+from engine.venues.pumped import PumpedFeed
 from engine.venues.replay.feed import ReplayFeed, build_replay_feed
 from engine.venues.sim.feed import SimulatedFeed, select_instruments
+from engine.venues.sim.state import STATE_FILE
 
 log = logging.getLogger(__name__)
 EQUITY_CURVE_POINTS = 500
@@ -46,7 +49,7 @@ class Components(OperatorControls):
         bus: EventBus,
         state: DashboardState,
         *,
-        feed: SimulatedFeed | ReplayFeed | None,
+        feed: MarketFeed | None,
         broker: PaperBroker,
         store: Store,
         strategy: DemoStrategy | None,
@@ -137,9 +140,13 @@ class Components(OperatorControls):
         feed = self.feed
         assert feed is not None
         self.bus.publish("progress", {"message": "loading market history", "pct": 0})
-        for fraction, events in feed.history_slices(
-            end, self.settings.sim_history_s, WARMUP_STEP_S, WARMUP_SLICE_STEPS
-        ):
+        seconds = self.settings.sim_history_s
+        slices = (
+            feed.history_slices(end, seconds, WARMUP_STEP_S, WARMUP_SLICE_STEPS)
+            if isinstance(feed, PumpedFeed)
+            else iter([(1.0, list(feed.history(end, seconds)))])
+        )
+        for fraction, events in slices:
             self._warm_up(events)
             yield fraction
         self.bus.publish("progress", {"message": "market history loaded", "pct": 100})
@@ -166,7 +173,14 @@ class Components(OperatorControls):
         return "running" if self.desk.strategy_attached else "stopped"
 
     # ----- market data -----
-    def on_market(self, event: Quote | TradeTick | OrderBook | VixUpdate | FeedStatus) -> None:
+    def on_connection(self, event: ConnectionEvent) -> None:
+        """A broker's or feed's connection changed: what it says goes to the activity log."""
+        if event.message:
+            self.bus.publish(
+                "system", {"message": event.message, "kind": f"{event.source}_{event.state}"}
+            )
+
+    def on_market(self, event: Quote | TradeTick | OrderBook | VixUpdate | ConnectionEvent) -> None:
         if isinstance(event, TradeTick):
             self._on_trade(event)
         elif isinstance(event, Quote):
@@ -185,8 +199,8 @@ class Components(OperatorControls):
             payload = book_payload(event)
             self.state.set_market("books", event.symbol, payload)
             self.bus.publish("orderbook_update", payload)
-        elif isinstance(event, FeedStatus):
-            self.bus.publish("system", {"message": event.message, "kind": f"feed_{event.state}"})
+        elif isinstance(event, ConnectionEvent):
+            self.on_connection(event)
         elif isinstance(event, VixUpdate):
             self.vix = event.value
             regime = regime_payload(
@@ -319,17 +333,29 @@ def build_components(
         raise SettingsError(
             f"VIGIL_BROKER: {settings.broker!r} is not available in this version (use paper)"
         )
-    feed: SimulatedFeed | ReplayFeed
+    source: SimulatedFeed | ReplayFeed
     if settings.feed == "sim":
         instruments = select_instruments(settings.symbol_list)
-        feed = SimulatedFeed(settings.seed, instruments)
+        source = SimulatedFeed(
+            settings.seed,
+            instruments,
+            state_path=settings.data_dir / STATE_FILE,
+            keep_bars_s=settings.sim_history_s,
+        )
     elif settings.feed == "replay":
-        feed = build_replay_feed(settings)
-        instruments = feed.instruments
+        source = build_replay_feed(settings)
+        instruments = source.instruments
     else:
         raise SettingsError(
             f"VIGIL_FEED: {settings.feed!r} is not available in this version (use sim or replay)"
         )
+    feed = PumpedFeed(
+        source,
+        clock=clock,
+        tick_s=settings.sim_tick_ms / 1000.0,
+        speed=settings.sim_speed,
+        checkpoint_s=settings.sim_save_s,
+    )
     broker = PaperBroker(instruments, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps)
     strategy = DemoStrategy(instruments) if settings.strategy == "demo" else None
     return Components(

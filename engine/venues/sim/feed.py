@@ -1,7 +1,16 @@
-"""A seeded simulated market: VIX regimes, correlated price paths, quotes, trades and books."""
+"""A seeded simulated market: VIX regimes, correlated price paths, quotes, trades and books.
+
+With a state file (see engine/venues/sim/state.py) the market survives a restart: it saves
+its process (prices, VIX, regime, random generators, its time) and the 1m bars of the trades
+it produced, resumes from them, and its chart history is those bars replayed (trades whose
+open, high, low and close are each bar's), so the chart and the prices carry on where they
+stopped. The time the server was down is skipped, not simulated: the first quote after a
+restart is one step from the last before it, and an open position's P&L does not jump.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import re
@@ -9,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from engine.models import (
     AssetClass,
@@ -21,6 +32,11 @@ from engine.models import (
     VixUpdate,
 )
 from engine.settings import SettingsError
+from engine.venues.replay.bars import bar_trades
+from engine.venues.replay.csv_file import BarRow, format_ts
+from engine.venues.sim.state import SimStateError, load_state, save_state
+
+log = logging.getLogger(__name__)
 
 SimEvent = Quote | TradeTick | OrderBook | VixUpdate
 
@@ -65,6 +81,7 @@ _BOOK_DEPTH = 10
 _MAX_TRADES_PER_STEP = 25  # a long dt (history, fast-forward) must not explode the event list
 _OPTION_MIN_MID = 0.15  # keeps a 10-level book of positive bids on a worthless option
 _REFERENCE_TS = 1_767_225_600.0  # option pricing time until the first step says otherwise
+_BAR_S = 60.0  # the bars kept for the chart across a restart
 
 # The long-run VIX level per regime, how long a regime lasts on average (simulated seconds,
 # compressed so a demo session sees switches), and where the Markov chain goes next.
@@ -125,7 +142,17 @@ class SimulatedFeed:
     VIX, regimes and prices, one the trades, one the book sizes.
     """
 
-    def __init__(self, seed: int, instruments: dict[str, Instrument] | None = None) -> None:
+    name = "sim"
+
+    def __init__(
+        self,
+        seed: int,
+        instruments: dict[str, Instrument] | None = None,
+        *,
+        state_path: Path | None = None,
+        keep_bars_s: float = 6 * 3600.0,
+    ) -> None:
+        self._seed = seed
         self._instruments = dict(DEFAULT_INSTRUMENTS if instruments is None else instruments)
         self._rng = random.Random(f"vigil-sim:{seed}:process")
         self._trade_rng = random.Random(f"vigil-sim:{seed}:trades")
@@ -148,6 +175,14 @@ class SimulatedFeed:
             self._profiles[symbol] = profile
             self._log_prices[symbol] = math.log(profile.start)
             self._shocks[symbol] = 0.0
+        # symbol -> 1m bars [t, o, h, l, c, v] of the trades produced, oldest first.
+        self._bars: dict[str, list[list[float]]] = {s: [] for s in self._instruments}
+        self._keep_bars = max(math.ceil(keep_bars_s / _BAR_S) + 2, 2)
+        self.state_path = state_path
+        self.resumed_at: float | None = None
+        self.note = "a new simulated market"
+        if state_path is not None:
+            self._resume(state_path)
 
     @property
     def instruments(self) -> dict[str, Instrument]:
@@ -184,7 +219,9 @@ class SimulatedFeed:
                     ts=now,
                 )
             )
-            events.extend(self._trades(symbol, bid_n, ask_n, now, dt))
+            trades = self._trades(symbol, bid_n, ask_n, now, dt)
+            self._record(trades)
+            events.extend(trades)
             events.append(book)
         return events
 
@@ -194,7 +231,11 @@ class SimulatedFeed:
         """`history` cut into slices of `steps_per_slice` steps: (fraction done, events).
 
         The engine handles its queue between two slices, so history never delays a command.
+        A resumed market's history is its saved bars (see the module docstring).
         """
+        if self.resumed_at is not None:
+            yield from self._saved_history(seconds, steps_per_slice * 100)
+            return
         count = round(seconds / dt)
         start = end - count * dt
         done = 0
@@ -221,8 +262,113 @@ class SimulatedFeed:
             events.append(VixUpdate(value=round(self._vix, 2), ts=ts))
             for symbol in self._instruments:
                 bid_n, ask_n = self._touch(symbol)
-                events.extend(self._trades(symbol, bid_n, ask_n, ts, dt))
+                trades = self._trades(symbol, bid_n, ask_n, ts, dt)
+                self._record(trades)
+                events.extend(trades)
         return events
+
+    # across a restart ----------------------------------------------------------------------
+
+    def start_message(self) -> str:
+        return f"simulated market: {self.note}"
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        """A copy of everything a restart needs (taken on the thread that steps the market)."""
+        if self.state_path is None:
+            return None
+        return {
+            "seed": self._seed,
+            "now": self._now,
+            "regime": self._regime,
+            "vix": self._vix,
+            "log_prices": dict(self._log_prices),
+            "shocks": dict(self._shocks),
+            "rng": {
+                "process": _rng_state(self._rng),
+                "trades": _rng_state(self._trade_rng),
+                "books": _rng_state(self._book_rng),
+            },
+            "bars": {s: [list(bar) for bar in bars] for s, bars in self._bars.items()},
+        }
+
+    def save(self, snapshot: dict[str, Any]) -> None:
+        if self.state_path is not None:
+            save_state(self.state_path, snapshot)
+
+    def _resume(self, path: Path) -> None:
+        try:
+            state = load_state(path)
+        except SimStateError as exc:
+            self.note = f"a new simulated market (the saved one was not usable: {exc})"
+            log.warning("simulated market: starting fresh: %s", exc)
+            return
+        if state is None:
+            return
+        if state["seed"] != self._seed:
+            self.note = (
+                f"a new simulated market (VIGIL_SEED changed from {state['seed']} to {self._seed})"
+            )
+            log.warning("simulated market: %s", self.note)
+            return
+        self._now = float(state["now"])
+        self._regime = state["regime"]
+        self._vix = float(state["vix"])
+        for name, rng in (
+            ("process", self._rng),
+            ("trades", self._trade_rng),
+            ("books", self._book_rng),
+        ):
+            version, internal, gauss = state["rng"][name]
+            rng.setstate((version, tuple(internal), gauss))
+        new = []
+        for symbol in self._log_prices:
+            if symbol in state["log_prices"]:
+                self._log_prices[symbol] = float(state["log_prices"][symbol])
+                self._shocks[symbol] = float(state["shocks"].get(symbol, 0.0))
+            else:
+                new.append(symbol)
+        for symbol in self._instruments:
+            bars = state["bars"].get(symbol, [])
+            self._bars[symbol] = [[float(x) for x in bar] for bar in bars][-self._keep_bars :]
+        self.resumed_at = self._now
+        self.note = f"resumed from its last prices ({format_ts(self._now)}, {path.name})"
+        if new:
+            self.note += f"; {', '.join(new)} start new"
+
+    def _record(self, trades: list[TradeTick]) -> None:
+        for trade in trades:
+            bars = self._bars[trade.symbol]
+            t = math.floor(trade.ts / _BAR_S) * _BAR_S
+            if bars and bars[-1][0] == t:
+                bar = bars[-1]
+                bar[2] = max(bar[2], trade.price)
+                bar[3] = min(bar[3], trade.price)
+                bar[4] = trade.price
+                bar[5] += trade.size
+            elif not bars or t > bars[-1][0]:
+                bars.append([t, trade.price, trade.price, trade.price, trade.price, trade.size])
+                if len(bars) > self._keep_bars:
+                    del bars[: len(bars) - self._keep_bars]
+
+    def _saved_history(
+        self, seconds: float, chunk: int
+    ) -> Iterator[tuple[float, list[TradeTick | VixUpdate]]]:
+        """The saved bars of the `seconds` before the saved time, as trades, in chunks."""
+        assert self.resumed_at is not None
+        saved = self.resumed_at
+        trades: list[TradeTick] = []
+        for symbol, bars in self._bars.items():
+            tick = self._instruments[symbol].tick_size
+            for t, o, h, low, c, v in bars:
+                if t + _BAR_S <= saved - seconds:
+                    continue
+                # The bar in progress at the stop ends at the stop, not at its full minute.
+                span = min(_BAR_S, max(saved - t, 1e-3))
+                trades.extend(bar_trades(symbol, BarRow(t, o, h, low, c, v, 0), span, tick))
+        trades.sort(key=lambda trade: trade.ts)
+        events: list[TradeTick | VixUpdate] = [*trades, VixUpdate(round(self._vix, 2), saved)]
+        for first in range(0, len(events), max(chunk, 1)):
+            yield min(first + chunk, len(events)) / len(events), events[first : first + chunk]
 
     # the process ---------------------------------------------------------------------------
 
@@ -327,6 +473,11 @@ class SimulatedFeed:
             return tuple(levels)
 
         return OrderBook(symbol=symbol, bids=side(bid_n, -1), asks=side(ask_n, 1), ts=now)
+
+
+def _rng_state(rng: random.Random) -> list[Any]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
 
 
 def _parse_option(symbol: str) -> _OptionSpec | None:
