@@ -121,6 +121,7 @@ def test_corrupt_state_file_when_starting_then_new_market_and_a_warning(tmp_path
     rt = EngineRuntime(settings)
     rt.start()
     try:
+
         def warned() -> list[str]:
             return [
                 a["message"]
