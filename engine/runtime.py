@@ -184,6 +184,8 @@ class EngineRuntime:
             if self._thread is not None:
                 self._thread.join(timeout)
             try:
+                if self._feed_started and self.c.feed is not None:
+                    self.c.feed.stop()  # started by the last history slice while stopping
                 self.c.close()
             finally:
                 self.lock.release()

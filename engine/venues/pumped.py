@@ -105,7 +105,10 @@ class PumpedFeed:
         self._pump.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the pump, then write the final checkpoint (the state after the last step)."""
+        """Stop the pump, then write the final checkpoint (the state after the last step).
+        A second call does nothing."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         with self._pending_cv:
             self._pending_cv.notify_all()
