@@ -128,15 +128,6 @@ class VixUpdate:
 
 
 @dataclass(frozen=True)
-class FeedStatus:
-    """A feed telling the page what it is doing: "playing", "ended", ..."""
-
-    state: str
-    message: str
-    ts: float
-
-
-@dataclass(frozen=True)
 class OrderRequest:
     """What a strategy, a signal or an operator asks for; the safety gateway sees exactly this."""
 

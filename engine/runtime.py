@@ -3,7 +3,10 @@
 Start-up order: `__init__` takes the data-directory lock (one engine per account), `boot`
 reads the latch, rebuilds state and publishes the complete snapshot (account, safety,
 breakers, health) before anything can ask for it; `start` runs the writer thread, which loads
-market history in small slices between queued items, so a command never waits behind it.
+market history in small slices between queued items, so a command never waits behind it, and
+then starts the feed (the feed runs its own thread and hands its events to `submit_market`).
+The latest ConnectionEvent of the broker and of the feed is kept for the health payload's
+`venues` (the page's always-visible venue status).
 
 A command whose caller timed out never runs unnoticed. Risk-reducing ones (RUN_LATE:
 kill_switch, pause_entries, bot_stop, close_position, reject_signal) still run and a "system"
@@ -34,7 +37,13 @@ from engine.datadir_lock import DataDirLock
 from engine.models import Health, OrderBook, Quote, TradeTick, VixUpdate
 from engine.settings import Settings
 from engine.state import DashboardState
-from engine.venues.base import AccountEvent, ConnectionEvent, OrderEvent
+from engine.venues.base import (
+    AccountEvent,
+    ConnectionEvent,
+    ConnectionState,
+    OrderEvent,
+    VenueError,
+)
 from engine.wiring import Components, build_components
 
 log = logging.getLogger(__name__)
@@ -116,7 +125,8 @@ class EngineRuntime:
         self._seq = itertools.count()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pump: threading.Thread | None = None
+        self._feed_wanted = False
+        self._feed_started = False
         self.started_at = self.clock.time()
         self.errors = 0
         self.last_error: str | None = None
@@ -129,6 +139,17 @@ class EngineRuntime:
         self._history: Iterator[float] | None = None
         self.history_loaded = threading.Event()
         self.history_progress = 0.0
+        now = self.clock.time()
+        # Today's paper broker is in-process and synchronous: connected by construction. A
+        # broker that connects reports its state with ConnectionEvents like a feed does.
+        broker_state = (
+            ConnectionState.CONNECTED if settings.broker == "paper" else ConnectionState.CONNECTING
+        )
+        self.connections: dict[str, ConnectionEvent] = {
+            "broker": ConnectionEvent("broker", settings.broker, broker_state, now)
+        }
+        if self.c.feed is not None:
+            self.connections["feed"] = self.c.feed.connection()
 
     # ----- lifecycle -----
     def boot(self) -> None:
@@ -145,27 +166,41 @@ class EngineRuntime:
 
     def start(self, *, feed: bool = True) -> None:
         self.boot()
-        pump = feed and self.c.feed is not None
-        if pump and self.settings.sim_history_s > 0:
+        self._feed_wanted = feed and self.c.feed is not None
+        if self._feed_wanted and self.settings.sim_history_s > 0:
             self._history = self.c.warm_up(self.clock.time())
         else:
             self.history_loaded.set()
         self._thread = threading.Thread(target=self._run, name="vigil-engine", daemon=True)
+        if self._feed_wanted and self._history is None:
+            self._start_feed()
         self._thread.start()
-        if pump:
-            self._pump = threading.Thread(target=self._pump_feed, name="vigil-feed", daemon=True)
-            self._pump.start()
+
+    def _start_feed(self) -> None:
+        # The feed's process carries on from where the history ends: no event before that.
+        if self._feed_started or self._stop.is_set() or self.c.feed is None:
+            return
+        self._feed_started = True
+        self.c.feed.start(self.submit_market)
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        for thread in (self._pump, self._thread):
-            if thread is not None:
-                thread.join(timeout)
         try:
-            self.c.broker.stop()
-            self.c.close()
+            if self._feed_started and self.c.feed is not None:
+                # Stop the feed first (it saves its state) and apply what it handed over,
+                # so the engine's last prices are the ones the feed resumes from.
+                self.c.feed.stop()
+                self.wait_idle(timeout)
         finally:
-            self.lock.release()
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join(timeout)
+            try:
+                if self._feed_started and self.c.feed is not None:
+                    self.c.feed.stop()  # started by the last history slice while stopping
+                self.c.broker.stop()
+                self.c.close()
+            finally:
+                self.lock.release()
 
     @property
     def running(self) -> bool:
@@ -183,8 +218,10 @@ class EngineRuntime:
         return True, "ready"
 
     # ----- inputs (any thread) -----
-    def submit_market(self, event: Quote | TradeTick | OrderBook | VixUpdate) -> None:
-        if self._queue.qsize() > MAX_MARKET_BACKLOG:
+    def submit_market(
+        self, event: Quote | TradeTick | OrderBook | VixUpdate | ConnectionEvent
+    ) -> None:
+        if not isinstance(event, ConnectionEvent) and self._queue.qsize() > MAX_MARKET_BACKLOG:
             # Market data is conflatable; dropping old ticks beats an unbounded backlog that
             # would delay a kill switch queued behind it (commands have priority anyway).
             self.dropped_market_events += 1
@@ -260,6 +297,8 @@ class EngineRuntime:
         except BaseException as exc:  # done, or broken: either way the live feed may start
             self._history, self.history_progress = None, 1.0
             self.history_loaded.set()
+            if self._feed_wanted:
+                self._start_feed()
             if not isinstance(exc, StopIteration):
                 raise
 
@@ -277,6 +316,8 @@ class EngineRuntime:
                 self._run_call(item.body)
             elif isinstance(item.body, _Barrier):
                 barrier = item.body
+            elif isinstance(item.body, ConnectionEvent):
+                self._on_connection(item.body)
             elif item.priority == VENUE_PRIORITY:
                 venue_event = item.body
                 self._safe(lambda: self.c.on_venue(venue_event), "venue event")
@@ -383,6 +424,24 @@ class EngineRuntime:
             "events_per_s": recent / 5.0,
             "dropped_market_events": self.dropped_market_events,
             "history_loaded": self.history_loaded.is_set(),
+            "venues": {source: self._venue_status(source) for source in self.connections},
+        }
+
+    def _venue_status(self, source: str) -> dict[str, Any]:
+        event = self.connections[source]
+        state, message = event.state, event.message
+        if source == "feed" and state is ConnectionState.CONNECTED:
+            # Connected but silent is not healthy: say "stale" as the stale-quote check would.
+            last = self.c.market.last_data_ts or event.ts
+            silent = self.clock.time() - last
+            if silent > self.settings.stale_quote_s:
+                state, message = ConnectionState.STALE, f"no market data for {silent:.0f} s"
+        return {
+            "name": event.venue,
+            "state": str(state),
+            "attempt": event.attempt,
+            "message": message,
+            "since_ts": int(event.ts * 1000),
         }
 
     def _health_status(self) -> Health:
@@ -397,30 +456,13 @@ class EngineRuntime:
         self.state.set("health", health)
         self.bus.publish("system_health_update", health)
 
-    # ----- the simulated feed's pump -----
-    def _pump_feed(self) -> None:
-        feed = self.c.feed
-        assert feed is not None
-        interval = self.settings.sim_tick_ms / 1000.0
-        # The feed's process carries on from where the history ends: no step before that.
-        while not self.history_loaded.wait(0.05):
-            if self._stop.is_set():
-                return
-        last = self.clock.monotonic()
-        while not self._stop.wait(interval):
-            now_mono = self.clock.monotonic()
-            dt = (now_mono - last) * self.settings.sim_speed
-            last = now_mono
-            try:
-                events = feed.step(self.clock.time(), dt)
-            except Exception as exc:  # noqa: BLE001
-                self._queue.put(
-                    _Item(
-                        COMMAND_PRIORITY,
-                        next(self._seq),
-                        _Call("feed_error", exc, "feed", Future()),
-                    )
-                )
-                continue
-            for event in events:
-                self.submit_market(event)
+    # ----- venue connections -----
+    def _on_connection(self, event: ConnectionEvent) -> None:
+        self.connections[event.source] = event
+        self._safe(lambda: self.c.on_connection(event), "connection state")
+        if event.state in (ConnectionState.RECONNECTING, ConnectionState.DISCONNECTED):
+            # A lost connection counts like any engine error (health, error-rate breaker).
+            where = f"{event.source} {event.venue}"
+            self._record_error(VenueError(event.message or str(event.state)), where)
+        else:
+            self._publish_health()

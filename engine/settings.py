@@ -36,6 +36,8 @@ class Settings(BaseModel):
     sim_speed: float = Field(1.0, alias="VIGIL_SIM_SPEED", gt=0, le=1000)
     sim_tick_ms: int = Field(200, alias="VIGIL_SIM_TICK_MS", ge=1, le=60_000)
     sim_history_s: float = Field(6 * 3600.0, alias="VIGIL_SIM_HISTORY_S", ge=0, le=7 * 86_400)
+    # The simulated market saves its state (data dir / sim_market.json) this often.
+    sim_save_s: float = Field(5.0, alias="VIGIL_SIM_SAVE_S", gt=0, le=3600)
     replay_csv: str = Field("", alias="VIGIL_REPLAY_CSV")
     replay_symbol: str = Field("", alias="VIGIL_REPLAY_SYMBOL")
     replay_speed: float = Field(60.0, alias="VIGIL_REPLAY_SPEED", gt=0, le=1_000_000)

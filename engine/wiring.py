@@ -12,7 +12,7 @@ from engine.clock import Clock
 from engine.controls import OperatorControls
 from engine.market.regime import regime_payload
 from engine.market.view import MarketView
-from engine.models import FeedStatus, OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import OrderBook, Quote, TradeTick, VixUpdate
 from engine.payloads import book_payload, signal_payload, trade_payload
 from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
 from engine.safety.checks import Limits
@@ -31,11 +31,13 @@ from engine.venues.base import (
     AccountEvent,
     Broker,
     ConnectionEvent,
+    MarketFeed,
     OrderEvent,
     VenueAccount,
     VenuePosition,
 )
-from engine.venues.registry import Feed, build_broker, build_feed
+from engine.venues.pumped import PumpedFeed
+from engine.venues.registry import build_broker, build_feed
 
 log = logging.getLogger(__name__)
 EQUITY_CURVE_POINTS = 500
@@ -52,7 +54,7 @@ class Components(OperatorControls):
         bus: EventBus,
         state: DashboardState,
         *,
-        feed: Feed | None,
+        feed: MarketFeed | None,
         broker: Broker,
         store: Store,
         strategy: DemoStrategy | None,
@@ -156,9 +158,13 @@ class Components(OperatorControls):
         feed = self.feed
         assert feed is not None
         self.bus.publish("progress", {"message": "loading market history", "pct": 0})
-        for fraction, events in feed.history_slices(
-            end, self.settings.sim_history_s, WARMUP_STEP_S, WARMUP_SLICE_STEPS
-        ):
+        seconds = self.settings.sim_history_s
+        slices = (
+            feed.history_slices(end, seconds, WARMUP_STEP_S, WARMUP_SLICE_STEPS)
+            if isinstance(feed, PumpedFeed)
+            else iter([(1.0, list(feed.history(end, seconds)))])
+        )
+        for fraction, events in slices:
             self._warm_up(events)
             yield fraction
         self.bus.publish("progress", {"message": "market history loaded", "pct": 100})
@@ -185,18 +191,22 @@ class Components(OperatorControls):
         return "running" if self.desk.strategy_attached else "stopped"
 
     # ----- what the venue reports -----
-    def on_venue(self, event: OrderEvent | AccountEvent | ConnectionEvent) -> None:
+    def on_venue(self, event: OrderEvent | AccountEvent) -> None:
+        """Order updates and account changes; connection changes go to `on_connection`."""
         if isinstance(event, OrderEvent):
             self.desk.on_order_event(event)
         elif isinstance(event, AccountEvent):
             self.venue_account = event.account
-        elif isinstance(event, ConnectionEvent):
-            message = f"{event.source} {event.venue}: {event.state}"
-            detail = f" ({event.message})" if event.message else ""
-            self.bus.publish("system", {"message": message + detail, "kind": "venue_connection"})
 
     # ----- market data -----
-    def on_market(self, event: Quote | TradeTick | OrderBook | VixUpdate | FeedStatus) -> None:
+    def on_connection(self, event: ConnectionEvent) -> None:
+        """A broker's or feed's connection changed: what it says goes to the activity log."""
+        if event.message:
+            self.bus.publish(
+                "system", {"message": event.message, "kind": f"{event.source}_{event.state}"}
+            )
+
+    def on_market(self, event: Quote | TradeTick | OrderBook | VixUpdate | ConnectionEvent) -> None:
         if isinstance(event, TradeTick):
             self._on_trade(event)
         elif isinstance(event, Quote):
@@ -215,8 +225,8 @@ class Components(OperatorControls):
             payload = book_payload(event)
             self.state.set_market("books", event.symbol, payload)
             self.bus.publish("orderbook_update", payload)
-        elif isinstance(event, FeedStatus):
-            self.bus.publish("system", {"message": event.message, "kind": f"feed_{event.state}"})
+        elif isinstance(event, ConnectionEvent):
+            self.on_connection(event)
         elif isinstance(event, VixUpdate):
             self.vix = event.value
             regime = regime_payload(
@@ -344,7 +354,7 @@ def build_components(
     settings: Settings, clock: Clock, bus: EventBus, state: DashboardState
 ) -> Components:
     """The feed and the broker that VIGIL_FEED and VIGIL_BROKER name (engine/venues/registry)."""
-    feed = build_feed(settings)
+    feed = build_feed(settings, clock)
     instruments = feed.instruments
     broker = build_broker(settings, clock, instruments)
     strategy = DemoStrategy(instruments) if settings.strategy == "demo" else None

@@ -13,14 +13,15 @@ from typing import Any
 from engine.clock import Clock
 from engine.models import Instrument
 from engine.settings import Settings, SettingsError
-from engine.venues.base import Broker, VenueError
+from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.paper.venue import PaperVenue
-from engine.venues.replay.feed import ReplayFeed, build_replay_feed
+from engine.venues.pumped import PumpedFeed, StepSource
+from engine.venues.replay.feed import build_replay_feed
 from engine.venues.sim.feed import SimulatedFeed, select_instruments
+from engine.venues.sim.state import STATE_FILE
 
-Feed = SimulatedFeed | ReplayFeed
 BrokerBuilder = Callable[[Settings, Clock, dict[str, Instrument]], Broker]
-FeedBuilder = Callable[[Settings], Feed]
+FeedBuilder = Callable[[Settings, Clock], MarketFeed]
 
 
 def _paper(settings: Settings, clock: Clock, instruments: dict[str, Instrument]) -> Broker:
@@ -48,20 +49,42 @@ BROKERS: dict[str, BrokerBuilder] = {
     "paper": _paper,
 }
 
+
+def _pumped(source: StepSource, settings: Settings, clock: Clock) -> MarketFeed:
+    """A step-driven source (sim, replay) on its own pump thread, as a MarketFeed."""
+    return PumpedFeed(
+        source,
+        clock=clock,
+        tick_s=settings.sim_tick_ms / 1000.0,
+        speed=settings.sim_speed,
+        checkpoint_s=settings.sim_save_s,
+    )
+
+
+def _sim(settings: Settings, clock: Clock) -> MarketFeed:
+    source = SimulatedFeed(
+        settings.seed,
+        select_instruments(settings.symbol_list),
+        state_path=settings.data_dir / STATE_FILE,
+        keep_bars_s=settings.sim_history_s,
+    )
+    return _pumped(source, settings, clock)
+
+
 FEEDS: dict[str, FeedBuilder] = {
-    "sim": lambda s: SimulatedFeed(s.seed, select_instruments(s.symbol_list)),
-    "replay": build_replay_feed,
+    "sim": _sim,
+    "replay": lambda settings, clock: _pumped(build_replay_feed(settings), settings, clock),
 }
 
 
-def build_feed(settings: Settings) -> Feed:
+def build_feed(settings: Settings, clock: Clock) -> MarketFeed:
     builder = FEEDS.get(settings.feed)
     if builder is None:
         names = " or ".join(sorted(FEEDS))
         raise SettingsError(
             f"VIGIL_FEED: {settings.feed!r} is not available in this version (use {names})"
         )
-    return builder(settings)
+    return builder(settings, clock)
 
 
 def build_broker(settings: Settings, clock: Clock, instruments: dict[str, Any]) -> Broker:

@@ -24,6 +24,11 @@ def page(browser: Any, server: ServerProcess) -> Any:
 
 def test_login_then_header_and_panels_show_live_values(page: Any) -> None:
     page.wait_for_function("document.querySelector('#balance').textContent.includes('$')")
+    # Live data starts once the history is loaded: on a busy machine that takes a while.
+    page.wait_for_selector("#venue-feed[data-state=connected]", timeout=60_000)
+    page.wait_for_function(
+        "/VIX\\s*\\d/.test(document.querySelector('#regime').textContent)", timeout=30_000
+    )
     assert MONEY.match(page.inner_text("#balance").strip().replace("\u2212", "-"))
     assert re.search(r"VIX\s*\d", page.inner_text("#regime"))
     assert page.inner_text("#health").strip() in {"OK", "DEGRADED"}
@@ -42,7 +47,11 @@ def test_login_then_header_and_panels_show_live_values(page: Any) -> None:
 
 
 def test_order_book_then_ten_levels_each_side_sorted(page: Any) -> None:
-    page.wait_for_function("document.querySelectorAll('#orderbook .bid-row').length === 10")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#orderbook .bid-row [data-field=price]')]"
+        ".filter((n) => n.textContent.trim()).length === 10",
+        timeout=60_000,
+    )
 
     def prices(selector: str) -> list[float]:
         texts = page.locator(f"#orderbook {selector} [data-field=price]").all_inner_texts()

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from engine.clock import FakeClock
-from engine.models import FeedStatus, Quote, TradeTick, VixUpdate
+from engine.models import Quote, TradeTick, VixUpdate
 from engine.runtime import EngineRuntime
 from engine.settings import SettingsError
+from engine.venues.base import ConnectionEvent, ConnectionState
 from engine.venues.replay.bars import bar_trades, replay_instrument
 from engine.venues.replay.csv_file import BarRow, load_replay, parse_timestamp
 from engine.venues.replay.feed import ReplayFeed, build_replay_feed
@@ -186,7 +187,7 @@ def test_slow_replay_of_a_quiet_bar_then_quoted_at_every_step(tmp_path: Path) ->
         assert [(q.symbol, q.ts) for q in quotes] == [("QQQ", now)]
         assert quotes[0].bid < 10 <= quotes[0].ask
     assert not feed.ended
-    assert isinstance(feed.step(61.0)[-1], FeedStatus) and feed.ended
+    assert isinstance(feed.step(61.0)[-1], ConnectionEvent) and feed.ended
 
 
 def test_gap_between_bars_when_replayed_then_skipped_not_waited_out(tmp_path: Path) -> None:
@@ -370,9 +371,11 @@ def test_end_of_file_when_reached_then_ended_status_once_and_no_more_events(
         HEADER + "2020-04-01T08:00:00Z,10,11,9,10,5\n2020-04-01T08:01:00Z,10,12,10,11,7\n",
     )
     feed = feed_for(path, speed=60.0)
+    assert feed.start_message().startswith("replaying QQQ")
     events = play_to_end(feed, 0.0, 0.5)
-    statuses = [e for e in events if isinstance(e, FeedStatus)]
-    assert [s.state for s in statuses] == ["playing", "ended"]
+    statuses = [e for e in events if isinstance(e, ConnectionEvent)]
+    assert [s.state for s in statuses] == [ConnectionState.ENDED]
+    assert statuses[0].source == "feed" and statuses[0].venue == "replay"
     assert "2020-04-01T08:01:00Z" in statuses[-1].message
     assert events[-1] is statuses[-1]
     assert feed.step(1000.0) == [] and feed.step(5000.0) == []

@@ -163,6 +163,7 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
     from engine.bus import EventBus
     from engine.state import DashboardState
     from engine.store import Store
+    from engine.venues.pumped import PumpedFeed
     from engine.venues.sim.feed import SimulatedFeed
 
     bus, state = EventBus(clock), DashboardState()
@@ -171,7 +172,7 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
         clock,
         bus,
         state,
-        feed=SimulatedFeed(1, instruments),
+        feed=PumpedFeed(SimulatedFeed(1, instruments), clock=clock, tick_s=0.2),
         broker=broker,
         store=Store(settings.db_path),
         strategy=None,

@@ -89,7 +89,7 @@ def test_market_backlog_then_market_dropped_but_venue_events_kept(
 def test_registry_then_one_line_per_name(tmp_path: Any) -> None:
     assert set(BROKERS) == {"paper"} and set(FEEDS) == {"sim", "replay"}
     settings = make_settings(tmp_path / "var")
-    feed = build_feed(settings)
+    feed = build_feed(settings, SystemClock())
     broker = build_broker(settings, SystemClock(), feed.instruments)
     assert broker.name == "paper"
 
@@ -107,7 +107,7 @@ def test_registry_when_name_not_available_then_one_line_naming_the_variable(
     settings = make_settings(tmp_path / "var", **env)
     with pytest.raises(SettingsError, match=line):
         if "VIGIL_FEED" in env:
-            build_feed(settings)
+            build_feed(settings, SystemClock())
         else:
             build_broker(settings, SystemClock(), {})
 

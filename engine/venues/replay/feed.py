@@ -15,10 +15,10 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator
+from typing import Any
 
 from engine.models import (
     BookLevel,
-    FeedStatus,
     Instrument,
     OrderBook,
     Quote,
@@ -27,6 +27,7 @@ from engine.models import (
     VixUpdate,
 )
 from engine.settings import Settings, SettingsError
+from engine.venues.base import ConnectionEvent, ConnectionState
 from engine.venues.replay.bars import (
     RealizedVol,
     bar_trades,
@@ -42,7 +43,7 @@ from engine.venues.replay.csv_file import (
     load_replay,
 )
 
-ReplayEvent = Quote | TradeTick | OrderBook | VixUpdate | FeedStatus
+ReplayEvent = Quote | TradeTick | OrderBook | VixUpdate | ConnectionEvent
 
 SPREAD_BPS = 0.5  # the generated quote's spread: at least one tick
 _BOOK_DEPTH = 10
@@ -54,9 +55,11 @@ class ReplayFeed:
     Same shape as SimulatedFeed: `step(now, dt)` returns the events due, `history(...)` the bars
     before the start. `dt` is ignored: the replay measures its own progress from `now`, so the
     pump's cadence (VIGIL_SIM_TICK_MS) only sets how often events are handed over. When the
-    file is played out it returns one FeedStatus "ended" and then nothing, so the feed goes
+    file is played out it returns one ConnectionEvent ENDED and then nothing, so the feed goes
     stale and the stale-feed breaker and stale-quote check do their job.
     """
+
+    name = "replay"
 
     def __init__(
         self,
@@ -123,11 +126,7 @@ class ReplayFeed:
         if self.ended:
             return []
         events: list[ReplayEvent] = []
-        if self._last_now is None:
-            events.append(FeedStatus("playing", self._playing_message(), now))
-            advance = 0.0
-        else:
-            advance = max(now - self._last_now, 0.0) * self._speed
+        advance = 0.0 if self._last_now is None else max(now - self._last_now, 0.0) * self._speed
         self._last_now = now
         touched: dict[str, None] = {}
         for trade in self._advance(advance):
@@ -152,14 +151,25 @@ class ReplayFeed:
             self.ended = True
             last = format_ts(self._rows[-1][1].t) if self._rows else "-"
             events.append(
-                FeedStatus(
-                    "ended",
-                    f"replay ended: the recording is played out (last bar {last}); "
-                    "no more market data",
+                ConnectionEvent(
+                    "feed",
+                    self.name,
+                    ConnectionState.ENDED,
                     now,
+                    message=f"replay ended: the recording is played out (last bar {last}); "
+                    "no more market data",
                 )
             )
         return events
+
+    def start_message(self) -> str:
+        return self._playing_message()
+
+    def checkpoint(self) -> Any | None:
+        return None  # a replay restarts from VIGIL_REPLAY_START: nothing to keep
+
+    def save(self, snapshot: Any) -> None:
+        return None
 
     def history_slices(
         self, end: float, seconds: float, dt: float, steps_per_slice: int

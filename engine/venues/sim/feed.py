@@ -1,14 +1,22 @@
-"""A seeded simulated market: VIX regimes, correlated price paths, quotes, trades and books."""
+"""A seeded simulated market: VIX regimes, correlated price paths, quotes, trades and books.
+
+With a state file (see engine/venues/sim/state.py) the market survives a restart: it saves
+its process (prices, VIX, regime, random generators, its time) and the 1m bars of the trades
+it produced, resumes from them, and its chart history is those bars replayed (trades whose
+open, high, low and close are each bar's), so the chart and the prices carry on where they
+stopped. The time the server was down is skipped, not simulated: the first quote after a
+restart is one step from the last before it, and an open position's P&L does not jump.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 import random
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from engine.models import (
     AssetClass,
@@ -21,6 +29,22 @@ from engine.models import (
     VixUpdate,
 )
 from engine.settings import SettingsError
+from engine.venues.replay.csv_file import format_ts
+from engine.venues.sim.maths import (
+    CALENDAR_YEAR_S,
+    OptionSpec,
+    black_scholes,
+    choose,
+    lots,
+    parse_option,
+    poisson,
+    price,
+    round_to,
+)
+from engine.venues.sim.record import BarRecord
+from engine.venues.sim.state import SimStateError, load_state, save_state
+
+log = logging.getLogger(__name__)
 
 SimEvent = Quote | TradeTick | OrderBook | VixUpdate
 
@@ -50,7 +74,7 @@ def select_instruments(symbols: list[str]) -> dict[str, Instrument]:
                 f"VIGIL_SYMBOLS: {symbol!r} is not in the simulated market "
                 f"(choose from {', '.join(DEFAULT_INSTRUMENTS)})"
             )
-        spec = _parse_option(symbol)
+        spec = parse_option(symbol)
         if spec is not None and spec.underlying not in symbols:
             raise SettingsError(
                 f"VIGIL_SYMBOLS: the option {symbol!r} needs its underlying "
@@ -60,7 +84,7 @@ def select_instruments(symbols: list[str]) -> dict[str, Instrument]:
 
 
 _TRADING_YEAR_S = 252 * 6.5 * 3600  # equities' vol is quoted per trading year
-_CALENDAR_YEAR_S = 365 * 24 * 3600  # crypto trades around the clock
+_CALENDAR_YEAR_S = CALENDAR_YEAR_S  # crypto trades around the clock
 _BOOK_DEPTH = 10
 _MAX_TRADES_PER_STEP = 25  # a long dt (history, fast-forward) must not explode the event list
 _OPTION_MIN_MID = 0.15  # keeps a 10-level book of positive bids on a worthless option
@@ -107,15 +131,6 @@ _GENERIC = {
     # Options take their price from the underlying; these drive spread, book and trades.
     AssetClass.OPTION: _Profile(0.0, 0.0, _TRADING_YEAR_S, 0.0, 0.0, 150.0, 5, 25.0, 5.0, 0.1),
 }
-_OPTION_RE = re.compile(r"^(?P<und>[A-Z./]+) (?P<date>\d{6})(?P<cp>[CP])(?P<strike>\d+(\.\d+)?)$")
-
-
-@dataclass(frozen=True)
-class _OptionSpec:
-    underlying: str
-    expiry_ts: float
-    is_call: bool
-    strike: float
 
 
 class SimulatedFeed:
@@ -125,7 +140,17 @@ class SimulatedFeed:
     VIX, regimes and prices, one the trades, one the book sizes.
     """
 
-    def __init__(self, seed: int, instruments: dict[str, Instrument] | None = None) -> None:
+    name = "sim"
+
+    def __init__(
+        self,
+        seed: int,
+        instruments: dict[str, Instrument] | None = None,
+        *,
+        state_path: Path | None = None,
+        keep_bars_s: float = 6 * 3600.0,
+    ) -> None:
+        self._seed = seed
         self._instruments = dict(DEFAULT_INSTRUMENTS if instruments is None else instruments)
         self._rng = random.Random(f"vigil-sim:{seed}:process")
         self._trade_rng = random.Random(f"vigil-sim:{seed}:trades")
@@ -133,12 +158,12 @@ class SimulatedFeed:
         self._regime = "normal"
         self._vix = REGIME_LEVELS["normal"]
         self._now = _REFERENCE_TS
-        self._options: dict[str, _OptionSpec] = {}
+        self._options: dict[str, OptionSpec] = {}
         self._profiles: dict[str, _Profile] = {}
         self._log_prices: dict[str, float] = {}
         self._shocks: dict[str, float] = {}
         for symbol, instrument in self._instruments.items():
-            spec = _parse_option(symbol) if instrument.asset_class is AssetClass.OPTION else None
+            spec = parse_option(symbol) if instrument.asset_class is AssetClass.OPTION else None
             if spec is not None and spec.underlying in self._instruments:
                 self._options[symbol] = spec
                 self._profiles[symbol] = _GENERIC[AssetClass.OPTION]
@@ -148,6 +173,13 @@ class SimulatedFeed:
             self._profiles[symbol] = profile
             self._log_prices[symbol] = math.log(profile.start)
             self._shocks[symbol] = 0.0
+        # symbol -> 1m bars [t, o, h, l, c, v] of the trades produced, oldest first.
+        self._record = BarRecord(list(self._instruments), keep_bars_s)
+        self.state_path = state_path
+        self.resumed_at: float | None = None
+        self.note = "a new simulated market"
+        if state_path is not None:
+            self._resume(state_path)
 
     @property
     def instruments(self) -> dict[str, Instrument]:
@@ -164,7 +196,7 @@ class SimulatedFeed:
 
     def last_price(self, symbol: str) -> float:
         """The fair mid price, on the tick grid."""
-        return _round_to(self._fair(symbol), self._instruments[symbol].tick_size)
+        return round_to(self._fair(symbol), self._instruments[symbol].tick_size)
 
     def step(self, now: float, dt: float) -> list[SimEvent]:
         """Advance `dt` simulated seconds; every event is stamped `now`."""
@@ -177,14 +209,16 @@ class SimulatedFeed:
             events.append(
                 Quote(
                     symbol=symbol,
-                    bid=_price(bid_n, tick),
-                    ask=_price(ask_n, tick),
+                    bid=price(bid_n, tick),
+                    ask=price(ask_n, tick),
                     bid_size=book.bids[0].size,
                     ask_size=book.asks[0].size,
                     ts=now,
                 )
             )
-            events.extend(self._trades(symbol, bid_n, ask_n, now, dt))
+            trades = self._trades(symbol, bid_n, ask_n, now, dt)
+            self._record.add(trades)
+            events.extend(trades)
             events.append(book)
         return events
 
@@ -194,7 +228,14 @@ class SimulatedFeed:
         """`history` cut into slices of `steps_per_slice` steps: (fraction done, events).
 
         The engine handles its queue between two slices, so history never delays a command.
+        A resumed market's history is its saved bars (see the module docstring).
         """
+        if self.resumed_at is not None:
+            chunk = steps_per_slice * 100
+            yield from self._record.history(
+                self._instruments, self.resumed_at, self._vix, seconds, chunk
+            )
+            return
         count = round(seconds / dt)
         start = end - count * dt
         done = 0
@@ -221,8 +262,76 @@ class SimulatedFeed:
             events.append(VixUpdate(value=round(self._vix, 2), ts=ts))
             for symbol in self._instruments:
                 bid_n, ask_n = self._touch(symbol)
-                events.extend(self._trades(symbol, bid_n, ask_n, ts, dt))
+                trades = self._trades(symbol, bid_n, ask_n, ts, dt)
+                self._record.add(trades)
+                events.extend(trades)
         return events
+
+    # across a restart ----------------------------------------------------------------------
+
+    def start_message(self) -> str:
+        return f"simulated market: {self.note}"
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        """A copy of everything a restart needs (taken on the thread that steps the market)."""
+        if self.state_path is None:
+            return None
+        return {
+            "seed": self._seed,
+            "now": self._now,
+            "regime": self._regime,
+            "vix": self._vix,
+            "log_prices": dict(self._log_prices),
+            "shocks": dict(self._shocks),
+            "rng": {
+                "process": _rng_state(self._rng),
+                "trades": _rng_state(self._trade_rng),
+                "books": _rng_state(self._book_rng),
+            },
+            "bars": self._record.copy(),
+        }
+
+    def save(self, snapshot: dict[str, Any]) -> None:
+        if self.state_path is not None:
+            save_state(self.state_path, snapshot)
+
+    def _resume(self, path: Path) -> None:
+        try:
+            state = load_state(path)
+        except SimStateError as exc:
+            self.note = f"a new simulated market (the saved one was not usable: {exc})"
+            log.warning("simulated market: starting fresh: %s", exc)
+            return
+        if state is None:
+            return
+        if state["seed"] != self._seed:
+            self.note = (
+                f"a new simulated market (VIGIL_SEED changed from {state['seed']} to {self._seed})"
+            )
+            log.warning("simulated market: %s", self.note)
+            return
+        self._now = float(state["now"])
+        self._regime = state["regime"]
+        self._vix = float(state["vix"])
+        for name, rng in (
+            ("process", self._rng),
+            ("trades", self._trade_rng),
+            ("books", self._book_rng),
+        ):
+            version, internal, gauss = state["rng"][name]
+            rng.setstate((version, tuple(internal), gauss))
+        new = []
+        for symbol in self._log_prices:
+            if symbol in state["log_prices"]:
+                self._log_prices[symbol] = float(state["log_prices"][symbol])
+                self._shocks[symbol] = float(state["shocks"].get(symbol, 0.0))
+            else:
+                new.append(symbol)
+        self._record.load(state["bars"])
+        self.resumed_at = self._now
+        self.note = f"resumed from its last prices ({format_ts(self._now)}, {path.name})"
+        if new:
+            self.note += f"; {', '.join(new)} start new"
 
     # the process ---------------------------------------------------------------------------
 
@@ -232,7 +341,7 @@ class SimulatedFeed:
         self._now = now
         rng = self._rng
         if rng.random() < 1.0 - math.exp(-dt / _REGIME_MEAN_S[self._regime]):
-            self._regime = _choose(rng.random(), _REGIME_NEXT[self._regime])
+            self._regime = choose(rng.random(), _REGIME_NEXT[self._regime])
         market = rng.gauss(0.0, 1.0)
         crypto = rng.gauss(0.0, 1.0)
         vix_own = rng.gauss(0.0, 1.0)
@@ -264,7 +373,7 @@ class SimulatedFeed:
             return math.exp(self._log_prices[symbol])
         years = max(spec.expiry_ts - self._now, 0.0) / _CALENDAR_YEAR_S
         spot = math.exp(self._log_prices[spec.underlying])
-        value = _black_scholes(spot, spec.strike, years, self._vix / 100.0, spec.is_call)
+        value = black_scholes(spot, spec.strike, years, self._vix / 100.0, spec.is_call)
         return max(value, _OPTION_MIN_MID)
 
     # microstructure ------------------------------------------------------------------------
@@ -285,7 +394,7 @@ class SimulatedFeed:
         rng = self._trade_rng
         instrument = self._instruments[symbol]
         profile = self._profiles[symbol]
-        count = _poisson(rng, profile.trade_rate * dt, _MAX_TRADES_PER_STEP)
+        count = poisson(rng, profile.trade_rate * dt, _MAX_TRADES_PER_STEP)
         # Takers lean the way the price just moved.
         p_buy = 0.5 + 0.15 * math.tanh(self._shocks.get(symbol, 0.0))
         trades = []
@@ -295,8 +404,8 @@ class SimulatedFeed:
             trades.append(
                 TradeTick(
                     symbol=symbol,
-                    price=_price(ask_n if side is Side.BUY else bid_n, instrument.tick_size),
-                    size=_lots(size, instrument.lot_size),
+                    price=price(ask_n if side is Side.BUY else bid_n, instrument.tick_size),
+                    size=lots(size, instrument.lot_size),
                     aggressor=side,
                     ts=now,
                 )
@@ -320,8 +429,8 @@ class SimulatedFeed:
                 size = base * (1.0 + 0.4 * i) * rng.lognormvariate(0.0, 0.35)
                 levels.append(
                     BookLevel(
-                        price=_price(start + direction * i * step, instrument.tick_size),
-                        size=_lots(size, instrument.lot_size),
+                        price=price(start + direction * i * step, instrument.tick_size),
+                        size=lots(size, instrument.lot_size),
                     )
                 )
             return tuple(levels)
@@ -329,70 +438,6 @@ class SimulatedFeed:
         return OrderBook(symbol=symbol, bids=side(bid_n, -1), asks=side(ask_n, 1), ts=now)
 
 
-def _parse_option(symbol: str) -> _OptionSpec | None:
-    """OCC-style "UNDERLYING YYMMDD[C|P]STRIKE"; expiry at 16:00 New York (21:00 UTC)."""
-    match = _OPTION_RE.match(symbol)
-    if match is None:
-        return None
-    date = match["date"]
-    expiry = datetime(2000 + int(date[:2]), int(date[2:4]), int(date[4:]), 21, tzinfo=UTC)
-    return _OptionSpec(
-        underlying=match["und"],
-        expiry_ts=expiry.timestamp(),
-        is_call=match["cp"] == "C",
-        strike=float(match["strike"]),
-    )
-
-
-def _black_scholes(spot: float, strike: float, years: float, vol: float, is_call: bool) -> float:
-    """Intrinsic value plus time value, zero rates: Black-Scholes with put-call parity."""
-    intrinsic = max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0)
-    if years <= 0 or vol <= 0:
-        return intrinsic
-    sd = vol * math.sqrt(years)
-    d1 = (math.log(spot / strike) + 0.5 * sd * sd) / sd
-    call = spot * _norm_cdf(d1) - strike * _norm_cdf(d1 - sd)
-    value = call if is_call else call - spot + strike
-    return max(value, intrinsic)
-
-
-def _norm_cdf(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def _choose(u: float, options: tuple[tuple[str, float], ...]) -> str:
-    total = 0.0
-    for name, probability in options:
-        total += probability
-        if u < total:
-            return name
-    return options[-1][0]
-
-
-def _poisson(rng: random.Random, mean: float, cap: int) -> int:
-    """Knuth's method, capped: a large mean simply yields `cap`."""
-    if mean <= 0:
-        return 0
-    limit = math.exp(-mean)
-    count = 0
-    product = rng.random()
-    while product > limit and count < cap:
-        count += 1
-        product *= rng.random()
-    return count
-
-
-def _decimals(step: float) -> int:
-    return max(0, -int(Decimal(repr(step)).normalize().as_tuple().exponent))
-
-
-def _price(ticks: int, tick: float) -> float:
-    return round(ticks * tick, _decimals(tick))
-
-
-def _round_to(value: float, step: float) -> float:
-    return round(round(value / step) * step, _decimals(step))
-
-
-def _lots(size: float, lot: float) -> float:
-    return round(max(1, round(size / lot)) * lot, _decimals(lot))
+def _rng_state(rng: random.Random) -> list[Any]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]

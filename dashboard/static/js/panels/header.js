@@ -1,4 +1,5 @@
-// Header bar: account figures, regime/health/trading-state badges, user, logout.
+// Header bar: account figures, regime/health/trading-state badges, the broker's and the feed's
+// connection state (from the health payload's `venues`), user, logout.
 
 import { $, schedule, setClassFrom, setText } from "../dom.js";
 import { duration, money, num, pnlClass, signedMoney, signedPct, timeOf } from "../format.js";
@@ -19,6 +20,7 @@ export function createHeader(ctx) {
     user: $("#user-name"),
     role: $("#user-role"),
     logout: $("#logout-btn"),
+    venues: { broker: $("#venue-broker"), feed: $("#venue-feed") },
   };
 
   n.logout.addEventListener("click", async () => {
@@ -78,6 +80,24 @@ export function createHeader(ctx) {
     n.health.setAttribute("aria-label", `System health ${status}. ${lines[1]}`);
   }
 
+  // "paper · connected", "sim · stale", "replay · ended", "polygon · reconnecting (3)".
+  function venues(h) {
+    const all = (h && h.venues) || {};
+    for (const [source, node] of Object.entries(n.venues)) {
+      const v = all[source];
+      if (!v) continue;
+      const state = String(v.state || "unknown");
+      const label = v.attempt > 0 ? `${state} (${v.attempt})` : state;
+      setText(node.querySelector(".venue-name"), String(v.name || source));
+      setText(node.querySelector(".venue-state"), label);
+      node.dataset.state = state;
+      const what = source === "feed" ? "Market feed" : "Broker";
+      const since = v.since_ts ? ` since ${timeOf(v.since_ts)}` : "";
+      node.title = `${what} ${v.name}: ${label}${since}${v.message ? `\n${v.message}` : ""}`;
+      node.setAttribute("aria-label", `${what} ${v.name} ${label}`);
+    }
+  }
+
   function safety(s) {
     if (!s) return;
     const st = String(s.trading_state || "UNKNOWN");
@@ -97,6 +117,7 @@ export function createHeader(ctx) {
     account(snap.account);
     regime(snap.regime);
     health(snap.health);
+    venues(snap.health);
     safety(snap.safety);
     user(snap.user);
   }
@@ -110,7 +131,11 @@ export function createHeader(ctx) {
     events: {
       pnl_update: () => schedule("header:acct", () => account(s().account)),
       regime_update: () => schedule("header:regime", () => regime(s().regime)),
-      system_health_update: () => schedule("header:health", () => health(s().health)),
+      system_health_update: () =>
+        schedule("header:health", () => {
+          health(s().health);
+          venues(s().health);
+        }),
       safety_update: () => schedule("header:safety", () => safety(s().safety)),
       kill_switch_activated: () => schedule("header:safety", () => safety(s().safety)),
       kill_switch_reset: () => schedule("header:safety", () => safety(s().safety)),
