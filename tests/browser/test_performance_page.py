@@ -1,0 +1,75 @@
+"""The performance charts in a real browser: lightweight-charts draws the equity curve and the
+daily P&L, live points arrive in place, and days are the trading session's, not the browser's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import open_logged_in
+from tests.server_process import ServerProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# The browser runs in Tokyo (UTC+9); the server's session zone is the default, New York.
+BROWSER_ZONE = "Asia/Tokyo"
+SESSION_ZONE = "America/New_York"
+
+CANVAS_SIZES = """(sel) => Array.from(document.querySelectorAll(`${sel} canvas`))
+  .map((c) => [c.getBoundingClientRect().width, c.getBoundingClientRect().height])"""
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, server: ServerProcess) -> Any:
+    page, errors = open_logged_in(browser, server, timezone_id=BROWSER_ZONE)
+    page.errors = errors
+    yield page
+    page.context.close()
+
+
+def test_equity_and_daily_pnl_charts_draw_and_take_live_points(page: Any) -> None:
+    page.wait_for_function(
+        "window.__vigilEquity && window.__vigilEquity.ready() && window.__vigilEquity.points() > 0",
+        timeout=15_000,
+    )
+    before = page.evaluate("window.__vigilEquity.points()")
+    # The engine records equity every 5 s and sends it as performance_update.equity_point.
+    page.wait_for_function("(n) => window.__vigilEquity.points() > n", arg=before, timeout=20_000)
+    for selector in ("#equity-chart", "#daily-pnl-chart"):
+        host = page.locator(selector)
+        assert host.get_attribute("data-testid") == selector[1:]
+        assert host.get_attribute("aria-label")
+        sizes = page.evaluate(CANVAS_SIZES, selector)
+        assert any(w > 50 and h > 30 for w, h in sizes), (selector, sizes)
+    assert page.evaluate("typeof window.Chart") == "undefined"
+    assert page.evaluate("window.__vigilEquity.days().length") >= 1
+    legend = page.inner_text("#equity-chart .eq-legend")
+    assert legend.startswith("Equity $") and "DD" in legend
+    assert not [e for e in page.errors if "pageerror" in e], page.errors
+
+
+def test_daily_pnl_days_are_the_session_zones_not_the_browsers(page: Any) -> None:
+    page.wait_for_function("window.__vigilEquity && window.__vigilEquity.zone() !== ''")
+    assert page.evaluate("window.__vigilEquity.zone()") == SESSION_ZONE
+    assert page.inner_text("#daily-pnl-label .chart-zone") == SESSION_ZONE
+    assert page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone") == BROWSER_ZONE
+    # 23:00 and 01:00 New York time around midnight: one Tokyo day (13:00, 15:00 on Jan 2)
+    # but two session days, each with its own P&L.
+    days = page.evaluate(
+        """async (zone) => {
+          const { EquityData } = await import("/static/js/panels/equitydata.js");
+          const d = new EquityData();
+          d.load([
+            { t: Date.UTC(2026, 0, 1, 20, 0), equity: 100000 },
+            { t: Date.UTC(2026, 0, 2, 4, 0), equity: 100050 },
+            { t: Date.UTC(2026, 0, 2, 6, 0), equity: 100020 },
+          ], zone);
+          return d.shownDays();
+        }""",
+        SESSION_ZONE,
+    )
+    assert days == [
+        {"key": "2026-01-01", "pnl": 50},
+        {"key": "2026-01-02", "pnl": -30},
+    ]
