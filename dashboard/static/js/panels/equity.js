@@ -25,12 +25,13 @@ export function axisMoney(prices) {
   });
 }
 
-function baseOptions(fmt) {
+function baseOptions(fmt, span = () => Infinity) {
   // Chart times are UTC seconds; every label is written in the session's zone instead.
   const label = (time) => {
-    if (typeof time === "number") return fmt().stamp(time * 1000);
+    if (typeof time === "number") return `${fmt().stamp(time * 1000)} ${fmt().zone(time * 1000)}`;
     if (typeof time === "string") return time;
-    return `${time.year}-${String(time.month).padStart(2, "0")}-${String(time.day).padStart(2, "0")}`;
+    const two = (n) => String(n).padStart(2, "0");
+    return `${time.year}-${two(time.month)}-${two(time.day)}`;
   };
   return {
     autoSize: true,
@@ -50,7 +51,10 @@ function baseOptions(fmt) {
       secondsVisible: false,
       tickMarkFormatter: (time, type) => {
         if (typeof time !== "number") return label(time).slice(5);
-        return type <= 2 ? fmt().day(time * 1000).slice(5) : fmt().clock(time * 1000);
+        const ms = time * 1000;
+        if (type <= 2) return fmt().day(ms).slice(5);
+        // Minutes repeat on a short history: then ticks carry their seconds.
+        return span() < 900 ? fmt().stamp(ms).slice(11) : fmt().clock(ms);
       },
     },
   };
@@ -73,9 +77,9 @@ function paint(chart, p, ColorType) {
   });
 }
 
-function build(lib, equityHost, barsHost, fmt) {
+function build(lib, equityHost, barsHost, fmt, span) {
   const { AreaSeries, BaselineSeries, HistogramSeries, LineSeries, LineStyle, createChart } = lib;
-  const equityChart = createChart(equityHost, baseOptions(fmt));
+  const equityChart = createChart(equityHost, baseOptions(fmt, span));
   const peak = equityChart.addSeries(LineSeries, {
     ...NO_LAST,
     lineWidth: 1,
@@ -83,6 +87,8 @@ function build(lib, equityHost, barsHost, fmt) {
     crosshairMarkerVisible: false,
   });
   const equity = equityChart.addSeries(AreaSeries, { lineWidth: 2, priceLineVisible: false });
+  // Room at the top for the legend line.
+  equity.priceScale().applyOptions({ scaleMargins: { top: 0.16, bottom: 0.04 } });
   // The drawdown below its own zero line: how far equity is under its running peak.
   const drawdown = equityChart.addSeries(
     BaselineSeries,
@@ -103,6 +109,7 @@ function build(lib, equityHost, barsHost, fmt) {
     timeScale: { ...baseOptions(fmt).timeScale, timeVisible: false },
   });
   const bars = barsChart.addSeries(HistogramSeries, { ...NO_LAST, base: 0 });
+  bars.priceScale().applyOptions({ scaleMargins: { top: 0.3, bottom: 0.05 } });
   return { equityChart, barsChart, peak, equity, drawdown, bars };
 }
 
@@ -134,7 +141,8 @@ export function createEquityCharts({ equityHost, barsHost, barsLabel, theme }) {
     const p = data.points[i];
     if (!p) return setText(eqLegend, "");
     const dd = p.value - p.peak;
-    setText(eqLegend, `Equity ${money(p.value)} · Peak ${money(p.peak)} · DD ${signedMoney(dd)}`);
+    // Drawdown before peak: on a narrow screen the legend is cut at its end.
+    setText(eqLegend, `Equity ${money(p.value)} · DD ${signedMoney(dd)} · Peak ${money(p.peak)}`);
   }
 
   function showDay(d) {
@@ -189,7 +197,9 @@ export function createEquityCharts({ equityHost, barsHost, barsLabel, theme }) {
         view.peak.update({ time: p.time, value: p.peak });
         view.drawdown.update({ time: p.time, value: p.value - p.peak });
       }
-      for (let i = Math.max(0, drawnDays - 1); i < days.length; i++) view.bars.update(dayBar(days[i]));
+      for (let i = Math.max(0, drawnDays - 1); i < days.length; i++) {
+        view.bars.update(dayBar(days[i]));
+      }
     }
     drawnPoints = pts.length;
     drawnDays = days.length;
@@ -207,7 +217,8 @@ export function createEquityCharts({ equityHost, barsHost, barsLabel, theme }) {
     const zone = data.zone || Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (barsLabel && barsLabel.dataset.zone !== zone) {
       barsLabel.dataset.zone = zone;
-      barsLabel.replaceChildren("Daily P&L · session days ", el("span", { class: "chart-zone", text: zone }));
+      const name = el("span", { class: "chart-zone", text: zone });
+      barsLabel.replaceChildren("Daily P&L · session days ", name);
     }
     barsHost.setAttribute("aria-label", `Daily profit and loss by session day, ${zone}`);
   }
@@ -215,9 +226,14 @@ export function createEquityCharts({ equityHost, barsHost, barsLabel, theme }) {
   import(LIB)
     .then((mod) => {
       lib = mod;
-      view = build(lib, equityHost, barsHost, fmt);
+      const span = () => {
+        const pts = data.points;
+        return pts.length > 1 ? pts[pts.length - 1].time - pts[0].time : 0;
+      };
+      view = build(lib, equityHost, barsHost, fmt, span);
       view.equityChart.subscribeCrosshairMove((param) => {
-        const i = param.time === undefined ? -1 : data.points.findIndex((p) => p.time === param.time);
+        const t = param.time;
+        const i = t === undefined ? -1 : data.points.findIndex((p) => p.time === t);
         showEquity(i >= 0 ? i : data.points.length - 1);
       });
       view.barsChart.subscribeCrosshairMove((param) => {

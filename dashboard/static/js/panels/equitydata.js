@@ -18,6 +18,7 @@ function partsIn(tz) {
       minute: "2-digit",
       second: "2-digit",
       hourCycle: "h23",
+      timeZoneName: "short",
     };
     try {
       fmt = new Intl.DateTimeFormat("en-US", { ...opts, timeZone: tz || undefined });
@@ -33,7 +34,10 @@ function partsIn(tz) {
   };
 }
 
-/** Formatters for zone `tz`: day(ms) "YYYY-MM-DD", clock(ms) "HH:MM", stamp(ms) date and time. */
+/**
+ * Formatters for zone `tz`: day(ms) "YYYY-MM-DD", clock(ms) "HH:MM", stamp(ms) date and time,
+ * zone(ms) the zone's short name then ("EST").
+ */
 export function zoneFormat(tz) {
   const parts = partsIn(tz || "");
   return {
@@ -48,6 +52,9 @@ export function zoneFormat(tz) {
     stamp(ms) {
       const p = parts(ms);
       return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+    },
+    zone(ms) {
+      return parts(ms).timeZoneName || "";
     },
   };
 }
