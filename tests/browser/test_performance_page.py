@@ -34,6 +34,7 @@ def test_equity_and_daily_pnl_charts_draw_and_take_live_points(page: Any) -> Non
         timeout=15_000,
     )
     before = page.evaluate("window.__vigilEquity.points()")
+    page.evaluate("document.querySelector('#equity-chart canvas').dataset.probe = 'first'")
     # The engine records equity every 5 s and sends it as performance_update.equity_point.
     page.wait_for_function("(n) => window.__vigilEquity.points() > n", arg=before, timeout=20_000)
     for selector in ("#equity-chart", "#daily-pnl-chart"):
@@ -43,6 +44,8 @@ def test_equity_and_daily_pnl_charts_draw_and_take_live_points(page: Any) -> Non
         sizes = page.evaluate(CANVAS_SIZES, selector)
         assert any(w > 50 and h > 30 for w, h in sizes), (selector, sizes)
     assert page.evaluate("typeof window.Chart") == "undefined"
+    # Updated in place: the chart that drew the snapshot is the one that took the new point.
+    assert page.locator("#equity-chart canvas[data-probe=first]").count() == 1
     assert page.evaluate("window.__vigilEquity.days().length") >= 1
     legend = page.inner_text("#equity-chart .eq-legend")
     assert legend.startswith("Equity $") and "DD" in legend
@@ -73,3 +76,54 @@ def test_daily_pnl_days_are_the_session_zones_not_the_browsers(page: Any) -> Non
         {"key": "2026-01-01", "pnl": 50},
         {"key": "2026-01-02", "pnl": -30},
     ]
+
+
+def test_long_history_thinned_with_the_tail_and_peak_kept(page: Any) -> None:
+    result = page.evaluate(
+        """async () => {
+          const { EquityData, MAX_POINTS } = await import("/static/js/panels/equitydata.js");
+          const d = new EquityData();
+          const start = Date.UTC(2026, 0, 5, 15, 0);
+          const curve = [];
+          for (let i = 0; i < 20000; i++) {
+            curve.push({ t: start + i * 5000, equity: 100000 + (i === 9000 ? 500 : i % 7) });
+          }
+          d.load(curve, "America/New_York");
+          for (let i = 20000; i < 23000; i++) d.add(start + i * 5000, 100001);
+          const pts = d.points;
+          const ordered = pts.every((p, i) => i === 0 || p.time > pts[i - 1].time);
+          return { n: pts.length, max: MAX_POINTS, ordered, last: pts[pts.length - 1],
+                   lastT: Math.floor((start + 22999 * 5000) / 1000) };
+        }"""
+    )
+    assert result["n"] <= result["max"]
+    assert result["ordered"]
+    assert result["last"]["time"] == result["lastT"]
+    assert result["last"]["value"] == 100001
+    # Thinning may drop the 100,500 spike itself; the peak it set is carried by later points.
+    assert result["last"]["peak"] == 100500
+
+
+def test_axis_labels_keep_the_digits_a_small_move_on_big_equity_needs(page: Any) -> None:
+    labels = page.evaluate(
+        """async () => {
+          const { axisMoney } = await import("/static/js/panels/equity.js");
+          return [axisMoney([100000, 100005, 100010]), axisMoney([100000.2, 100000.4]),
+                  axisMoney([2000000, 2500000])];
+        }"""
+    )
+    assert labels == [
+        ["100,000", "100,005", "100,010"],
+        ["100,000.20", "100,000.40"],
+        ["2.00M", "2.50M"],
+    ]
+
+
+def test_charts_draw_under_the_enforced_csp(browser: Any, server: ServerProcess) -> None:
+    page, errors = open_logged_in(browser, server, enforce_csp=True)
+    try:
+        page.wait_for_selector("#equity-chart canvas", timeout=15_000)
+        page.wait_for_selector("#daily-pnl-chart canvas", timeout=15_000)
+        assert [e for e in errors if "Content Security Policy" in e or "pageerror" in e] == []
+    finally:
+        page.context.close()
