@@ -24,6 +24,8 @@ def page(browser: Any, server: ServerProcess) -> Any:
 
 def test_login_then_header_and_panels_show_live_values(page: Any) -> None:
     page.wait_for_function("document.querySelector('#balance').textContent.includes('$')")
+    # The regime arrives with the engine's first regime_update, which can follow the snapshot.
+    page.wait_for_function("/VIX\\s*\\d/.test(document.querySelector('#regime').innerText)")
     assert MONEY.match(page.inner_text("#balance").strip().replace("\u2212", "-"))
     assert re.search(r"VIX\s*\d", page.inner_text("#regime"))
     assert page.inner_text("#health").strip() in {"OK", "DEGRADED"}
@@ -43,6 +45,11 @@ def test_login_then_header_and_panels_show_live_values(page: Any) -> None:
 
 def test_order_book_then_ten_levels_each_side_sorted(page: Any) -> None:
     page.wait_for_function("document.querySelectorAll('#orderbook .bid-row').length === 10")
+    # The rows exist from the start; wait for a book to fill them.
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#orderbook [data-field=price]'))"
+        ".filter((n) => n.textContent.trim()).length === 20"
+    )
 
     def prices(selector: str) -> list[float]:
         texts = page.locator(f"#orderbook {selector} [data-field=price]").all_inner_texts()
