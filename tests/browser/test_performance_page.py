@@ -127,3 +127,19 @@ def test_charts_draw_under_the_enforced_csp(browser: Any, server: ServerProcess)
         assert [e for e in errors if "Content Security Policy" in e or "pageerror" in e] == []
     finally:
         page.context.close()
+
+
+def test_daily_pnl_shows_the_newest_sixty_session_days(page: Any) -> None:
+    days = page.evaluate(
+        """async () => {
+          const { EquityData } = await import("/static/js/panels/equitydata.js");
+          const d = new EquityData();
+          d.load([], "America/New_York");
+          // Noon in New York on 130 consecutive days, equity up $1 a day.
+          for (let i = 0; i < 130; i++) d.add(Date.UTC(2026, 0, 1 + i, 17, 0), 100000 + i);
+          return d.shownDays();
+        }"""
+    )
+    assert len(days) == 60
+    assert days[-1] == {"key": "2026-05-10", "pnl": 1}
+    assert days[0]["key"] == "2026-03-12"

@@ -98,10 +98,11 @@ export class EquityData {
     const key = this.fmt.day(ms);
     const d = this.days[this.days.length - 1];
     if (d && d.key === key) d.last = equity;
-    else if (!d || key > d.key) this.days.push({ key, base: d ? d.last : equity, last: equity });
-    if (this.days.length > MAX_DAYS * 2) {
-      this.days.splice(0, this.days.length - MAX_DAYS);
-      this.version += 1;
+    else if (!d || key > d.key) {
+      this.days.push({ key, base: d ? d.last : equity, last: equity });
+      // The shown window slides by a day: its oldest bar goes.
+      if (this.days.length > MAX_DAYS) this.version += 1;
+      if (this.days.length > MAX_DAYS * 2) this.days.splice(0, this.days.length - MAX_DAYS);
     }
     if (pts.length > MAX_POINTS) this.thin();
     return true;
