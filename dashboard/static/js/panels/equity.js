@@ -16,7 +16,7 @@ const NO_LAST = { priceLineVisible: false, lastValueVisible: false };
 
 /** Axis label with as many digits as the tick step needs: $5 moves on $100k stay legible. */
 export function axisMoney(prices) {
-  const step = prices.length > 1 ? Math.abs(prices[1] - prices[0]) : Math.abs(prices[0] || 0);
+  const step = prices.length > 1 ? Math.abs(prices[1] - prices[0]) : Math.abs(prices[0]) || 1;
   return prices.map((v) => {
     const a = Math.abs(v);
     if (step >= 1e5 && a >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
@@ -79,7 +79,10 @@ function paint(chart, p, ColorType) {
 
 function build(lib, equityHost, barsHost, fmt, span) {
   const { AreaSeries, BaselineSeries, HistogramSeries, LineSeries, LineStyle, createChart } = lib;
-  const equityChart = createChart(equityHost, baseOptions(fmt, span));
+  const options = baseOptions(fmt, span);
+  // The whole history always fits, however narrow the screen: 2,400 points in 300 px.
+  options.timeScale.minBarSpacing = 0.05;
+  const equityChart = createChart(equityHost, options);
   const peak = equityChart.addSeries(LineSeries, {
     ...NO_LAST,
     lineWidth: 1,
@@ -95,6 +98,7 @@ function build(lib, equityHost, barsHost, fmt, span) {
     { ...NO_LAST, lineWidth: 1, baseValue: { type: "price", price: 0 } },
     1,
   );
+  drawdown.priceScale().applyOptions({ scaleMargins: { top: 0.1, bottom: 0.16 } });
   drawdown.applyOptions({
     autoscaleInfoProvider: (base) => {
       const r = base();
@@ -109,7 +113,7 @@ function build(lib, equityHost, barsHost, fmt, span) {
     timeScale: { ...baseOptions(fmt).timeScale, timeVisible: false },
   });
   const bars = barsChart.addSeries(HistogramSeries, { ...NO_LAST, base: 0 });
-  bars.priceScale().applyOptions({ scaleMargins: { top: 0.3, bottom: 0.05 } });
+  bars.priceScale().applyOptions({ scaleMargins: { top: 0.22, bottom: 0.1 } });
   return { equityChart, barsChart, peak, equity, drawdown, bars };
 }
 
