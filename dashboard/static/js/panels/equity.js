@@ -224,7 +224,6 @@ export function createEquityCharts({ equityHost, barsHost, barsLabel, theme }) {
       const name = el("span", { class: "chart-zone", text: zone });
       barsLabel.replaceChildren("Daily P&L · session days ", name);
     }
-    barsHost.setAttribute("aria-label", `Daily profit and loss by session day, ${zone}`);
   }
 
   import(LIB)
