@@ -338,6 +338,7 @@ class Components(OperatorControls):
         performance = compute_performance(
             self.desk.all_trades, list(self.equity_points), self.settings.session_tz
         )
+        performance["session_tz"] = self.settings.session_tz  # the page's daily P&L days
         self.state.set("performance", performance)
         step = max(len(self.equity_points) // EQUITY_CURVE_POINTS, 1)
         curve = [{"t": int(t * 1000), "equity": e} for t, e in list(self.equity_points)[::step]]

@@ -66,11 +66,14 @@ def open_logged_in(
     width: int = 1600,
     height: int = 1000,
     enforce_csp: bool = False,
+    timezone_id: str | None = None,
 ) -> tuple[Any, PageErrors]:
     """A logged-in page. Playwright's wait_for_function evaluates strings, which the page's
     CSP forbids, so tests bypass the CSP unless they are about it (`enforce_csp=True`)."""
     context = browser.new_context(
-        viewport={"width": width, "height": height}, bypass_csp=not enforce_csp
+        viewport={"width": width, "height": height},
+        bypass_csp=not enforce_csp,
+        timezone_id=timezone_id,
     )
     page = context.new_page()
     errors = PageErrors()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -259,3 +260,15 @@ def test_resting_order_then_orders_update_lists_it(engine: SyncEngine) -> None:
     assert answer["ok"]
     listed = engine.topics("orders_update")[-1]["orders"]
     assert [o["id"] for o in listed] == [answer["order"]["id"]]
+
+
+def test_performance_then_names_the_session_zone_the_page_groups_days_by(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    engine = SyncEngine(make_settings(tmp_path / "var", VIGIL_SESSION_TZ="Asia/Tokyo"), clock)
+    try:
+        assert engine.rt.snapshot()["performance"]["session_tz"] == "Asia/Tokyo"
+        engine.c.record_equity(clock.time())
+        assert engine.topics("performance_update")[-1]["performance"]["session_tz"] == "Asia/Tokyo"
+    finally:
+        engine.close()

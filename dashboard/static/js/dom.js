@@ -1,31 +1,9 @@
-// Small DOM helpers: element builder, a per-frame render scheduler and cheap text/class setters.
-// Every socket handler only stores data and calls schedule(); the DOM is touched at most once
-// per animation frame per key, which is what keeps 1,000 events/s from causing long tasks.
+// The page's DOM helpers: element builder and write-if-changed setters (text, class, style).
+// Every socket handler only stores data and calls schedule() (scheduler.js, re-exported here);
+// the DOM is touched at most once per frame per key, and writes are skipped when the value is
+// unchanged because an identical textContent or class write still invalidates style/layout.
 
-const jobs = new Map();
-let frameRequested = false;
-
-function flush() {
-  frameRequested = false;
-  const list = Array.from(jobs.values());
-  jobs.clear();
-  for (const fn of list) {
-    try {
-      fn();
-    } catch (err) {
-      console.error("render failed", err);
-    }
-  }
-}
-
-/** Run fn on the next animation frame; a later call with the same key replaces the earlier. */
-export function schedule(key, fn) {
-  jobs.set(key, fn);
-  if (!frameRequested) {
-    frameRequested = true;
-    requestAnimationFrame(flush);
-  }
-}
+export { schedule } from "./scheduler.js";
 
 /** Build an element: el("td", {class: "num", text: "1.00", dataset: {k: "v"}}, ...children). */
 export function el(tag, attrs = {}, ...children) {
@@ -51,11 +29,39 @@ export function setText(node, text) {
   if (node && node.textContent !== text) node.textContent = text;
 }
 
-/** Replace the classes in `group` on node with `value` (or none). */
+/** Replace the classes in `group` on node with `value` (or none), only when it changes. */
 export function setClassFrom(node, group, value) {
   if (!node) return;
+  if (node.__vClass === value && (!value || node.classList.contains(value))) return;
   for (const c of group) if (c !== value) node.classList.remove(c);
   if (value) node.classList.add(value);
+  node.__vClass = value;
+}
+
+/** Set an inline style property only when it changes (CSP allows element.style from JS). */
+export function setStyle(node, prop, value) {
+  const key = `__vStyle_${prop}`;
+  if (node[key] !== value) {
+    node[key] = value;
+    node.style.setProperty(prop, value);
+  }
+}
+
+/** Direction of a change as a CSS state name. */
+export function direction(x) {
+  if (typeof x !== "number" || !Number.isFinite(x) || x === 0) return "flat";
+  return x > 0 ? "up" : "down";
+}
+
+/**
+ * Restart a one-shot flash animation without forcing a reflow: alternate between two class
+ * names so the browser sees a new animation each time.
+ */
+export function flash(node, dir) {
+  if (dir === "flat") return;
+  const n = (node.__vFlash = (node.__vFlash || 0) + 1) % 2;
+  node.classList.remove("flash-up-0", "flash-up-1", "flash-down-0", "flash-down-1");
+  node.classList.add(`flash-${dir}-${n}`);
 }
 
 export const $ = (sel, root = document) => root.querySelector(sel);

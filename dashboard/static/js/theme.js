@@ -45,11 +45,6 @@ export const theme = {
   },
 };
 
-/** Read a CSS custom property (for canvases, which cannot use var()). */
-export function cssVar(name) {
-  return getComputedStyle(root).getPropertyValue(name).trim();
-}
-
 /** Wire the two header toggles. */
 export function mountThemeToggles(themeBtn, cbBtn) {
   const sync = () => {

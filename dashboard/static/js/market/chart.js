@@ -7,7 +7,7 @@ import {
   LineStyle,
   createSeriesMarkers,
 } from "../../vendor/lightweight-charts.standalone.production.mjs";
-import { alpha } from "./colors.js";
+import { alpha } from "../colors.js";
 import {
   buildMarkers,
   candleOf,
@@ -20,7 +20,7 @@ import {
   volumeOf,
 } from "./chartdata.js";
 import { buildChart, paintChart } from "./chartsetup.js";
-import { el } from "./dom.js";
+import { el } from "../dom.js";
 import { LiveIndicators, computeSeries, values as indicatorValues } from "./indicators.js";
 import { createLegend } from "./legend.js";
 import { VolumeProfilePrimitive, computeProfile } from "./volprofile.js";

@@ -1,6 +1,6 @@
 // Conversions between /api/chart payloads and lightweight-charts data: times, colors, markers.
 
-import { alpha } from "./colors.js";
+import { alpha } from "../colors.js";
 
 export const TIMEFRAMES = ["1s", "1m", "5m", "15m", "1h", "4h"];
 

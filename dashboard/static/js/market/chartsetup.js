@@ -11,7 +11,7 @@ import {
   createChart,
 } from "../../vendor/lightweight-charts.standalone.production.mjs";
 import { tickMarkFormatter, timeFormatter } from "./chartdata.js";
-import { alpha } from "./colors.js";
+import { alpha } from "../colors.js";
 
 const NO_LAST = { priceLineVisible: false, lastValueVisible: false };
 

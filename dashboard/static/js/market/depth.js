@@ -3,8 +3,8 @@
 // its labels are DOM text, because canvas fillText re-resolves fonts on every draw.
 
 import { price } from "../format.js";
-import { alpha } from "./colors.js";
-import { el, setText } from "./dom.js";
+import { alpha } from "../colors.js";
+import { el, setText } from "../dom.js";
 import { cumulate, sizeText } from "./orderbook.js";
 
 /** Create the chart inside `parent`. Returns { setSymbol, book(payload), setPalette(p), render }. */

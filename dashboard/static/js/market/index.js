@@ -3,12 +3,12 @@
 
 import { createCandleChart } from "./chart.js";
 import { TIMEFRAMES } from "./chartdata.js";
-import { readPalette } from "./colors.js";
+import { readPalette } from "../colors.js";
 import { createDepthChart } from "./depth.js";
-import { el } from "./dom.js";
+import { el } from "../dom.js";
 import { createOrderBook } from "./orderbook.js";
 import { createQuoteWidget } from "./quote.js";
-import { createFrameScheduler } from "./scheduler.js";
+import { createFrameScheduler } from "../scheduler.js";
 import { createTickerStrip } from "./ticker.js";
 
 const STORE_KEY = "vigil.market";
@@ -124,7 +124,6 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
 
   function applyPalette() {
     const p = readPalette(root);
-    p.colorBlind = theme?.colorBlind?.() ?? document.documentElement.dataset.cb === "1";
     chart.setPalette(p);
     depth.setPalette(p);
     frame.mark("depth", depth.render, GAP.depth);

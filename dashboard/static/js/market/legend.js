@@ -2,7 +2,8 @@
 // of the RSI and MACD panes, following the crosshair and falling back to the newest bar.
 
 import { num, price } from "../format.js";
-import { el, setStyle, setText } from "./dom.js";
+import { el, setStyle, setText } from "../dom.js";
+import { schedule } from "../scheduler.js";
 import { compact } from "./quote.js";
 import { signedPct } from "./ticker.js";
 
@@ -98,14 +99,14 @@ export function createLegend(host, chart, s) {
     setStyle(rsiLegend, "top", `${top1 + 4}px`);
     setStyle(macdLegend, "top", `${top2 + 4}px`);
   }
-  new ResizeObserver(() => requestAnimationFrame(place)).observe(host);
-  host.addEventListener("pointerup", () => requestAnimationFrame(place));
+  new ResizeObserver(() => schedule("chart-legend", place)).observe(host);
+  host.addEventListener("pointerup", () => schedule("chart-legend", place));
 
   return {
     setContext(sym, tf) {
       symbol = sym;
       setText(title, `${sym} · ${tf}`);
-      requestAnimationFrame(place);
+      schedule("chart-legend", place);
     },
     /** Newest bar (o/h/l/c/v payload form) and its indicator values. */
     setLast(bar, v) {

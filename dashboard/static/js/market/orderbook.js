@@ -3,7 +3,7 @@
 // transform: scaleX, which the compositor handles without layout.
 
 import { bps, num, pct, price } from "../format.js";
-import { el, setState, setStyle, setText } from "./dom.js";
+import { el, setClassFrom, setStyle, setText } from "../dom.js";
 import { compact } from "./quote.js";
 
 export const LEVELS = 10;
@@ -177,7 +177,7 @@ export function createOrderBook(parent) {
       setText(spread.value, price(sp, symbol));
       setText(spread.bps, bps((sp / mid) * 1e4));
       setText(spread.mid, price(mid, symbol));
-      setState(spreadRow, sp < 0 ? "crossed" : "normal", ["crossed", "normal"]);
+      setClassFrom(spreadRow, ["crossed", "normal"], sp < 0 ? "crossed" : "normal");
     } else {
       setText(spread.value, "—");
       setText(spread.bps, "");
@@ -190,11 +190,8 @@ export function createOrderBook(parent) {
       const s = pct(ratio, 1);
       setText(imb.value, ratio > 0 ? `+${s}` : s);
       imb.value.dataset.value = ratio.toFixed(4);
-      setState(imb.value, ratio > 0.05 ? "up" : ratio < -0.05 ? "down" : "flat", [
-        "up",
-        "down",
-        "flat",
-      ]);
+      const lean = ratio > 0.05 ? "up" : ratio < -0.05 ? "down" : "flat";
+      setClassFrom(imb.value, ["up", "down", "flat"], lean);
       setText(imb.bidPct, pct(bidTotal / sum, 0));
       setText(imb.askPct, pct(askTotal / sum, 0));
       setStyle(imb.bidFill, "transform", `scaleX(${(bidTotal / sum).toFixed(4)})`);

@@ -1,7 +1,7 @@
 // The quote widget for the selected symbol: last, change, bid/ask with sizes, spread, day range.
 
 import { bps, num, price } from "../format.js";
-import { direction, el, flash, setState, setStyle, setText } from "./dom.js";
+import { direction, el, flash, setClassFrom, setStyle, setText } from "../dom.js";
 import { signedPct } from "./ticker.js";
 
 const DIRS = ["up", "down", "flat"];
@@ -115,7 +115,7 @@ export function createQuoteWidget(parent) {
     }
     const change = ref ? last / ref - 1 : q?.change_pct;
     if (typeof change === "number") setText(head.change, signedPct(change));
-    setState(root, direction(change ?? 0), DIRS);
+    setClassFrom(root, DIRS, direction(change ?? 0));
     if (!q) return;
     setText(f.bid, price(q.bid, s));
     setText(f.ask, price(q.ask, s));

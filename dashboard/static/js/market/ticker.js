@@ -1,7 +1,7 @@
 // The ticker strip: one button per symbol with last price and 24 h change; a click selects it.
 
 import { pct, price } from "../format.js";
-import { direction, el, flash, setState, setText } from "./dom.js";
+import { direction, el, flash, setClassFrom, setText } from "../dom.js";
 
 const DIRS = ["up", "down", "flat"];
 
@@ -93,7 +93,7 @@ export function createTickerStrip(container, { onSelect }) {
       const sym = t.root.dataset.symbol;
       if (t.last !== null) setText(t.nodes.last, price(t.last, sym));
       if (t.change !== null) setText(t.nodes.change, signedPct(t.change));
-      setState(t.root, direction(t.change ?? 0), DIRS);
+      setClassFrom(t.root, DIRS, direction(t.change ?? 0));
       if (t.shown !== null && t.last !== t.shown) flash(t.nodes.last, direction(t.last - t.shown));
       t.shown = t.last;
     }

@@ -2,7 +2,7 @@
 // pane with a point-of-control line, drawn as a lightweight-charts series primitive so it stays
 // in sync with scrolling and price-scale changes without a separate overlay to keep aligned.
 
-import { alpha } from "./colors.js";
+import { alpha } from "../colors.js";
 
 /**
  * Profile of `bars` between indices from..to (inclusive): each bar's volume is spread evenly

@@ -1,264 +1,275 @@
-// Equity curve with drawdown shading and daily P&L bars (Chart.js), updated in place: new
-// points are appended to the existing datasets and the chart is never re-created.
+// The equity curve (with its running peak and an underwater drawdown pane) and the daily P&L
+// bars, drawn with lightweight-charts like the candles and updated in place: new points go
+// through series.update(), a chart is created once and never re-created.
 
-import { cssVar } from "../theme.js";
-import { dateOf, money, num, signedMoney, timeOf } from "../format.js";
+import { alpha, readPalette } from "../colors.js";
+import { el, setText } from "../dom.js";
+import { money, num, signedMoney } from "../format.js";
+import { schedule } from "../scheduler.js";
+import { EquityData } from "./equitydata.js";
 
-const MAX_POINTS = 2400;
-const MAX_DAYS = 60;
+const LIB = "../../vendor/lightweight-charts.standalone.production.mjs";
 const MIN_REDRAW_MS = 250;
+// A day's bar is at most this wide (px between bar centres), however few days there are.
+const MAX_BAR_SPACING = 28;
+const NO_LAST = { priceLineVisible: false, lastValueVisible: false };
 
-function alpha(color, a) {
-  const c = color.trim();
-  if (c.startsWith("#") && (c.length === 7 || c.length === 4)) {
-    const hex =
-      c.length === 4
-        ? c
-            .slice(1)
-            .split("")
-            .map((h) => h + h)
-            .join("")
-        : c.slice(1);
-    const v = parseInt(hex, 16);
-    return `rgba(${(v >> 16) & 255}, ${(v >> 8) & 255}, ${v & 255}, ${a})`;
-  }
-  return c;
-}
-
-function dayKey(ms) {
-  return dateOf(ms);
-}
-
-export function createEquityCharts({ equityCanvas, barsCanvas, theme }) {
-  const Chart = window.Chart;
-  if (!Chart) {
-    equityCanvas.replaceWith(document.createTextNode("Chart library failed to load."));
-    return { load() {}, push() {} };
-  }
-  const eq = [];
-  const peak = [];
-  const days = []; // [{key, first, last}]
-  let lastDraw = 0;
-  let drawTimer = null;
-
-  const gridColor = () => alpha(cssVar("--border") || "#333", 0.6);
-  const common = () => ({
-    animation: false,
-    responsive: true,
-    maintainAspectRatio: false,
-    normalized: true,
-    plugins: { legend: { display: false } },
-  });
-
-  const equityChart = new Chart(equityCanvas, {
-    type: "line",
-    data: {
-      datasets: [
-        {
-          label: "Peak",
-          data: peak,
-          parsing: false,
-          borderWidth: 1,
-          borderDash: [3, 3],
-          pointRadius: 0,
-          fill: false,
-        },
-        {
-          label: "Equity",
-          data: eq,
-          parsing: false,
-          borderWidth: 1.6,
-          pointRadius: 0,
-          pointHoverRadius: 3,
-          tension: 0,
-          // Shade the gap between equity and its running peak: the drawdown.
-          fill: { target: 0, above: "transparent", below: "rgba(0,0,0,0)" },
-        },
-      ],
-    },
-    options: {
-      ...common(),
-      interaction: { mode: "index", intersect: false },
-      scales: {
-        x: {
-          type: "linear",
-          ticks: { maxTicksLimit: 7, maxRotation: 0, callback: (v) => tickLabel(v) },
-          grid: { display: false },
-        },
-        y: {
-          position: "right",
-          ticks: { maxTicksLimit: 6, callback: (v, _i, ticks) => axisMoney(v, ticks) },
-        },
-      },
-      plugins: {
-        legend: { display: false },
-        tooltip: {
-          callbacks: {
-            title: (items) =>
-              items.length ? `${dateOf(items[0].parsed.x)} ${timeOf(items[0].parsed.x)}` : "",
-            label: (item) => {
-              if (item.datasetIndex === 0) return `Peak ${money(item.parsed.y)}`;
-              const p = peak[item.dataIndex];
-              const dd = p ? item.parsed.y - p.y : 0;
-              return `Equity ${money(item.parsed.y)}  (DD ${signedMoney(dd)})`;
-            },
-          },
-        },
-      },
-    },
-  });
-
-  const barsChart = new Chart(barsCanvas, {
-    type: "bar",
-    data: {
-      labels: [],
-      datasets: [{ label: "Daily P&L", data: [], backgroundColor: [], maxBarThickness: 22 }],
-    },
-    options: {
-      ...common(),
-      scales: {
-        x: {
-          ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 10 },
-          grid: { display: false },
-        },
-        y: {
-          position: "right",
-          ticks: { maxTicksLimit: 3, callback: (v, _i, ticks) => axisMoney(v, ticks) },
-        },
-      },
-      plugins: {
-        legend: { display: false },
-        tooltip: { callbacks: { label: (item) => `P&L ${signedMoney(item.parsed.y)}` } },
-      },
-    },
-  });
-
-  function span() {
-    return eq.length > 1 ? eq[eq.length - 1].x - eq[0].x : 0;
-  }
-  function tickLabel(v) {
-    return span() > 2 * 86400000 ? dateOf(v).slice(5) : timeOf(v).slice(0, 5);
-  }
-  /** Axis label with as many digits as the tick step needs: $5 moves on $100k stay legible. */
-  function axisMoney(v, ticks) {
-    const step =
-      ticks && ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : Math.abs(v);
+/** Axis label with as many digits as the tick step needs: $5 moves on $100k stay legible. */
+export function axisMoney(prices) {
+  const step = prices.length > 1 ? Math.abs(prices[1] - prices[0]) : Math.abs(prices[0]) || 1;
+  return prices.map((v) => {
     const a = Math.abs(v);
     if (step >= 1e5 && a >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
     if (step >= 1000 && a >= 1e4) return `${(v / 1e3).toFixed(step >= 10000 ? 0 : 1)}k`;
     return num(v, step >= 1 ? 0 : 2);
+  });
+}
+
+function baseOptions(fmt, span = () => Infinity) {
+  // Chart times are UTC seconds; every label is written in the session's zone instead.
+  const label = (time) => {
+    if (typeof time === "number") return `${fmt().stamp(time * 1000)} ${fmt().zone(time * 1000)}`;
+    if (typeof time === "string") return time;
+    const two = (n) => String(n).padStart(2, "0");
+    return `${time.year}-${two(time.month)}-${two(time.day)}`;
+  };
+  return {
+    autoSize: true,
+    // The built-in logo injects a <style> element, which the page's CSP blocks; the market
+    // view's toolbar carries the attribution link the library's licence asks for.
+    layout: { attributionLogo: false, fontSize: 10 },
+    // Small read-only charts: dragging on them should scroll the page, not the chart.
+    handleScroll: false,
+    handleScale: false,
+    localization: {
+      timeFormatter: label,
+      priceFormatter: (v) => num(v, 2),
+      tickmarksPriceFormatter: axisMoney,
+    },
+    timeScale: {
+      timeVisible: true,
+      secondsVisible: false,
+      tickMarkFormatter: (time, type) => {
+        if (typeof time !== "number") return label(time).slice(5);
+        const ms = time * 1000;
+        if (type <= 2) return fmt().day(ms).slice(5);
+        // Minutes repeat on a short history: then ticks carry their seconds.
+        return span() < 900 ? fmt().stamp(ms).slice(11) : fmt().clock(ms);
+      },
+    },
+  };
+}
+
+function paint(chart, p, ColorType) {
+  const grid = alpha(p.border, 0.45);
+  const cross = { color: alpha(p.muted, 0.7), labelBackgroundColor: p.panel2 };
+  chart.applyOptions({
+    layout: {
+      background: { type: ColorType.Solid, color: "transparent" },
+      textColor: p.muted,
+      fontFamily: p.fontMono,
+      panes: { separatorColor: p.border, separatorHoverColor: p.border },
+    },
+    grid: { vertLines: { visible: false }, horzLines: { color: grid } },
+    crosshair: { vertLine: cross, horzLine: cross },
+    rightPriceScale: { borderColor: p.border },
+    timeScale: { borderColor: p.border },
+  });
+}
+
+function build(lib, equityHost, barsHost, fmt, span) {
+  const { AreaSeries, BaselineSeries, HistogramSeries, LineSeries, LineStyle, createChart } = lib;
+  const options = baseOptions(fmt, span);
+  // The whole history always fits, however narrow the screen: 2,400 points in 300 px.
+  options.timeScale.minBarSpacing = 0.05;
+  const equityChart = createChart(equityHost, options);
+  const peak = equityChart.addSeries(LineSeries, {
+    ...NO_LAST,
+    lineWidth: 1,
+    lineStyle: LineStyle.Dashed,
+    crosshairMarkerVisible: false,
+  });
+  const equity = equityChart.addSeries(AreaSeries, { lineWidth: 2, priceLineVisible: false });
+  // Room at the top for the legend line.
+  equity.priceScale().applyOptions({ scaleMargins: { top: 0.16, bottom: 0.04 } });
+  // The drawdown below its own zero line: how far equity is under its running peak.
+  const drawdown = equityChart.addSeries(
+    BaselineSeries,
+    { ...NO_LAST, lineWidth: 1, baseValue: { type: "price", price: 0 } },
+    1,
+  );
+  drawdown.priceScale().applyOptions({ scaleMargins: { top: 0.1, bottom: 0.16 } });
+  drawdown.applyOptions({
+    autoscaleInfoProvider: (base) => {
+      const r = base();
+      return r && { ...r, priceRange: { ...r.priceRange, maxValue: 0 } };
+    },
+  });
+  const panes = equityChart.panes();
+  panes[0].setStretchFactor(3);
+  panes[1].setStretchFactor(1);
+  const barsChart = createChart(barsHost, {
+    ...baseOptions(fmt),
+    timeScale: { ...baseOptions(fmt).timeScale, timeVisible: false },
+  });
+  const bars = barsChart.addSeries(HistogramSeries, { ...NO_LAST, base: 0 });
+  bars.priceScale().applyOptions({ scaleMargins: { top: 0.22, bottom: 0.1 } });
+  return { equityChart, barsChart, peak, equity, drawdown, bars };
+}
+
+/**
+ * Charts in `equityHost` (#equity-chart) and `barsHost` (#daily-pnl-chart); `barsLabel` names
+ * the session's zone. The library loads on demand, so a failure here never stops the page.
+ */
+export function createEquityCharts({ equityHost, barsHost, barsLabel, theme }) {
+  const data = new EquityData();
+  const eqLegend = el("div", { class: "eq-legend" });
+  const barsLegend = el("div", { class: "eq-legend" });
+  equityHost.append(eqLegend);
+  barsHost.append(barsLegend);
+  let view = null;
+  let lib = null;
+  let palette = null;
+  let drawnVersion = -1;
+  let drawnPoints = 0;
+  let drawnDays = 0;
+
+  const fmt = () => data.fmt;
+  const dayBar = (d) => ({
+    time: d.key,
+    value: d.pnl,
+    color: alpha(d.pnl >= 0 ? palette.bull : palette.bear, 0.85),
+  });
+
+  function showEquity(i) {
+    const p = data.points[i];
+    if (!p) return setText(eqLegend, "");
+    const dd = p.value - p.peak;
+    // Drawdown before peak: on a narrow screen the legend is cut at its end.
+    setText(eqLegend, `Equity ${money(p.value)} · DD ${signedMoney(dd)} · Peak ${money(p.peak)}`);
   }
 
-
-  function applyColors() {
-    const accent = cssVar("--accent") || "#4aa3ff";
-    const muted = cssVar("--muted") || "#888";
-    const bull = cssVar("--bull") || "#26a69a";
-    const bear = cssVar("--bear") || "#ef5350";
-    const text = muted;
-    const [pk, e] = equityChart.data.datasets;
-    pk.borderColor = alpha(muted, 0.7);
-    e.borderColor = accent;
-    e.fill.below = alpha(bear, 0.28);
-    e.fill.above = "transparent";
-    for (const ch of [equityChart, barsChart]) {
-      for (const axis of Object.values(ch.options.scales)) {
-        axis.ticks.color = text;
-        axis.grid.color = gridColor();
-        axis.border = { color: gridColor() };
-      }
-    }
-    barsChart.data.datasets[0].backgroundColor = days
-      .slice(-MAX_DAYS)
-      .map((d) => alpha(d.last - d.base >= 0 ? bull : bear, 0.85));
-    barsChart.$bull = bull;
-    barsChart.$bear = bear;
+  function showDay(d) {
+    setText(barsLegend, d ? `${d.key} · P&L ${signedMoney(d.pnl)}` : "");
   }
 
-  function thin() {
-    // Halve the resolution of the older two thirds; peak and equity stay index-aligned.
-    const cut = Math.floor((eq.length * 2) / 3);
-    const keepE = [];
-    const keepP = [];
-    for (let i = 0; i < cut; i += 2) {
-      keepE.push(eq[i]);
-      keepP.push(peak[i]);
-    }
-    eq.splice(0, cut, ...keepE);
-    peak.splice(0, cut, ...keepP);
+  function applyPalette() {
+    if (!view) return;
+    palette = readPalette(equityHost);
+    const p = palette;
+    paint(view.equityChart, p, lib.ColorType);
+    paint(view.barsChart, p, lib.ColorType);
+    view.peak.applyOptions({ color: alpha(p.muted, 0.8) });
+    view.equity.applyOptions({
+      lineColor: p.accent,
+      topColor: alpha(p.accent, 0.22),
+      bottomColor: alpha(p.accent, 0.02),
+    });
+    view.drawdown.applyOptions({
+      topLineColor: "transparent",
+      topFillColor1: "transparent",
+      topFillColor2: "transparent",
+      bottomLineColor: p.bear,
+      bottomFillColor1: alpha(p.bear, 0.15),
+      bottomFillColor2: alpha(p.bear, 0.4),
+    });
+    drawnVersion = -1; // bar colours come from the palette: set them again
+    request();
   }
 
-  function addPoint(t, equity) {
-    if (!Number.isFinite(t) || !Number.isFinite(equity)) return;
-    const last = eq[eq.length - 1];
-    if (last && t < last.x) return;
-    if (last && t === last.x) {
-      last.y = equity;
-    } else {
-      eq.push({ x: t, y: equity });
-      peak.push({ x: t, y: 0 });
-    }
-    const i = eq.length - 1;
-    peak[i].y = Math.max(equity, i > 0 ? peak[i - 1].y : equity);
-    const k = dayKey(t);
-    const d = days[days.length - 1];
-    if (d && d.key === k) d.last = equity;
-    // A day's P&L runs from the previous day's close (or its own first point for day one).
-    else days.push({ key: k, base: d ? d.last : equity, last: equity });
-    if (days.length > MAX_DAYS * 2) days.splice(0, days.length - MAX_DAYS);
-    if (eq.length > MAX_POINTS) thin();
-  }
-
-  function syncBars() {
-    const shown = days.slice(-MAX_DAYS);
-    const ds = barsChart.data.datasets[0];
-    barsChart.data.labels = shown.map((d) => d.key.slice(5));
-    ds.data = shown.map((d) => d.last - d.base);
-    ds.backgroundColor = shown.map((d) =>
-      alpha(d.last - d.base >= 0 ? barsChart.$bull : barsChart.$bear, 0.85),
-    );
+  function fitBars(n) {
+    const width = view.barsChart.timeScale().width();
+    const span = Math.max(n, width / MAX_BAR_SPACING, 1);
+    view.barsChart.timeScale().setVisibleLogicalRange({ from: n - 0.5 - span, to: n - 0.5 });
   }
 
   function draw() {
-    drawTimer = null;
-    lastDraw = performance.now();
-    syncBars();
-    equityChart.update("none");
-    barsChart.update("none");
+    if (!view) return;
+    const pts = data.points;
+    const days = data.shownDays();
+    if (drawnVersion !== data.version) {
+      view.equity.setData(pts.map((p) => ({ time: p.time, value: p.value })));
+      view.peak.setData(pts.map((p) => ({ time: p.time, value: p.peak })));
+      view.drawdown.setData(pts.map((p) => ({ time: p.time, value: p.value - p.peak })));
+      view.bars.setData(days.map(dayBar));
+      drawnVersion = data.version;
+    } else {
+      // The last drawn point may have been replaced since: update from it onwards.
+      for (let i = Math.max(0, drawnPoints - 1); i < pts.length; i++) {
+        const p = pts[i];
+        view.equity.update({ time: p.time, value: p.value });
+        view.peak.update({ time: p.time, value: p.peak });
+        view.drawdown.update({ time: p.time, value: p.value - p.peak });
+      }
+      for (let i = Math.max(0, drawnDays - 1); i < days.length; i++) {
+        view.bars.update(dayBar(days[i]));
+      }
+    }
+    drawnPoints = pts.length;
+    drawnDays = days.length;
+    view.equityChart.timeScale().fitContent();
+    fitBars(days.length);
+    showEquity(pts.length - 1);
+    showDay(days[days.length - 1]);
   }
 
-  function requestDraw() {
-    if (drawTimer) return;
-    const wait = Math.max(0, MIN_REDRAW_MS - (performance.now() - lastDraw));
-    drawTimer = setTimeout(() => requestAnimationFrame(draw), wait);
+  function request() {
+    schedule("equity-charts", draw, MIN_REDRAW_MS);
   }
 
-  applyColors();
-  theme.onChange(() => {
-    applyColors();
-    requestDraw();
-  });
+  function labelZone() {
+    const zone = data.zone || Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (barsLabel && barsLabel.dataset.zone !== zone) {
+      barsLabel.dataset.zone = zone;
+      const name = el("span", { class: "chart-zone", text: zone });
+      barsLabel.replaceChildren("Daily P&L · session days ", name);
+    }
+  }
+
+  import(LIB)
+    .then((mod) => {
+      lib = mod;
+      const span = () => {
+        const pts = data.points;
+        return pts.length > 1 ? pts[pts.length - 1].time - pts[0].time : 0;
+      };
+      view = build(lib, equityHost, barsHost, fmt, span);
+      view.equityChart.subscribeCrosshairMove((param) => {
+        const t = param.time;
+        const i = t === undefined ? -1 : data.points.findIndex((p) => p.time === t);
+        showEquity(i >= 0 ? i : data.points.length - 1);
+      });
+      view.barsChart.subscribeCrosshairMove((param) => {
+        const days = data.shownDays();
+        showDay(days.find((d) => d.key === param.time) || days[days.length - 1]);
+      });
+      view.barsChart.timeScale().subscribeSizeChange(() => fitBars(data.shownDays().length));
+      applyPalette();
+      theme.onChange(applyPalette);
+    })
+    .catch((err) => {
+      console.error("equity charts failed to load", err);
+      equityHost.replaceChildren("Chart library failed to load.");
+    });
+
+  // Read by the browser tests and the benchmark.
+  window.__vigilEquity = {
+    points: () => data.points.length,
+    days: () => data.shownDays(),
+    zone: () => data.zone,
+    ready: () => !!view,
+  };
 
   return {
-    /** Replace the whole curve (snapshot / resync). */
-    load(curve) {
-      eq.length = 0;
-      peak.length = 0;
-      days.length = 0;
-      const pts = Array.isArray(curve) ? curve : [];
-      // Stride-sample very long histories; the tail is always kept at full resolution.
-      const stride = pts.length > MAX_POINTS ? Math.ceil(pts.length / MAX_POINTS) : 1;
-      for (let i = 0; i < pts.length; i++) {
-        if (stride > 1 && i % stride !== 0 && i < pts.length - 200) continue;
-        addPoint(pts[i].t, pts[i].equity);
-      }
-      requestDraw();
+    /** Replace the whole curve (snapshot / resync); `zone` is the session's time zone. */
+    load(curve, zone) {
+      data.load(curve, zone);
+      labelZone();
+      request();
     },
     /** Append one point (performance_update.equity_point). */
     push(point) {
-      if (!point) return;
-      addPoint(point.t, point.equity);
-      requestDraw();
+      if (point && data.add(point.t, point.equity)) request();
     },
   };
 }

@@ -1,4 +1,4 @@
-// Performance panel: strategy statistics tiles plus the equity/daily P&L charts.
+// Performance panel: strategy statistics tiles plus the equity and daily P&L charts.
 
 import { $, schedule, setClassFrom, setText } from "../dom.js";
 import { money, num, pct, pnlClass, signedMoney } from "../format.js";
@@ -21,8 +21,9 @@ export function createPerformance(ctx) {
     };
   }
   const charts = createEquityCharts({
-    equityCanvas: $("#equity-chart"),
-    barsCanvas: $("#daily-pnl-chart"),
+    equityHost: $("#equity-chart"),
+    barsHost: $("#daily-pnl-chart"),
+    barsLabel: $("#daily-pnl-label"),
     theme: ctx.theme,
   });
 
@@ -65,7 +66,7 @@ export function createPerformance(ctx) {
 
   return {
     snapshot: () => {
-      charts.load(ctx.snap.equity_curve);
+      charts.load(ctx.snap.equity_curve, ctx.snap.performance?.session_tz);
       schedule("perf", render);
     },
     events: {

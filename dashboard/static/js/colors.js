@@ -1,6 +1,6 @@
-// Reads the theme's CSS custom properties for canvas drawing and converts them to rgba.
-// Canvas and lightweight-charts cannot use var(--x), so the palette is re-read on every theme
-// change from the element the market view lives in (inheriting whatever theme attribute is set).
+// The page's colour helpers: reads the theme's CSS custom properties for canvas drawing and
+// converts them to rgba. Canvas and lightweight-charts cannot use var(--x), so the palette is
+// re-read on every theme change from the element a chart lives in (inheriting the theme).
 
 const NAMES = [
   "bg",
@@ -79,7 +79,10 @@ export function mix(a, b, t) {
   return `rgb(${c(0)}, ${c(1)}, ${c(2)})`;
 }
 
-/** The current palette, keyed camelCase (panel2, fontMono), read from `node`'s computed style. */
+/**
+ * The current palette, keyed camelCase (panel2, fontMono), read from `node`'s computed style,
+ * plus `colorBlind` (the page's colour-blind mode is on).
+ */
 export function readPalette(node) {
   const style = getComputedStyle(node);
   const out = {};
@@ -87,5 +90,6 @@ export function readPalette(node) {
     const value = style.getPropertyValue(`--${name}`).trim() || FALLBACK[name];
     out[name.replace(/-(\w)/g, (_, ch) => ch.toUpperCase())] = value;
   }
+  out.colorBlind = document.documentElement.dataset.cb === "1";
   return out;
 }

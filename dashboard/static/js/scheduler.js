@@ -3,9 +3,10 @@
 // frame then runs each dirty key's job once. A key may also ask for a minimum gap between runs
 // (the book at ~12 Hz is as readable as at 60 Hz and costs a fifth of the paint).
 
-/** A frame scheduler: mark(key, job, minGapMs) runs job once on a coming animation frame. */
+/** A frame scheduler: mark(key, job, minGapMs) runs the newest job for key on a coming frame. */
 export function createFrameScheduler() {
   const jobs = new Map();
+  const waiting = new Map(); // key -> newest job, held until its minimum gap has passed
   const lastRun = new Map();
   const timers = new Map();
   let handle = 0;
@@ -20,7 +21,7 @@ export function createFrameScheduler() {
       try {
         job();
       } catch (err) {
-        console.error("market view render failed", key, err);
+        console.error("render failed", key, err);
       }
     }
   }
@@ -36,17 +37,23 @@ export function createFrameScheduler() {
         jobs.set(key, job);
         return;
       }
-      if (timers.has(key)) return;
+      if (timers.has(key)) {
+        waiting.set(key, job);
+        return;
+      }
       const wait = minGap - (performance.now() - (lastRun.get(key) ?? -Infinity));
       if (wait <= 0) {
         request(key, job);
         return;
       }
+      waiting.set(key, job);
       timers.set(
         key,
         setTimeout(() => {
           timers.delete(key);
-          request(key, job);
+          const newest = waiting.get(key);
+          waiting.delete(key);
+          if (newest) request(key, newest);
         }, wait),
       );
     },
@@ -54,8 +61,19 @@ export function createFrameScheduler() {
       if (handle) cancelAnimationFrame(handle);
       handle = 0;
       jobs.clear();
+      waiting.clear();
       for (const t of timers.values()) clearTimeout(t);
       timers.clear();
     },
   };
+}
+
+const page = createFrameScheduler();
+
+/**
+ * Run fn on a coming animation frame (the page's panels share one scheduler); a later call
+ * with the same key replaces the earlier. `minGap` caps how often that key runs, in ms.
+ */
+export function schedule(key, fn, minGap = 0) {
+  page.mark(key, fn, minGap);
 }
