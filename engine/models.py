@@ -171,6 +171,7 @@ class Order:
     filled_qty: float = 0.0
     avg_fill_price: float = 0.0
     reject_reason: str = ""
+    venue_order_id: str = ""
 
     @property
     def remaining(self) -> float:

@@ -84,6 +84,8 @@ class Components(OperatorControls):
 
     # ----- start -----
     def boot(self) -> None:
+        if self.store.migration is not None:  # the activity log says the upgrade happened
+            self.bus.publish("system", {"message": self.store.migration.describe()})
         self.safety.boot()
         now = self._booted_at = self.clock.time()
         self.desk.restore(self._session_start(now))
