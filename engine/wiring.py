@@ -12,7 +12,7 @@ from engine.clock import Clock
 from engine.controls import OperatorControls
 from engine.market.regime import regime_payload
 from engine.market.view import MarketView
-from engine.models import FeedStatus, OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import FeedStatus, Fill, Order, OrderBook, Quote, TradeTick, VixUpdate
 from engine.payloads import book_payload, signal_payload, trade_payload
 from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
 from engine.safety.checks import Limits
@@ -25,8 +25,9 @@ from engine.strategies.demo import DemoStrategy
 from engine.trading.desk import TradingDesk
 from engine.trading.ledger import Ledger
 from engine.trading.metrics import compute_performance
-from engine.trading.reconcile import reconcile
+from engine.trading.reconcile import Reconciler, VenueRecordSource
 from engine.trading.session import session_start
+from engine.venues.base import VenuePosition
 from engine.venues.paper.broker import PaperBroker
 from engine.venues.replay.feed import ReplayFeed, build_replay_feed
 from engine.venues.sim.feed import SimulatedFeed, select_instruments
@@ -36,6 +37,25 @@ EQUITY_CURVE_POINTS = 500
 WARMUP_STEP_S = 5.0
 # Steps of history per slice: a few milliseconds of work between two queued commands.
 WARMUP_SLICE_STEPS = 6
+
+
+class _OldPaperRecord(VenueRecordSource):
+    """MERGE: delete with the synchronous PaperBroker (i10-seam gives the paper venue its own
+    record and the Broker methods; pass the broker itself to Reconciler then). This broker
+    keeps no positions or fills: its fills are the store's, so only its orders are its own."""
+
+    def __init__(self, broker: PaperBroker, store: Store, ledger: Any) -> None:
+        self._broker, self._store, self._ledger = broker, store, ledger
+
+    def positions(self) -> list[VenuePosition]:
+        held = self._ledger().positions().values()
+        return [VenuePosition(p.symbol, p.qty, p.avg_price, p.multiplier) for p in held]
+
+    def open_orders(self) -> list[Order]:
+        return self._broker.open_orders()
+
+    def fills_since(self, ts: float) -> list[Fill]:
+        return self._store.load_fills(ts)
 
 
 class Components(OperatorControls):
@@ -75,6 +95,17 @@ class Components(OperatorControls):
             safety=self.safety,
             starting_balance=settings.starting_balance,
         )
+        self.reconciler = Reconciler(
+            venue=_OldPaperRecord(broker, store, lambda: self.desk.ledger),
+            store=store,
+            positions=lambda: {s: p.qty for s, p in self.desk.ledger.positions().items()},
+            apply_fills=self.desk.apply_fills,
+            safety=self.safety,
+            bus=bus,
+            clock=clock,
+            every_s=settings.reconcile_every_s,
+            grace_s=settings.reconcile_grace_s,
+        )
         self.vix: float | None = None
         self.equity_points: deque[tuple[float, float]] = deque(maxlen=20_000)
         self._last_safety: dict[str, Any] = {}
@@ -91,29 +122,9 @@ class Components(OperatorControls):
         self.desk.restore(self._session_start(now))
         self.desk.all_trades = list(reversed(self.store.load_trades()))
         self.equity_points.extend(self.store.load_equity())
-        problems = reconcile(
-            self.store.load_orders(open_only=True),
-            self.broker.open_orders(),
-            {s: p.qty for s, p in self.desk.ledger.positions().items()},
-            self._broker_positions(),
-        )
-        if problems:
-            self.safety.reconcile_issue = "; ".join(problems)
-            self.store.audit(
-                "system",
-                "reconciliation_mismatch",
-                reason=self.safety.reconcile_issue,
-                outcome="REDUCING",
-            )
-            self.bus.publish(
-                "risk_limit", {"code": "RECONCILIATION", "message": self.safety.reconcile_issue}
-            )
+        self.reconciler.run(now)  # the venue's record against the store, before any order
         if self.safety.trading_state.value == "HALTED":
             self.desk.detach_strategy(self.safety.state_reason())
-
-    def _broker_positions(self) -> dict[str, float]:
-        # The paper broker keeps no positions of its own: its fills are the store's fills.
-        return {s: p.qty for s, p in self.desk.ledger.positions().items()}
 
     def start_publishing(self) -> None:
         """The complete snapshot (account, safety, breakers...) from the restored state.

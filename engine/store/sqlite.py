@@ -345,13 +345,22 @@ class Store:
         sql += " ORDER BY created_ts, rowid"
         return [order_from_row(row) for row in self._conn().execute(sql, params)]
 
-    def load_fills(self) -> list[Fill]:
-        """Every fill, oldest first (by ts, then by insertion)."""
-        sql = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills ORDER BY ts, seq"
+    def load_fills(self, since: float | None = None) -> list[Fill]:
+        """Every fill (`since`: with ts >= since), oldest first (by ts, then by insertion)."""
+        sql = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills"
+        params: tuple[float, ...] = ()
+        if since is not None:
+            sql += " WHERE ts >= ?"
+            params = (since,)
         return [
             Fill(**{**dict(row), "side": Side(row["side"]), "id": row["id"] or ""})
-            for row in self._conn().execute(sql)
+            for row in self._conn().execute(sql + " ORDER BY ts, seq", params)
         ]
+
+    def last_fill_ts(self) -> float | None:
+        """The newest stored fill's time; None when no fill is stored."""
+        row = self._conn().execute("SELECT MAX(ts) FROM fills").fetchone()
+        return None if row[0] is None else float(row[0])
 
     def load_trades(
         self, limit: int | None = None, since: float | None = None

@@ -151,8 +151,8 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
         1.0,
         OrderType.LIMIT,
         OrderStatus.NEW,
-        clock.time(),
-        clock.time(),
+        clock.time() - 60,  # older than the reconciliation's in-flight grace
+        clock.time() - 60,
         limit_price=400.0,
     )
     broker.restore_orders([stray])
