@@ -174,6 +174,17 @@ class SafetyManager(LatchWatch):
         self._bus.publish("risk_limit", {"code": "RECONCILIATION", "message": message})
         return new
 
+    def report_reconciled_fills(self, message: str, fills: list[dict[str, Any]]) -> None:
+        """Fills the store had missed, now booked: audited (not a mismatch)."""
+        self.journal.record(
+            "system",
+            "reconciliation_fills_applied",
+            reason=message,
+            outcome="booked",
+            details={"fills": fills},
+        )
+        self._persist(None)
+
     def acknowledge_reconciliation(self, actor: str, reason: str) -> dict[str, Any]:
         """An admin has looked at the mismatches: back from REDUCING (unless held otherwise)."""
         if not self.reconciliation.active:

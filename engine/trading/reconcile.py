@@ -240,7 +240,7 @@ class Reconciler:
         every_s: float,
         grace_s: float = DEFAULT_GRACE_S,
     ) -> None:
-        self._venue, self._store, self._positions = venue, store, positions
+        self.venue, self._store, self._positions = venue, store, positions
         self._apply_fills, self._safety, self._bus, self._clock = apply_fills, safety, bus, clock
         self.every_s, self.grace_s = every_s, grace_s
         self._next_run = 0.0
@@ -260,9 +260,9 @@ class Reconciler:
         since = self._store.last_fill_ts() or 0.0
         try:
             record = VenueRecord(
-                positions=self._venue.positions(),
-                open_orders=self._venue.open_orders(),
-                fills=self._venue.fills_since(since),
+                positions=self.venue.positions(),
+                open_orders=self.venue.open_orders(),
+                fills=self.venue.fills_since(since),
             )
         except Exception as exc:  # noqa: BLE001 - any failure to read is reported, never raised
             log.warning("reconciliation could not read the venue: %s", exc)
@@ -283,11 +283,5 @@ class Reconciler:
         self._apply_fills(fills, "reconciliation")
         self.fills_applied += len(fills)
         message = f"reconciliation booked {len(fills)} fill(s) the store had missed"
-        self._safety.journal.record(
-            "system",
-            "reconciliation_fills_applied",
-            reason=message,
-            outcome="booked",
-            details={"fills": [asdict(f) for f in fills]},
-        )
+        self._safety.report_reconciled_fills(message, [asdict(f) for f in fills])
         self._bus.publish("system", {"message": message, "kind": "reconciliation_fills"})
