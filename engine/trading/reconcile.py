@@ -244,6 +244,9 @@ class Reconciler:
         self._apply_fills, self._safety, self._bus, self._clock = apply_fills, safety, bus, clock
         self.every_s, self.grace_s = every_s, grace_s
         self._next_run = 0.0
+        # Every venue fill before this time is known to be in the store: the next round asks
+        # from here, so a fill lost behind a later one that did arrive is still found.
+        self._verified_until: float | None = None
         self.runs = 0
         self.fills_applied = 0
 
@@ -258,6 +261,8 @@ class Reconciler:
         self._next_run = now + self.every_s
         self.runs += 1
         since = self._store.last_fill_ts() or 0.0
+        if self._verified_until is not None:
+            since = min(since, self._verified_until)
         try:
             record = VenueRecord(
                 positions=self.venue.positions(),
@@ -277,6 +282,7 @@ class Reconciler:
         if result.fills_to_apply:
             self._book(result.fills_to_apply)
         self._safety.report_reconciliation(result.issues, now)
+        self._verified_until = now - self.grace_s
         return result
 
     def _book(self, fills: list[Fill]) -> None:

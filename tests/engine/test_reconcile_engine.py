@@ -167,6 +167,21 @@ def test_fills_the_store_missed_are_booked_audited_and_not_a_mismatch(
     assert engine.c.store.counts()["fills"] == 1
 
 
+def test_a_fill_lost_behind_a_later_one_that_arrived_is_still_found(
+    engine: SyncEngine, venue: FakeVenueRecord
+) -> None:
+    next_round(engine)  # a clean round: everything before it is verified
+    lost = Fill("P-6", "SPY", Side.BUY, 1.0, 400.0, 0.0, engine.clock.time() + 5, "VF-lost")
+    later = Fill("P-7", "SPY", Side.BUY, 2.0, 401.0, 0.0, engine.clock.time() + 15, "VF-later")
+    venue.execute(lost)
+    venue.execute(later)
+    engine.c.desk.apply_fills([later], "broker")  # its event arrived; the first one's did not
+    next_round(engine)
+    assert sorted(f.id for f in engine.c.store.load_fills()) == ["VF-later", "VF-lost"]
+    assert engine.c.desk.ledger.position("SPY").qty == 3.0
+    assert state(engine) == "ACTIVE", engine.c.safety.state_reason()
+
+
 def test_a_fill_still_in_flight_waits_for_its_event(
     engine: SyncEngine, venue: FakeVenueRecord
 ) -> None:
