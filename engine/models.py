@@ -171,7 +171,7 @@ class Order:
     filled_qty: float = 0.0
     avg_fill_price: float = 0.0
     reject_reason: str = ""
-    venue_order_id: str = ""
+    venue_order_id: str = ""  # the venue's own id; `id` is Vigil's (the client order id)
 
     @property
     def remaining(self) -> float:
