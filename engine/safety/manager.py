@@ -143,9 +143,12 @@ class SafetyManager(LatchWatch):
 
     @reconcile_issue.setter
     def reconcile_issue(self, message: str) -> None:
-        # For a reporter with one line of text rather than a structured Issue.
+        # For a reporter with one line of text that audits and alerts by itself (the desk, on
+        # an order event about an order Vigil never placed): shown and held, not re-announced.
         if message:
-            self.report_reconciliation([Issue(IssueKind.OTHER, venue=message)], complete=False)
+            issue = Issue(IssueKind.OTHER, venue=message)
+            self.reconciliation.report([issue], self._clock.time(), complete=False)
+            self.dirty = True
 
     def report_reconciliation(
         self, issues: list[Issue], now: float | None = None, *, complete: bool = True
