@@ -34,7 +34,10 @@ def qqq_qty(snapshot: dict[str, Any]) -> float:
     return sum(p["qty"] for p in snapshot["positions"] if p["symbol"] == "QQQ")
 
 
-def test_venue_record_edited_while_down_then_reducing_until_acknowledged(tmp_path: Path) -> None:
+def diverge_venue_record(tmp_path: Path) -> Path:
+    """A data directory whose paper venue record was edited while the server was down (as
+    trading outside Vigil would change it): QQQ 0.6 at the venue against 0.1 in the store,
+    and an order open at the venue (PV-900) that Vigil never placed."""
     data_dir = tmp_path / "var"
     server = ServerProcess(data_dir, **ENV).start()
     session = server.login()
@@ -44,8 +47,6 @@ def test_venue_record_edited_while_down_then_reducing_until_acknowledged(tmp_pat
     wait_until(lambda: qqq_qty(state(session, server)) == pytest.approx(0.1), 30, "the fill")
     server.stop()
 
-    # While the server is down, the venue's own record changes (as trading outside Vigil
-    # would change it): a bigger QQQ position, and an order Vigil never placed.
     record_path = data_dir / "paper_venue.json"
     record = json.loads(record_path.read_text())
     [qqq] = [p for p in record["positions"] if p["symbol"] == "QQQ"]
@@ -65,7 +66,11 @@ def test_venue_record_edited_while_down_then_reducing_until_acknowledged(tmp_pat
     )
     record["open_orders"].append(outside)
     record_path.write_text(json.dumps(record))
+    return data_dir
 
+
+def test_venue_record_edited_while_down_then_reducing_until_acknowledged(tmp_path: Path) -> None:
+    data_dir = diverge_venue_record(tmp_path)
     server = ServerProcess(data_dir, **ENV).start()
     try:
         session = server.login()
