@@ -50,6 +50,7 @@ def serve() -> Flask:
     from dashboard.cli import register
     from engine.datadir_lock import DataDirLocked
     from engine.runtime import EngineRuntime
+    from engine.store import StoreError
     from engine.users import UserStore
     from notifier.config import NotifierConfigError, build_dispatcher
 
@@ -63,6 +64,8 @@ def serve() -> Flask:
         _refuse(f"configuration error: {exc}")
     except DataDirLocked as exc:
         _refuse(str(exc))
+    except StoreError as exc:  # a database this Vigil cannot use (or upgrade); left as it was
+        _refuse(f"store error: {exc}")
     # The latch is read here, before any broker or strategy runs, and the whole snapshot is
     # published before the app exists: no request can see it half built.
     runtime.boot()

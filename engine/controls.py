@@ -145,10 +145,4 @@ class OperatorControls:
     def _cmd_acknowledge_reconciliation(
         self, c: cmd.AckReconciliationCmd, actor: str
     ) -> dict[str, Any]:
-        if not self.safety.reconcile_issue:
-            return error("NOTHING_TO_ACKNOWLEDGE", "there is no reconciliation mismatch")
-        issue, self.safety.reconcile_issue = self.safety.reconcile_issue, ""
-        self.store.audit(
-            actor, "reconciliation_acknowledged", reason=c.reason, details={"issue": issue}
-        )
-        return {"ok": True}
+        return self.safety.acknowledge_reconciliation(actor, c.reason)

@@ -400,6 +400,7 @@ class EngineRuntime:
             self.c.desk.retry_unsaved()  # fills the store refused are kept until it takes them
         if self._is_due("equity", now, 5.0):
             self.c.record_equity(now)
+        self.c.reconciler.tick(now)  # the venue's record, every VIGIL_RECONCILE_EVERY_S
 
     def _is_due(self, name: str, now: float, every: float) -> bool:
         if now < self._due.get(name, 0.0):

@@ -65,6 +65,10 @@ class Settings(BaseModel):
     breakers: str = Field(DEFAULT_BREAKERS, alias="VIGIL_BREAKERS")
     session_tz: str = Field("America/New_York", alias="VIGIL_SESSION_TZ")
     session_start: str = Field("00:00", alias="VIGIL_SESSION_START", pattern=r"^\d{2}:\d{2}$")
+    # Reconciliation with the venue's record (engine/trading/reconcile.py): how often while
+    # running, and how old an order or fill must be before it is compared (in flight before).
+    reconcile_every_s: float = Field(30.0, alias="VIGIL_RECONCILE_EVERY_S", gt=0, le=86_400)
+    reconcile_grace_s: float = Field(10.0, alias="VIGIL_RECONCILE_GRACE_S", ge=0, le=3600)
 
     admin_password: str | None = Field(None, alias="VIGIL_ADMIN_PASSWORD", repr=False)
     secret_key: str | None = Field(None, alias="VIGIL_SECRET_KEY", repr=False)

@@ -25,7 +25,7 @@ from engine.strategies.demo import DemoStrategy
 from engine.trading.desk import TradingDesk
 from engine.trading.ledger import Ledger
 from engine.trading.metrics import compute_performance
-from engine.trading.reconcile import reconcile
+from engine.trading.reconcile import Reconciler
 from engine.trading.session import session_start
 from engine.venues.base import (
     AccountEvent,
@@ -83,6 +83,17 @@ class Components(OperatorControls):
             safety=self.safety,
             starting_balance=settings.starting_balance,
         )
+        self.reconciler = Reconciler(
+            venue=broker,
+            store=store,
+            positions=lambda: {s: p.qty for s, p in self.desk.ledger.positions().items()},
+            apply_fills=self.desk.apply_fills,
+            safety=self.safety,
+            bus=bus,
+            clock=clock,
+            every_s=settings.reconcile_every_s,
+            grace_s=settings.reconcile_grace_s,
+        )
         self.vix: float | None = None
         self.venue_account: VenueAccount | None = None
         self.equity_points: deque[tuple[float, float]] = deque(maxlen=20_000)
@@ -93,29 +104,15 @@ class Components(OperatorControls):
 
     # ----- start -----
     def boot(self) -> None:
+        if self.store.migration is not None:  # the activity log says the upgrade happened
+            self.bus.publish("system", {"message": self.store.migration.describe()})
         self.safety.boot()
         now = self._booted_at = self.clock.time()
         self.desk.restore(self._session_start(now))
         self._adopt_into_new_venue_record()
         self.desk.all_trades = list(reversed(self.store.load_trades()))
         self.equity_points.extend(self.store.load_equity())
-        problems = reconcile(
-            self.store.load_orders(open_only=True),
-            self.broker.open_orders(),
-            {s: p.qty for s, p in self.desk.ledger.positions().items()},
-            self._broker_positions(),
-        )
-        if problems:
-            self.safety.reconcile_issue = "; ".join(problems)
-            self.store.audit(
-                "system",
-                "reconciliation_mismatch",
-                reason=self.safety.reconcile_issue,
-                outcome="REDUCING",
-            )
-            self.bus.publish(
-                "risk_limit", {"code": "RECONCILIATION", "message": self.safety.reconcile_issue}
-            )
+        self.reconciler.run(now)  # the venue's record against the store, before any order
         if self.safety.trading_state.value == "HALTED":
             self.desk.detach_strategy(self.safety.state_reason())
 
@@ -130,9 +127,6 @@ class Components(OperatorControls):
             for p in self.desk.ledger.positions().values()
         ]
         adopt(positions, self.store.load_orders(open_only=True), self.desk.ledger.cash)
-
-    def _broker_positions(self) -> dict[str, float]:
-        return {p.symbol: p.qty for p in self.broker.positions()}
 
     def start_publishing(self) -> None:
         """The complete snapshot (account, safety, breakers...) from the restored state.

@@ -1,5 +1,6 @@
 """Vigil's durable record in SQLite: orders, fills, trades, equity, audit, key-values."""
 
-from engine.store.sqlite import SCHEMA_VERSION, Store, StoreError
+from engine.store.migrations import SCHEMA_VERSION
+from engine.store.sqlite import Store, StoreError
 
 __all__ = ["SCHEMA_VERSION", "Store", "StoreError"]

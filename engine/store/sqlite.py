@@ -12,6 +12,14 @@ from typing import Any
 
 from engine.clock import Clock, SystemClock
 from engine.models import ClosedTrade, Fill, Order, OrderStatus, Side
+from engine.store.migrations import (
+    STEPS,
+    Migration,
+    MigrationError,
+    Step,
+    migrate,
+    read_version,
+)
 from engine.store.rows import (
     AUDIT_INSERT,
     FILL_COLUMNS,
@@ -26,10 +34,9 @@ from engine.store.rows import (
     trade_row,
 )
 
-SCHEMA_VERSION = 1
-
 # One statement per entry: executescript() would commit behind our back, and the schema is
-# created inside the same IMMEDIATE transaction that checks the version.
+# created inside the same IMMEDIATE transaction that checks the version. This is the latest
+# schema, for a new database; an older one is brought here by engine/store/migrations.py.
 _SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS orders (
         id TEXT PRIMARY KEY, symbol TEXT NOT NULL,
@@ -90,8 +97,16 @@ class Store:
     survive a power cut, not just a crash of the process.
     """
 
-    def __init__(self, path: Path, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, path: Path, *, clock: Clock | None = None, steps: Sequence[Step] = STEPS
+    ) -> None:
+        """Open (creating or upgrading) the database; `steps` is for tests of upgrades.
+
+        Raises StoreError, in one line, for a database this Vigil cannot use as it is.
+        """
         self.path = Path(path)
+        # Set when this open upgraded an older schema (the engine announces it).
+        self.migration: Migration | None = None
         self._clock = clock or SystemClock()
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -105,7 +120,7 @@ class Store:
             self.close()
             raise StoreError(f"{self.path}: cannot enable WAL journal mode (got {mode!r})")
         try:
-            self._migrate()
+            self._migrate(steps)
         except BaseException:
             self.close()
             raise
@@ -163,23 +178,42 @@ class Store:
                     conn.execute("ROLLBACK")
                 raise
 
-    def _migrate(self) -> None:
+    def _migrate(self, steps: Sequence[Step]) -> None:
+        latest = len(steps) + 1
         with self._write() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            found = int(row[0]) if row is not None else 0
-            if found > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: schema version {found} is newer than this Vigil "
-                    f"understands ({SCHEMA_VERSION}); refusing to open it"
-                )
+            try:
+                found = read_version(conn, self.path)
+                if found > latest:
+                    raise MigrationError(
+                        f"{self.path}: schema version {found} is newer than this Vigil "
+                        f"understands ({latest}); refusing to open it"
+                    )
+                if 0 < found < latest:
+                    self.migration = migrate(conn, self.path, found, self._clock.time(), steps)
+            except MigrationError as exc:
+                raise StoreError(str(exc)) from exc
             for statement in _SCHEMA:
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(SCHEMA_VERSION),),
+                (str(latest),),
             )
+            if self.migration is not None:
+                # In the same transaction: the upgrade and its record land together.
+                details = {"from": found, "to": latest, "backup": str(self.migration.backup)}
+                conn.execute(
+                    AUDIT_INSERT,
+                    audit_row(
+                        AuditRow(
+                            self._clock.time(),
+                            "system",
+                            "store_migrated",
+                            outcome=f"v{latest}",
+                            details=details,
+                        )
+                    ),
+                )
 
     def close(self) -> None:
         """Close every thread's connection; later calls on this Store raise StoreError."""
@@ -311,13 +345,22 @@ class Store:
         sql += " ORDER BY created_ts, rowid"
         return [order_from_row(row) for row in self._conn().execute(sql, params)]
 
-    def load_fills(self) -> list[Fill]:
-        """Every fill, oldest first (by ts, then by insertion)."""
-        sql = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills ORDER BY ts, seq"
+    def load_fills(self, since: float | None = None) -> list[Fill]:
+        """Every fill (`since`: with ts >= since), oldest first (by ts, then by insertion)."""
+        sql = f"SELECT {', '.join(FILL_COLUMNS)} FROM fills"
+        params: tuple[float, ...] = ()
+        if since is not None:
+            sql += " WHERE ts >= ?"
+            params = (since,)
         return [
             Fill(**{**dict(row), "side": Side(row["side"]), "id": row["id"] or ""})
-            for row in self._conn().execute(sql)
+            for row in self._conn().execute(sql + " ORDER BY ts, seq", params)
         ]
+
+    def last_fill_ts(self) -> float | None:
+        """The newest stored fill's time; None when no fill is stored."""
+        row = self._conn().execute("SELECT MAX(ts) FROM fills").fetchone()
+        return None if row[0] is None else float(row[0])
 
     def load_trades(
         self, limit: int | None = None, since: float | None = None

@@ -155,11 +155,12 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
         1.0,
         OrderType.LIMIT,
         OrderStatus.NEW,
-        clock.time(),
-        clock.time(),
+        clock.time() - 60,  # older than the reconciliation's in-flight grace
+        clock.time() - 60,
         limit_price=400.0,
     )
     outside.submit(stray)
+    clock.advance(60)  # the venue stamps the order itself: let it age past the grace
     broker = PaperVenue(instruments, settings.paper_venue_path, clock=clock, latency_ms=0)
     from engine.bus import EventBus
     from engine.state import DashboardState

@@ -11,7 +11,8 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.models import ClosedTrade, Fill, Order, OrderStatus, OrderType, Side
-from engine.store.sqlite import SCHEMA_VERSION, AuditRow, Store, StoreError, StoreWriteError
+from engine.store import SCHEMA_VERSION
+from engine.store.sqlite import AuditRow, Store, StoreError, StoreWriteError
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

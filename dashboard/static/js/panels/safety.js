@@ -63,6 +63,9 @@ export function createSafety(ctx) {
     stop: $("#bot-stop-btn"),
     strategy: $("#strategy-state"),
     ack: $("#ack-reconcile-btn"),
+    recon: $("#reconcile-issues"),
+    reconHead: $("#reconcile-head"),
+    reconList: $("#reconcile-list"),
   };
   const cards = new Map();
 
@@ -79,14 +82,14 @@ export function createSafety(ctx) {
   command(n.resume, "resume_entries", "Resume entries");
   command(n.start, "bot_start", "Start bot");
   command(n.stop, "bot_stop", "Stop bot");
-  // A start-up mismatch between the store and the broker keeps trading REDUCING until an
-  // admin has looked and says so.
+  // A mismatch between the store and the venue's own record (at start or while running) keeps
+  // trading REDUCING until an admin has looked at the differences and says so.
   n.ack.addEventListener("click", async () => {
-    const issue = (ctx.snap.safety || {}).reconciliation || "";
-    const yes = await confirmAction(`The store and the broker disagreed at start: ${issue}`, {
-      title: "Acknowledge reconciliation",
-      okText: "Acknowledge",
-    });
+    const recon = (ctx.snap.safety || {}).reconciliation || {};
+    const yes = await confirmAction(
+      `The store and the venue disagree: ${recon.summary || "see the list"}`,
+      { title: "Acknowledge reconciliation", okText: "Acknowledge" },
+    );
     if (!yes) return;
     const resp = await ctx.emit("acknowledge_reconciliation", {
       reason: "acknowledged on the page",
@@ -94,6 +97,43 @@ export function createSafety(ctx) {
     if (resp.ok) toast("Reconciliation acknowledged", "ok");
     else toast(`Acknowledge failed — ${ackError(resp)}`, "err", 8000);
   });
+
+  /** One line per difference: what the store holds against what the venue holds. */
+  function issueRow(issue) {
+    const what = String(issue.kind || "").replaceAll("_", " ");
+    const subject = issue.order_id ? `order ${issue.order_id}` : issue.symbol || "";
+    const sides =
+      issue.store || issue.venue
+        ? `store: ${issue.store || "—"} · venue: ${issue.venue || "—"}`
+        : issue.message || "";
+    return el(
+      "li",
+      { class: "reconcile-issue", dataset: { kind: issue.kind || "" }, title: issue.message || "" },
+      el("span", { class: "reconcile-kind", text: what }),
+      " ",
+      el("span", { class: "reconcile-subject", text: subject }),
+      el("div", { class: "reconcile-sides num", text: sides }),
+    );
+  }
+
+  function renderReconciliation(s) {
+    const recon = s.reconciliation && typeof s.reconciliation === "object" ? s.reconciliation : null;
+    const issues = recon ? recon.issues || [] : [];
+    n.recon.hidden = issues.length === 0;
+    n.ack.hidden = issues.length === 0 || ctx.role() !== "admin";
+    if (!issues.length) {
+      n.reconList.replaceChildren();
+      return;
+    }
+    setText(
+      n.reconHead,
+      `The store and the venue disagree (${issues.length}) since ${recon.since ? timeOf(recon.since) : "—"}`,
+    );
+    const key = JSON.stringify(issues);
+    if (n.reconList.dataset.key === key) return;
+    n.reconList.dataset.key = key;
+    n.reconList.replaceChildren(...issues.map(issueRow));
+  }
 
   function renderControls() {
     const s = ctx.snap.safety || {};
@@ -115,7 +155,7 @@ export function createSafety(ctx) {
     n.state.dataset.state = st;
     n.paused.hidden = !s.entries_paused;
     setText(n.reason, s.state_reason || "");
-    n.ack.hidden = !s.reconciliation || ctx.role() !== "admin";
+    renderReconciliation(s);
     const dl = s.daily_loss || {};
     setText(n.lossText, `${money(dl.used)} / ${money(dl.limit)}`);
     setText(n.lossPct, `${num(dl.pct, 1)}%`);
