@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.models import Fill, Order
 from engine.payloads import order_payload
+from engine.trading.reconcile import Issue, IssueKind
 from engine.venues.base import OrderEvent, OrderEventKind
 
 if TYPE_CHECKING:
@@ -57,8 +58,9 @@ class VenueReports:
     def on_order_event(self, event: OrderEvent) -> None:
         """Apply one venue report: move the order, book its fill (once), tell the page."""
         fill = event.fill
-        if fill is not None and fill.id and fill.id in self._booked_fill_ids:
-            return  # the venue sent this execution before; booking it twice would lie
+        # A fill booked before (the venue repeated it, or reconciliation found it first) is not
+        # booked again, but the order still moves: it must not stay open for ever.
+        booked = fill is not None and bool(fill.id) and fill.id in self._booked_fill_ids
         applied = self.orders.apply(event)
         if applied.unknown:
             self._unknown_order(event)
@@ -66,7 +68,7 @@ class VenueReports:
         if applied.rejected and order is not None:
             self._venue_rejected(order, order.tag or order.source)
             return
-        if fill is not None:
+        if fill is not None and not booked:
             self.apply_fills([fill], order.source if order is not None else "venue")
             return
         self._save()
@@ -92,7 +94,11 @@ class VenueReports:
         )
         details = {"order_id": event.order_id, "venue_order_id": event.venue_order_id}
         self._audit("system", "unknown_venue_order", reason=message, details=details)
-        if not self.safety.reconcile_issue:
-            self.safety.reconcile_issue = message
-        self.safety.dirty = True
-        self._bus.publish("risk_limit", {"code": "RECONCILIATION", "message": message})
+        # One place raises reconciliation matters (REDUCING, audit, one alert, the page's list).
+        issue = Issue(
+            IssueKind.OTHER,
+            symbol=event.symbol,
+            order_id=event.venue_order_id or event.order_id,
+            venue=message,
+        )
+        self.safety.report_reconciliation([issue], complete=False)

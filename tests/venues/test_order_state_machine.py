@@ -107,6 +107,22 @@ def test_same_fill_twice_then_booked_once(engine: SyncEngine) -> None:
     assert position is not None and position.qty == 0.2
 
 
+def test_fill_booked_by_reconciliation_then_late_event_moves_the_order_only(
+    engine: SyncEngine,
+) -> None:
+    engine.market(2)
+    o = order(engine, resting_limit(engine))
+    event = fill_event(engine, o, 0.5, "RECON-1", OrderEventKind.FILLED)
+    assert event.fill is not None
+    engine.c.desk.apply_fills([event.fill], "reconciliation")  # found in the venue's record
+
+    venue_event(engine, event)  # the venue's own report arrives late
+
+    assert order(engine, o.id).status is OrderStatus.FILLED  # not left open for ever
+    position = engine.c.desk.ledger.position("QQQ")
+    assert position is not None and position.qty == 0.5  # booked once
+
+
 def test_fill_for_a_closed_order_then_still_booked(engine: SyncEngine) -> None:
     engine.market(2)
     o = order(engine, resting_limit(engine))
