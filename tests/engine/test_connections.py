@@ -9,18 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.store.connections import SqliteConnections, StoreError
-
-
-def open_handles(path: Path) -> int:
-    """How many file descriptors of this process point at `path` (Linux /proc)."""
-    count = 0
-    for fd in Path("/proc/self/fd").iterdir():
-        try:
-            if Path(fd.readlink()) == path.resolve():
-                count += 1
-        except OSError:
-            continue
-    return count
+from tests.engine.test_store import open_handles
 
 
 def in_thread(target: object) -> None:
