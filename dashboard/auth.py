@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import sqlite3
 import threading
 import time
 from collections import defaultdict, deque
@@ -16,6 +15,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request, session
 from flask.blueprints import BlueprintSetupState
 
+from engine.store.connections import SqliteConnections
 from engine.users import User, UserStore
 
 bp = Blueprint("auth", __name__)
@@ -143,27 +143,26 @@ class SessionRevocations:
     """
 
     def __init__(self, db_path: Path, clock: Callable[[], float] = time.time) -> None:
-        self._path = str(db_path)
+        self._db = SqliteConnections(db_path, ("journal_mode = WAL",))
         self._clock = clock
-        with self._connect() as db:
+        with self._db.write() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS revoked_sessions "
                 "(sid TEXT PRIMARY KEY, expires_ts REAL NOT NULL)"
             )
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, timeout=5.0)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+    def close(self) -> None:
+        """Close every thread's connection."""
+        self._db.close()
 
     def revoke(self, sid: str, expires_ts: float) -> None:
-        with self._connect() as db:
+        with self._db.write() as db:
             db.execute("DELETE FROM revoked_sessions WHERE expires_ts < ?", (self._clock(),))
             db.execute("INSERT OR REPLACE INTO revoked_sessions VALUES (?, ?)", (sid, expires_ts))
 
     def revoked(self, sid: str) -> bool:
-        with self._connect() as db:
-            row = db.execute("SELECT 1 FROM revoked_sessions WHERE sid = ?", (sid,)).fetchone()
+        db = self._db.get()
+        row = db.execute("SELECT 1 FROM revoked_sessions WHERE sid = ?", (sid,)).fetchone()
         return row is not None
 
 

@@ -89,7 +89,7 @@ def audit() -> Any:
 def chart() -> Any:
     symbol, timeframe = request.args.get("symbol", ""), request.args.get("timeframe", "1m")
     limit = _int_arg("limit", 500, 1, 1500)
-    if symbol not in _runtime().state.get("market")["symbols"]:
+    if symbol not in _runtime().state.symbols:
         return error_response("UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}", 400)
     if timeframe not in TIMEFRAMES or limit is None:
         return error_response(
@@ -107,7 +107,7 @@ def chart() -> Any:
 @login_required()
 def ticks_csv() -> Any:
     symbol = request.args.get("symbol", "")
-    if symbol not in _runtime().state.get("market")["symbols"]:
+    if symbol not in _runtime().state.symbols:
         return error_response("UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}", 400)
     result = _runtime().call("query_ticks_csv", {"symbol": symbol}, "query")
     if not result.get("ok"):

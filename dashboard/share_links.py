@@ -11,8 +11,6 @@ sockets are closed too. A share URL is a bearer secret: anyone holding it can wa
 from __future__ import annotations
 
 import secrets
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +29,7 @@ from dashboard.auth import (
     session_account,
 )
 from engine.clock import Clock, SystemClock
+from engine.store.connections import SqliteConnections
 from engine.users import User
 
 bp = Blueprint("share_links", __name__)
@@ -81,21 +80,19 @@ class ShareLinks:
     """The links' table (in Vigil's SQLite file, on its own connections) and their tokens."""
 
     def __init__(self, db_path: Path, secret_key: str | bytes, clock: Clock | None = None) -> None:
-        self._path = str(db_path)
+        self._db = SqliteConnections(db_path, ("journal_mode = WAL",))
         self._signer = URLSafeSerializer(secret_key, salt=SALT)
         self.clock: Clock = clock or SystemClock()
-        self._lock = threading.Lock()
-        with self._connect() as db:
+        with self._db.write() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS share_links (id TEXT PRIMARY KEY, "
                 "created_by TEXT NOT NULL, created_ts REAL NOT NULL, expires_ts REAL NOT NULL, "
                 "revoked_ts REAL, revoked_by TEXT, note TEXT NOT NULL)"
             )
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, timeout=5.0)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+    def close(self) -> None:
+        """Close every thread's connection."""
+        self._db.close()
 
     def create(self, created_by: str, ttl_hours: float, note: str = "") -> tuple[ShareLink, str]:
         """A new link and its token; the token is shown once and never stored."""
@@ -105,7 +102,7 @@ class ShareLinks:
         link = ShareLink(
             secrets.token_urlsafe(12), created_by, now, now + ttl_hours * 3600, None, None, note
         )
-        with self._lock, self._connect() as db:
+        with self._db.write() as db:
             db.execute(
                 "INSERT INTO share_links VALUES (?, ?, ?, ?, NULL, NULL, ?)",
                 (link.id, link.created_by, link.created_ts, link.expires_ts, link.note),
@@ -113,18 +110,18 @@ class ShareLinks:
         return link, self._signer.dumps({"id": link.id})
 
     def get(self, link_id: str) -> ShareLink | None:
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM share_links WHERE id = ?", (link_id,)).fetchone()
+        db = self._db.get()
+        row = db.execute("SELECT * FROM share_links WHERE id = ?", (link_id,)).fetchone()
         return ShareLink(*row) if row else None
 
     def list(self) -> list[ShareLink]:
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM share_links ORDER BY created_ts DESC").fetchall()
+        db = self._db.get()
+        rows = db.execute("SELECT * FROM share_links ORDER BY created_ts DESC").fetchall()
         return [ShareLink(*row) for row in rows]
 
     def revoke(self, link_id: str, by: str) -> ShareLink | None:
         """Revoke (idempotent: a second call keeps the first time and actor)."""
-        with self._lock, self._connect() as db:
+        with self._db.write() as db:
             db.execute(
                 "UPDATE share_links SET revoked_ts = ?, revoked_by = ? "
                 "WHERE id = ? AND revoked_ts IS NULL",

@@ -64,14 +64,14 @@ def register(socketio: SocketIO) -> None:
             or set(payload) != {"symbol", "timeframe"}
             or not isinstance(payload["timeframe"], str)
             or payload["timeframe"] not in TIMEFRAMES
-            or payload["symbol"] not in runtime.state.get("market")["symbols"]
+            or payload["symbol"] not in runtime.state.symbols
         ):
             return error(
                 "INVALID_PAYLOAD",
                 "send {symbol, timeframe} with a known symbol "
                 f"and one of {', '.join(TIMEFRAMES)}",
             )
-        for symbol in runtime.state.get("market")["symbols"]:
+        for symbol in runtime.state.symbols:
             for timeframe in TIMEFRAMES:
                 leave_room(bar_room(symbol, timeframe))
         join_room(bar_room(payload["symbol"], payload["timeframe"]))
@@ -129,7 +129,7 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
         return command
     runtime = current_app.extensions["vigil.runtime"]
     symbol = getattr(command, "symbol", None)
-    if symbol is not None and symbol not in runtime.state.get("market")["symbols"]:
+    if symbol is not None and symbol not in runtime.state.symbols:
         return error("UNKNOWN_SYMBOL", "symbol: not one this server trades")
     if isinstance(command, ResetKillSwitchCmd):
         matches, wait = check_password(user, command.password)

@@ -49,16 +49,26 @@ class DashboardState:
             "alerts": [],
         }
         self._activity: deque[dict[str, Any]] = deque(maxlen=ACTIVITY_LIMIT)
+        self._symbols: tuple[str, ...] = ()
 
     @property
     def version(self) -> int:
         return self._version
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The market section's symbols, kept apart when the section is set: every request
+        checks a symbol against them, and `get("market")` would deep-copy every quote and
+        book for that."""
+        return self._symbols
 
     def set(self, section: str, value: Any) -> None:
         if section not in self._sections:
             raise KeyError(f"unknown state section {section!r}")
         with self._lock:
             self._sections[section] = value
+            if section == "market":
+                self._symbols = tuple(value["symbols"])
             self._version += 1
 
     def set_market(self, kind: str, symbol: str, value: dict[str, Any]) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from engine.store.connections import SqliteConnections
 
 ROLES = ("viewer", "trader", "admin")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -32,38 +33,38 @@ class User:
 
 
 class UserStore:
+    """The `users` table, on its own per-thread connections to Vigil's SQLite file."""
+
     def __init__(self, db_path: Path) -> None:
-        self._path = str(db_path)
+        self._db = SqliteConnections(db_path, ("journal_mode = WAL",))
         self._hasher = PasswordHasher()
-        self._lock = threading.Lock()
         # A hash to verify against for unknown users, so a wrong name costs as much as a
         # wrong password and response times do not reveal which accounts exist.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
-        with self._connect() as db:
+        with self._db.write() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS users (username TEXT PRIMARY KEY, "
                 "password_hash TEXT NOT NULL, role TEXT NOT NULL, created_ts REAL NOT NULL)"
             )
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, timeout=5.0)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+    def close(self) -> None:
+        """Close every thread's connection."""
+        self._db.close()
 
     def count(self) -> int:
-        with self._connect() as db:
-            return int(db.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+        return int(self._db.get().execute("SELECT COUNT(*) FROM users").fetchone()[0])
 
     def list(self) -> list[User]:
-        with self._connect() as db:
-            rows = db.execute("SELECT username, role FROM users ORDER BY username").fetchall()
+        db = self._db.get()
+        rows = db.execute("SELECT username, role FROM users ORDER BY username").fetchall()
         return [User(name, role) for name, role in rows]
 
     def get(self, username: str) -> User | None:
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT username, role FROM users WHERE username = ?", (username,)
-            ).fetchone()
+        row = (
+            self._db.get()
+            .execute("SELECT username, role FROM users WHERE username = ?", (username,))
+            .fetchone()
+        )
         return User(*row) if row else None
 
     def add(self, username: str, password: str, role: str) -> User:
@@ -71,7 +72,7 @@ class UserStore:
         self._check_role(role)
         self._check_password(password)
         digest = self._hasher.hash(password)
-        with self._lock, self._connect() as db:
+        with self._db.write() as db:
             try:
                 db.execute(
                     "INSERT INTO users VALUES (?, ?, ?, ?)", (username, digest, role, time.time())
@@ -83,7 +84,7 @@ class UserStore:
     def set_password(self, username: str, password: str) -> None:
         self._check_password(password)
         digest = self._hasher.hash(password)
-        with self._lock, self._connect() as db:
+        with self._db.write() as db:
             cur = db.execute(
                 "UPDATE users SET password_hash = ? WHERE username = ?", (digest, username)
             )
@@ -92,21 +93,24 @@ class UserStore:
 
     def set_role(self, username: str, role: str) -> None:
         self._check_role(role)
-        with self._lock, self._connect() as db:
+        with self._db.write() as db:
             cur = db.execute("UPDATE users SET role = ? WHERE username = ?", (role, username))
             if cur.rowcount == 0:
                 raise UserError(f"no user {username!r}")
 
     def remove(self, username: str) -> None:
-        with self._lock, self._connect() as db:
+        with self._db.write() as db:
             if db.execute("DELETE FROM users WHERE username = ?", (username,)).rowcount == 0:
                 raise UserError(f"no user {username!r}")
 
     def verify(self, username: str, password: str) -> User | None:
-        with self._connect() as db:
-            row = db.execute(
+        row = (
+            self._db.get()
+            .execute(
                 "SELECT username, password_hash, role FROM users WHERE username = ?", (username,)
-            ).fetchone()
+            )
+            .fetchone()
+        )
         digest = row[1] if row else self._dummy_hash
         try:
             self._hasher.verify(digest, password)

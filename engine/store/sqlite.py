@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from engine.clock import Clock, SystemClock
 from engine.models import ClosedTrade, Fill, Order, OrderStatus, Side
+from engine.store.connections import SqliteConnections, StoreError
 from engine.store.migrations import (
     STEPS,
     Migration,
@@ -33,56 +33,10 @@ from engine.store.rows import (
     order_row,
     trade_row,
 )
-
-# One statement per entry: executescript() would commit behind our back, and the schema is
-# created inside the same IMMEDIATE transaction that checks the version. This is the latest
-# schema, for a new database; an older one is brought here by engine/store/migrations.py.
-_SCHEMA: tuple[str, ...] = (
-    """CREATE TABLE IF NOT EXISTS orders (
-        id TEXT PRIMARY KEY, symbol TEXT NOT NULL,
-        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')), qty REAL NOT NULL,
-        type TEXT NOT NULL, status TEXT NOT NULL,
-        created_ts REAL NOT NULL, updated_ts REAL NOT NULL,
-        limit_price REAL, stop_price REAL, take_profit REAL, stop_loss REAL,
-        reduce_only INTEGER NOT NULL, source TEXT NOT NULL, tag TEXT NOT NULL,
-        parent_id TEXT, oco_id TEXT, filled_qty REAL NOT NULL, avg_fill_price REAL NOT NULL,
-        reject_reason TEXT NOT NULL, venue_order_id TEXT NOT NULL DEFAULT '')""",
-    "CREATE INDEX IF NOT EXISTS orders_status ON orders (status)",
-    # No foreign key to orders: a fill is a fact reported by the broker, and refusing to record
-    # it because its order row is missing (an order placed outside Vigil) would lose money data.
-    # id is NULL when the broker gave none; UNIQUE ignores NULLs, so those are never merged.
-    """CREATE TABLE IF NOT EXISTS fills (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, order_id TEXT NOT NULL,
-        symbol TEXT NOT NULL, side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
-        qty REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL, ts REAL NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS fills_ts ON fills (ts)",
-    """CREATE TABLE IF NOT EXISTS trades (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, symbol TEXT NOT NULL,
-        direction TEXT NOT NULL CHECK (direction IN ('long', 'short')), qty REAL NOT NULL,
-        entry_price REAL NOT NULL, exit_price REAL NOT NULL, pnl REAL NOT NULL,
-        fees REAL NOT NULL, entry_ts REAL NOT NULL, exit_ts REAL NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS trades_exit_ts ON trades (exit_ts)",
-    """CREATE TABLE IF NOT EXISTS equity (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, equity REAL NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS equity_ts ON equity (ts)",
-    """CREATE TABLE IF NOT EXISTS audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, actor TEXT NOT NULL,
-        action TEXT NOT NULL, reason TEXT NOT NULL, outcome TEXT NOT NULL,
-        details TEXT NOT NULL)""",
-    # The audit trail is append-only, even for someone holding the sqlite3 shell.
-    """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
-    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-)
+from engine.store.schema import SCHEMA
 
 _OPEN_STATUSES = tuple(s.value for s in OrderStatus if s.is_open)
 _COUNTED_TABLES = ("orders", "fills", "trades", "equity", "audit")
-
-
-class StoreError(RuntimeError):
-    """The database cannot be used safely: closed, not in WAL mode, or from a newer Vigil."""
 
 
 class StoreWriteError(StoreError):
@@ -108,12 +62,10 @@ class Store:
         # Set when this open upgraded an older schema (the engine announces it).
         self.migration: Migration | None = None
         self._clock = clock or SystemClock()
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
-        self._registry_lock = threading.Lock()
-        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
-        self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = SqliteConnections(
+            self.path, ("busy_timeout = 5000", "foreign_keys = ON", "synchronous = FULL"), rows=True
+        )
         conn = self._conn()
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -127,56 +79,11 @@ class Store:
 
     # -- connections ---------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        # check_same_thread=False only so close() may close every thread's connection; each
-        # connection is otherwise used by the thread that opened it.
-        conn = sqlite3.connect(
-            str(self.path), timeout=5.0, isolation_level=None, check_same_thread=False
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = FULL")
-        return conn
-
     def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError(f"{self.path}: store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        with self._registry_lock:
-            if self._closed:
-                raise StoreError(f"{self.path}: store is closed")
-            # Werkzeug serves each request on a fresh thread: close the connections of threads
-            # that have ended so file descriptors do not pile up.
-            alive = []
-            for thread, old in self._connections:
-                if thread.is_alive():
-                    alive.append((thread, old))
-                else:
-                    old.close()
-            conn = self._connect()
-            alive.append((threading.current_thread(), conn))
-            self._connections = alive
-        self._local.conn = conn
-        return conn
+        return self._connections.get()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._write_lock:
-            # IMMEDIATE takes the write lock up front, so another process (the kill-switch
-            # CLI) waits on busy_timeout instead of failing half-way through a transaction.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                # Also after a failed COMMIT (disk full), or the next BEGIN would fail too.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._connections.write()
 
     def _migrate(self, steps: Sequence[Step]) -> None:
         latest = len(steps) + 1
@@ -192,7 +99,7 @@ class Store:
                     self.migration = migrate(conn, self.path, found, self._clock.time(), steps)
             except MigrationError as exc:
                 raise StoreError(str(exc)) from exc
-            for statement in _SCHEMA:
+            for statement in SCHEMA:
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
@@ -217,11 +124,7 @@ class Store:
 
     def close(self) -> None:
         """Close every thread's connection; later calls on this Store raise StoreError."""
-        with self._registry_lock:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for _thread, conn in connections:
-            conn.close()
+        self._connections.close()
 
     def pragmas(self) -> dict[str, Any]:
         """The calling thread's connection settings, for health checks and tests."""

@@ -1,0 +1,116 @@
+"""SqliteConnections: Vigil's one way to reach a SQLite file, a connection per thread, reused.
+
+Werkzeug serves each request on a fresh thread, and opening a connection per call costs a
+file open, a WAL index mapping and the pragmas every time. Here each thread keeps its own
+connection for as long as it lives; the connections of threads that have ended are closed
+the next time any thread connects, and `close()` closes them all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used safely: closed, not in WAL mode, or from a newer Vigil."""
+
+
+class SqliteConnections:
+    """Connections to one SQLite file in autocommit mode; writes go through `write()`.
+
+    `pragmas` run on every new connection (e.g. "synchronous = FULL"); `rows` returns
+    sqlite3.Row instead of tuples. Connections are opened with check_same_thread=False only
+    so that `close()` and the reaping of ended threads may close them; each is otherwise used
+    by the thread that opened it.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        pragmas: Sequence[str] = (),
+        *,
+        rows: bool = False,
+        timeout: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        self._pragmas = tuple(pragmas)
+        self._rows = rows
+        self._timeout = timeout
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._registry_lock = threading.Lock()
+        self._open: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._closed = False
+
+    def _new(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            str(self.path), timeout=self._timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            if self._rows:
+                conn.row_factory = sqlite3.Row
+            for pragma in self._pragmas:
+                conn.execute(f"PRAGMA {pragma}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def get(self) -> sqlite3.Connection:
+        """The calling thread's connection, opened on its first use; StoreError once closed."""
+        if self._closed:
+            raise StoreError(f"{self.path}: store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with self._registry_lock:
+            if self._closed:
+                raise StoreError(f"{self.path}: store is closed")
+            alive = []
+            for thread, old in self._open:
+                if thread.is_alive():
+                    alive.append((thread, old))
+                else:
+                    old.close()  # so file descriptors do not pile up, one per past request
+            self._open = alive
+            conn = self._new()
+            self._open.append((threading.current_thread(), conn))
+        self._local.conn = conn
+        return conn
+
+    def open_count(self) -> int:
+        """How many connections are open now (ended threads' ones until they are reaped)."""
+        with self._registry_lock:
+            return len(self._open)
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on this thread's connection: all of it commits or none.
+
+        Writes through this object are serialised by a lock; IMMEDIATE takes SQLite's write
+        lock up front, so another process (the kill-switch CLI) waits on the busy timeout
+        instead of failing half-way through a transaction.
+        """
+        conn = self.get()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                # Also after a failed COMMIT (disk full), or the next BEGIN would fail too.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Close every thread's connection; later calls raise StoreError."""
+        with self._registry_lock:
+            self._closed = True
+            connections, self._open = self._open, []
+        for _thread, conn in connections:
+            conn.close()

@@ -1,0 +1,153 @@
+"""SqliteConnections: one connection per thread, reused, closed for ended threads and on close()."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.store.connections import SqliteConnections, StoreError
+from tests.engine.test_store import open_handles
+
+
+def in_thread(target: object) -> None:
+    thread = threading.Thread(target=target)  # type: ignore[arg-type]
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+@pytest.fixture
+def conns(tmp_path: Path) -> SqliteConnections:
+    db = SqliteConnections(tmp_path / "c.sqlite3", ("journal_mode = WAL",))
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (x INTEGER NOT NULL)")
+    return db
+
+
+def test_same_thread_then_same_connection(conns: SqliteConnections) -> None:
+    assert conns.get() is conns.get()
+    with conns.write() as conn:
+        assert conn is conns.get()
+
+
+def test_other_thread_then_other_connection(conns: SqliteConnections) -> None:
+    mine = conns.get()
+    theirs: list[sqlite3.Connection] = []
+    in_thread(lambda: theirs.append(conns.get()))
+    assert len(theirs) == 1 and theirs[0] is not mine
+
+
+def test_pragmas_and_rows_then_applied_to_every_connection(tmp_path: Path) -> None:
+    db = SqliteConnections(tmp_path / "p.sqlite3", ("foreign_keys = ON",), rows=True)
+    seen: list[tuple[int, type]] = []
+
+    def look() -> None:
+        conn = db.get()
+        row = conn.execute("PRAGMA foreign_keys").fetchone()
+        seen.append((row[0], type(row)))
+
+    look()
+    in_thread(look)
+    assert seen == [(1, sqlite3.Row), (1, sqlite3.Row)]
+    db.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_many_request_threads_then_no_descriptor_leak(
+    conns: SqliteConnections, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.sqlite3"
+    conns.get()
+    before = open_handles(path)
+    answers: list[int] = []
+
+    def request() -> None:
+        answers.append(conns.get().execute("SELECT COUNT(*) FROM t").fetchone()[0])
+
+    for _ in range(50):
+        in_thread(request)
+    assert answers == [0] * 50
+    # The ended threads' connections are closed as the next one opens: at most one is left.
+    assert open_handles(path) <= before + 1
+    assert conns.open_count() <= 2
+    conns.close()
+    assert open_handles(path) == 0
+
+
+def test_close_then_every_connection_closed_and_later_use_refused(
+    conns: SqliteConnections,
+) -> None:
+    mine = conns.get()
+    release, opened = threading.Event(), threading.Event()
+    theirs: list[sqlite3.Connection] = []
+
+    def hold() -> None:
+        theirs.append(conns.get())
+        opened.set()
+        release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert opened.wait(10)
+    conns.close()
+    release.set()
+    thread.join(10)
+    for conn in (mine, theirs[0]):
+        with pytest.raises(sqlite3.ProgrammingError):
+            conn.execute("SELECT 1")
+    with pytest.raises(StoreError, match="closed"):
+        conns.get()
+    with pytest.raises(StoreError, match="closed"), conns.write():
+        pass
+
+
+def test_write_when_block_fails_then_rolled_back_and_next_write_works(
+    conns: SqliteConnections,
+) -> None:
+    with pytest.raises(RuntimeError), conns.write() as conn:
+        conn.execute("INSERT INTO t VALUES (1)")
+        raise RuntimeError("half-way")
+    assert not conns.get().in_transaction
+    with pytest.raises(sqlite3.IntegrityError), conns.write() as conn:
+        conn.execute("INSERT INTO t VALUES (2)")
+        conn.execute("INSERT INTO t VALUES (NULL)")
+    with conns.write() as conn:
+        conn.execute("INSERT INTO t VALUES (3)")
+    assert conns.get().execute("SELECT x FROM t").fetchall() == [(3,)]
+
+
+def test_write_when_commit_fails_then_rolled_back_and_next_write_works(
+    conns: SqliteConnections,
+) -> None:
+    with conns.write() as conn:
+        conn.execute(
+            "CREATE TABLE child (p INTEGER REFERENCES t (x) DEFERRABLE INITIALLY DEFERRED)"
+        )
+        conn.execute("CREATE UNIQUE INDEX t_x ON t (x)")
+    conns.get().execute("PRAGMA foreign_keys = ON")
+    # A deferred foreign key is checked at COMMIT: the COMMIT itself fails.
+    with pytest.raises(sqlite3.IntegrityError), conns.write() as conn:
+        conn.execute("INSERT INTO child VALUES (42)")
+    assert not conns.get().in_transaction
+    assert conns.get().execute("SELECT COUNT(*) FROM child").fetchone()[0] == 0
+    with conns.write() as conn:
+        conn.execute("INSERT INTO t VALUES (42)")
+        conn.execute("INSERT INTO child VALUES (42)")
+    assert conns.get().execute("SELECT p FROM child").fetchall() == [(42,)]
+
+
+def test_writes_from_many_threads_then_all_land(conns: SqliteConnections) -> None:
+    def writer(base: int) -> None:
+        for i in range(20):
+            with conns.write() as conn:
+                conn.execute("INSERT INTO t VALUES (?)", (base + i,))
+
+    threads = [threading.Thread(target=writer, args=(n * 100,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert conns.get().execute("SELECT COUNT(DISTINCT x) FROM t").fetchone()[0] == 80
