@@ -2,29 +2,12 @@
 
 import { $, $$, el, schedule, setText } from "../dom.js";
 import { money, pct, price, qty, timeOf } from "../format.js";
+import { TOPICS } from "../topics.js";
 
-export const ACTIVITY_TYPES = [
-  "signal",
-  "exit_signal",
-  "order_placing",
-  "order_placed",
-  "trade_executed",
-  "risk_limit",
-  "system",
-  "error",
-  "progress",
-];
-const LABEL = {
-  signal: "SIGNAL",
-  exit_signal: "EXIT",
-  order_placing: "PLACING",
-  order_placed: "PLACED",
-  trade_executed: "FILL",
-  risk_limit: "RISK",
-  system: "SYSTEM",
-  error: "ERROR",
-  progress: "PROGRESS",
-};
+// The topics the log shows and their tags (engine/topics.py), in the order of the chips.
+const LOGGED = TOPICS.filter((t) => t.tag);
+export const ACTIVITY_TYPES = LOGGED.map((t) => t.name);
+const LABEL = Object.fromEntries(LOGGED.map((t) => [t.name, t.tag]));
 const MAX_ROWS = 300;
 
 const up = (s) => String(s || "").toUpperCase();
