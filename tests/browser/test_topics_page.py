@@ -30,3 +30,26 @@ def test_activity_rows_carry_the_declared_tags_and_every_handler_names_a_topic(
         assert not [e for e in errors if "no server topic" in e or "pageerror" in e], errors
     finally:
         page.context.close()
+
+
+def test_a_filter_chip_hides_its_type_and_shows_it_again(
+    browser: Any, server: ServerProcess
+) -> None:
+    page, errors = open_logged_in(browser, server)
+    try:
+        system = "#activity-log .act-row[data-type=system]"
+        page.wait_for_selector(system, timeout=30_000)
+        chip = page.locator("#activity-filters [data-type=system]")
+        chip.click()
+        assert chip.get_attribute("aria-pressed") == "false"
+        page.wait_for_selector(system, state="hidden")
+        assert page.locator(system).first.is_hidden()
+        others = page.locator("#activity-log .act-row:not([data-type=system])")
+        if others.count():
+            assert others.first.is_visible()
+        chip.click()
+        assert chip.get_attribute("aria-pressed") == "true"
+        page.wait_for_selector(system, state="visible")
+        assert not [e for e in errors if "pageerror" in e], errors
+    finally:
+        page.context.close()

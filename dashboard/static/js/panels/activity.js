@@ -93,11 +93,16 @@ export function createActivity() {
     { passive: true },
   );
 
+  // Types filtered out by their chip: rows of any type hide the same way, no per-type CSS.
+  const hidden = new Set();
   for (const chip of $$("#activity-filters [data-type]")) {
     chip.addEventListener("click", () => {
+      const type = chip.dataset.type;
       const on = chip.getAttribute("aria-pressed") !== "false";
       chip.setAttribute("aria-pressed", String(!on));
-      log.classList.toggle(`hide-${chip.dataset.type}`, on);
+      if (on) hidden.add(type);
+      else hidden.delete(type);
+      for (const node of log.children) if (node.dataset.type === type) node.hidden = on;
     });
   }
   $("#activity-clear").addEventListener("click", () => {
@@ -112,7 +117,12 @@ export function createActivity() {
     const batch = pending.length > MAX_ROWS ? pending.slice(-MAX_ROWS) : pending;
     pending = [];
     const frag = document.createDocumentFragment();
-    for (let i = batch.length - 1; i >= 0; i--) frag.append(row(batch[i][0], batch[i][1]));
+    for (let i = batch.length - 1; i >= 0; i--) {
+      const [type, e] = batch[i];
+      const node = row(type, e);
+      node.hidden = hidden.has(type);
+      frag.append(node);
+    }
     // Keep what the operator is reading in place when they have scrolled down.
     const keep = scrolledDown;
     const before = keep ? log.scrollHeight : 0;
