@@ -11,23 +11,11 @@ from typing import Any
 from flask_socketio import SocketIO
 
 from engine.clock import Clock, SystemClock
+from engine.topics import BAR_ROOM, BY_NAME, CONFLATED
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.1  # at most 10 Hz per conflated topic and key
-# Topic → the payload fields that make one conflation key (empty: one slot for the topic).
-CONFLATED: dict[str, tuple[str, ...]] = {
-    "pnl_update": (),
-    "positions_update": (),
-    "orders_update": (),
-    "performance_update": (),
-    "regime_update": (),
-    "system_health_update": (),
-    "quote_update": ("symbol",),
-    "orderbook_update": ("symbol",),
-    "price_update": ("symbol",),
-    "bar_update": ("symbol", "timeframe"),
-}
 IMMEDIATE_QUEUE_LIMIT = 10_000
 
 Payload = dict[str, Any]
@@ -35,7 +23,7 @@ Key = tuple[str, ...]
 
 
 def bar_room(symbol: str, timeframe: str) -> str:
-    return f"bars:{symbol}:{timeframe}"
+    return BAR_ROOM.format(symbol=symbol, timeframe=timeframe)
 
 
 class SocketBridge:
@@ -150,8 +138,9 @@ class SocketBridge:
 
     def _emit(self, topic: str, payload: Payload) -> None:
         try:
-            if topic == "bar_update":
-                room = bar_room(payload.get("symbol", ""), payload.get("timeframe", ""))
+            declared = BY_NAME.get(topic)
+            room = declared.room_for(payload) if declared is not None else None
+            if room is not None:
                 self._socketio.emit(topic, payload, to=room)
             else:
                 self._socketio.emit(topic, payload)

@@ -37,6 +37,7 @@ from engine.datadir_lock import DataDirLock
 from engine.models import Health, OrderBook, Quote, TradeTick, VixUpdate
 from engine.settings import Settings
 from engine.state import DashboardState
+from engine.topics import ACTIVITY_TOPICS
 from engine.venues.base import (
     AccountEvent,
     ConnectionEvent,
@@ -55,19 +56,6 @@ COMMAND_PRIORITY, VENUE_PRIORITY, MARKET_PRIORITY, BARRIER_PRIORITY = 0, 1, 2, 3
 RUN_LATE = frozenset(
     {"kill_switch", "pause_entries", "bot_stop", "close_position", "reject_signal"}
 )
-ACTIVITY_TOPICS = {
-    "signal",
-    "exit_signal",
-    "order_placing",
-    "order_placed",
-    "trade_executed",
-    "risk_limit",
-    "system",
-    "error",
-    "progress",
-    "kill_switch_activated",
-    "kill_switch_reset",
-}
 MAX_MARKET_BACKLOG = 20_000
 
 
@@ -119,7 +107,7 @@ class EngineRuntime:
         # reconnects) sees the recent history, not an empty log.
         self.bus.subscribe(
             lambda topic, payload: self.state.add_activity({**payload, "type": topic}),
-            ACTIVITY_TOPICS,
+            set(ACTIVITY_TOPICS),
         )
         self._queue: queue.PriorityQueue[_Item] = queue.PriorityQueue()
         self._seq = itertools.count()

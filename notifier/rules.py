@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from engine.topics import ALERTING_TOPICS
 from notifier.alerts import EMERGENCY, HIGH, LOW, LOWEST, NORMAL, PRIORITY_NAMES, Alert
 
 Payload = Mapping[str, Any]
@@ -44,19 +45,9 @@ DEFAULT_RULES: dict[str, Rule] = {
     "test_notification": Rule(NORMAL),
 }
 
-TOPICS = frozenset(
-    {
-        "kill_switch_activated",
-        "kill_switch_reset",
-        "breaker_update",
-        "risk_limit",
-        "error",
-        "system_health_update",
-        "trade_executed",
-        "trade_history_update",
-        "system",
-    }
-)
+# The topics to listen to; which alert kinds each may raise is declared with the topic, and
+# AlertMapper has an `_on_<topic>` handler for each (tests/notifier/test_topics_rules.py).
+TOPICS = ALERTING_TOPICS
 
 
 def build_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Rule]:

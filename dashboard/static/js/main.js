@@ -4,6 +4,7 @@
 import { $, $$ } from "./dom.js";
 import { connect, emitAck } from "./socket.js";
 import { mountThemeToggles, theme } from "./theme.js";
+import { TOPIC_NAMES } from "./topics.js";
 import { createActivity } from "./panels/activity.js";
 import { createAlerts } from "./panels/alerts.js";
 import { createAudit } from "./panels/audit.js";
@@ -196,6 +197,12 @@ function wireEvents(socket) {
   const names = new Set(Object.keys(MERGE));
   for (const p of panels) for (const n of Object.keys(p.events)) names.add(n);
   for (const name of names) {
+    // The server sends only declared topics (engine/topics.py): a handler for any other name
+    // is a typo or a topic that is gone, and would wait for nothing.
+    if (!TOPIC_NAMES.has(name)) {
+      console.error(`no server topic named ${name}: see engine/topics.py`);
+      continue;
+    }
     const merge = MERGE[name];
     const targets = panels.map((p) => p.events[name]).filter(Boolean);
     socket.on(name, (payload) => {

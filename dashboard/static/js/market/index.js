@@ -10,6 +10,7 @@ import { createOrderBook } from "./orderbook.js";
 import { createQuoteWidget } from "./quote.js";
 import { createFrameScheduler } from "../scheduler.js";
 import { createTickerStrip } from "./ticker.js";
+import { TOPIC_NAMES } from "../topics.js";
 
 const STORE_KEY = "vigil.market";
 
@@ -257,7 +258,10 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
       });
     },
   };
-  for (const [name, fn] of Object.entries(handlers)) socket.on(name, fn);
+  for (const [name, fn] of Object.entries(handlers)) {
+    if (TOPIC_NAMES.has(name)) socket.on(name, fn);
+    else console.error(`no server topic named ${name}: see engine/topics.py`);
+  }
   onSnapshot(applySnapshot);
 
   // The theme helper announces changes; the observer also catches attribute flips made directly.

@@ -2,29 +2,12 @@
 
 import { $, $$, el, schedule, setText } from "../dom.js";
 import { money, pct, price, qty, timeOf } from "../format.js";
+import { TOPICS } from "../topics.js";
 
-export const ACTIVITY_TYPES = [
-  "signal",
-  "exit_signal",
-  "order_placing",
-  "order_placed",
-  "trade_executed",
-  "risk_limit",
-  "system",
-  "error",
-  "progress",
-];
-const LABEL = {
-  signal: "SIGNAL",
-  exit_signal: "EXIT",
-  order_placing: "PLACING",
-  order_placed: "PLACED",
-  trade_executed: "FILL",
-  risk_limit: "RISK",
-  system: "SYSTEM",
-  error: "ERROR",
-  progress: "PROGRESS",
-};
+// The topics the log shows and their tags (engine/topics.py), in the order of the chips.
+const LOGGED = TOPICS.filter((t) => t.tag);
+export const ACTIVITY_TYPES = LOGGED.map((t) => t.name);
+const LABEL = Object.fromEntries(LOGGED.map((t) => [t.name, t.tag]));
 const MAX_ROWS = 300;
 
 const up = (s) => String(s || "").toUpperCase();
@@ -110,11 +93,16 @@ export function createActivity() {
     { passive: true },
   );
 
+  // Types filtered out by their chip: rows of any type hide the same way, no per-type CSS.
+  const hidden = new Set();
   for (const chip of $$("#activity-filters [data-type]")) {
     chip.addEventListener("click", () => {
+      const type = chip.dataset.type;
       const on = chip.getAttribute("aria-pressed") !== "false";
       chip.setAttribute("aria-pressed", String(!on));
-      log.classList.toggle(`hide-${chip.dataset.type}`, on);
+      if (on) hidden.add(type);
+      else hidden.delete(type);
+      for (const node of log.children) if (node.dataset.type === type) node.hidden = on;
     });
   }
   $("#activity-clear").addEventListener("click", () => {
@@ -129,7 +117,12 @@ export function createActivity() {
     const batch = pending.length > MAX_ROWS ? pending.slice(-MAX_ROWS) : pending;
     pending = [];
     const frag = document.createDocumentFragment();
-    for (let i = batch.length - 1; i >= 0; i--) frag.append(row(batch[i][0], batch[i][1]));
+    for (let i = batch.length - 1; i >= 0; i--) {
+      const [type, e] = batch[i];
+      const node = row(type, e);
+      node.hidden = hidden.has(type);
+      frag.append(node);
+    }
     // Keep what the operator is reading in place when they have scrolled down.
     const keep = scrolledDown;
     const before = keep ? log.scrollHeight : 0;
