@@ -122,6 +122,23 @@ class OrderBook:
 
 
 @dataclass(frozen=True)
+class BarEvent:
+    """A provider's OHLCV bar; `ts` is the bar's open (epoch s). Only "1m" is accepted today:
+    the market view takes it as the authority for that minute and rebuilds the longer
+    timeframes from their 1m bars. `closed` False: the provider may still revise it."""
+
+    symbol: str
+    ts: float
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    closed: bool = True
+    timeframe: str = "1m"
+
+
+@dataclass(frozen=True)
 class VixUpdate:
     value: float
     ts: float

@@ -169,6 +169,7 @@ class EngineRuntime:
         if self._feed_started or self._stop.is_set() or self.c.feed is None:
             return
         self._feed_started = True
+        self.c.feed.subscribe(list(self.c.market.symbols))
         self.c.feed.start(self.submit_market)
 
     def stop(self, timeout: float = 5.0) -> None:

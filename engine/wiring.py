@@ -12,7 +12,7 @@ from engine.clock import Clock
 from engine.controls import OperatorControls
 from engine.market.regime import regime_payload
 from engine.market.view import MarketView
-from engine.models import OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import BarEvent, OrderBook, Quote, TradeTick, VixUpdate
 from engine.payloads import book_payload, signal_payload, trade_payload
 from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
 from engine.safety.checks import Limits
@@ -31,6 +31,7 @@ from engine.venues.base import (
     AccountEvent,
     Broker,
     ConnectionEvent,
+    MarketEvent,
     MarketFeed,
     OrderEvent,
     VenueAccount,
@@ -163,7 +164,7 @@ class Components(OperatorControls):
             yield fraction
         self.bus.publish("progress", {"message": "market history loaded", "pct": 100})
 
-    def _warm_up(self, events: list[TradeTick | VixUpdate]) -> None:
+    def _warm_up(self, events: list[TradeTick | BarEvent | VixUpdate]) -> None:
         # History is not live data: the stale-feed breaker must not see old ticks as fresh
         # (or as stale), so the last live timestamp is put back after the slice.
         last_live = self.market.last_data_ts
@@ -172,6 +173,10 @@ class Components(OperatorControls):
                 self.market.on_trade(event)
                 if self.strategy is not None:
                     self.strategy.warm_up(event.symbol, event.price, event.ts)
+            elif isinstance(event, BarEvent):
+                _, latest = self.market.on_bar(event)
+                if latest and event.closed and self.strategy is not None:
+                    self.strategy.warm_up(event.symbol, event.close, event.ts - event.ts % 60 + 60)
             elif isinstance(event, VixUpdate):
                 self.vix = event.value
         self.market.last_data_ts = last_live
@@ -200,9 +205,11 @@ class Components(OperatorControls):
                 "system", {"message": event.message, "kind": f"{event.source}_{event.state}"}
             )
 
-    def on_market(self, event: Quote | TradeTick | OrderBook | VixUpdate | ConnectionEvent) -> None:
+    def on_market(self, event: MarketEvent | ConnectionEvent) -> None:
         if isinstance(event, TradeTick):
             self._on_trade(event)
+        elif isinstance(event, BarEvent):
+            self._on_bar(event)
         elif isinstance(event, Quote):
             self.market.on_quote(event)
             self.desk.ledger.mark(event.symbol, event.mid)
@@ -230,16 +237,7 @@ class Components(OperatorControls):
             self.bus.publish("regime_update", regime)
 
     def _on_trade(self, tick: TradeTick) -> None:
-        for timeframe, bar, closed in self.market.on_trade(tick):
-            self.bus.publish(
-                "bar_update",
-                {
-                    "symbol": tick.symbol,
-                    "timeframe": timeframe,
-                    "bar": bar.to_dict(),
-                    "closed": closed,
-                },
-            )
+        self._publish_bars(tick.symbol, self.market.on_trade(tick))
         self.bus.publish(
             "price_update",
             {
@@ -249,11 +247,29 @@ class Components(OperatorControls):
                 "side": str(tick.aggressor),
             },
         )
+        self._feed_strategy(tick.symbol, tick.price, tick.ts)
+
+    def _on_bar(self, event: BarEvent) -> None:
+        """A provider's bar: the authority for its minute on every chart; a strategy that only
+        knows prices sees the close of the newest closed minute, at the minute's end."""
+        updates, latest = self.market.on_bar(event)
+        self._publish_bars(event.symbol, updates)
+        if latest and event.closed:
+            self._feed_strategy(event.symbol, event.close, event.ts - event.ts % 60 + 60)
+
+    def _publish_bars(self, symbol: str, updates: list[tuple[str, Any, bool]]) -> None:
+        for timeframe, bar, closed in updates:
+            self.bus.publish(
+                "bar_update",
+                {"symbol": symbol, "timeframe": timeframe, "bar": bar.to_dict(), "closed": closed},
+            )
+
+    def _feed_strategy(self, symbol: str, price: float, ts: float) -> None:
         if self.strategy is None or not self.desk.strategy_attached:
             return
         # With orders in flight counted: an entry not yet filled is not a reason to enter again.
-        held = self.desk.exposure(tick.symbol)
-        for decision in self.strategy.on_price(tick.symbol, tick.price, tick.ts, held):
+        held = self.desk.exposure(symbol)
+        for decision in self.strategy.on_price(symbol, price, ts, held):
             signal = decision.signal
             topic = "exit_signal" if signal.is_exit else "signal"
             self.bus.publish(topic, signal_payload(signal))

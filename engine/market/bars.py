@@ -10,11 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from engine.clock import Clock
-from engine.models import Side, TradeTick
+from engine.models import BarEvent, Side, TradeTick
 
 TIMEFRAMES: dict[str, int] = {"1s": 1, "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400}
 
 _INF = math.inf
+# A provider's bars are 1m; the timeframes after it in TIMEFRAMES are rebuilt from them.
+_MINUTE = list(TIMEFRAMES).index("1m")
 
 
 @dataclass(slots=True)
@@ -83,9 +85,17 @@ class BarAggregator:
     timestamp are dropped and counted in `rejected`; one bad print must not poison every
     timeframe's high or low.
 
-    Threading: `on_trade` is meant for the engine thread. The forming bars it returns are live
-    objects that later ticks mutate; call `to_dict()` (or `copy()`) before handing one to another
-    thread. `bars()` may be called from any thread and returns a consistent copy.
+    A provider's 1m bar (`on_bar`) is the authority for its minute: it replaces the 1m bar of
+    that bucket (forming or closed, built from trades or an earlier version of the bar), and
+    each longer timeframe's bar of that bucket is rebuilt from its 1m bars, so every timeframe
+    agrees with the provider. The 1s series is built from trades only. A trade after the
+    provider's bar of its minute folds into it until the provider's next version replaces it.
+    A provider's bar carries no aggressor: its volume is counted neither as buy nor as sell.
+
+    Threading: `on_trade` and `on_bar` are meant for the engine thread. The forming bars they
+    return are live objects that later ticks mutate; call `to_dict()` (or `copy()`) before
+    handing one to another thread. `bars()` may be called from any thread and returns a
+    consistent copy.
     """
 
     def __init__(self, symbols: Iterable[str], max_bars: int = 1500) -> None:
@@ -149,6 +159,62 @@ class BarAggregator:
                 out.append((s.name, bar, False))
         return out
 
+    def on_bar(self, event: BarEvent) -> list[tuple[str, Bar, bool]]:
+        """Apply a provider's 1m bar; return (timeframe, bar, closed) for each bar closed or
+        replaced. A bar with a timeframe other than 1m or inconsistent prices is rejected."""
+        o, h, lo, c, v, ts = event.open, event.high, event.low, event.close, event.volume, event.ts
+        if not (
+            event.timeframe == "1m"
+            and all(math.isfinite(x) for x in (o, h, lo, c, v, ts))
+            and 0.0 < lo <= min(o, c)
+            and max(o, c) <= h
+            and v >= 0.0
+        ):
+            self.rejected += 1
+            return []
+        out: list[tuple[str, Bar, bool]] = []
+        with self._lock:
+            state = self._symbols.get(event.symbol) or self._add_symbol(event.symbol)
+            bar = Bar(ts - ts % 60, o, h, lo, c, v, 0.0, 0.0)
+            minute = self._put(state.series[_MINUTE], bar, out)
+            out[-1] = (out[-1][0], out[-1][1], out[-1][2] or event.closed)
+            for s in state.series[_MINUTE + 1 :]:
+                start = (minute.t // s.seconds) * s.seconds
+                parts = [b for b in _all(state.series[_MINUTE]) if start <= b.t < start + s.seconds]
+                if not parts:  # older than the 1m history kept: nothing to rebuild from
+                    continue
+                rebuilt = Bar(
+                    start,
+                    parts[0].o,
+                    max(b.h for b in parts),
+                    min(b.l for b in parts),
+                    parts[-1].c,
+                    sum(b.v for b in parts),
+                    sum(b.buy_v for b in parts),
+                    sum(b.sell_v for b in parts),
+                )
+                self._put(s, rebuilt, out)
+        return out
+
+    @staticmethod
+    def _put(s: _Series, bar: Bar, out: list[tuple[str, Bar, bool]]) -> Bar:
+        """Place `bar` in its bucket of `s` (replacing what was there); report it last."""
+        forming = s.forming
+        if forming is None or bar.t > forming.t:
+            if forming is not None:
+                s.closed.append(forming)
+                out.append((s.name, forming, True))
+            s.forming = bar
+        elif bar.t == forming.t:
+            s.forming = bar
+        else:
+            # A closed bucket: replace the object (closed bars are shared, never mutated).
+            kept = [b for b in s.closed if b.t != bar.t] + [bar]
+            kept.sort(key=lambda b: b.t)
+            s.closed = deque(kept, maxlen=s.closed.maxlen)
+        out.append((s.name, bar, bar is not s.forming))
+        return bar
+
     def bars(self, symbol: str, timeframe: str, limit: int | None = None) -> list[Bar]:
         """Closed bars plus the forming one, oldest first, as copies safe to keep.
 
@@ -168,6 +234,10 @@ class BarAggregator:
         if limit is not None:
             result = result[len(result) - limit :] if limit else []
         return result
+
+
+def _all(s: _Series) -> list[Bar]:
+    return [*s.closed, s.forming] if s.forming is not None else list(s.closed)
 
 
 class TickCache:

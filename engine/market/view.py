@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.clock import Clock
 from engine.market.bars import BarAggregator, TickCache
-from engine.models import Instrument, Quote, TradeTick
+from engine.models import BarEvent, Instrument, Quote, TradeTick
 
 DAY_S = 86_400.0
 MARKER_LIMIT = 500
@@ -22,6 +22,7 @@ class _SymbolStats:
     minutes: deque[list[float]] = field(default_factory=lambda: deque(maxlen=1440))
     markers: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MARKER_LIMIT))
     volume_24h: float = 0.0
+    last_bar_t: float = float("-inf")  # the newest provider 1m bar's bucket
 
 
 class MarketView:
@@ -56,6 +57,37 @@ class MarketView:
         self.ticks.add(tick)
         self.last_data_ts = self._clock.time() if self._clock else tick.ts
         return self.bars.on_trade(tick)
+
+    def on_bar(self, bar: BarEvent) -> tuple[list[tuple[str, Any, bool]], bool]:
+        """A provider's 1m bar, the authority for its minute (see BarAggregator.on_bar): the
+        bars changed, and whether it is the symbol's newest minute (its close is the price)."""
+        stats = self._stats.get(bar.symbol)
+        if stats is None:
+            return [], False
+        updates = self.bars.on_bar(bar)
+        if not updates:
+            return [], False
+        bucket = bar.ts - bar.ts % 60
+        minutes = stats.minutes
+        # Not the newest when trades have moved on to a later minute (their price is newer).
+        latest = bucket >= stats.last_bar_t and (not minutes or bucket >= minutes[-1][0])
+        if latest:
+            stats.last_bar_t = bucket
+            stats.last = bar.close
+        # The 24 h change and volume: the provider's minute replaces what trades made of it.
+        row = next((r for r in reversed(minutes) if r[0] <= bucket), None)
+        if row is not None and row[0] == bucket:
+            stats.volume_24h += bar.volume - row[2]
+            row[1], row[2] = bar.open, bar.volume
+        elif not minutes or bucket > minutes[-1][0]:
+            if len(minutes) == minutes.maxlen:
+                stats.volume_24h -= minutes[0][2]
+            minutes.append([bucket, bar.open, bar.volume])
+            stats.volume_24h += bar.volume
+            while minutes and minutes[0][0] < bucket - DAY_S:
+                stats.volume_24h -= minutes.popleft()[2]
+        self.last_data_ts = self._clock.time() if self._clock else bar.ts
+        return updates, latest
 
     def on_quote(self, quote: Quote) -> None:
         stats = self._stats.get(quote.symbol)

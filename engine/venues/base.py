@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from engine.models import Fill, Instrument, Order, OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import (
+    BarEvent,
+    Fill,
+    Instrument,
+    Order,
+    OrderBook,
+    Quote,
+    TradeTick,
+    VixUpdate,
+)
 
 
 class VenueError(RuntimeError):
@@ -112,7 +121,7 @@ class ConnectionEvent:
 
 
 VenueEvent = OrderEvent | AccountEvent | ConnectionEvent
-MarketEvent = Quote | TradeTick | OrderBook | VixUpdate
+MarketEvent = Quote | TradeTick | OrderBook | BarEvent | VixUpdate
 VenueSink = Callable[[VenueEvent], None]
 MarketSink = Callable[[MarketEvent | ConnectionEvent], None]
 
@@ -175,13 +184,17 @@ class MarketFeed(Protocol):
     def instruments(self) -> dict[str, Instrument]:
         """The instruments this feed serves (VIGIL_SYMBOLS chooses them)."""
 
+    def subscribe(self, symbols: Sequence[str]) -> None:
+        """From now on deliver market data of these symbols only (VIX and connection events
+        always pass); a symbol the feed cannot serve raises VenueError naming it."""
+
     def start(self, sink: MarketSink) -> None:
         """Begin delivering quotes, trades, books, bars and VIX (or a proxy) to `sink`."""
 
     def stop(self) -> None:
         """Stop delivering and stop every thread the feed started."""
 
-    def history(self, end: float, seconds: float) -> Sequence[TradeTick | VixUpdate]:
+    def history(self, end: float, seconds: float) -> Sequence[TradeTick | BarEvent | VixUpdate]:
         """Recorded (or simulated) market before `end`, oldest first, to preload the charts."""
 
     def connection(self) -> ConnectionEvent:

@@ -16,12 +16,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from engine.clock import Clock
-from engine.models import Instrument, OrderBook, Quote, TradeTick, VixUpdate
-from engine.venues.base import ConnectionEvent, ConnectionState, MarketSink
+from engine.models import BarEvent, Instrument, OrderBook, Quote, TradeTick, VixUpdate
+from engine.venues.base import ConnectionEvent, ConnectionState, MarketSink, VenueError
 
 log = logging.getLogger(__name__)
 
-SourceEvent = Quote | TradeTick | OrderBook | VixUpdate | ConnectionEvent
+SourceEvent = Quote | TradeTick | OrderBook | BarEvent | VixUpdate | ConnectionEvent
 HistorySlices = Iterator[tuple[float, list[TradeTick | VixUpdate]]]
 HISTORY_STEP_S = 5.0  # the simulated market's history is stepped in 5 s moves
 MAX_BACKOFF_S = 5.0  # a failing source is retried at most this far apart
@@ -79,6 +79,8 @@ class PumpedFeed:
         self.steps = 0
         self.simulated_s = 0.0
         self._sink: MarketSink | None = None
+        # None: every instrument (until `subscribe`); read by the pump, replaced whole.
+        self._subscribed: frozenset[str] | None = None
         self._stop = threading.Event()
         self._pump: threading.Thread | None = None
         self._saver: threading.Thread | None = None
@@ -93,6 +95,20 @@ class PumpedFeed:
     @property
     def instruments(self) -> dict[str, Instrument]:
         return self.source.instruments
+
+    def subscribe(self, symbols: Sequence[str]) -> None:
+        """From now on deliver these symbols only (VIX and connection events always pass); a
+        symbol the source does not serve raises VenueError naming it, and changes nothing."""
+        unknown = [symbol for symbol in symbols if symbol not in self.source.instruments]
+        if unknown:
+            raise VenueError(f"feed {self.name} cannot serve {', '.join(repr(s) for s in unknown)}")
+        self._subscribed = frozenset(symbols)
+
+    def wanted(self, event: SourceEvent) -> bool:
+        """Whether the subscription lets `event` through (events without a symbol always do)."""
+        subscribed = self._subscribed
+        symbol = getattr(event, "symbol", None)
+        return subscribed is None or symbol is None or symbol in subscribed
 
     def start(self, sink: MarketSink) -> None:
         """Start pumping into `sink` (call once the history is loaded)."""
@@ -128,7 +144,8 @@ class PumpedFeed:
     def history_slices(
         self, end: float, seconds: float, dt: float, steps_per_slice: int
     ) -> HistorySlices:
-        return self.source.history_slices(end, seconds, dt, steps_per_slice)
+        for fraction, events in self.source.history_slices(end, seconds, dt, steps_per_slice):
+            yield fraction, [event for event in events if self.wanted(event)]
 
     def connection(self) -> ConnectionEvent:
         with self._lock:
@@ -176,6 +193,8 @@ class PumpedFeed:
         sink = self._sink
         assert sink is not None
         for event in events:
+            if not self.wanted(event):
+                continue
             if isinstance(event, ConnectionEvent):
                 with self._lock:
                     self._connection = event
