@@ -171,7 +171,7 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "reset_kill_switch",
         "admin",
-        "back to ACTIVE; the user's own password, audited and alerted",
+        "release the kill switch (the user's own password); audited and alerted",
         ResetKillSwitchCmd,
         "reset_kill_switch",
         http_alias="/api/kill-switch/reset",
@@ -209,7 +209,7 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "pause_entries",
         "trader",
-        "no new entries; exits still work",
+        "no new entries; orders that reduce a position still go",
         EmptyCmd,
         "pause_entries",
         runs_late=True,
