@@ -11,7 +11,14 @@ from flask_socketio import SocketIO, emit, join_room, leave_room
 
 from dashboard.auth import check_password, current_user, socket_rooms
 from dashboard.bridge import bar_room
-from engine.commands import COMMAND_SPECS, SPECS, ResetKillSwitchCmd, error, parse_command
+from engine.commands import (
+    COMMAND_SPECS,
+    SPECS,
+    ResetKillSwitchCmd,
+    TestNotificationCmd,
+    error,
+    parse_command,
+)
 from engine.market.bars import TIMEFRAMES
 
 log = logging.getLogger(__name__)
@@ -39,7 +46,7 @@ def register(socketio: SocketIO) -> None:
         guard = current_app.extensions.get("vigil.event_guard")
         if guard is not None:
             eio_sid = socketio.server.manager.eio_sid_from_sid(request.sid, "/")  # type: ignore[attr-defined]
-            guard.allow_halt(eio_sid, user.has_role("trader"))
+            guard.allow_halt(eio_sid, user.has_role(SPECS["kill_switch"].role))
         snap = snapshot_for(user)
         emit("initial_state", snap)
         return True
@@ -152,7 +159,7 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
     return runtime.call(name, command, user.username)
 
 
-def _test_notification(command: Any) -> dict[str, Any]:
+def _test_notification(command: TestNotificationCmd) -> dict[str, Any]:
     notifier = current_app.extensions.get("vigil.notifier")
     if notifier is None:
         return error("NO_CHANNELS", "notifications are not set up")
