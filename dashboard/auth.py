@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request, session
 from flask.blueprints import BlueprintSetupState
 
+from engine.commands import COMMAND_SPECS
 from engine.store.connections import SqliteConnections
 from engine.users import User, UserStore
 
@@ -29,25 +30,8 @@ THROTTLE_PRUNE_AT = 10_000
 # The wait named when the limit is taken up by checks still running, not by failures.
 BUSY_RETRY_S = 1.0
 
-# Which role each client → server command needs; roles are ordered viewer < trader < admin.
-COMMAND_ROLES: dict[str, str] = {
-    "request_state": "viewer",
-    "subscribe_bars": "viewer",
-    "kill_switch": "trader",
-    "place_order": "trader",
-    "close_position": "trader",
-    "modify_stops": "trader",
-    "pause_entries": "trader",
-    "resume_entries": "trader",
-    "bot_start": "trader",
-    "bot_stop": "trader",
-    "approve_signal": "trader",
-    "reject_signal": "trader",
-    "test_notification": "trader",
-    "reset_kill_switch": "admin",
-    "set_risk_override": "admin",
-    "acknowledge_reconciliation": "admin",
-}
+# Which role each client → server command needs (engine/commands.py); viewer < trader < admin.
+COMMAND_ROLES: dict[str, str] = {spec.name: spec.role for spec in COMMAND_SPECS}
 
 
 class LoginThrottle:

@@ -11,9 +11,14 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 
 from dashboard.auth import current_user, error_response, login_required
 from dashboard.sockets import run_command, snapshot_for
+from engine.commands import COMMAND_SPECS, SPECS, error
 from engine.market.bars import TIMEFRAMES
+from engine.users import ROLES
 
 bp = Blueprint("routes", __name__)
+# /api/control/<name> lets in the least role any mirrored command needs; run_command then
+# checks the command's own role (and audits a refusal the same way as the socket's).
+CONTROL_ROLE = min((s.role for s in COMMAND_SPECS if s.http), key=ROLES.index)
 
 
 def _runtime() -> Any:
@@ -163,23 +168,32 @@ def trades_csv() -> Any:
     return _csv_response(out.getvalue(), "trades.csv")
 
 
-@bp.post("/api/kill-switch")
-@login_required("trader", action="kill_switch")
-def engage_kill_switch() -> Any:
-    return _command_response("kill_switch")
-
-
-@bp.post("/api/kill-switch/reset")
-@login_required("admin", action="reset_kill_switch")
-def reset_kill_switch() -> Any:
-    return _command_response("reset_kill_switch")
-
-
 @bp.post("/api/control/<name>")
-@login_required("trader")
+@login_required(CONTROL_ROLE)
 def control(name: str) -> Any:
     """The socket commands over HTTP for scripts; same validation, roles and answers."""
+    spec = SPECS.get(name)
+    if spec is None or not spec.http:
+        return jsonify(error("UNKNOWN_COMMAND", "unknown command")), 404
     return _command_response(name)
+
+
+def _alias_view(name: str) -> Any:
+    def view() -> Any:
+        return _command_response(name)
+
+    view.__name__ = f"command_{name}"
+    return view
+
+
+# A command's dedicated endpoint (the kill switch's), guarded by its own role.
+for _spec in COMMAND_SPECS:
+    if _spec.http_alias is not None:
+        bp.add_url_rule(
+            _spec.http_alias,
+            view_func=login_required(_spec.role, action=_spec.name)(_alias_view(_spec.name)),
+            methods=["POST"],
+        )
 
 
 def _command_response(name: str) -> Any:

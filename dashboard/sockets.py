@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
-from dashboard.auth import COMMAND_ROLES, check_password, current_user, socket_rooms
+from dashboard.auth import check_password, current_user, socket_rooms
 from dashboard.bridge import bar_room
-from engine.commands import COMMANDS, ResetKillSwitchCmd, TestNotificationCmd, error, parse_command
+from engine.commands import (
+    COMMAND_SPECS,
+    SPECS,
+    ResetKillSwitchCmd,
+    TestNotificationCmd,
+    error,
+    parse_command,
+)
 from engine.market.bars import TIMEFRAMES
 
 log = logging.getLogger(__name__)
@@ -38,47 +46,15 @@ def register(socketio: SocketIO) -> None:
         guard = current_app.extensions.get("vigil.event_guard")
         if guard is not None:
             eio_sid = socketio.server.manager.eio_sid_from_sid(request.sid, "/")  # type: ignore[attr-defined]
-            guard.allow_halt(eio_sid, user.has_role("trader"))
+            guard.allow_halt(eio_sid, user.has_role(SPECS["kill_switch"].role))
         snap = snapshot_for(user)
         emit("initial_state", snap)
         return True
 
-    @socketio.on("request_state")
-    def _request_state(*args: Any) -> dict[str, Any]:
-        user = current_user()
-        if user is None:
-            return error("UNAUTHENTICATED", "log in first")
-        if len(args) > 1 or (args and args[0] not in (None, {})):
-            return error("INVALID_PAYLOAD", "request_state takes no payload (or {})")
-        return {"ok": True, "state": snapshot_for(user)}
-
-    @socketio.on("subscribe_bars")
-    def _subscribe_bars(*args: Any) -> dict[str, Any]:
-        user = current_user()
-        if user is None:
-            return error("UNAUTHENTICATED", "log in first")
-        runtime = current_app.extensions["vigil.runtime"]
-        payload = args[0] if len(args) == 1 else None
-        if (
-            not isinstance(payload, dict)
-            or set(payload) != {"symbol", "timeframe"}
-            or not isinstance(payload["timeframe"], str)
-            or payload["timeframe"] not in TIMEFRAMES
-            or payload["symbol"] not in runtime.state.symbols
-        ):
-            return error(
-                "INVALID_PAYLOAD",
-                "send {symbol, timeframe} with a known symbol "
-                f"and one of {', '.join(TIMEFRAMES)}",
-            )
-        for symbol in runtime.state.symbols:
-            for timeframe in TIMEFRAMES:
-                leave_room(bar_room(symbol, timeframe))
-        join_room(bar_room(payload["symbol"], payload["timeframe"]))
-        return {"ok": True}
-
-    for name in COMMANDS:
-        socketio.on_event(name, _command_handler(name))
+    _check_web_handlers()
+    for spec in COMMAND_SPECS:
+        raw = SOCKET_EVENTS.get(spec.name)
+        socketio.on_event(spec.name, raw if raw is not None else _command_handler(spec.name))
 
     @socketio.on("*")
     def _unknown_event(event: Any, *args: Any) -> dict[str, Any]:
@@ -91,6 +67,39 @@ def register(socketio: SocketIO) -> None:
         event = request.event["message"]  # type: ignore[attr-defined]
         log.exception("socket handler failed: %s", event)
         return error("INTERNAL", "the server could not handle that request")
+
+
+def _request_state(*args: Any) -> dict[str, Any]:
+    user = current_user()
+    if user is None:
+        return error("UNAUTHENTICATED", "log in first")
+    if len(args) > 1 or (args and args[0] not in (None, {})):
+        return error("INVALID_PAYLOAD", "request_state takes no payload (or {})")
+    return {"ok": True, "state": snapshot_for(user)}
+
+
+def _subscribe_bars(*args: Any) -> dict[str, Any]:
+    user = current_user()
+    if user is None:
+        return error("UNAUTHENTICATED", "log in first")
+    runtime = current_app.extensions["vigil.runtime"]
+    payload = args[0] if len(args) == 1 else None
+    if (
+        not isinstance(payload, dict)
+        or set(payload) != {"symbol", "timeframe"}
+        or not isinstance(payload["timeframe"], str)
+        or payload["timeframe"] not in TIMEFRAMES
+        or payload["symbol"] not in runtime.state.symbols
+    ):
+        return error(
+            "INVALID_PAYLOAD",
+            f"send {{symbol, timeframe}} with a known symbol and one of {', '.join(TIMEFRAMES)}",
+        )
+    for symbol in runtime.state.symbols:
+        for timeframe in TIMEFRAMES:
+            leave_room(bar_room(symbol, timeframe))
+    join_room(bar_room(payload["symbol"], payload["timeframe"]))
+    return {"ok": True}
 
 
 def _command_handler(name: str) -> Any:
@@ -109,9 +118,10 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
     user = current_user()
     if user is None:
         return error("UNAUTHENTICATED", "log in first")
-    if name not in COMMANDS:
+    spec = SPECS.get(name)
+    if spec is None or spec.model is None:
         return error("UNKNOWN_COMMAND", "unknown command")
-    needed = COMMAND_ROLES.get(name, "admin")
+    needed = spec.role
     if not user.has_role(needed):
         store.audit(
             user.username, f"{name}_denied", reason=f"needs the {needed} role", outcome="FORBIDDEN"
@@ -119,7 +129,7 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
         return error("FORBIDDEN", f"{name} needs the {needed} role; you are {user.role}")
     command = parse_command(name, payload)
     if isinstance(command, dict):
-        if name in ("kill_switch", "reset_kill_switch"):
+        if spec.audit_invalid:
             store.audit(
                 user.username,
                 f"{name}_invalid",
@@ -144,8 +154,8 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
             if wait > 0:
                 return error(code, f"too many wrong passwords; try again in {int(wait) + 1} s")
             return error(code, "that is not your password")
-    if isinstance(command, TestNotificationCmd):
-        return _test_notification(command)
+    if spec.handler is None:
+        return WEB_COMMANDS[name](command)
     return runtime.call(name, command, user.username)
 
 
@@ -155,3 +165,22 @@ def _test_notification(command: TestNotificationCmd) -> dict[str, Any]:
         return error("NO_CHANNELS", "notifications are not set up")
     results = notifier.send_test(command.message, timeout=15.0)
     return {"ok": True, "results": results}
+
+
+# The commands the web layer answers itself (their registry entry names no engine handler):
+# with a payload model, after run_command's checks; without one, as raw socket events.
+WEB_COMMANDS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "test_notification": _test_notification,
+}
+SOCKET_EVENTS: dict[str, Callable[..., dict[str, Any]]] = {
+    "request_state": _request_state,
+    "subscribe_bars": _subscribe_bars,
+}
+
+
+def _check_web_handlers() -> None:
+    """Refuse to start with a web-answered entry that has no handler here, or the reverse."""
+    with_model = {s.name for s in COMMAND_SPECS if s.handler is None and s.model is not None}
+    without = {s.name for s in COMMAND_SPECS if s.model is None}
+    if with_model != set(WEB_COMMANDS) or without != set(SOCKET_EVENTS):
+        raise RuntimeError("dashboard/sockets.py web handlers out of step with engine/commands.py")

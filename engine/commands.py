@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -109,21 +110,173 @@ class AckReconciliationCmd(Command):
     reason: Reason = "acknowledged"
 
 
+Role = Literal["viewer", "trader", "admin"]  # engine.users.ROLES, least first
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One client → server command: the socket event, its HTTP mirror, its role, its docs."""
+
+    name: str  # the Socket.IO event, and POST /api/control/<name> when `http`
+    role: Role  # the least role that may send it
+    summary: str  # one line for docs/EVENTS.md
+    # Validates the payload. None: the web layer checks the payload itself (no HTTP mirror).
+    model: type[Command] | None
+    # The OperatorControls method that runs it on the engine thread. None: the web layer
+    # answers it (dashboard/sockets.py: WEB_COMMANDS with a model, SOCKET_EVENTS without).
+    handler: str | None
+    # Risk-reducing: still run when the caller timed out before the engine reached it (and
+    # say so); any other engine command is then dropped, audited and announced.
+    runs_late: bool = False
+    http: bool = True
+    http_alias: str | None = None  # a dedicated endpoint as well, e.g. the kill switch's
+    audit_invalid: bool = False  # a refused payload is audited as `<name>_invalid`
+    payload_doc: str = ""  # the payload in the docs when there is no model
+
+    def __post_init__(self) -> None:
+        if self.model is None and (self.http or self.handler is not None):
+            raise ValueError(f"{self.name}: an HTTP or engine command needs a payload model")
+        if self.http_alias is not None and not self.http:
+            raise ValueError(f"{self.name}: an HTTP alias needs http=True")
+        if self.runs_late and self.handler is None:
+            raise ValueError(f"{self.name}: only engine commands are queued, so run late")
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """A read of engine-owned data (bars, ticks) for an HTTP route, run on the engine thread.
+
+    Not a client event: no socket handler and no role of its own (the route checks the
+    login), the payload is built by the route, and it changes nothing, so nothing is
+    published after it and a late one is dropped silently.
+    """
+
+    name: str
+    handler: str  # the OperatorControls method
+
+
+# Every client → server command, in the order docs/EVENTS.md lists them. Adding a command is
+# one entry here (and its handler); see docs/ARCHITECTURE.md, "Adding a command".
+COMMAND_SPECS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "kill_switch",
+        "trader",
+        "pause entries, halt (cancel open orders) or flatten (halt, then close everything)",
+        KillSwitchCmd,
+        "engage_kill_switch",
+        runs_late=True,
+        http_alias="/api/kill-switch",
+        audit_invalid=True,
+    ),
+    CommandSpec(
+        "reset_kill_switch",
+        "admin",
+        "release the kill switch (the user's own password); audited and alerted",
+        ResetKillSwitchCmd,
+        "reset_kill_switch",
+        http_alias="/api/kill-switch/reset",
+        audit_invalid=True,
+    ),
+    CommandSpec(
+        "test_notification",
+        "trader",
+        "a test alert on every configured channel; answers each channel's result",
+        TestNotificationCmd,
+        None,
+    ),
+    CommandSpec(
+        "place_order",
+        "trader",
+        "a manual order, through the same safety gateway as every order",
+        PlaceOrderCmd,
+        "place_order",
+    ),
+    CommandSpec(
+        "close_position",
+        "trader",
+        "close the symbol's whole position",
+        SymbolCmd,
+        "close_position",
+        runs_late=True,
+    ),
+    CommandSpec(
+        "modify_stops",
+        "trader",
+        "move the position's stop loss and take profit",
+        ModifyStopsCmd,
+        "modify_stops",
+    ),
+    CommandSpec(
+        "pause_entries",
+        "trader",
+        "no new entries; orders that reduce a position still go",
+        EmptyCmd,
+        "pause_entries",
+        runs_late=True,
+    ),
+    CommandSpec("resume_entries", "trader", "undo pause_entries", EmptyCmd, "resume_entries"),
+    CommandSpec("bot_start", "trader", "start the strategy", EmptyCmd, "start_strategy"),
+    CommandSpec(
+        "bot_stop", "trader", "stop the strategy", EmptyCmd, "stop_strategy", runs_late=True
+    ),
+    CommandSpec(
+        "approve_signal",
+        "trader",
+        "approve a pending signal (today `APPROVAL_OFF`: the demo strategy does not ask)",
+        SignalIdCmd,
+        "approve_signal",
+    ),
+    CommandSpec(
+        "reject_signal",
+        "trader",
+        "discard a pending signal (today `APPROVAL_OFF`, as approve_signal)",
+        SignalIdCmd,
+        "reject_signal",
+        runs_late=True,
+    ),
+    CommandSpec(
+        "set_risk_override",
+        "admin",
+        "change one risk limit, within fixed bounds; audited",
+        RiskOverrideCmd,
+        "set_risk_override",
+    ),
+    CommandSpec(
+        "acknowledge_reconciliation",
+        "admin",
+        "accept the listed differences with the venue's record; REDUCING ends",
+        AckReconciliationCmd,
+        "acknowledge_reconciliation",
+    ),
+    CommandSpec(
+        "request_state",
+        "viewer",
+        "answers with the snapshot in the acknowledgement",
+        None,
+        None,
+        http=False,
+        payload_doc="{} or none",
+    ),
+    CommandSpec(
+        "subscribe_bars",
+        "viewer",
+        "join that pair's `bar_update` room; leaves the others",
+        None,
+        None,
+        http=False,
+        payload_doc='{"symbol": str, "timeframe": str}',
+    ),
+)
+QUERY_SPECS: tuple[QuerySpec, ...] = (
+    QuerySpec("query_chart", "query_chart"),
+    QuerySpec("query_ticks_csv", "query_ticks_csv"),
+)
+
+SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMAND_SPECS}
+QUERIES: dict[str, QuerySpec] = {query.name: query for query in QUERY_SPECS}
+# The commands whose payload parse_command validates.
 COMMANDS: dict[str, type[Command]] = {
-    "kill_switch": KillSwitchCmd,
-    "reset_kill_switch": ResetKillSwitchCmd,
-    "test_notification": TestNotificationCmd,
-    "place_order": PlaceOrderCmd,
-    "close_position": SymbolCmd,
-    "modify_stops": ModifyStopsCmd,
-    "pause_entries": EmptyCmd,
-    "resume_entries": EmptyCmd,
-    "bot_start": EmptyCmd,
-    "bot_stop": EmptyCmd,
-    "approve_signal": SignalIdCmd,
-    "reject_signal": SignalIdCmd,
-    "set_risk_override": RiskOverrideCmd,
-    "acknowledge_reconciliation": AckReconciliationCmd,
+    spec.name: spec.model for spec in COMMAND_SPECS if spec.model is not None
 }
 
 

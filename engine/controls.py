@@ -1,4 +1,4 @@
-"""OperatorControls: one handler per operator command or query, run on the engine thread."""
+"""OperatorControls: the engine-thread handler of each command and query in engine/commands.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine import commands as cmd
-from engine.commands import error
+from engine.commands import COMMAND_SPECS, QUERY_SPECS, error
 from engine.market.chart import chart_payload
 from engine.models import OrderRequest
 
@@ -32,29 +32,28 @@ class OperatorControls:
     _publish_safety: Callable[..., None]
 
     def execute(self, name: str, command: Any, actor: str) -> dict[str, Any]:
-        handler = getattr(self, f"_cmd_{name}", None)
-        if handler is None:
+        """Run the handler the registry names; after a command (not a query) publish safety."""
+        found = _HANDLERS.get(name)
+        if found is None:
             return error("UNKNOWN_COMMAND", f"unknown command {name!r}")
-        result: dict[str, Any] = handler(command, actor)
-        if not name.startswith("query_"):
+        handler, is_query = found
+        result: dict[str, Any] = handler(self, command, actor)
+        if not is_query:
             self._publish_safety(force=True)
         return result
 
     # Queries run here too: bars and ticks belong to this thread, so reading them elsewhere
     # would race with the writer.
-    def _cmd_query_chart(self, q: dict[str, Any], actor: str) -> dict[str, Any]:
+    def query_chart(self, q: dict[str, Any], actor: str) -> dict[str, Any]:
         symbol, timeframe, limit = q["symbol"], q["timeframe"], q["limit"]
         bars = self.market.bars.bars(symbol, timeframe)
         payload = chart_payload(symbol, timeframe, bars, self.market.markers(symbol), limit)
         return {"ok": True, "chart": payload}
 
-    def _cmd_query_ticks_csv(self, q: dict[str, Any], actor: str) -> dict[str, Any]:
+    def query_ticks_csv(self, q: dict[str, Any], actor: str) -> dict[str, Any]:
         return {"ok": True, "csv": self.market.ticks.to_csv(q["symbol"])}
 
-    def _cmd_feed_error(self, exc: Exception, actor: str) -> dict[str, Any]:
-        raise exc
-
-    def _cmd_kill_switch(self, c: cmd.KillSwitchCmd, actor: str) -> dict[str, Any]:
+    def engage_kill_switch(self, c: cmd.KillSwitchCmd, actor: str) -> dict[str, Any]:
         self.desk.unconfirmed_at_halt = []
         result = self.safety.engage(c.level, c.reason, actor, self.desk)
         if not result.get("durable", True):
@@ -69,10 +68,10 @@ class OperatorControls:
         # cancels must still reach the page.
         self.desk.publish_orders()
 
-    def _cmd_reset_kill_switch(self, c: cmd.ResetKillSwitchCmd, actor: str) -> dict[str, Any]:
+    def reset_kill_switch(self, c: cmd.ResetKillSwitchCmd, actor: str) -> dict[str, Any]:
         return self.safety.reset(actor, c.reason, self.desk)
 
-    def _cmd_place_order(self, c: cmd.PlaceOrderCmd, actor: str) -> dict[str, Any]:
+    def place_order(self, c: cmd.PlaceOrderCmd, actor: str) -> dict[str, Any]:
         req = OrderRequest(
             c.symbol,
             c.side,
@@ -87,25 +86,25 @@ class OperatorControls:
         )
         return self.desk.submit(req, actor)
 
-    def _cmd_close_position(self, c: cmd.SymbolCmd, actor: str) -> dict[str, Any]:
+    def close_position(self, c: cmd.SymbolCmd, actor: str) -> dict[str, Any]:
         return self.desk.close_position(c.symbol, actor)
 
-    def _cmd_modify_stops(self, c: cmd.ModifyStopsCmd, actor: str) -> dict[str, Any]:
+    def modify_stops(self, c: cmd.ModifyStopsCmd, actor: str) -> dict[str, Any]:
         return self.desk.modify_stops(c.symbol, c.stop_loss, c.take_profit, actor)
 
-    def _cmd_pause_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+    def pause_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
         self.safety.manual_pause = True
         self.store.audit(actor, "pause_entries", outcome="paused")
         self.bus.publish("system", {"message": f"entries paused by {actor}"})
         return {"ok": True}
 
-    def _cmd_resume_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+    def resume_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
         self.safety.manual_pause = False
         self.store.audit(actor, "resume_entries", outcome="resumed")
         self.bus.publish("system", {"message": f"entries resumed by {actor}"})
         return {"ok": True}
 
-    def _cmd_bot_start(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+    def start_strategy(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
         if self.strategy is None:
             return error("NO_STRATEGY", "no strategy is configured (VIGIL_STRATEGY=none)")
         if self.safety.trading_state.value == "HALTED":
@@ -115,21 +114,21 @@ class OperatorControls:
         self.bus.publish("system", {"message": f"strategy started by {actor}"})
         return {"ok": True}
 
-    def _cmd_bot_stop(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
+    def stop_strategy(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
         self.desk.detach_strategy(f"stopped by {actor}")
         self.store.audit(actor, "bot_stop", outcome="stopped")
         return {"ok": True}
 
-    def _cmd_approve_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
+    def approve_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
         return error(
             "APPROVAL_OFF",
             "signal approval is not enabled: the demo strategy "
             "sends its signals through the safety gateway directly",
         )
 
-    _cmd_reject_signal = _cmd_approve_signal
+    reject_signal = approve_signal
 
-    def _cmd_set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
+    def set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
         old = getattr(self.safety.limits, c.name)
         value: float | int = int(c.value) if c.name == "max_positions" else c.value
         self.safety.limits = dataclasses.replace(self.safety.limits, **{c.name: value})
@@ -142,7 +141,21 @@ class OperatorControls:
         )
         return {"ok": True, "name": c.name, "old": old, "new": value}
 
-    def _cmd_acknowledge_reconciliation(
-        self, c: cmd.AckReconciliationCmd, actor: str
-    ) -> dict[str, Any]:
+    def acknowledge_reconciliation(self, c: cmd.AckReconciliationCmd, actor: str) -> dict[str, Any]:
         return self.safety.acknowledge_reconciliation(actor, c.reason)
+
+
+Handler = Callable[[OperatorControls, Any, str], dict[str, Any]]
+
+
+def _resolve(method: str) -> Handler:
+    # At import: an entry naming a method that does not exist fails here, not on first use.
+    handler: Handler = getattr(OperatorControls, method)
+    return handler
+
+
+# name -> (handler, is a query), from the registry.
+_HANDLERS: dict[str, tuple[Handler, bool]] = {
+    **{s.name: (_resolve(s.handler), False) for s in COMMAND_SPECS if s.handler is not None},
+    **{q.name: (_resolve(q.handler), True) for q in QUERY_SPECS},
+}

@@ -8,12 +8,12 @@ then starts the feed (the feed runs its own thread and hands its events to `subm
 The latest ConnectionEvent of the broker and of the feed is kept for the health payload's
 `venues` (the page's always-visible venue status).
 
-A command whose caller timed out never runs unnoticed. Risk-reducing ones (RUN_LATE:
-kill_switch, pause_entries, bot_stop, close_position, reject_signal) still run and a "system"
-message says they ran late; all others (place_order, reset_kill_switch, resume_entries,
-bot_start, approve_signal, set_risk_override, modify_stops, ...) add risk or release safety,
-so they are dropped, audited as `<name>_dropped` and announced. `Future.cancel` against
-`set_running_or_notify_cancel` decides atomically which of "TIMEOUT" and "ran" happened.
+A command whose caller timed out never runs unnoticed. Risk-reducing ones (`runs_late` in
+their engine/commands.py entry: kill_switch, pause_entries, ...) still run and a "system"
+message says they ran late; all others (place_order, reset_kill_switch, ...) add risk or
+release safety, so they are dropped, audited as `<name>_dropped` and announced.
+`Future.cancel` against `set_running_or_notify_cancel` decides atomically which of
+"TIMEOUT" and "ran" happened.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 
 from engine.bus import EventBus
 from engine.clock import Clock, SystemClock
-from engine.commands import error
+from engine.commands import COMMAND_SPECS, QUERIES, error
 from engine.datadir_lock import DataDirLock
 from engine.models import Health, OrderBook, Quote, TradeTick, VixUpdate
 from engine.settings import Settings
@@ -53,9 +53,7 @@ log = logging.getLogger(__name__)
 # market data (conflatable, dropped under backlog); a barrier waits for everything before it.
 COMMAND_PRIORITY, VENUE_PRIORITY, MARKET_PRIORITY, BARRIER_PRIORITY = 0, 1, 2, 3
 # Commands that only reduce risk: worth running even when their caller has given up.
-RUN_LATE = frozenset(
-    {"kill_switch", "pause_entries", "bot_stop", "close_position", "reject_signal"}
-)
+RUN_LATE = frozenset(spec.name for spec in COMMAND_SPECS if spec.runs_late)
 MAX_MARKET_BACKLOG = 20_000
 
 
@@ -351,7 +349,7 @@ class EngineRuntime:
             call.future.set_result(result)
 
     def _drop_late(self, call: _Call) -> None:
-        if call.name.startswith("query_"):
+        if call.name in QUERIES:
             return  # a read nobody waits for: nothing to do, nothing to tell
         message = (
             f"{call.name} by {call.actor} was dropped: its caller timed out before the engine "
