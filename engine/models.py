@@ -189,6 +189,27 @@ class Order:
     def remaining(self) -> float:
         return max(self.qty - self.filled_qty, 0.0)
 
+    @classmethod
+    def from_request(cls, order_id: str, req: OrderRequest, now: float) -> Order:
+        """A new order carrying exactly what was asked for, stamped `now`."""
+        return cls(
+            id=order_id,
+            symbol=req.symbol,
+            side=req.side,
+            qty=req.qty,
+            type=req.type,
+            status=OrderStatus.NEW,
+            created_ts=now,
+            updated_ts=now,
+            limit_price=req.limit_price,
+            stop_price=req.stop_price,
+            take_profit=req.take_profit,
+            stop_loss=req.stop_loss,
+            reduce_only=req.reduce_only,
+            source=req.source,
+            tag=req.tag,
+        )
+
 
 @dataclass(frozen=True)
 class Fill:

@@ -187,23 +187,7 @@ class TradingDesk(VenueReports, KillSwitchExecutor):
     def _send(self, req: OrderRequest, now: float) -> Order:
         """Give the order Vigil's id, track it as new (sent, unconfirmed) and send it. The
         tracker holds it before the venue sees it: in flight, it counts against the limits."""
-        order = Order(
-            id=self.orders.next_id(),
-            symbol=req.symbol,
-            side=req.side,
-            qty=req.qty,
-            type=req.type,
-            status=OrderStatus.NEW,
-            created_ts=now,
-            updated_ts=now,
-            limit_price=req.limit_price,
-            stop_price=req.stop_price,
-            take_profit=req.take_profit,
-            stop_loss=req.stop_loss,
-            reduce_only=req.reduce_only,
-            source=req.source,
-            tag=req.tag,
-        )
+        order = Order.from_request(self.orders.next_id(), req, now)
         self.orders.add(order)
         try:
             self.broker.submit(dataclasses.replace(order))

@@ -81,23 +81,7 @@ class PaperBroker:
 
     def submit(self, req: OrderRequest, now: float) -> tuple[Order, list[Fill]]:
         now = self._tick(now)
-        order = Order(
-            id=self._next_id(),
-            symbol=req.symbol,
-            side=req.side,
-            qty=req.qty,
-            type=req.type,
-            status=OrderStatus.NEW,
-            created_ts=now,
-            updated_ts=now,
-            limit_price=req.limit_price,
-            stop_price=req.stop_price,
-            take_profit=req.take_profit,
-            stop_loss=req.stop_loss,
-            reduce_only=req.reduce_only,
-            source=req.source,
-            tag=req.tag,
-        )
+        order = Order.from_request(self._next_id(), req, now)
         reason = self._invalid(order)
         if reason is None and order.type is OrderType.MARKET:
             levels = self._levels(order.symbol, order.side)
