@@ -6,7 +6,7 @@ breakers, health) before anything can ask for it; `start` runs the writer thread
 market history in small slices between queued items, so a command never waits behind it, and
 then starts the feed (the feed runs its own thread and hands its events to `submit_market`).
 The latest ConnectionEvent of the broker and of the feed is kept for the health payload's
-`venues` (the page's always-visible venue status).
+`venues` (the page's always-visible venue status; built by engine/health.py).
 
 A command whose caller timed out never runs unnoticed. Risk-reducing ones (`runs_late` in
 their engine/commands.py entry: kill_switch, pause_entries, ...) still run and a "system"
@@ -34,7 +34,8 @@ from engine.bus import EventBus
 from engine.clock import Clock, SystemClock
 from engine.commands import COMMAND_SPECS, QUERIES, error
 from engine.datadir_lock import DataDirLock
-from engine.models import Health, OrderBook, Quote, TradeTick, VixUpdate
+from engine.health import HealthReport
+from engine.models import OrderBook, Quote, TradeTick, VixUpdate
 from engine.settings import Settings
 from engine.state import DashboardState
 from engine.topics import ACTIVITY_TOPICS
@@ -79,7 +80,7 @@ class _Barrier:
     future: Future[bool]
 
 
-class EngineRuntime:
+class EngineRuntime(HealthReport):
     """Owns the state. Feeds, broker callbacks and operators only put events on its queue."""
 
     def __init__(
@@ -317,13 +318,6 @@ class EngineRuntime:
             barrier.future.set_result(True)
         return handled
 
-    def _count_event(self, now: float) -> None:
-        second = float(int(now))
-        if self._event_counts and self._event_counts[-1][0] == second:
-            self._event_counts[-1][1] += 1
-        else:
-            self._event_counts.append([second, 1.0])
-
     def drain(self, limit: int = 100_000) -> int:
         count = 0
         while count < limit and self.run_once():
@@ -394,55 +388,6 @@ class EngineRuntime:
             return False
         self._due[name] = now + every
         return True
-
-    def health_payload(self) -> dict[str, Any]:
-        current = float(int(self.clock.monotonic()))
-        # The five whole seconds before the current (incomplete) one.
-        recent = sum(n for second, n in self._event_counts if current - 5 <= second < current)
-        return {
-            "status": str(self._health_status()),
-            "errors": self.errors,
-            "last_error": self.last_error,
-            "uptime_s": round(self.clock.time() - self.started_at, 1),
-            "heartbeat_ts": int(self.heartbeat * 1000),
-            "feed": self.settings.feed,
-            "broker": self.settings.broker,
-            "strategy": self.c.strategy_status(),
-            "queue_depth": self._queue.qsize(),
-            "events_per_s": recent / 5.0,
-            "dropped_market_events": self.dropped_market_events,
-            "history_loaded": self.history_loaded.is_set(),
-            "venues": {source: self._venue_status(source) for source in self.connections},
-        }
-
-    def _venue_status(self, source: str) -> dict[str, Any]:
-        event = self.connections[source]
-        state, message = event.state, event.message
-        if source == "feed" and state is ConnectionState.CONNECTED:
-            # Connected but silent is not healthy: say "stale" as the stale-quote check would.
-            last = self.c.market.last_data_ts or event.ts
-            silent = self.clock.time() - last
-            if silent > self.settings.stale_quote_s:
-                state, message = ConnectionState.STALE, f"no market data for {silent:.0f} s"
-        return {
-            "name": event.venue,
-            "state": str(state),
-            "attempt": event.attempt,
-            "message": message,
-            "since_ts": int(event.ts * 1000),
-        }
-
-    def _health_status(self) -> Health:
-        # ERROR: safety state (e.g. an engaged kill switch) holds in memory but not on disk.
-        # Also while fills or orders the venue reported are held in memory, not yet stored.
-        if self.c.safety.durability_problem or self.c.desk.storage_problem:
-            return Health.ERROR
-        return Health.DEGRADED if self.errors else Health.OK
-
-    def _publish_health(self) -> None:
-        health = self.health_payload()
-        self.state.set("health", health)
-        self.bus.publish("system_health_update", health)
 
     # ----- venue connections -----
     def _on_connection(self, event: ConnectionEvent) -> None:

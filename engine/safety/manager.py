@@ -27,10 +27,11 @@ from engine.safety.journal import (
     SafetyJournal,
 )
 from engine.safety.latch import KillSwitchLatch, LatchState
+from engine.safety.reconciliation import ReconciliationReports
 from engine.safety.trust import RESET_ACTION, void_reset
 from engine.safety.watch import LEVEL_RANK, Executor, LatchWatch
 from engine.store import Store
-from engine.trading.reconcile import Issue, IssueKind, ReconciliationBook
+from engine.trading.reconcile import ReconciliationBook
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ __all__ = [
 RELEASED = LatchState(False, None, "", "", None, 0)
 
 
-class SafetyManager(LatchWatch):
+class SafetyManager(LatchWatch, ReconciliationReports):
     def __init__(
         self,
         *,
@@ -134,78 +135,6 @@ class SafetyManager(LatchWatch):
                 "pct": 100.0 * open_positions / limit_positions,
             },
         }
-
-    # ----- reconciliation -----
-    @property
-    def reconcile_issue(self) -> str:
-        """The unacknowledged mismatches in one line; empty when there is none."""
-        return self.reconciliation.summary()
-
-    @reconcile_issue.setter
-    def reconcile_issue(self, message: str) -> None:
-        # For a reporter with one line of text that audits and alerts by itself (the desk, on
-        # an order event about an order Vigil never placed): shown and held, not re-announced.
-        if message:
-            issue = Issue(IssueKind.OTHER, venue=message)
-            self.reconciliation.report([issue], self._clock.time(), complete=False)
-            self.dirty = True
-
-    def report_reconciliation(
-        self, issues: list[Issue], now: float | None = None, *, complete: bool = True
-    ) -> list[Issue]:
-        """Raise what is new among `issues` (REDUCING, audit, alert); the new ones.
-
-        `complete`: these are every current mismatch (a reconciliation round); see
-        ReconciliationBook.report. A mismatch raised before is not raised again.
-        """
-        new = self.reconciliation.report(
-            issues, self._clock.time() if now is None else now, complete=complete
-        )
-        if not new:
-            return new
-        message = "; ".join(issue.message() for issue in new)
-        log.warning("reconciliation mismatch: %s", message)
-        self.journal.record(
-            "system",
-            "reconciliation_mismatch",
-            reason=message,
-            outcome=str(self.trading_state),
-            details={"issues": [issue.to_dict() for issue in new]},
-        )
-        self._persist(None)
-        self.dirty = True
-        self._bus.publish("risk_limit", {"code": "RECONCILIATION", "message": message})
-        return new
-
-    def report_reconciled_fills(self, message: str, fills: list[dict[str, Any]]) -> None:
-        """Fills the store had missed, now booked: audited (not a mismatch)."""
-        self.journal.record(
-            "system",
-            "reconciliation_fills_applied",
-            reason=message,
-            outcome="booked",
-            details={"fills": fills},
-        )
-        self._persist(None)
-
-    def acknowledge_reconciliation(self, actor: str, reason: str) -> dict[str, Any]:
-        """An admin has looked at the mismatches: back from REDUCING (unless held otherwise)."""
-        if not self.reconciliation.active:
-            return error("NOTHING_TO_ACKNOWLEDGE", "there is no reconciliation mismatch")
-        done = self.reconciliation.acknowledge()
-        self.journal.record(
-            actor,
-            "reconciliation_acknowledged",
-            reason=reason,
-            outcome=str(self.trading_state),
-            details={"issues": [issue.to_dict() for issue in done]},
-        )
-        self._persist(None)
-        self.dirty = True
-        self._bus.publish(
-            "system", {"message": f"reconciliation acknowledged by {actor}", "kind": "reconcile"}
-        )
-        return {"ok": True, "acknowledged": len(done), "trading_state": str(self.trading_state)}
 
     # ----- the gateway -----
     def review(self, req: OrderRequest, ctx: PreTradeContext) -> Denial | None:

@@ -26,7 +26,7 @@ from engine.models import (
     OrderType,
     Side,
 )
-from engine.payloads import order_payload, position_payload, trade_payload
+from engine.payloads import order_payload, trade_payload
 from engine.safety.checks import PreTradeContext, review_protective_move
 from engine.safety.manager import SafetyManager
 from engine.state import DashboardState
@@ -34,6 +34,7 @@ from engine.store import Store
 from engine.trading.halting import KillSwitchExecutor
 from engine.trading.ledger import Ledger
 from engine.trading.orders import OrderTracker
+from engine.trading.publishing import DeskPublishing
 from engine.trading.unsaved import DurableWriter
 from engine.trading.venue_reports import VenueReports
 from engine.venues.base import Broker, VenueError
@@ -44,7 +45,7 @@ STORE_ACTOR = "system:store"
 NOT_DURABLE = "NOT_DURABLE"
 
 
-class TradingDesk(VenueReports, KillSwitchExecutor):
+class TradingDesk(DeskPublishing, VenueReports, KillSwitchExecutor):
     def __init__(
         self,
         *,
@@ -106,51 +107,6 @@ class TradingDesk(VenueReports, KillSwitchExecutor):
     @property
     def daily_pnl(self) -> float:
         return self.realized_today + self.ledger.unrealized_pnl
-
-    def account_payload(self) -> dict[str, Any]:
-        equity = self.ledger.equity
-        return {
-            "balance": self.ledger.cash,
-            "equity": equity,
-            "starting_balance": self.starting_balance,
-            "daily_pnl": self.daily_pnl,
-            "total_pnl": equity - self.starting_balance,
-            "realized_pnl": self.ledger.realized_pnl,
-            "unrealized_pnl": self.ledger.unrealized_pnl,
-            "fees": self.ledger.fees,
-        }
-
-    def publish_account(self) -> None:
-        account = self.account_payload()
-        self._state.set("account", account)
-        self._bus.publish("pnl_update", account)
-
-    def publish_positions(self) -> None:
-        positions = [position_payload(p) for p in self.ledger.positions().values()]
-        for entry in positions:
-            child_prices = self._bracket_prices(entry["symbol"])
-            entry.update(child_prices)
-        self._state.set("positions", positions)
-        self._bus.publish("positions_update", {"positions": positions})
-
-    def publish_orders(self) -> None:
-        orders = [
-            {**order_payload(o), "cancel_requested": o.id in self.orders.cancel_requested}
-            for o in self.orders.open_orders()
-        ]
-        self._state.set("orders", orders)
-        self._bus.publish("orders_update", {"orders": orders})
-
-    def _bracket_prices(self, symbol: str) -> dict[str, float | None]:
-        prices: dict[str, float | None] = {"stop_loss": None, "take_profit": None}
-        position = self.ledger.position(symbol)
-        for order in self.orders.protective(symbol):
-            # Only orders that close this position protect it.
-            if position is None or position.qty * order.side.sign >= 0:
-                continue
-            key = "stop_loss" if order.type is OrderType.STOP else "take_profit"
-            prices[key] = order.stop_price if order.type is OrderType.STOP else order.limit_price
-        return prices
 
     # ----- the one order path -----
     def submit(self, req: OrderRequest, actor: str) -> dict[str, Any]:

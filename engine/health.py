@@ -1,0 +1,91 @@
+"""HealthReport: the engine's health payload (status, counters, event rate, venue connections)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from typing import Any
+
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.models import Health
+from engine.settings import Settings
+from engine.state import DashboardState
+from engine.venues.base import ConnectionEvent, ConnectionState
+from engine.wiring import Components
+
+
+class HealthReport:
+    """Mixin for EngineRuntime: builds and publishes `system_health_update` from its fields."""
+
+    settings: Settings
+    clock: Clock
+    bus: EventBus
+    state: DashboardState
+    c: Components
+    _queue: queue.PriorityQueue[Any]
+    started_at: float
+    errors: int
+    last_error: str | None
+    dropped_market_events: int
+    heartbeat: float
+    _event_counts: deque[list[float]]
+    history_loaded: threading.Event
+    connections: dict[str, ConnectionEvent]
+
+    def _count_event(self, now: float) -> None:
+        second = float(int(now))
+        if self._event_counts and self._event_counts[-1][0] == second:
+            self._event_counts[-1][1] += 1
+        else:
+            self._event_counts.append([second, 1.0])
+
+    def health_payload(self) -> dict[str, Any]:
+        current = float(int(self.clock.monotonic()))
+        # The five whole seconds before the current (incomplete) one.
+        recent = sum(n for second, n in self._event_counts if current - 5 <= second < current)
+        return {
+            "status": str(self._health_status()),
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "uptime_s": round(self.clock.time() - self.started_at, 1),
+            "heartbeat_ts": int(self.heartbeat * 1000),
+            "feed": self.settings.feed,
+            "broker": self.settings.broker,
+            "strategy": self.c.strategy_status(),
+            "queue_depth": self._queue.qsize(),
+            "events_per_s": recent / 5.0,
+            "dropped_market_events": self.dropped_market_events,
+            "history_loaded": self.history_loaded.is_set(),
+            "venues": {source: self._venue_status(source) for source in self.connections},
+        }
+
+    def _venue_status(self, source: str) -> dict[str, Any]:
+        event = self.connections[source]
+        state, message = event.state, event.message
+        if source == "feed" and state is ConnectionState.CONNECTED:
+            # Connected but silent is not healthy: say "stale" as the stale-quote check would.
+            last = self.c.market.last_data_ts or event.ts
+            silent = self.clock.time() - last
+            if silent > self.settings.stale_quote_s:
+                state, message = ConnectionState.STALE, f"no market data for {silent:.0f} s"
+        return {
+            "name": event.venue,
+            "state": str(state),
+            "attempt": event.attempt,
+            "message": message,
+            "since_ts": int(event.ts * 1000),
+        }
+
+    def _health_status(self) -> Health:
+        # ERROR: safety state (e.g. an engaged kill switch) holds in memory but not on disk.
+        # Also while fills or orders the venue reported are held in memory, not yet stored.
+        if self.c.safety.durability_problem or self.c.desk.storage_problem:
+            return Health.ERROR
+        return Health.DEGRADED if self.errors else Health.OK
+
+    def _publish_health(self) -> None:
+        health = self.health_payload()
+        self.state.set("health", health)
+        self.bus.publish("system_health_update", health)
