@@ -23,8 +23,9 @@ trader. Two phases:
    - age of those `system` and `safety_update` events at the observer (now - ts).
 
 `ts` has millisecond resolution and is truncated, so ages read 0 to 1 ms high (0.5 ms on average).
-The DESIGN.md floor for a bare Flask-SocketIO emitter under gunicorn gthread is p50 0.5 ms /
-p99 2-4 ms. Only 127.0.0.1 is contacted; the server is stopped at the end.
+The reference floor for a bare Flask-SocketIO emitter under gunicorn gthread (measured quiet,
+outside this repository) is p50 0.5 ms / p99 2-4 ms. Only 127.0.0.1 is contacted; the server
+is stopped at the end.
 """
 
 from __future__ import annotations

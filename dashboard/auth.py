@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import threading
 import time
@@ -346,7 +345,3 @@ def check_password(user: User, password: str) -> tuple[bool, float]:
     finally:
         throttle.finish(*keys, ok=matches)
     return matches, 0.0
-
-
-def same_text(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

@@ -8,20 +8,6 @@ from collections import deque
 from typing import Any
 
 ACTIVITY_LIMIT = 200
-SECTIONS = (
-    "account",
-    "positions",
-    "orders",
-    "trades",
-    "performance",
-    "equity_curve",
-    "regime",
-    "health",
-    "safety",
-    "breakers",
-    "market",
-    "alerts",
-)
 
 
 class DashboardState:

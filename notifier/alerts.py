@@ -17,7 +17,6 @@ PRIORITY_NAMES = {
 }
 
 ResultKind = Literal["ok", "client_error", "rate_limited", "server_error", "network", "config"]
-ChannelState = Literal["ok", "failing", "quota_exhausted", "unconfigured"]
 
 
 def clamp_priority(priority: int) -> int:

@@ -71,14 +71,6 @@ export function alpha(color, a) {
   return out;
 }
 
-/** Blend two colors: t = 0 gives `a`, t = 1 gives `b`. */
-export function mix(a, b, t) {
-  const x = parse(a);
-  const y = parse(b);
-  const c = (i) => Math.round(x[i] + (y[i] - x[i]) * t);
-  return `rgb(${c(0)}, ${c(1)}, ${c(2)})`;
-}
-
 /**
  * The current palette, keyed camelCase (panel2, fontMono), read from `node`'s computed style,
  * plus `colorBlind` (the page's colour-blind mode is on).

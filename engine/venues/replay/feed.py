@@ -113,11 +113,6 @@ class ReplayFeed:
         return dict(self._instruments)
 
     @property
-    def data_time(self) -> float:
-        """The replayed clock: how far into the file the replay has played."""
-        return self._cursor
-
-    @property
     def vix(self) -> float | None:
         return self._vol.value
 

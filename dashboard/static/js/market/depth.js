@@ -1,5 +1,5 @@
 // The depth chart: cumulative bid and ask size against price, drawn on a plain canvas.
-// A canvas of our own (rather than Chart.js) keeps a 10 Hz redraw to one cheap path per side;
+// A canvas of our own (rather than a chart library) keeps a 10 Hz redraw to one cheap path per side;
 // its labels are DOM text, because canvas fillText re-resolves fonts on every draw.
 
 import { price } from "../format.js";
