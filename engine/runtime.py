@@ -127,8 +127,8 @@ class EngineRuntime(HealthReport):
         self.history_loaded = threading.Event()
         self.history_progress = 0.0
         now = self.clock.time()
-        # Today's paper broker is in-process and synchronous: connected by construction. A
-        # broker that connects reports its state with ConnectionEvents like a feed does.
+        # The paper venue lives in this process: connected by construction. A broker that
+        # connects over a network reports its state with ConnectionEvents like a feed does.
         broker_state = (
             ConnectionState.CONNECTED if settings.broker == "paper" else ConnectionState.CONNECTING
         )
