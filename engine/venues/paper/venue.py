@@ -40,6 +40,7 @@ from engine.venues.base import (
     VenuePosition,
     VenueSink,
 )
+from engine.venues.paper.account import PaperAccount
 from engine.venues.paper.broker import PaperBroker
 from engine.venues.paper.delivery import Outbox
 from engine.venues.paper.record import (
@@ -54,7 +55,6 @@ from engine.venues.paper.record import (
 log = logging.getLogger(__name__)
 _EPS = 1e-9
 _KEEP_CLOSED = 500  # closed orders kept in the record for late questions
-_KEEP_FILLS = 5_000  # fills kept for fills_since (reconciliation looks back, not forever)
 
 
 class PaperVenue:
@@ -91,9 +91,7 @@ class PaperVenue:
         self._reported: dict[str, tuple[float, float | None, float | None]] = {}
         self._filled: dict[str, float] = {}  # venue id -> quantity reported filled
         self._closed: deque[Order] = deque(maxlen=_KEEP_CLOSED)
-        self._positions: dict[str, VenuePosition] = {}
-        self._cash = starting_cash
-        self._fills: deque[Fill] = deque(maxlen=_KEEP_FILLS)
+        self._account = PaperAccount(self._instruments, starting_cash)
         # Faults, for tests and rehearsals (VIGIL_PAPER_FAULTS sets a standing one).
         self._standing_fault = faults
         self._reject_reason: str | None = None
@@ -118,15 +116,11 @@ class PaperVenue:
     # ----- the record -----
     def account(self) -> VenueAccount:
         """The account as the venue reports it now."""
-        equity = self._cash + sum(
-            p.qty * self._mark(p.symbol, p.avg_price) * p.multiplier
-            for p in self._positions.values()
-        )
-        return VenueAccount("paper", self._cash, equity, max(self._cash, 0.0), mode="paper")
+        return self._account.snapshot(self._mark)
 
     def positions(self) -> list[VenuePosition]:
         """Every open position the venue holds for the account."""
-        return list(self._positions.values())
+        return list(self._account.positions.values())
 
     def open_orders(self) -> list[Order]:
         """Every order the venue holds open, with Vigil's id."""
@@ -134,7 +128,7 @@ class PaperVenue:
 
     def fills_since(self, ts: float) -> list[Fill]:
         """Every execution at or after `ts` that the record still holds."""
-        return [f for f in self._fills if f.ts >= ts]
+        return [f for f in self._account.fills if f.ts >= ts]
 
     def order(self, order_id: str) -> Order | None:
         """One order by Vigil's id (open or recently closed)."""
@@ -147,8 +141,8 @@ class PaperVenue:
         account held, so the upgrade is not a mismatch. A venue with a record ignores this."""
         if self.has_record:
             return
-        self._positions = {p.symbol: p for p in positions if p.qty}
-        self._cash = cash
+        self._account.positions = {p.symbol: p for p in positions if p.qty}
+        self._account.cash = cash
         opened = [dataclasses.replace(o, venue_order_id="") for o in orders if o.status.is_open]
         self._matcher.restore_orders(opened)
         for order in opened:
@@ -247,7 +241,7 @@ class PaperVenue:
 
     def close_position(self, symbol: str, qty: float | None = None) -> Order | None:
         """Send a reduce-only market order closing `qty` (default all) of `symbol`."""
-        position = self._positions.get(symbol)
+        position = self._account.positions.get(symbol)
         if position is None:
             return None
         amount = abs(position.qty) if qty is None else min(abs(qty), abs(position.qty))
@@ -301,7 +295,7 @@ class PaperVenue:
             touched.add(fill.symbol)
         for symbol in touched:
             # Brackets left larger than the position, or on its wrong side, would open a new one.
-            position = self._positions.get(symbol)
+            position = self._account.positions.get(symbol)
             self._matcher.fit_reduce_only(symbol, position.qty if position else 0.0, now)
         for order in self._matcher.drain_changed():
             if order.status is OrderStatus.CANCELED:
@@ -353,7 +347,7 @@ class PaperVenue:
     def _fill_event(self, fill: Fill) -> OrderEvent:
         venue_id = fill.order_id
         ours = dataclasses.replace(fill, order_id=self._client.get(venue_id, venue_id))
-        self._book(ours)
+        self._account.book(ours)
         order = self._matcher.order(venue_id)
         self._filled[venue_id] = self._filled.get(venue_id, 0.0) + fill.qty
         done = order is not None and self._filled[venue_id] >= order.qty - _EPS
@@ -361,24 +355,6 @@ class PaperVenue:
             self._filled.pop(venue_id, None)
         kind = OrderEventKind.FILLED if done else OrderEventKind.PARTIALLY_FILLED
         return OrderEvent(kind, ours.order_id, venue_id, fill.symbol, fill.ts, fill=ours)
-
-    def _book(self, fill: Fill) -> None:
-        """The venue's own position and cash, from its own fills."""
-        self._fills.append(fill)
-        multiplier = self._instruments[fill.symbol].multiplier
-        self._cash -= fill.side.sign * fill.qty * fill.price * multiplier + fill.fee
-        held = self._positions.get(fill.symbol)
-        qty, avg = (held.qty, held.avg_price) if held else (0.0, 0.0)
-        signed = fill.side.sign * fill.qty
-        new_qty = qty + signed
-        if abs(new_qty) <= _EPS:
-            self._positions.pop(fill.symbol, None)
-            return
-        if qty == 0 or qty * signed > 0:
-            avg = (avg * abs(qty) + fill.price * fill.qty) / abs(new_qty)
-        elif qty * new_qty < 0:  # flipped: the rest opened at this price
-            avg = fill.price
-        self._positions[fill.symbol] = VenuePosition(fill.symbol, new_qty, avg, multiplier)
 
     def _emit(self, events: list[VenueEvent], hops: int = 1) -> None:
         if self._stalled:
@@ -414,12 +390,12 @@ class PaperVenue:
             return
         record = {
             "version": RECORD_VERSION,
-            "cash": self._cash,
+            "cash": self._account.cash,
             "clients": self._client,
             "open_orders": [order_dict(o) for o in self._matcher.open_orders()],
             "closed_orders": [order_dict(o) for o in self._closed],
-            "positions": [dataclasses.asdict(p) for p in self._positions.values()],
-            "fills": [fill_dict(f) for f in self._fills],
+            "positions": [dataclasses.asdict(p) for p in self._account.positions.values()],
+            "fills": [fill_dict(f) for f in self._account.fills],
         }
         try:
             write_atomically(self._path, record)
@@ -438,13 +414,13 @@ class PaperVenue:
             record: dict[str, Any] = json.loads(self._path.read_text(encoding="utf-8"))
             if record.get("version") != RECORD_VERSION:
                 raise ValueError(f"version {record.get('version')!r}, expected {RECORD_VERSION}")
-            self._cash = float(record["cash"])
+            self._account.cash = float(record["cash"])
             self._client = {str(k): str(v) for k, v in record["clients"].items()}
             self._venue = {v: k for k, v in self._client.items()}
             opened = [order_from(d) for d in record["open_orders"]]
             closed = [order_from(d) for d in record["closed_orders"]]
-            self._positions = {p["symbol"]: VenuePosition(**p) for p in record["positions"]}
-            self._fills.extend(fill_from(d) for d in record["fills"])
+            self._account.positions = {p["symbol"]: VenuePosition(**p) for p in record["positions"]}
+            self._account.fills.extend(fill_from(d) for d in record["fills"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # A record the venue cannot read is a venue that cannot be trusted: refuse to start.
             raise VenueError(f"paper venue record {self._path} is unreadable: {exc}") from exc
@@ -455,5 +431,7 @@ class PaperVenue:
             self._reported[order.id] = (order.qty, order.limit_price, order.stop_price)
             if order.filled_qty > 0:
                 self._filled[order.id] = order.filled_qty
-                fills = sum(1 for f in self._fills if self._venue.get(f.order_id) == order.id)
+                fills = sum(
+                    1 for f in self._account.fills if self._venue.get(f.order_id) == order.id
+                )
                 self._matcher._fill_counts[order.id] = fills  # fill ids stay unique
