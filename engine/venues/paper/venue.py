@@ -10,12 +10,10 @@ and rehearsals can make it reject, fail or stall (never answer).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 from collections import deque
 from pathlib import Path
-from typing import Any
 
 from engine.clock import Clock
 from engine.models import (
@@ -43,14 +41,7 @@ from engine.venues.base import (
 from engine.venues.paper.account import PaperAccount
 from engine.venues.paper.broker import PaperBroker
 from engine.venues.paper.delivery import Outbox
-from engine.venues.paper.record import (
-    RECORD_VERSION,
-    fill_dict,
-    fill_from,
-    order_dict,
-    order_from,
-    write_atomically,
-)
+from engine.venues.paper.record import VenueRecord, load_record, save_record
 
 log = logging.getLogger(__name__)
 _EPS = 1e-9
@@ -388,17 +379,16 @@ class PaperVenue:
     def _save(self) -> None:
         if self._path is None:
             return
-        record = {
-            "version": RECORD_VERSION,
-            "cash": self._account.cash,
-            "clients": self._client,
-            "open_orders": [order_dict(o) for o in self._matcher.open_orders()],
-            "closed_orders": [order_dict(o) for o in self._closed],
-            "positions": [dataclasses.asdict(p) for p in self._account.positions.values()],
-            "fills": [fill_dict(f) for f in self._account.fills],
-        }
+        record = VenueRecord(
+            self._account.cash,
+            self._client,
+            self._matcher.open_orders(),
+            list(self._closed),
+            list(self._account.positions.values()),
+            list(self._account.fills),
+        )
         try:
-            write_atomically(self._path, record)
+            save_record(self._path, record)
         except OSError as exc:
             # The venue's disk is not the engine's business: what it did stands (a real venue
             # would not undo a fill), and the next change writes the whole record again.
@@ -410,20 +400,13 @@ class PaperVenue:
     def _load(self) -> None:
         if self._path is None or not self._path.exists():
             return
-        try:
-            record: dict[str, Any] = json.loads(self._path.read_text(encoding="utf-8"))
-            if record.get("version") != RECORD_VERSION:
-                raise ValueError(f"version {record.get('version')!r}, expected {RECORD_VERSION}")
-            self._account.cash = float(record["cash"])
-            self._client = {str(k): str(v) for k, v in record["clients"].items()}
-            self._venue = {v: k for k, v in self._client.items()}
-            opened = [order_from(d) for d in record["open_orders"]]
-            closed = [order_from(d) for d in record["closed_orders"]]
-            self._account.positions = {p["symbol"]: VenuePosition(**p) for p in record["positions"]}
-            self._account.fills.extend(fill_from(d) for d in record["fills"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            # A record the venue cannot read is a venue that cannot be trusted: refuse to start.
-            raise VenueError(f"paper venue record {self._path} is unreadable: {exc}") from exc
+        record = load_record(self._path)
+        self._account.cash = record.cash
+        self._client = record.clients
+        self._venue = {v: k for k, v in self._client.items()}
+        opened, closed = record.open_orders, record.closed_orders
+        self._account.positions = {p.symbol: p for p in record.positions}
+        self._account.fills.extend(record.fills)
         self.has_record = True
         self._matcher.restore_orders(closed + opened)
         self._closed.extend(closed)
