@@ -27,7 +27,7 @@ from engine.models import (
     TradeTick,
     VixUpdate,
 )
-from engine.venues.replay.csv_file import format_ts
+from engine.venues.bar_trades import format_ts
 from engine.venues.sim.catalogue import (
     DEFAULT_INSTRUMENTS,
     GENERIC_PROFILES,
