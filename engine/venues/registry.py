@@ -17,7 +17,8 @@ from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.paper.venue import PaperVenue
 from engine.venues.pumped import PumpedFeed, StepSource
 from engine.venues.replay.feed import build_replay_feed
-from engine.venues.sim.feed import SimulatedFeed, select_instruments
+from engine.venues.sim.catalogue import select_instruments
+from engine.venues.sim.feed import SimulatedFeed
 from engine.venues.sim.state import STATE_FILE
 
 BrokerBuilder = Callable[[Settings, Clock, dict[str, Instrument]], Broker]

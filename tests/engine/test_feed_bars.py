@@ -17,7 +17,7 @@ from engine.runtime import EngineRuntime
 from engine.state import DashboardState
 from engine.venues.base import ConnectionEvent, VenueError
 from engine.venues.pumped import PumpedFeed
-from engine.venues.sim.feed import select_instruments
+from engine.venues.sim.catalogue import select_instruments
 from engine.wiring import Components, build_components
 from tests.conftest import make_settings, wait_until
 

@@ -13,7 +13,8 @@ from engine.runtime import EngineRuntime
 from engine.settings import Settings
 from engine.venues.base import ConnectionEvent, ConnectionState, MarketFeed
 from engine.venues.pumped import PumpedFeed
-from engine.venues.sim.feed import SimulatedFeed, select_instruments
+from engine.venues.sim.catalogue import select_instruments
+from engine.venues.sim.feed import SimulatedFeed
 from tests.conftest import make_settings, wait_until
 
 T0 = 1_767_225_600.0

@@ -13,7 +13,7 @@ from engine.models import TradeTick
 from engine.settings import SettingsError
 from engine.state import DashboardState
 from engine.venues.replay.feed import build_replay_feed
-from engine.venues.sim.feed import DEFAULT_INSTRUMENTS, OPTION_SYMBOL
+from engine.venues.sim.catalogue import DEFAULT_INSTRUMENTS, OPTION_SYMBOL
 from engine.wiring import build_components
 from tests.conftest import make_settings
 from tests.engine.test_replay_feed import HEADER, T0, play_to_end, replay_env, write

@@ -13,9 +13,10 @@ from engine.clock import FakeClock
 from engine.models import Quote, TradeTick, VixUpdate
 from engine.runtime import EngineRuntime
 from engine.settings import SettingsError
+from engine.venues.bar_trades import BarRow, bar_trades
 from engine.venues.base import ConnectionEvent, ConnectionState
-from engine.venues.replay.bars import bar_trades, replay_instrument
-from engine.venues.replay.csv_file import BarRow, load_replay, parse_timestamp
+from engine.venues.replay.bars import replay_instrument
+from engine.venues.replay.csv_file import load_replay, parse_timestamp
 from engine.venues.replay.feed import ReplayFeed, build_replay_feed
 from tests.conftest import make_settings
 

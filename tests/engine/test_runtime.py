@@ -14,7 +14,7 @@ from engine.models import Order, OrderStatus, OrderType, Quote, Side
 from engine.runtime import EngineRuntime
 from engine.settings import Settings
 from engine.venues.paper.venue import PaperVenue
-from engine.venues.sim.feed import DEFAULT_INSTRUMENTS
+from engine.venues.sim.catalogue import DEFAULT_INSTRUMENTS
 from engine.wiring import Components
 from tests.conftest import SyncEngine, make_settings, wait_until
 

@@ -8,7 +8,8 @@ import math
 import pytest
 
 from engine.models import AssetClass, Instrument, OrderBook, Quote, Side, TradeTick, VixUpdate
-from engine.venues.sim.feed import DEFAULT_INSTRUMENTS, OPTION_SYMBOL, SimEvent, SimulatedFeed
+from engine.venues.sim.catalogue import DEFAULT_INSTRUMENTS, OPTION_SYMBOL
+from engine.venues.sim.feed import SimEvent, SimulatedFeed
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 Rows = list[tuple[str, float, Quote, list[TradeTick]]]

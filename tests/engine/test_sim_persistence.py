@@ -9,7 +9,8 @@ from typing import Any
 
 from engine.commands import PlaceOrderCmd
 from engine.runtime import EngineRuntime
-from engine.venues.sim.feed import SimulatedFeed, select_instruments
+from engine.venues.sim.catalogue import select_instruments
+from engine.venues.sim.feed import SimulatedFeed
 from engine.venues.sim.state import STATE_FILE
 from tests.conftest import make_settings, wait_until
 

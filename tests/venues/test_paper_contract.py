@@ -12,7 +12,7 @@ from engine.clock import FakeClock
 from engine.models import Quote
 from engine.venues.base import Broker, OrderEvent, VenueEvent
 from engine.venues.paper.venue import PaperVenue
-from engine.venues.sim.feed import DEFAULT_INSTRUMENTS
+from engine.venues.sim.catalogue import DEFAULT_INSTRUMENTS
 from tests.conftest import wait_until
 from tests.venues.broker_contract import ASK, BID, SYMBOL, BrokerContract, make_order
 

@@ -17,6 +17,7 @@ from engine.models import (
     Quote,
     Side,
 )
+from engine.venues.paper.checks import invalid_order
 
 _EPS = 1e-9
 _MAX_CLOSED = 10_000  # closed orders kept for order() look-ups; the store keeps the rest
@@ -82,7 +83,7 @@ class PaperBroker:
     def submit(self, req: OrderRequest, now: float) -> tuple[Order, list[Fill]]:
         now = self._tick(now)
         order = Order.from_request(self._next_id(), req, now)
-        reason = self._invalid(order)
+        reason = invalid_order(order, self._instruments)
         if reason is None and order.type is OrderType.MARKET:
             levels = self._levels(order.symbol, order.side)
             if levels is None:
@@ -219,31 +220,6 @@ class PaperBroker:
         return changed
 
     # internals ---------------------------------------------------------------------------
-
-    def _invalid(self, order: Order) -> str | None:
-        instrument = self._instruments.get(order.symbol)
-        if instrument is None:
-            return f"unknown instrument {order.symbol}"
-        if not (math.isfinite(order.qty) and order.qty > 0):
-            return "quantity must be positive"
-        lots = order.qty / instrument.lot_size
-        if abs(order.qty - round(lots) * instrument.lot_size) > _EPS:
-            return f"quantity must be a multiple of the lot size {instrument.lot_size:g}"
-        if order.type is OrderType.LIMIT and not _positive(order.limit_price):
-            return "limit order needs a positive limit price"
-        if order.type is OrderType.STOP and not _positive(order.stop_price):
-            return "stop order needs a positive stop price"
-        for name, price in (("stop loss", order.stop_loss), ("take profit", order.take_profit)):
-            if price is not None and not _positive(price):
-                return f"{name} must be positive"
-        # A stop on the wrong side of the target would fire at once or never protect.
-        if (
-            order.stop_loss is not None
-            and order.take_profit is not None
-            and (order.take_profit - order.stop_loss) * order.side.sign <= 0
-        ):
-            return "stop loss must be on the losing side of take profit"
-        return None
 
     def _levels(self, symbol: str, side: Side) -> list[Level] | None:
         """The liquidity a taker on `side` meets, best first; the last level is bottomless."""
@@ -389,10 +365,6 @@ class PaperBroker:
     @staticmethod
     def _copy(order: Order) -> Order:
         return dataclasses.replace(order)
-
-
-def _positive(price: float | None) -> bool:
-    return price is not None and math.isfinite(price) and price > 0
 
 
 def _walk(levels: list[Level], qty: float, limit: float | None, side: Side) -> tuple[float, float]:

@@ -10,12 +10,10 @@ and rehearsals can make it reject, fail or stall (never answer).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 from collections import deque
 from pathlib import Path
-from typing import Any
 
 from engine.clock import Clock
 from engine.models import (
@@ -24,12 +22,10 @@ from engine.models import (
     Order,
     OrderBook,
     OrderRequest,
-    OrderStatus,
     Quote,
     Side,
 )
 from engine.venues.base import (
-    AccountEvent,
     CancelOutcome,
     MarketEvent,
     OrderEvent,
@@ -40,24 +36,17 @@ from engine.venues.base import (
     VenuePosition,
     VenueSink,
 )
+from engine.venues.paper.account import PaperAccount
 from engine.venues.paper.broker import PaperBroker
 from engine.venues.paper.delivery import Outbox
-from engine.venues.paper.record import (
-    RECORD_VERSION,
-    fill_dict,
-    fill_from,
-    order_dict,
-    order_from,
-    write_atomically,
-)
+from engine.venues.paper.record import VenueRecord, load_record, save_record
+from engine.venues.paper.reports import VenueReports
 
 log = logging.getLogger(__name__)
-_EPS = 1e-9
 _KEEP_CLOSED = 500  # closed orders kept in the record for late questions
-_KEEP_FILLS = 5_000  # fills kept for fills_since (reconciliation looks back, not forever)
 
 
-class PaperVenue:
+class PaperVenue(VenueReports):
     """An asynchronous paper account: orders go in, OrderEvents come back through the sink."""
 
     name = "paper"
@@ -91,9 +80,7 @@ class PaperVenue:
         self._reported: dict[str, tuple[float, float | None, float | None]] = {}
         self._filled: dict[str, float] = {}  # venue id -> quantity reported filled
         self._closed: deque[Order] = deque(maxlen=_KEEP_CLOSED)
-        self._positions: dict[str, VenuePosition] = {}
-        self._cash = starting_cash
-        self._fills: deque[Fill] = deque(maxlen=_KEEP_FILLS)
+        self._account = PaperAccount(self._instruments, starting_cash)
         # Faults, for tests and rehearsals (VIGIL_PAPER_FAULTS sets a standing one).
         self._standing_fault = faults
         self._reject_reason: str | None = None
@@ -118,15 +105,11 @@ class PaperVenue:
     # ----- the record -----
     def account(self) -> VenueAccount:
         """The account as the venue reports it now."""
-        equity = self._cash + sum(
-            p.qty * self._mark(p.symbol, p.avg_price) * p.multiplier
-            for p in self._positions.values()
-        )
-        return VenueAccount("paper", self._cash, equity, max(self._cash, 0.0), mode="paper")
+        return self._account.snapshot(self._mark)
 
     def positions(self) -> list[VenuePosition]:
         """Every open position the venue holds for the account."""
-        return list(self._positions.values())
+        return list(self._account.positions.values())
 
     def open_orders(self) -> list[Order]:
         """Every order the venue holds open, with Vigil's id."""
@@ -134,7 +117,7 @@ class PaperVenue:
 
     def fills_since(self, ts: float) -> list[Fill]:
         """Every execution at or after `ts` that the record still holds."""
-        return [f for f in self._fills if f.ts >= ts]
+        return [f for f in self._account.fills if f.ts >= ts]
 
     def order(self, order_id: str) -> Order | None:
         """One order by Vigil's id (open or recently closed)."""
@@ -147,8 +130,8 @@ class PaperVenue:
         account held, so the upgrade is not a mismatch. A venue with a record ignores this."""
         if self.has_record:
             return
-        self._positions = {p.symbol: p for p in positions if p.qty}
-        self._cash = cash
+        self._account.positions = {p.symbol: p for p in positions if p.qty}
+        self._account.cash = cash
         opened = [dataclasses.replace(o, venue_order_id="") for o in orders if o.status.is_open]
         self._matcher.restore_orders(opened)
         for order in opened:
@@ -247,7 +230,7 @@ class PaperVenue:
 
     def close_position(self, symbol: str, qty: float | None = None) -> Order | None:
         """Send a reduce-only market order closing `qty` (default all) of `symbol`."""
-        position = self._positions.get(symbol)
+        position = self._account.positions.get(symbol)
         if position is None:
             return None
         amount = abs(position.qty) if qty is None else min(abs(qty), abs(position.qty))
@@ -282,104 +265,6 @@ class PaperVenue:
         if fills:
             self._report(fills)
 
-    # ----- reporting -----
-    def _report(self, fills: list[Fill], first: str | None = None) -> None:
-        """Turn what the matcher did into events (accepted, fills, the rest) and save."""
-        now = self._clock.time()
-        events: list[VenueEvent] = []
-        if first is not None:
-            placed = self._matcher.order(first)
-            if placed is not None and placed.status is OrderStatus.REJECTED:
-                events.append(
-                    self._event(OrderEventKind.REJECTED, placed, now, placed.reject_reason)
-                )
-            elif placed is not None:
-                events.append(self._accepted(placed, now))
-        touched: set[str] = set()
-        for fill in fills:
-            events.append(self._fill_event(fill))
-            touched.add(fill.symbol)
-        for symbol in touched:
-            # Brackets left larger than the position, or on its wrong side, would open a new one.
-            position = self._positions.get(symbol)
-            self._matcher.fit_reduce_only(symbol, position.qty if position else 0.0, now)
-        for order in self._matcher.drain_changed():
-            if order.status is OrderStatus.CANCELED:
-                events.append(self._event(OrderEventKind.CANCELED, order, now))
-            elif order.status is OrderStatus.REJECTED and order.id != first:
-                events.append(self._event(OrderEventKind.REJECTED, order, now, order.reject_reason))
-            elif order.status.is_open:
-                shape = (order.qty, order.limit_price, order.stop_price)
-                if self._reported.get(order.id) != shape:
-                    events.append(self._accepted(order, now))
-            if not order.status.is_open:
-                self._closed.append(dataclasses.replace(order))
-        if fills:
-            events.append(AccountEvent(self.account(), now))
-        if events:
-            self._save()
-            # The acknowledgement travels first; the outcome one latency later, as at a real
-            # venue (and so an order is seen accepted before it is seen filled).
-            split = 1 if first is not None else 0
-            self._emit(events[:split])
-            self._emit(events[split:], hops=2 if split else 1)
-
-    def _accepted(self, order: Order, now: float) -> OrderEvent:
-        self._reported[order.id] = (order.qty, order.limit_price, order.stop_price)
-        return self._event(OrderEventKind.ACCEPTED, order, now, described=True)
-
-    def _event(
-        self,
-        kind: OrderEventKind,
-        order: Order,
-        now: float,
-        reason: str = "",
-        *,
-        described: bool = False,
-    ) -> OrderEvent:
-        if not order.status.is_open:
-            self._reported.pop(order.id, None)
-        vigil = self._vigil(order)
-        return OrderEvent(
-            kind,
-            vigil.id,
-            order.id,
-            order.symbol,
-            max(now, order.updated_ts),
-            reason=reason,
-            order=vigil if described else None,
-        )
-
-    def _fill_event(self, fill: Fill) -> OrderEvent:
-        venue_id = fill.order_id
-        ours = dataclasses.replace(fill, order_id=self._client.get(venue_id, venue_id))
-        self._book(ours)
-        order = self._matcher.order(venue_id)
-        self._filled[venue_id] = self._filled.get(venue_id, 0.0) + fill.qty
-        done = order is not None and self._filled[venue_id] >= order.qty - _EPS
-        if done:
-            self._filled.pop(venue_id, None)
-        kind = OrderEventKind.FILLED if done else OrderEventKind.PARTIALLY_FILLED
-        return OrderEvent(kind, ours.order_id, venue_id, fill.symbol, fill.ts, fill=ours)
-
-    def _book(self, fill: Fill) -> None:
-        """The venue's own position and cash, from its own fills."""
-        self._fills.append(fill)
-        multiplier = self._instruments[fill.symbol].multiplier
-        self._cash -= fill.side.sign * fill.qty * fill.price * multiplier + fill.fee
-        held = self._positions.get(fill.symbol)
-        qty, avg = (held.qty, held.avg_price) if held else (0.0, 0.0)
-        signed = fill.side.sign * fill.qty
-        new_qty = qty + signed
-        if abs(new_qty) <= _EPS:
-            self._positions.pop(fill.symbol, None)
-            return
-        if qty == 0 or qty * signed > 0:
-            avg = (avg * abs(qty) + fill.price * fill.qty) / abs(new_qty)
-        elif qty * new_qty < 0:  # flipped: the rest opened at this price
-            avg = fill.price
-        self._positions[fill.symbol] = VenuePosition(fill.symbol, new_qty, avg, multiplier)
-
     def _emit(self, events: list[VenueEvent], hops: int = 1) -> None:
         if self._stalled:
             self._held.extend(events)
@@ -412,17 +297,16 @@ class PaperVenue:
     def _save(self) -> None:
         if self._path is None:
             return
-        record = {
-            "version": RECORD_VERSION,
-            "cash": self._cash,
-            "clients": self._client,
-            "open_orders": [order_dict(o) for o in self._matcher.open_orders()],
-            "closed_orders": [order_dict(o) for o in self._closed],
-            "positions": [dataclasses.asdict(p) for p in self._positions.values()],
-            "fills": [fill_dict(f) for f in self._fills],
-        }
+        record = VenueRecord(
+            self._account.cash,
+            self._client,
+            self._matcher.open_orders(),
+            list(self._closed),
+            list(self._account.positions.values()),
+            list(self._account.fills),
+        )
         try:
-            write_atomically(self._path, record)
+            save_record(self._path, record)
         except OSError as exc:
             # The venue's disk is not the engine's business: what it did stands (a real venue
             # would not undo a fill), and the next change writes the whole record again.
@@ -434,20 +318,13 @@ class PaperVenue:
     def _load(self) -> None:
         if self._path is None or not self._path.exists():
             return
-        try:
-            record: dict[str, Any] = json.loads(self._path.read_text(encoding="utf-8"))
-            if record.get("version") != RECORD_VERSION:
-                raise ValueError(f"version {record.get('version')!r}, expected {RECORD_VERSION}")
-            self._cash = float(record["cash"])
-            self._client = {str(k): str(v) for k, v in record["clients"].items()}
-            self._venue = {v: k for k, v in self._client.items()}
-            opened = [order_from(d) for d in record["open_orders"]]
-            closed = [order_from(d) for d in record["closed_orders"]]
-            self._positions = {p["symbol"]: VenuePosition(**p) for p in record["positions"]}
-            self._fills.extend(fill_from(d) for d in record["fills"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            # A record the venue cannot read is a venue that cannot be trusted: refuse to start.
-            raise VenueError(f"paper venue record {self._path} is unreadable: {exc}") from exc
+        record = load_record(self._path)
+        self._account.cash = record.cash
+        self._client = record.clients
+        self._venue = {v: k for k, v in self._client.items()}
+        opened, closed = record.open_orders, record.closed_orders
+        self._account.positions = {p.symbol: p for p in record.positions}
+        self._account.fills.extend(record.fills)
         self.has_record = True
         self._matcher.restore_orders(closed + opened)
         self._closed.extend(closed)
@@ -455,5 +332,7 @@ class PaperVenue:
             self._reported[order.id] = (order.qty, order.limit_price, order.stop_price)
             if order.filled_qty > 0:
                 self._filled[order.id] = order.filled_qty
-                fills = sum(1 for f in self._fills if self._venue.get(f.order_id) == order.id)
+                fills = sum(
+                    1 for f in self._account.fills if self._venue.get(f.order_id) == order.id
+                )
                 self._matcher._fill_counts[order.id] = fills  # fill ids stay unique

@@ -7,12 +7,13 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from pathlib import Path
 
 from engine.market.bars import TIMEFRAMES
+from engine.venues.bar_trades import BarRow, format_ts
 
 REQUIRED = ("timestamp", "open", "high", "low", "close", "volume")
 _EPOCH_RE = re.compile(r"^\d+(\.\d+)?$")
@@ -28,20 +29,6 @@ class ReplayFileError(ValueError):
     def __init__(self, message: str, variable: str = "VIGIL_REPLAY_CSV") -> None:
         super().__init__(message)
         self.variable = variable
-
-
-@dataclass(frozen=True, slots=True)
-class BarRow:
-    """One recorded bar; `t` is its start in epoch seconds, `line` its line in the file."""
-
-    t: float
-    o: float
-    h: float
-    l: float  # noqa: E741 - OHLC field names, as in engine.market.bars.Bar
-    c: float
-    v: float
-    line: int
-    source: str = ""
 
 
 @dataclass
@@ -79,10 +66,6 @@ def parse_timestamp(text: str) -> float:
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no time zone (add Z or an offset like +00:00)")
     return parsed.timestamp()
-
-
-def format_ts(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def load_replay(paths: list[Path], symbols: list[str]) -> ReplayData:

@@ -27,21 +27,10 @@ from engine.models import (
     VixUpdate,
 )
 from engine.settings import Settings, SettingsError
+from engine.venues.bar_trades import BarRow, bar_trades, decimals_of, format_ts
 from engine.venues.base import ConnectionEvent, ConnectionState
-from engine.venues.replay.bars import (
-    RealizedVol,
-    bar_trades,
-    decimals_of,
-    replay_instrument,
-    year_seconds,
-)
-from engine.venues.replay.csv_file import (
-    BarRow,
-    ReplayData,
-    ReplayFileError,
-    format_ts,
-    load_replay,
-)
+from engine.venues.replay.bars import RealizedVol, replay_instrument, year_seconds
+from engine.venues.replay.csv_file import ReplayData, ReplayFileError, load_replay
 
 ReplayEvent = Quote | TradeTick | OrderBook | VixUpdate | ConnectionEvent
 

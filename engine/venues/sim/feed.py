@@ -14,7 +14,6 @@ import logging
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,13 @@ from engine.models import (
     TradeTick,
     VixUpdate,
 )
-from engine.settings import SettingsError
-from engine.venues.replay.csv_file import format_ts
+from engine.venues.bar_trades import format_ts
+from engine.venues.sim.catalogue import (
+    DEFAULT_INSTRUMENTS,
+    GENERIC_PROFILES,
+    PROFILES,
+    Profile,
+)
 from engine.venues.sim.maths import (
     CALENDAR_YEAR_S,
     OptionSpec,
@@ -48,43 +52,6 @@ log = logging.getLogger(__name__)
 
 SimEvent = Quote | TradeTick | OrderBook | VixUpdate
 
-OPTION_SYMBOL = "SPY 261218C500"
-DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
-    "SPY": Instrument("SPY", AssetClass.EQUITY, tick_size=0.01, lot_size=0.01),
-    "QQQ": Instrument("QQQ", AssetClass.EQUITY, tick_size=0.01, lot_size=0.01),
-    "BTC/USD": Instrument("BTC/USD", AssetClass.CRYPTO, tick_size=0.01, lot_size=0.0001),
-    "ETH/USD": Instrument("ETH/USD", AssetClass.CRYPTO, tick_size=0.01, lot_size=0.001),
-    OPTION_SYMBOL: Instrument(
-        OPTION_SYMBOL, AssetClass.OPTION, multiplier=100.0, tick_size=0.01, lot_size=1.0
-    ),
-}
-
-
-def select_instruments(symbols: list[str]) -> dict[str, Instrument]:
-    """The simulated instruments VIGIL_SYMBOLS names (all of them for an empty list).
-
-    Raises SettingsError naming the first unknown symbol, or an option listed without its
-    underlying (the simulation prices an option from its underlying's path).
-    """
-    if not symbols:
-        return dict(DEFAULT_INSTRUMENTS)
-    for symbol in symbols:
-        if symbol not in DEFAULT_INSTRUMENTS:
-            raise SettingsError(
-                f"VIGIL_SYMBOLS: {symbol!r} is not in the simulated market "
-                f"(choose from {', '.join(DEFAULT_INSTRUMENTS)})"
-            )
-        spec = parse_option(symbol)
-        if spec is not None and spec.underlying not in symbols:
-            raise SettingsError(
-                f"VIGIL_SYMBOLS: the option {symbol!r} needs its underlying "
-                f"{spec.underlying} in the list"
-            )
-    return {symbol: DEFAULT_INSTRUMENTS[symbol] for symbol in symbols}
-
-
-_TRADING_YEAR_S = 252 * 6.5 * 3600  # equities' vol is quoted per trading year
-_CALENDAR_YEAR_S = CALENDAR_YEAR_S  # crypto trades around the clock
 _BOOK_DEPTH = 10
 _MAX_TRADES_PER_STEP = 25  # a long dt (history, fast-forward) must not explode the event list
 _OPTION_MIN_MID = 0.15  # keeps a 10-level book of positive bids on a worthless option
@@ -103,34 +70,6 @@ _VIX_REFERENCE = 17.0
 _VIX_KAPPA = math.log(2) / 300.0  # log-VIX reverts with a five-minute half-life
 _VIX_LOG_SD = 0.10  # stationary spread of log-VIX around its regime level
 _VIX_MARKET_CORR = -0.7  # leverage effect: VIX jumps when stocks fall
-
-
-@dataclass(frozen=True)
-class _Profile:
-    start: float
-    annual_vol: float
-    year_s: float
-    market_corr: float  # loading on the equity-market shock
-    crypto_corr: float  # loading on the shared crypto shock
-    spread_bps: float  # at VIX 17; widens with volatility
-    level_ticks: int  # book level spacing at VIX 17
-    level_size: float  # size at the touch
-    trade_size: float
-    trade_rate: float  # trades per simulated second
-
-
-_PROFILES = {
-    "SPY": _Profile(500.0, 0.16, _TRADING_YEAR_S, 1.0, 0.0, 0.2, 1, 400.0, 100.0, 4.0),
-    "QQQ": _Profile(430.0, 0.21, _TRADING_YEAR_S, 0.9, 0.0, 0.3, 1, 300.0, 80.0, 3.0),
-    "BTC/USD": _Profile(60_000.0, 0.55, _CALENDAR_YEAR_S, 0.25, 0.85, 0.4, 50, 0.8, 0.02, 3.0),
-    "ETH/USD": _Profile(3_000.0, 0.70, _CALENDAR_YEAR_S, 0.25, 0.85, 0.8, 5, 8.0, 0.4, 2.0),
-}
-_GENERIC = {
-    AssetClass.EQUITY: _Profile(100.0, 0.25, _TRADING_YEAR_S, 0.7, 0.0, 1.0, 1, 200.0, 50.0, 1.0),
-    AssetClass.CRYPTO: _Profile(100.0, 0.80, _CALENDAR_YEAR_S, 0.2, 0.8, 2.0, 1, 50.0, 5.0, 1.0),
-    # Options take their price from the underlying; these drive spread, book and trades.
-    AssetClass.OPTION: _Profile(0.0, 0.0, _TRADING_YEAR_S, 0.0, 0.0, 150.0, 5, 25.0, 5.0, 0.1),
-}
 
 
 class SimulatedFeed:
@@ -159,17 +98,17 @@ class SimulatedFeed:
         self._vix = REGIME_LEVELS["normal"]
         self._now = _REFERENCE_TS
         self._options: dict[str, OptionSpec] = {}
-        self._profiles: dict[str, _Profile] = {}
+        self._profiles: dict[str, Profile] = {}
         self._log_prices: dict[str, float] = {}
         self._shocks: dict[str, float] = {}
         for symbol, instrument in self._instruments.items():
             spec = parse_option(symbol) if instrument.asset_class is AssetClass.OPTION else None
             if spec is not None and spec.underlying in self._instruments:
                 self._options[symbol] = spec
-                self._profiles[symbol] = _GENERIC[AssetClass.OPTION]
+                self._profiles[symbol] = GENERIC_PROFILES[AssetClass.OPTION]
                 continue
             asset = AssetClass.EQUITY if spec is not None else instrument.asset_class
-            profile = _PROFILES.get(symbol) or _GENERIC[asset]
+            profile = PROFILES.get(symbol) or GENERIC_PROFILES[asset]
             self._profiles[symbol] = profile
             self._log_prices[symbol] = math.log(profile.start)
             self._shocks[symbol] = 0.0
@@ -371,7 +310,7 @@ class SimulatedFeed:
         spec = self._options.get(symbol)
         if spec is None:
             return math.exp(self._log_prices[symbol])
-        years = max(spec.expiry_ts - self._now, 0.0) / _CALENDAR_YEAR_S
+        years = max(spec.expiry_ts - self._now, 0.0) / CALENDAR_YEAR_S
         spot = math.exp(self._log_prices[spec.underlying])
         value = black_scholes(spot, spec.strike, years, self._vix / 100.0, spec.is_call)
         return max(value, _OPTION_MIN_MID)

@@ -6,8 +6,7 @@ import math
 from collections.abc import Iterator
 
 from engine.models import Instrument, TradeTick, VixUpdate
-from engine.venues.replay.bars import bar_trades
-from engine.venues.replay.csv_file import BarRow
+from engine.venues.bar_trades import BarRow, bar_trades
 
 BAR_S = 60.0
 
