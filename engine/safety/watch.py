@@ -8,6 +8,7 @@ log; an untrusted latch halts, is audited and alerted, and the latch is rewritte
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.bus import EventBus
@@ -44,16 +45,10 @@ class LatchWatch:
     _bus: EventBus
     _latch: KillSwitchLatch
 
-    def _take_effect(
-        self, state: LatchState, executor: Executor | None
-    ) -> tuple[int | None, list[dict[str, Any]]]:
-        raise NotImplementedError
-
-    def _publish_activated(self, state: LatchState, cancelled: int | None, **extra: Any) -> None:
-        raise NotImplementedError
-
-    def _after_reset(self, actor: str, reason: str, **extra: Any) -> None:
-        raise NotImplementedError
+    # Provided by SafetyManager (declared here, as the other mixins declare their owner's parts).
+    _take_effect: Callable[[LatchState, Executor | None], tuple[int | None, list[dict[str, Any]]]]
+    _publish_activated: Callable[..., None]
+    _after_reset: Callable[..., None]
 
     # ----- start-up: runs before any broker or strategy starts -----
     def boot(self) -> None:
