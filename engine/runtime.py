@@ -10,10 +10,8 @@ The latest ConnectionEvent of the broker and of the feed is kept for the health 
 
 A command whose caller timed out never runs unnoticed. Risk-reducing ones (`runs_late` in
 their engine/commands.py entry: kill_switch, pause_entries, ...) still run and a "system"
-message says they ran late; all others (place_order, reset_kill_switch, ...) add risk or
-release safety, so they are dropped, audited as `<name>_dropped` and announced.
-`Future.cancel` against `set_running_or_notify_cancel` decides atomically which of
-"TIMEOUT" and "ran" happened.
+message says they ran late; all others add risk or release safety: dropped, audited as
+`<name>_dropped`, announced (`Future.cancel` vs `set_running_or_notify_cancel` decides).
 """
 
 from __future__ import annotations

@@ -145,3 +145,15 @@ def _live_members(group: int) -> list[int]:
         if fields[0] != "Z" and int(fields[2]) == group:
             alive.append(int(stat.parent.name))
     return alive
+
+
+def serve_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `wsgi.serve()` in a fresh interpreter: for starts that must stop with one line."""
+    return subprocess.run(
+        [sys.executable, "-c", "import wsgi; wsgi.serve()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD
-from tests.server_process import ROOT, ServerProcess
+from tests.server_process import ROOT, ServerProcess, serve_once
 
 pytestmark = pytest.mark.slow
 ROUNDS = 20
@@ -174,23 +174,9 @@ def test_users_cli_then_list_shows_roles(tmp_path: Path) -> None:
 
 def test_bad_configuration_then_one_clear_line_and_no_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "VIGIL_DATA_DIR": str(tmp_path / "var"), "VIGIL_PORT": "abc"}
-    out = subprocess.run(
-        [sys.executable, "-c", "import wsgi; wsgi.serve()"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = serve_once(env)
     assert out.returncode == 3  # wsgi.BOOT_ERROR: gunicorn's arbiter stops on it
     assert out.stderr.count("VIGIL_PORT") == 1 and "Traceback" not in out.stderr
     env.update(VIGIL_PORT="5000", VIGIL_BROKER="robinhood")
-    out = subprocess.run(
-        [sys.executable, "-c", "import wsgi; wsgi.serve()"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = serve_once(env)
     assert "VIGIL_BROKER" in out.stderr and "Traceback" not in out.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ import pytest
 from engine.venues.replay.csv_file import load_replay
 from tests.conftest import wait_until
 from tests.engine.test_replay_feed import qqq_csv
-from tests.server_process import ROOT, ServerProcess
+from tests.server_process import ServerProcess, serve_once
 
 
 @pytest.fixture
@@ -79,14 +77,7 @@ def test_bad_replay_file_when_serving_then_one_line_and_exit_3(tmp_path: Path) -
         "VIGIL_REPLAY_CSV": str(bad),
         "VIGIL_REPLAY_SYMBOL": "QQQ",
     }
-    out = subprocess.run(
-        [sys.executable, "-c", "import wsgi; wsgi.serve()"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = serve_once(env)
     assert out.returncode == 3  # gunicorn's boot-error code: its master stops too
     assert out.stderr.strip().splitlines() == [
         f"vigil: configuration error: VIGIL_REPLAY_CSV: {bad} line 2: high is not a number ('x')"
