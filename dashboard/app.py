@@ -17,32 +17,33 @@ from dashboard import auth, metrics, routes, security, share_links, sockets
 from dashboard.bridge import SocketBridge
 from dashboard.connection_guard import BoundedWebSocket, ConnectionGuard
 from dashboard.event_guard import EventGuard
-from engine.settings import Settings
+from dashboard.settings import VigilSettings
 from engine.users import UserStore
 
 
 def create_app(
-    settings: Settings,
+    settings: VigilSettings,
     runtime: Any | None,
     *,
     notifier: Any | None = None,
     users: UserStore | None = None,
 ) -> Flask:
     """Build the app. `runtime` may be None for CLI-only use (no engine, no broker)."""
+    web = settings.web
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.secret_key or load_or_create_secret(settings.data_dir),
+        SECRET_KEY=web.secret_key or load_or_create_secret(settings.engine.store.data_dir),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_SECURE=web.secure_cookies,
         SESSION_COOKIE_NAME="vigil_session",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        MAX_CONTENT_LENGTH=settings.max_message_bytes,
-        VIGIL_ORIGINS=settings.origins,
+        MAX_CONTENT_LENGTH=web.max_message_bytes,
+        VIGIL_ORIGINS=web.origins,
         JSON_SORT_KEYS=False,
     )
     app.json = security.BoundedJSONProvider(app)
-    user_store = users or UserStore(settings.db_path)
+    user_store = users or UserStore(settings.engine.store.db_path)
     app.extensions["vigil.settings"] = settings
     app.extensions["vigil.users"] = user_store
     app.extensions["vigil.throttle"] = auth.LoginThrottle()
@@ -54,7 +55,7 @@ def create_app(
         app,
         async_mode="threading",
         # The handshake's origin check is installed by security.install (same rule as HTTP).
-        max_http_buffer_size=settings.max_message_bytes,
+        max_http_buffer_size=web.max_message_bytes,
         ping_interval=10,
         ping_timeout=10,
         # Websocket only (the page asks for nothing else): a long-poll would hold a thread
@@ -65,15 +66,15 @@ def create_app(
     eio = socketio.server.eio
     eio._async = {  # this server's copy: the driver table is shared module state
         **eio._async,
-        "websocket": BoundedWebSocket.limited_to(settings.max_message_bytes),
+        "websocket": BoundedWebSocket.limited_to(web.max_message_bytes),
     }
     event_guard = EventGuard(socketio.server)
     event_guard.install()
     app.extensions["vigil.event_guard"] = event_guard
-    guard = ConnectionGuard(app.wsgi_app, app, settings)
+    guard = ConnectionGuard(app.wsgi_app, app, web)
     app.extensions["vigil.connection_guard"] = guard
     app.wsgi_app = guard  # type: ignore[method-assign]
-    if settings.trust_proxy:
+    if web.trust_proxy:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         # Outermost, so the socket path (guard, origin check) sees the same client address,

@@ -152,7 +152,9 @@ class SessionRevocations:
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
     settings = state.app.extensions["vigil.settings"]
-    state.app.extensions.setdefault("vigil.sessions", SessionRevocations(settings.db_path))
+    state.app.extensions.setdefault(
+        "vigil.sessions", SessionRevocations(settings.engine.store.db_path)
+    )
 
 
 def error_response(code: str, message: str, status: int) -> Any:

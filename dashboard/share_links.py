@@ -151,7 +151,7 @@ class ShareLinks:
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
     settings = state.app.extensions["vigil.settings"]
-    links = ShareLinks(settings.db_path, state.app.secret_key or "")
+    links = ShareLinks(settings.engine.store.db_path, state.app.secret_key or "")
     state.app.extensions.setdefault("vigil.share_links", links)
 
 

@@ -18,7 +18,7 @@ from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
 from engine.safety.checks import Limits
 from engine.safety.latch import KillSwitchLatch
 from engine.safety.manager import SafetyManager
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.store import Store
 from engine.strategies.demo import DemoStrategy
@@ -50,7 +50,7 @@ WARMUP_SLICE_STEPS = 6
 class Components(OperatorControls):
     def __init__(
         self,
-        settings: Settings,
+        settings: EngineSettings,
         clock: Clock,
         bus: EventBus,
         state: DashboardState,
@@ -64,14 +64,14 @@ class Components(OperatorControls):
         self.settings, self.clock, self.bus, self.state = settings, clock, bus, state
         self.feed, self.broker, self.store, self.strategy = feed, broker, store, strategy
         self.market = MarketView(instruments, clock)
-        board = BreakerBoard(build_breakers(settings.breaker_names, settings))
+        board = BreakerBoard(build_breakers(settings.breakers.names, settings.limits))
         self.safety = SafetyManager(
             clock=clock,
             bus=bus,
             store=store,
-            latch=KillSwitchLatch(settings.latch_path),
+            latch=KillSwitchLatch(settings.store.latch_path),
             board=board,
-            limits=Limits.from_settings(settings),
+            limits=Limits.from_settings(settings.limits),
         )
         self.desk = TradingDesk(
             clock=clock,
@@ -79,10 +79,10 @@ class Components(OperatorControls):
             state=state,
             store=store,
             broker=broker,
-            ledger=Ledger(instruments, settings.starting_balance),
+            ledger=Ledger(instruments, settings.paper.starting_balance),
             market=self.market,
             safety=self.safety,
-            starting_balance=settings.starting_balance,
+            starting_balance=settings.paper.starting_balance,
         )
         self.reconciler = Reconciler(
             venue=broker,
@@ -92,8 +92,8 @@ class Components(OperatorControls):
             safety=self.safety,
             bus=bus,
             clock=clock,
-            every_s=settings.reconcile_every_s,
-            grace_s=settings.reconcile_grace_s,
+            every_s=settings.reconcile.every_s,
+            grace_s=settings.reconcile.grace_s,
         )
         self.vix: float | None = None
         self.venue_account: VenueAccount | None = None
@@ -153,7 +153,7 @@ class Components(OperatorControls):
         feed = self.feed
         assert feed is not None
         self.bus.publish("progress", {"message": "loading market history", "pct": 0})
-        seconds = self.settings.sim_history_s
+        seconds = self.settings.feed.sim_history_s
         slices = (
             feed.history_slices(end, seconds, WARMUP_STEP_S, WARMUP_SLICE_STEPS)
             if isinstance(feed, PumpedFeed)
@@ -231,7 +231,7 @@ class Components(OperatorControls):
         elif isinstance(event, VixUpdate):
             self.vix = event.value
             regime = regime_payload(
-                event.value, self.settings.regime_ultra_low_below, self.settings.regime_high_above
+                event.value, self.settings.regime.ultra_low_below, self.settings.regime.high_above
             )
             self.state.set("regime", regime)
             self.bus.publish("regime_update", regime)
@@ -310,7 +310,9 @@ class Components(OperatorControls):
     def _safety_snapshot(self, now: float) -> SafetySnapshot:
         equity = self.desk.ledger.equity
         history = [p for p in self.equity_points if p[0] >= now - 1200] + [(now, equity)]
-        peak = max([equity, self.settings.starting_balance] + [e for _, e in self.equity_points])
+        peak = max(
+            [equity, self.settings.paper.starting_balance] + [e for _, e in self.equity_points]
+        )
         return SafetySnapshot(
             now=now,
             equity=equity,
@@ -346,9 +348,9 @@ class Components(OperatorControls):
 
     def _publish_performance(self, equity_point: dict[str, Any] | None = None) -> None:
         performance = compute_performance(
-            self.desk.all_trades, list(self.equity_points), self.settings.session_tz
+            self.desk.all_trades, list(self.equity_points), self.settings.session.tz
         )
-        performance["session_tz"] = self.settings.session_tz  # the page's daily P&L days
+        performance["session_tz"] = self.settings.session.tz  # the page's daily P&L days
         self.state.set("performance", performance)
         step = max(len(self.equity_points) // EQUITY_CURVE_POINTS, 1)
         curve = [{"t": int(t * 1000), "equity": e} for t, e in list(self.equity_points)[::step]]
@@ -358,17 +360,17 @@ class Components(OperatorControls):
         )
 
     def _session_start(self, now: float) -> float:
-        return session_start(now, self.settings.session_tz, self.settings.session_start)
+        return session_start(now, self.settings.session.tz, self.settings.session.start)
 
 
 def build_components(
-    settings: Settings, clock: Clock, bus: EventBus, state: DashboardState
+    settings: EngineSettings, clock: Clock, bus: EventBus, state: DashboardState
 ) -> Components:
     """The feed and the broker that VIGIL_FEED and VIGIL_BROKER name (engine/venues/registry)."""
     feed = build_feed(settings, clock)
     instruments = feed.instruments
     broker = build_broker(settings, clock, instruments)
-    strategy = DemoStrategy(instruments) if settings.strategy == "demo" else None
+    strategy = DemoStrategy(instruments) if settings.strategy.name == "demo" else None
     return Components(
         settings,
         clock,
@@ -376,7 +378,7 @@ def build_components(
         state,
         feed=feed,
         broker=broker,
-        store=Store(settings.db_path),
+        store=Store(settings.store.db_path),
         strategy=strategy,
         instruments=instruments,
     )

@@ -14,8 +14,10 @@ from typing import Any
 import requests
 
 from engine.clock import Clock, SystemClock
+from engine.settings_group import SettingsError, load_group
 from notifier.alerts import EMERGENCY, NORMAL, Alert, Channel
 from notifier.config import build_channels
+from notifier.settings import AlertSettings
 
 log = logging.getLogger("notifier.watchdog")
 
@@ -242,7 +244,11 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         level=env.get("VIGIL_LOG_LEVEL") or "INFO",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    channels = build_channels(env)
+    try:
+        channels = build_channels(load_group(AlertSettings, env))
+    except SettingsError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
     if not any(c.configured for c in channels):
         log.warning("no notification channel configured: outages will only be logged")
     stop = threading.Event()
