@@ -1,4 +1,4 @@
-"""The notifier's settings: its channels (Pushover, Apprise) and which alerts it sends."""
+"""The notifier's settings: its channels and rules (AlertSettings), and the watchdog's own."""
 
 from __future__ import annotations
 
@@ -23,19 +23,47 @@ def _non_negative(value: Any) -> float:
 
 
 class AlertSettings(SettingsGroup):
-    pushover_user_key: str | None = Field(None, alias="PUSHOVER_USER_KEY", repr=False)
-    pushover_api_token: str | None = Field(None, alias="PUSHOVER_API_TOKEN", repr=False)
+    """Alerts"""
+
+    pushover_user_key: str | None = Field(
+        None, alias="PUSHOVER_USER_KEY", repr=False, description="Pushover: your user key"
+    )
+    pushover_api_token: str | None = Field(
+        None, alias="PUSHOVER_API_TOKEN", repr=False, description="Pushover: the app's token"
+    )
     pushover_api_url: str = Field(DEFAULT_API_URL, alias="VIGIL_PUSHOVER_API_URL")
-    # Pushover repeats an emergency every retry_s until acknowledged, for expire_s at most.
-    emergency_retry_s: int = Field(60, alias="VIGIL_PUSHOVER_EMERGENCY_RETRY_S")
-    emergency_expire_s: int = Field(3600, alias="VIGIL_PUSHOVER_EMERGENCY_EXPIRE_S")
-    apprise_urls: str = Field("", alias="VIGIL_APPRISE_URLS")
-    # -2..2 or lowest..emergency: alerts below it are not sent.
-    min_priority: int = Field(-2, alias="VIGIL_ALERT_MIN_PRIORITY")
-    dedupe_s: float = Field(300.0, alias="VIGIL_ALERT_DEDUPE_S")
-    queue_size: int = Field(1000, alias="VIGIL_ALERT_QUEUE_SIZE")
-    # A JSON object keyed by alert kind, e.g. {"trade_executed": {"enabled": false}}.
-    rules_json: str = Field("", alias="VIGIL_ALERT_RULES")
+    emergency_retry_s: int = Field(
+        60,
+        alias="VIGIL_PUSHOVER_EMERGENCY_RETRY_S",
+        description="an emergency alert repeats this often until acknowledged (>= 30)",
+    )
+    emergency_expire_s: int = Field(
+        3600,
+        alias="VIGIL_PUSHOVER_EMERGENCY_EXPIRE_S",
+        description="... for this long at most (<= 10800)",
+    )
+    apprise_urls: str = Field(
+        "",
+        alias="VIGIL_APPRISE_URLS",
+        description="other channels (needs `pip install apprise`), comma-separated Apprise URLs",
+    )
+    min_priority: int = Field(
+        -2,
+        alias="VIGIL_ALERT_MIN_PRIORITY",
+        description="alerts below it are not sent: -2..2 or lowest|low|normal|high|emergency",
+    )
+    dedupe_s: float = Field(
+        300.0, alias="VIGIL_ALERT_DEDUPE_S", description="the same alert at most once per window"
+    )
+    queue_size: int = Field(
+        1000, alias="VIGIL_ALERT_QUEUE_SIZE", description="alerts waiting to be sent, at most"
+    )
+    rules_json: str = Field(
+        "",
+        alias="VIGIL_ALERT_RULES",
+        description="changes to the rules, a JSON object keyed by alert kind",
+        examples=['{"trade_executed": {"enabled": false}}'],
+    )
 
     @field_validator("emergency_retry_s", "emergency_expire_s", "queue_size", mode="before")
     @classmethod
@@ -72,3 +100,22 @@ class AlertSettings(SettingsGroup):
     def rules(self) -> dict[str, Rule]:
         """The default rules with VIGIL_ALERT_RULES' changes."""
         return rules_from_json(self.rules_json)
+
+
+class WatchdogSettings(SettingsGroup):
+    """Watchdog (its own process: the Procfile's `watchdog:` line)"""
+
+    url: str = Field(
+        "",
+        alias="VIGIL_WATCHDOG_URL",
+        description="the health endpoint; default http://127.0.0.1:$VIGIL_PORT/healthz",
+        examples=["http://127.0.0.1:5000/healthz"],
+    )
+    stale_s: float = Field(
+        30.0,
+        alias="VIGIL_WATCHDOG_STALE_S",
+        description="seconds of silence or heartbeat age that make an outage",
+    )
+    interval_s: float = Field(
+        5.0, alias="VIGIL_WATCHDOG_INTERVAL_S", description="seconds between polls"
+    )

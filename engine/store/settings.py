@@ -11,7 +11,13 @@ from engine.settings_group import SettingsError, SettingsGroup
 
 
 class StoreSettings(SettingsGroup):
-    data_dir: Path = Field(Path("./var"), alias="VIGIL_DATA_DIR")
+    """Data directory"""
+
+    data_dir: Path = Field(
+        Path("./var"),
+        alias="VIGIL_DATA_DIR",
+        description="SQLite store, kill-switch latch, secret key, alert outbox; back it up",
+    )
 
     @property
     def db_path(self) -> Path:

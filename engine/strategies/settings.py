@@ -10,4 +10,8 @@ from engine.settings_group import SettingsGroup
 
 
 class StrategySettings(SettingsGroup):
-    name: Literal["demo", "none"] = Field("demo", alias="VIGIL_STRATEGY")
+    """Strategy"""
+
+    name: Literal["demo", "none"] = Field(
+        "demo", alias="VIGIL_STRATEGY", description="demo | none (manual orders only)"
+    )

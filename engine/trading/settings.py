@@ -10,10 +10,17 @@ from engine.settings_group import SettingsGroup
 
 
 class SessionSettings(SettingsGroup):
-    """The trading day (daily loss, daily P&L) starts at `start` in `tz`."""
+    """Trading session: the day the daily loss limit and the daily P&L count"""
 
-    tz: str = Field("America/New_York", alias="VIGIL_SESSION_TZ")
-    start: str = Field("00:00", alias="VIGIL_SESSION_START", pattern=r"^\d{2}:\d{2}$")
+    tz: str = Field(
+        "America/New_York", alias="VIGIL_SESSION_TZ", description="the session's time zone"
+    )
+    start: str = Field(
+        "00:00",
+        alias="VIGIL_SESSION_START",
+        pattern=r"^\d{2}:\d{2}$",
+        description="the daily loss limit resets here, local time",
+    )
 
     @field_validator("tz")
     @classmethod
@@ -26,8 +33,19 @@ class SessionSettings(SettingsGroup):
 
 
 class ReconcileSettings(SettingsGroup):
-    """Reconciliation with the venue's record (engine/trading/reconcile.py): how often while
-    running, and how old an order or fill must be before it is compared (in flight before)."""
+    """Reconciliation with the venue's own record"""
 
-    every_s: float = Field(30.0, alias="VIGIL_RECONCILE_EVERY_S", gt=0, le=86_400)
-    grace_s: float = Field(10.0, alias="VIGIL_RECONCILE_GRACE_S", ge=0, le=3600)
+    every_s: float = Field(
+        30.0,
+        alias="VIGIL_RECONCILE_EVERY_S",
+        gt=0,
+        le=86_400,
+        description="how often while running (and at start)",
+    )
+    grace_s: float = Field(
+        10.0,
+        alias="VIGIL_RECONCILE_GRACE_S",
+        ge=0,
+        le=3600,
+        description="orders and fills younger than this count as still in flight",
+    )

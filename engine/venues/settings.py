@@ -12,23 +12,81 @@ from engine.venues.replay.csv_file import parse_timestamp
 
 
 class BrokerSettings(SettingsGroup):
-    name: Literal["paper", "alpaca", "ccxt"] = Field("paper", alias="VIGIL_BROKER")
+    """Broker"""
+
+    name: Literal["paper", "alpaca", "ccxt"] = Field(
+        "paper", alias="VIGIL_BROKER", description="paper (alpaca and ccxt are not available yet)"
+    )
 
 
 class FeedSettings(SettingsGroup):
-    name: Literal["sim", "replay", "alpaca", "polygon", "ccxt"] = Field("sim", alias="VIGIL_FEED")
-    symbols: str = Field("", alias="VIGIL_SYMBOLS")
+    """Market data: the feed, and how the simulated or recorded market is played"""
 
-    seed: int = Field(42, alias="VIGIL_SEED")
-    sim_speed: float = Field(1.0, alias="VIGIL_SIM_SPEED", gt=0, le=1000)
-    sim_tick_ms: int = Field(200, alias="VIGIL_SIM_TICK_MS", ge=1, le=60_000)
-    sim_history_s: float = Field(6 * 3600.0, alias="VIGIL_SIM_HISTORY_S", ge=0, le=7 * 86_400)
-    # The simulated market saves its state (data dir / sim_market.json) this often.
-    sim_save_s: float = Field(5.0, alias="VIGIL_SIM_SAVE_S", gt=0, le=3600)
-    replay_csv: str = Field("", alias="VIGIL_REPLAY_CSV")
-    replay_symbol: str = Field("", alias="VIGIL_REPLAY_SYMBOL")
-    replay_speed: float = Field(60.0, alias="VIGIL_REPLAY_SPEED", gt=0, le=1_000_000)
-    replay_start: str = Field("", alias="VIGIL_REPLAY_START")
+    name: Literal["sim", "replay", "alpaca", "polygon", "ccxt"] = Field(
+        "sim",
+        alias="VIGIL_FEED",
+        description="sim | replay (alpaca, polygon and ccxt are not available yet)",
+    )
+    symbols: str = Field(
+        "",
+        alias="VIGIL_SYMBOLS",
+        description="instruments, comma-separated in the venue's notation (SPY,QQQ); "
+        "default: the feed's set",
+    )
+    seed: int = Field(42, alias="VIGIL_SEED", description="simulated market seed")
+    sim_speed: float = Field(
+        1.0,
+        alias="VIGIL_SIM_SPEED",
+        gt=0,
+        le=1000,
+        description="simulated seconds per wall-clock second",
+    )
+    sim_tick_ms: int = Field(
+        200,
+        alias="VIGIL_SIM_TICK_MS",
+        ge=1,
+        le=60_000,
+        description="how often the simulated (or recorded) market steps",
+    )
+    sim_history_s: float = Field(
+        6 * 3600.0,
+        alias="VIGIL_SIM_HISTORY_S",
+        ge=0,
+        le=7 * 86_400,
+        description="history generated at start for the charts "
+        "(replay: the recorded bars before the start)",
+    )
+    sim_save_s: float = Field(
+        5.0,
+        alias="VIGIL_SIM_SAVE_S",
+        gt=0,
+        le=3600,
+        description="how often the simulated market saves its state (data dir/sim_market.json)",
+    )
+    replay_csv: str = Field(
+        "",
+        alias="VIGIL_REPLAY_CSV",
+        description="replay: OHLCV CSV file(s), comma-separated "
+        "(timestamp,open,high,low,close,volume[,symbol])",
+    )
+    replay_symbol: str = Field(
+        "",
+        alias="VIGIL_REPLAY_SYMBOL",
+        description="replay: the symbol of each file without a symbol column, in order",
+    )
+    replay_speed: float = Field(
+        60.0,
+        alias="VIGIL_REPLAY_SPEED",
+        gt=0,
+        le=1_000_000,
+        description="replay: recorded seconds per second",
+    )
+    replay_start: str = Field(
+        "",
+        alias="VIGIL_REPLAY_START",
+        description="replay: start here (ISO 8601 with a zone, or epoch s/ms); "
+        "default the first bar",
+    )
 
     @field_validator("replay_start")
     @classmethod

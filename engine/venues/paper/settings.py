@@ -10,11 +10,39 @@ from engine.settings_group import SettingsGroup
 
 
 class PaperSettings(SettingsGroup):
-    starting_balance: float = Field(100_000.0, alias="VIGIL_STARTING_BALANCE", gt=0)
-    fee_bps: float = Field(1.0, alias="VIGIL_FEE_BPS", ge=0, le=1000)
-    slippage_bps: float = Field(1.0, alias="VIGIL_SLIPPAGE_BPS", ge=0, le=1000)
-    # How late it answers, how much one fill may take (0: the whole order), and faults to
-    # rehearse with: "reject", "fail" or "stall".
-    latency_ms: int = Field(20, alias="VIGIL_PAPER_LATENCY_MS", ge=0, le=60_000)
-    max_fill_qty: float = Field(0.0, alias="VIGIL_PAPER_MAX_FILL_QTY", ge=0)
-    faults: Literal["", "reject", "fail", "stall"] = Field("", alias="VIGIL_PAPER_FAULTS")
+    """Paper venue (VIGIL_BROKER=paper)"""
+
+    starting_balance: float = Field(
+        100_000.0,
+        alias="VIGIL_STARTING_BALANCE",
+        gt=0,
+        description="the paper account's cash at its first start, USD",
+    )
+    fee_bps: float = Field(
+        1.0, alias="VIGIL_FEE_BPS", ge=0, le=1000, description="fee, basis points of notional"
+    )
+    slippage_bps: float = Field(
+        1.0,
+        alias="VIGIL_SLIPPAGE_BPS",
+        ge=0,
+        le=1000,
+        description="slippage on market orders, basis points",
+    )
+    latency_ms: int = Field(
+        20,
+        alias="VIGIL_PAPER_LATENCY_MS",
+        ge=0,
+        le=60_000,
+        description="how late it answers (0: at once, still queued)",
+    )
+    max_fill_qty: float = Field(
+        0.0,
+        alias="VIGIL_PAPER_MAX_FILL_QTY",
+        ge=0,
+        description="largest quantity per fill (0: the whole order)",
+    )
+    faults: Literal["", "reject", "fail", "stall"] = Field(
+        "",
+        alias="VIGIL_PAPER_FAULTS",
+        description="rehearse a bad venue: reject | fail (unreachable) | stall (never answers)",
+    )
