@@ -127,11 +127,8 @@ class EngineRuntime(HealthReport):
         now = self.clock.time()
         # The paper venue lives in this process: connected by construction. A broker that
         # connects over a network reports its state with ConnectionEvents like a feed does.
-        broker_state = (
-            ConnectionState.CONNECTED
-            if settings.broker.name == "paper"
-            else ConnectionState.CONNECTING
-        )
+        paper = settings.broker.name == "paper"
+        broker_state = ConnectionState.CONNECTED if paper else ConnectionState.CONNECTING
         self.connections: dict[str, ConnectionEvent] = {
             "broker": ConnectionEvent("broker", settings.broker.name, broker_state, now)
         }

@@ -14,12 +14,15 @@ from typing import Any
 
 from engine.market.settings import RegimeSettings
 from engine.safety.settings import BreakerSettings, LimitSettings
-from engine.settings_group import SettingsTree
+from engine.settings_group import SettingsError, SettingsTree
 from engine.store.settings import StoreSettings
 from engine.strategies.settings import StrategySettings
 from engine.trading.settings import ReconcileSettings, SessionSettings
 from engine.venues.paper.settings import PaperSettings
 from engine.venues.settings import BrokerSettings, FeedSettings
+
+# The one error every group raises (engine/settings_group.py), importable from here as before.
+__all__ = ["EngineSettings", "SettingsError"]
 
 
 class EngineSettings(SettingsTree):

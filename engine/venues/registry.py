@@ -1,8 +1,10 @@
 """The venue registry: one line per broker or feed name -> the function that builds it.
 
 Adding a provider means its own folder under engine/venues/ plus one line here. A builder
-receives the settings, the engine's clock and the instruments (brokers) and returns the
-venue; a name without a line is refused at start with one line naming the variable.
+receives the engine's settings (its own group is `settings.<name>`, an optional field of
+EngineSettings loaded only when this venue is chosen), the engine's clock and the instruments
+(brokers) and returns the venue; a name without a line is refused at start with one line
+naming the variable.
 """
 
 from __future__ import annotations
