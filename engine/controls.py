@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -93,15 +92,11 @@ class OperatorControls:
         return self.desk.modify_stops(c.symbol, c.stop_loss, c.take_profit, actor)
 
     def pause_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
-        self.safety.manual_pause = True
-        self.store.audit(actor, "pause_entries", outcome="paused")
-        self.bus.publish("system", {"message": f"entries paused by {actor}"})
+        self.safety.pause_entries(actor)
         return {"ok": True}
 
     def resume_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
-        self.safety.manual_pause = False
-        self.store.audit(actor, "resume_entries", outcome="resumed")
-        self.bus.publish("system", {"message": f"entries resumed by {actor}"})
+        self.safety.resume_entries(actor)
         return {"ok": True}
 
     def start_strategy(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
@@ -129,9 +124,8 @@ class OperatorControls:
     reject_signal = approve_signal
 
     def set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
-        old = getattr(self.safety.limits, c.name)
         value: float | int = int(c.value) if c.name == "max_positions" else c.value
-        self.safety.limits = dataclasses.replace(self.safety.limits, **{c.name: value})
+        old = self.safety.override_limit(c.name, value)
         self.store.audit(
             actor,
             "risk_override",

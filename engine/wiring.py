@@ -293,7 +293,7 @@ class Components(OperatorControls):
             self._publish_safety(force=True)
 
     def evaluate_safety(self, now: float) -> None:
-        self.safety.dirty = False
+        self.safety.clear_dirty()
         if self.desk.performance_dirty:
             self.desk.performance_dirty = False
             self._publish_performance()
