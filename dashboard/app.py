@@ -48,7 +48,7 @@ def create_app(
     app.extensions["vigil.throttle"] = auth.LoginThrottle()
     app.extensions["vigil.runtime"] = runtime
     app.extensions["vigil.notifier"] = notifier
-    app.extensions["vigil.store"] = runtime.c.store if runtime is not None else None
+    app.extensions["vigil.store"] = runtime.parts.store if runtime is not None else None
 
     socketio = SocketIO(
         app,

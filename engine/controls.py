@@ -14,21 +14,30 @@ if TYPE_CHECKING:
     from engine.bus import EventBus
     from engine.market.view import MarketView
     from engine.safety.manager import SafetyManager
+    from engine.safety_loop import SafetyLoop
     from engine.store import Store
     from engine.strategies.demo import DemoStrategy
     from engine.trading.desk import TradingDesk
 
 
 class OperatorControls:
-    """Mixed into Components, which provides the parts named below."""
+    """The command handlers: each runs one registry entry's command on the engine thread."""
 
-    bus: EventBus
-    desk: TradingDesk
-    market: MarketView
-    safety: SafetyManager
-    store: Store
-    strategy: DemoStrategy | None
-    _publish_safety: Callable[..., None]
+    def __init__(
+        self,
+        *,
+        desk: TradingDesk,
+        market: MarketView,
+        safety: SafetyManager,
+        store: Store,
+        strategy: DemoStrategy | None,
+        bus: EventBus,
+        safety_loop: SafetyLoop,
+    ) -> None:
+        self.desk, self.market, self.safety, self.store = desk, market, safety, store
+        self.strategy, self.bus = strategy, bus
+        # After every command (not a query) it publishes the safety and breaker sections.
+        self.safety_loop = safety_loop
 
     def execute(self, name: str, command: Any, actor: str) -> dict[str, Any]:
         """Run the handler the registry names; after a command (not a query) publish safety."""
@@ -38,7 +47,7 @@ class OperatorControls:
         handler, is_query = found
         result: dict[str, Any] = handler(self, command, actor)
         if not is_query:
-            self._publish_safety(force=True)
+            self.safety_loop.publish(force=True)
         return result
 
     # Queries run here too: bars and ticks belong to this thread, so reading them elsewhere

@@ -37,7 +37,7 @@ class LiveApp:
     def push_market(self, seconds: float = 1.0, dt: float = 0.2) -> None:
         now = time.time()
         for i in range(max(int(seconds / dt), 1)):
-            for event in self.runtime.c.feed.step(now + i * dt, dt):
+            for event in self.runtime.parts.feed.step(now + i * dt, dt):
                 self.runtime.submit_market(event)
         self.wait_idle()
 

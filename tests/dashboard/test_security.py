@@ -30,7 +30,7 @@ def safety(live: LiveApp) -> dict[str, Any]:
 
 
 def audit_actions(live: LiveApp) -> list[str]:
-    return [entry["action"] for entry in live.runtime.c.store.audit_log(limit=1000)]
+    return [entry["action"] for entry in live.runtime.parts.store.audit_log(limit=1000)]
 
 
 def login(client: FlaskClient, user: str, password: str, addr: str = "127.0.0.1") -> Any:
@@ -155,7 +155,7 @@ def test_viewer_then_cannot_trade_engage_or_reset(live: LiveApp) -> None:
     assert http.post("/api/kill-switch/reset", json=reset).status_code == 403
     assert http.post("/api/control/place_order", json={}).status_code == 403
     assert safety(live)["trading_state"] == "ACTIVE" and not safety(live)["kill_switch"]["engaged"]
-    assert live.runtime.c.broker.open_orders() == []
+    assert live.runtime.parts.broker.open_orders() == []
     assert "kill_switch_denied" in audit_actions(live)
 
 
@@ -321,7 +321,7 @@ def test_cross_site_post_then_refused_and_nothing_changes(live: LiveApp) -> None
             assert answer.get_json()["error"]["code"] == "CROSS_SITE"
         assert client.delete("/api/share-links/abc", headers=headers).status_code == 403
     assert client.get("/api/state").status_code == 200  # the logout was refused too
-    assert not safety(live)["kill_switch"]["engaged"] and not live.runtime.c.safety.manual_pause
+    assert not safety(live)["kill_switch"]["engaged"] and not live.runtime.parts.safety.manual_pause
     assert client.get("/api/share-links").get_json()["links"] == []
 
 
@@ -333,7 +333,7 @@ def test_form_or_text_body_then_refused_even_from_same_origin(live: LiveApp) -> 
         "/api/control/pause_entries", data="{}", content_type="text/plain", headers=same
     )
     assert form.status_code == text.status_code == 415
-    assert not safety(live)["kill_switch"]["engaged"] and not live.runtime.c.safety.manual_pause
+    assert not safety(live)["kill_switch"]["engaged"] and not live.runtime.parts.safety.manual_pause
 
 
 def test_script_without_origin_and_same_origin_page_then_allowed(live: LiveApp) -> None:

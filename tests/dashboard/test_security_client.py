@@ -31,7 +31,7 @@ def answer_of(raw: str) -> dict[str, Any]:
 
 
 def audit_rows(live: LiveApp) -> list[dict[str, Any]]:
-    return live.runtime.c.store.audit_log(limit=1000)
+    return live.runtime.parts.store.audit_log(limit=1000)
 
 
 # ----- per-connection event rate limit -----------------------------------------------------

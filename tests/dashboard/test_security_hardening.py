@@ -246,13 +246,13 @@ def test_secrets_then_absent_from_logs_payloads_errors_and_files(
     keep(admin.post("/api/logout"))
     assert not socket.is_connected()
     seen += [json.dumps(a, default=str) for a in answers]
-    seen += [json.dumps(app.runtime.c.store.audit_log(limit=1000), default=str)]
+    seen += [json.dumps(app.runtime.parts.store.audit_log(limit=1000), default=str)]
     seen += [repr(app.runtime.settings), str(app.runtime.settings), repr(app.notifier.status())]
     out, err = capfd.readouterr()
     seen += [caplog.text, out, err]
     files = [p for p in app.runtime.settings.data_dir.iterdir() if p.name != "secret_key"]
     raw = b"".join(p.read_bytes() for p in files if p.is_file())
-    actions = [entry["action"] for entry in app.runtime.c.store.audit_log(limit=1000)]
+    actions = [entry["action"] for entry in app.runtime.parts.store.audit_log(limit=1000)]
     assert {"login_failed", "login", "reset_kill_switch_denied", "logout"} <= set(actions)
     assert caplog.records  # the failing Pushover calls were logged
     for name, secret in SECRETS.items():
