@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard import create_app
+from dashboard.services import Services
 from engine.runtime import EngineRuntime
 from engine.settings import Settings
 from engine.users import UserStore
@@ -31,7 +32,9 @@ class LiveApp:
         self.users.add("tina", PASSWORDS["tina"], "trader")
         self.users.add("vic", PASSWORDS["vic"], "viewer")
         self.app: Flask = create_app(settings, self.runtime, users=self.users)
-        self.socketio = self.app.extensions["vigil.socketio"]
+        self.services = Services.of(self.app)
+        self.socketio = self.services.socketio
+        self.services.start_bridge()  # the factory starts no thread; serve() starts these
         self.runtime.start(feed=False)
 
     def push_market(self, seconds: float = 1.0, dt: float = 0.2) -> None:
@@ -76,7 +79,7 @@ class LiveApp:
         return self.socketio.test_client(self.app, flask_test_client=self.http(user))
 
     def close(self) -> None:
-        self.app.extensions["vigil.bridge"].stop()
+        self.services.stop_bridge()
         self.runtime.stop()
 
 

@@ -86,21 +86,17 @@ def test_wildcard_in_allowed_origins_then_ignored_and_listed_origin_accepted(
     settings = make_settings(tmp_path / "var", VIGIL_ALLOWED_ORIGINS="*, https://ops.example.com/")
     other = create_app(settings, live.runtime, users=live.users)
     assert other.config["VIGIL_ORIGINS"] == ["https://ops.example.com"]
-    try:
-        with RealServer(other) as server:
-            cookie = server.login("admin")
-            with pytest.raises(websocket.WebSocketBadStatusException):
-                server.handshake(cookie, EVIL)
-            server.handshake(cookie, "https://ops.example.com").close()
-            client = other.test_client()
-            login(client, "admin", ADMIN_PASSWORD)
-            body = {"level": "pause", "reason": "from the ops page"}
-            assert (
-                client.post("/api/kill-switch", json=body, headers={"Origin": EVIL}).status_code
-                == 403
-            )
-    finally:
-        other.extensions["vigil.bridge"].stop()
+    with RealServer(other) as server:
+        cookie = server.login("admin")
+        with pytest.raises(websocket.WebSocketBadStatusException):
+            server.handshake(cookie, EVIL)
+        server.handshake(cookie, "https://ops.example.com").close()
+        client = other.test_client()
+        login(client, "admin", ADMIN_PASSWORD)
+        body = {"level": "pause", "reason": "from the ops page"}
+        assert (
+            client.post("/api/kill-switch", json=body, headers={"Origin": EVIL}).status_code == 403
+        )
 
 
 def test_logout_then_copied_cookie_refused_and_open_socket_closed(live: LiveApp) -> None:
@@ -228,7 +224,7 @@ def test_repeated_failures_from_one_address_then_address_locked_for_everyone(
 
 def test_lockout_then_lifted_after_the_lockout_period(live: LiveApp) -> None:
     clock = FakeClock(start=1000.0)
-    live.app.extensions["vigil.throttle"] = LoginThrottle(clock=clock.monotonic)
+    live.services.throttle = LoginThrottle(clock=clock.monotonic)
     client = live.app.test_client()
     for _ in range(MAX_FAILURES):
         login(client, "vic", "wrong")
@@ -276,24 +272,21 @@ def test_forwarded_for_without_trust_proxy_then_ignored(live: LiveApp) -> None:
 def test_trust_proxy_then_forwarded_for_and_host_believed(live: LiveApp, tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var", VIGIL_TRUST_PROXY="1", VIGIL_SECURE_COOKIES="1")
     app = create_app(settings, live.runtime, users=live.users)
-    try:
-        client = app.test_client()
-        for i in range(MAX_FAILURES):
-            client.post(
-                "/api/login",
-                json={"username": f"y{i}", "password": "wrong"},
-                headers={"X-Forwarded-For": "10.3.0.1"},
-            )
-        proxied = {"X-Forwarded-For": "10.3.0.2", "X-Forwarded-Proto": "https"}
-        answer = client.post(
-            "/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}, headers=proxied
+    client = app.test_client()
+    for i in range(MAX_FAILURES):
+        client.post(
+            "/api/login",
+            json={"username": f"y{i}", "password": "wrong"},
+            headers={"X-Forwarded-For": "10.3.0.1"},
         )
-        assert answer.status_code == 200
-        cookie = answer.headers["Set-Cookie"]
-        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-        assert "max-age=" in app.test_client().get("/login").headers["Strict-Transport-Security"]
-    finally:
-        app.extensions["vigil.bridge"].stop()
+    proxied = {"X-Forwarded-For": "10.3.0.2", "X-Forwarded-Proto": "https"}
+    answer = client.post(
+        "/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}, headers=proxied
+    )
+    assert answer.status_code == 200
+    cookie = answer.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "max-age=" in app.test_client().get("/login").headers["Strict-Transport-Security"]
 
 
 # ----- cross-site requests ------------------------------------------------------------------

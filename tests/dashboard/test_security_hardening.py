@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 import wsgi
 from dashboard import create_app
+from dashboard.services import Services
 from engine.runtime import EngineRuntime
 from engine.settings import Settings, load_settings
 from engine.users import UserStore
@@ -164,7 +165,9 @@ class NotifiedApp(LiveApp):
         self.notifier.attach(self.runtime.bus)
         self.notifier.start()
         self.app = create_app(settings, self.runtime, notifier=self.notifier, users=self.users)
-        self.socketio = self.app.extensions["vigil.socketio"]
+        self.services = Services.of(self.app)
+        self.socketio = self.services.socketio
+        self.services.start_bridge()
         self.runtime.start(feed=False)
 
     def close(self) -> None:

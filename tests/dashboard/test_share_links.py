@@ -123,7 +123,7 @@ def test_revoked_elsewhere_then_next_socket_command_refused(live: LiveApp) -> No
 def test_link_past_its_expiry_then_refused(live: LiveApp) -> None:
     clock = FakeClock(start=time.time())
     db, secret = live.runtime.settings.db_path, live.app.secret_key
-    live.app.extensions["vigil.share_links"] = ShareLinks(db, secret, clock=clock)
+    live.services.share_links = ShareLinks(db, secret, clock=clock)
     created = create_link(live, ttl_hours=1)
     client, answer = open_link(live, created["url"])
     assert answer.status_code == 302
