@@ -157,10 +157,11 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
 
 def install(app: Flask) -> None:
-    settings, socketio = Services.of(app).settings, Services.of(app).socketio
+    services = Services.of(app)
+    settings = services.settings
     app.config["VIGIL_ORIGINS"] = configured_origins(settings)
     # Set here, next to the HTTP rule, so the two cannot drift apart.
-    socketio.server.eio.cors_allowed_origins = socket_origin_check(settings)
+    services.socketio.server.eio.cors_allowed_origins = socket_origin_check(settings)
 
     @app.before_request
     def _guard_cross_site() -> Any:

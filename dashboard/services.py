@@ -37,6 +37,9 @@ class Notifier(Protocol):
 
 @dataclass
 class Services:
+    """One per app, stored under `app.extensions["vigil"]`; every module reads it through
+    `services()` (in a request, a socket handler or a CLI command) or `Services.of(app)`."""
+
     settings: Settings
     users: UserStore
     throttle: LoginThrottle
