@@ -116,7 +116,7 @@ def test_runtime_subscribes_the_configured_instruments_before_the_feed_starts(
 # ----- a provider's bars -----
 
 
-def components(tmp_path: Path) -> tuple[EngineParts, list[tuple[str, dict[str, Any]]], FakeClock]:
+def engine_parts(tmp_path: Path) -> tuple[EngineParts, list[tuple[str, dict[str, Any]]], FakeClock]:
     clock = FakeClock(T0 + 10_000)
     bus = EventBus(clock)
     published: list[tuple[str, dict[str, Any]]] = []
@@ -151,7 +151,7 @@ DELIVERED = [
 
 
 def test_bars_only_feed_then_every_chart_equals_the_delivered_bars(tmp_path: Path) -> None:
-    c, published, clock = components(tmp_path)
+    c, published, clock = engine_parts(tmp_path)
 
     class Recorder:
         def __init__(self) -> None:
@@ -189,7 +189,7 @@ def test_bars_only_feed_then_every_chart_equals_the_delivered_bars(tmp_path: Pat
 def test_bar_for_a_bucket_built_from_trades_then_the_provider_bar_replaces_it(
     tmp_path: Path,
 ) -> None:
-    c, published, _ = components(tmp_path)
+    c, published, _ = engine_parts(tmp_path)
     try:
         for i, price in enumerate([100.0, 105.0, 95.0, 101.0]):  # minute 0 from trades
             c.router.on_market(TradeTick("QQQ", price, 2.0, Side.BUY, T0 + 10 * i))
@@ -224,7 +224,7 @@ def test_bar_for_a_bucket_built_from_trades_then_the_provider_bar_replaces_it(
     ],
 )
 def test_bad_bar_then_dropped_and_counted(tmp_path: Path, bad: BarEvent) -> None:
-    c, published, _ = components(tmp_path)
+    c, published, _ = engine_parts(tmp_path)
     try:
         c.router.on_market(bad)
         assert c.market.bars.bars("QQQ", "1m") == [] and published == []

@@ -21,22 +21,22 @@ from tests.engine.test_replay_feed import HEADER, T0, play_to_end, replay_env, w
 
 def test_sim_symbols_when_a_subset_then_only_those_instruments(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var", VIGIL_SYMBOLS="QQQ, BTC/USD")
-    components = build_parts(settings, FakeClock(), *_bus_state())
+    parts = build_parts(settings, FakeClock(), *_bus_state())
     try:
-        assert list(components.feed.instruments) == ["QQQ", "BTC/USD"]
-        assert components.market.symbols == ["QQQ", "BTC/USD"]
-        symbols = {getattr(e, "symbol", None) for e in components.feed.step(T0, 1.0)} - {None}
+        assert list(parts.feed.instruments) == ["QQQ", "BTC/USD"]
+        assert parts.market.symbols == ["QQQ", "BTC/USD"]
+        symbols = {getattr(e, "symbol", None) for e in parts.feed.step(T0, 1.0)} - {None}
         assert symbols == {"QQQ", "BTC/USD"}
     finally:
-        components.close()
+        parts.close()
 
 
 def test_sim_symbols_when_unset_then_the_full_default_set(tmp_path: Path) -> None:
-    components = build_parts(make_settings(tmp_path / "var"), FakeClock(), *_bus_state())
+    parts = build_parts(make_settings(tmp_path / "var"), FakeClock(), *_bus_state())
     try:
-        assert set(components.feed.instruments) == set(DEFAULT_INSTRUMENTS)
+        assert set(parts.feed.instruments) == set(DEFAULT_INSTRUMENTS)
     finally:
-        components.close()
+        parts.close()
 
 
 @pytest.mark.parametrize(
