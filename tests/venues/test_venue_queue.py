@@ -27,14 +27,14 @@ def test_venue_event_then_handled_before_queued_market_data(settings: Settings) 
     rt = EngineRuntime(settings)
     rt.boot()
     try:
-        for event in rt.c.feed.step(time.time(), 0.2):
+        for event in rt.parts.feed.step(time.time(), 0.2):
             rt.submit_market(event)
         rt.submit_venue(account_event(123.0))
 
         rt.run_once()
 
-        assert rt.c.venue_account is not None and rt.c.venue_account.cash == 123.0
-        assert rt.c.market.quote("QQQ") is None  # the market data is still waiting
+        assert rt.parts.venue_account is not None and rt.parts.venue_account.cash == 123.0
+        assert rt.parts.market.quote("QQQ") is None  # the market data is still waiting
     finally:
         rt.stop()
 
@@ -51,9 +51,9 @@ def test_command_then_handled_before_queued_venue_event(settings: Settings) -> N
 
         rt.run_once()
 
-        assert future.result(0)["ok"] and rt.c.venue_account is None
+        assert future.result(0)["ok"] and rt.parts.venue_account is None
         rt.run_once()
-        assert rt.c.venue_account is not None
+        assert rt.parts.venue_account is not None
     finally:
         rt.stop()
 
@@ -65,7 +65,7 @@ def test_market_backlog_then_market_dropped_but_venue_events_kept(
     rt = EngineRuntime(settings)
     rt.boot()
     try:
-        for event in rt.c.feed.step(time.time(), 0.2) * 3:
+        for event in rt.parts.feed.step(time.time(), 0.2) * 3:
             rt.submit_market(event)
         assert rt.dropped_market_events > 0
         senders = [
@@ -78,9 +78,9 @@ def test_market_backlog_then_market_dropped_but_venue_events_kept(
             sender.join()
         handled = []
         while rt.run_once():
-            if rt.c.venue_account is not None:
-                handled.append(rt.c.venue_account.cash)
-                rt.c.venue_account = None
+            if rt.parts.venue_account is not None:
+                handled.append(rt.parts.venue_account.cash)
+                rt.parts.venue_account = None
         assert sorted(handled) == [0.0, 1.0, 2.0, 3.0, 4.0]
     finally:
         rt.stop()
