@@ -272,7 +272,7 @@ class AlpacaFeed:
                 link.market_closed()
             elif state is ConnectionState.STALE and self._should_kick(link, silent):
                 link.failed(f"no market data for {silent:.0f} s")
-                link.kicked = True
+                link.kicked = True  # after `failed`: the cause named is the silence
                 self._kick(self._streams[kind])
 
     def _should_kick(self, link: StreamLink, silent: float) -> bool:

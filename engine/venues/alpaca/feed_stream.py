@@ -66,6 +66,8 @@ class StreamLink:
     def failed(self, problem: str, *, refused: bool = False) -> None:
         """Remember why the connection failed; the reconnect that follows reports it."""
         with self.lock:
+            if self.kicked and self.problem:
+                return  # the socket error of a reconnect we forced: the silence is the cause
             self.problem, self.refused = problem, refused
 
     def reconnect_delay(self) -> float:
@@ -76,7 +78,7 @@ class StreamLink:
             self.attempt = self.backoff.attempt
             problem = self.problem or "the connection closed"
             state = ConnectionState.DISCONNECTED if self.refused else ConnectionState.RECONNECTING
-        self._set(state, f"{problem}; reconnecting in {delay:.1f} s (attempt {self.attempt})")
+        self._set(state, f"{problem}; reconnecting in {delay:.2f} s (attempt {self.attempt})")
         return delay
 
     def data(self) -> None:
