@@ -131,7 +131,8 @@ class BarHistory:
             "symbol_or_symbols": [symbol],
             "timeframe": TimeFrame.Minute,
             "start": datetime.fromtimestamp(end - max(LOOKBACK_S, seconds), UTC),
-            "end": datetime.fromtimestamp(end, UTC),
+            # Alpaca's end is inclusive; the bar opening at `end` is not history yet.
+            "end": datetime.fromtimestamp(end - 0.001, UTC),
             "limit": limit,
             "sort": Sort.DESC,
         }
