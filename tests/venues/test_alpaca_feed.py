@@ -65,6 +65,7 @@ def make_feed(
     symbols: list[str],
     clock: Any = None,
     market_open: Any = None,
+    backoff_base_s: float = 0.05,
     **env: str,
 ) -> AlpacaFeed:
     rest, stream = fakes
@@ -73,8 +74,8 @@ def make_feed(
         symbols,
         clock=clock or SystemClock(),
         market_open=market_open,
-        backoff_base_s=0.05,
-        backoff_cap_s=0.2,
+        backoff_base_s=backoff_base_s,
+        backoff_cap_s=max(0.2, backoff_base_s),
         rng=random.Random(7),
         poll_s=0.02,
     )
@@ -211,6 +212,21 @@ def test_dropped_connection_is_reported_then_reconnects_with_backoff_and_resubsc
     assert "Alpaca stocks" in reconnecting[0].message
     assert "reconnecting in" in reconnecting[0].message
     assert sink.states()[-1] is ConnectionState.CONNECTED
+
+
+def test_a_blip_that_drops_both_streams_is_reported_once_per_attempt(fakes: Any) -> None:
+    _, stream = fakes
+    feed, sink = make_feed(fakes, ["SPY", "BTC/USD"], backoff_base_s=0.6), Sink()
+    feed.start(sink)
+    try:
+        connected(feed, stream, ["SPY", "BTC/USD"])
+        assert stream.drop() == 2
+        wait_until(lambda: stream.connections == 4, message="both streams back")
+        connected(feed, stream, ["SPY", "BTC/USD"])
+    finally:
+        feed.stop()
+    # The engine counts each RECONNECTING report as an error (the error-rate breaker).
+    assert sink.states().count(ConnectionState.RECONNECTING) == 1
 
 
 def test_backoff_grows_while_the_server_is_down(fakes: Any) -> None:

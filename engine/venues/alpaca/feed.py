@@ -46,6 +46,16 @@ from engine.venues.net import Backoff
 
 log = logging.getLogger(__name__)
 
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    """alpaca-py logs every failed connect with a traceback; the cause is in the message and
+    in the feed's ConnectionEvent, so the server log keeps one line per attempt."""
+    record.exc_info, record.exc_text = None, None
+    return True
+
+
+logging.getLogger("alpaca.data.live.websocket").addFilter(_without_traceback)
+
 NEW_YORK = ZoneInfo("America/New_York")
 _WORST_FIRST = (
     ConnectionState.DISCONNECTED,
@@ -301,7 +311,11 @@ class AlpacaFeed:
     def _emit(self, state: ConnectionState, attempt: int, message: str) -> None:
         with self._lock:
             last = self._connection
-            if (last.state, last.message) == (state, message):
+            # The engine counts every RECONNECTING / DISCONNECTED report as an error (the
+            # error-rate breaker): one per attempt, not one per stream a network blip dropped.
+            failing = state in (ConnectionState.RECONNECTING, ConnectionState.DISCONNECTED)
+            key = (state, attempt) if failing else (state, message)
+            if key == ((last.state, last.attempt) if failing else (last.state, last.message)):
                 return
             event = ConnectionEvent("feed", self.name, state, self.clock.time(), attempt, message)
             self._connection = event
