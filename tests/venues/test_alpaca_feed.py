@@ -17,7 +17,7 @@ from engine.models import BarEvent, Quote, Side, TradeTick
 from engine.settings_group import SettingsError, load_group
 from engine.venues.alpaca.feed import AlpacaFeed, us_stocks_open
 from engine.venues.alpaca.settings import AlpacaSettings
-from engine.venues.base import ConnectionEvent, ConnectionState, VenueError
+from engine.venues.base import ConnectionEvent, ConnectionState, MarketFeed, VenueError
 from tests.conftest import wait_until
 from tests.venues.fakes.alpaca_data import API_KEY, SECRET_KEY, FakeAlpacaData
 from tests.venues.fakes.alpaca_data_stream import FakeAlpacaStream
@@ -263,6 +263,19 @@ def test_a_server_that_never_answers_the_connect_times_out_and_the_feed_retries(
     first = next(e for e in sink.of(ConnectionEvent) if e.state is ConnectionState.RECONNECTING)
     assert "no answer within 0.3 s" in first.message
     assert stream.connections == 2
+
+
+def test_stop_while_the_connect_hangs_returns_promptly_and_leaves_no_thread(fakes: Any) -> None:
+    _, stream = fakes
+    stream.hang_next(5)
+    feed = make_feed(fakes, ["SPY", "BTC/USD"], VIGIL_ALPACA_HTTP_TIMEOUT_S="30")
+    assert isinstance(feed, MarketFeed)
+    feed.start(Sink())
+    wait_until(lambda: stream.connections == 2, message="both connects hanging")
+    started = time.monotonic()
+    feed.stop(timeout=5.0)
+    assert time.monotonic() - started < 5.0
+    assert not any(thread.is_alive() for thread in feed._threads)
 
 
 def test_refused_keys_are_named_and_the_feed_reports_disconnected(fakes: Any) -> None:

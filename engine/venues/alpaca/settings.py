@@ -30,7 +30,7 @@ class AlpacaSettings(SettingsGroup):
     # Market data (the feed): chart history waits at most this long at start (the engine
     # thread waits for it); a stream silent this long while its market is open is STALE, and
     # reconnected after VIGIL_ALPACA_STALE_RECONNECT_S of silence (0: never).
-    history_timeout_s: float = Field(8.0, alias="VIGIL_ALPACA_HISTORY_TIMEOUT_S", gt=0, le=60)
+    history_timeout_s: float = Field(6.0, alias="VIGIL_ALPACA_HISTORY_TIMEOUT_S", gt=0, le=60)
     stale_s: float = Field(15.0, alias="VIGIL_ALPACA_STALE_S", gt=0, le=3600)
     stale_reconnect_s: float = Field(120.0, alias="VIGIL_ALPACA_STALE_RECONNECT_S", ge=0)
 
