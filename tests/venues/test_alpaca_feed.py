@@ -13,7 +13,7 @@ import msgpack
 import pytest
 
 from engine.clock import FakeClock, SystemClock
-from engine.models import BarEvent, Quote, Side, TradeTick
+from engine.models import BarEvent, OrderBook, Quote, Side, TradeTick
 from engine.settings_group import SettingsError, load_group
 from engine.venues.alpaca.feed import AlpacaFeed, us_stocks_open
 from engine.venues.alpaca.settings import AlpacaSettings
@@ -126,6 +126,30 @@ def test_live_trades_quotes_and_bars_from_both_streams_become_engine_events(fake
         BarEvent("SPY", 1_800_000_040.0, 500.0, 500.2, 499.9, 500.1, 1234.0, closed=True)
     ]
     assert not feed._threads[0].is_alive() and not feed._threads[1].is_alive()
+
+
+def test_crypto_order_books_from_snapshot_and_updates(fakes: Any) -> None:
+    _, stream = fakes
+    feed, sink = make_feed(fakes, ["SPY", "BTC/USD"]), Sink()
+    feed.start(sink)
+    try:
+        connected(feed, stream, ["SPY", "BTC/USD"])
+        assert stream.subscribed("orderbooks", "BTC/USD")
+        assert not stream.subscribed("orderbooks", "SPY")  # Alpaca has no stock book stream
+        bids = [(60_000.0 - i, 0.5 + i) for i in range(12)]
+        asks = [(60_001.0 + i, 0.4 + i) for i in range(12)]
+        stream.orderbook("BTC/USD", bids, asks, reset=True, ts=1_800_000_000.0)
+        stream.orderbook("BTC/USD", [(60_000.0, 0.0), (60_000.5, 1.5)], [(60_001.0, 2.0)])
+        wait_until(lambda: len(sink.of(OrderBook)) == 2)
+    finally:
+        feed.stop()
+    first, second = sink.of(OrderBook)
+    assert first.ts == 1_800_000_000.0
+    assert [(lv.price, lv.size) for lv in first.bids] == bids[:10]
+    assert [(lv.price, lv.size) for lv in first.asks] == asks[:10]
+    assert [(lv.price, lv.size) for lv in second.bids[:2]] == [(60_000.5, 1.5), (59_999.0, 1.5)]
+    assert (second.asks[0].price, second.asks[0].size) == (60_001.0, 2.0)
+    assert len(second.bids) == 10
 
 
 def test_msgpack_protocol_auth_then_one_subscription_per_stream(fakes: Any) -> None:

@@ -5,10 +5,11 @@ VIGIL_ALPACA_HISTORY_TIMEOUT_S; a symbol whose history fails is named on the act
 the feed starts, and only a history that failed for every symbol raises (the engine reports
 the error and carries on live). `start` runs the stock and the crypto websocket (alpaca-py,
 see feed_stream.py) on one asyncio loop in the thread "vigil-feed-alpaca": trades, quotes and
-minute bars become TradeTick, Quote and BarEvent. A watchdog thread marks a stream STALE when
-no data arrived for VIGIL_ALPACA_STALE_S while its market is open (crypto: always; stocks:
-US regular hours, or 4:00-20:00 New York with VIGIL_ALPACA_EXTENDED_HOURS; exchange holidays
-are not known to this rule) and forces a reconnect after VIGIL_ALPACA_STALE_RECONNECT_S. The
+minute bars become TradeTick, Quote and BarEvent, crypto order books OrderBook (feed_book.py).
+A watchdog thread marks a stream STALE when no data arrived for VIGIL_ALPACA_STALE_S while its
+market is open (crypto: always; stocks: US regular hours, or 4:00-20:00 New York with
+VIGIL_ALPACA_EXTENDED_HOURS; exchange holidays are not known to this rule) and forces a
+reconnect after VIGIL_ALPACA_STALE_RECONNECT_S. The
 stale-feed breaker needs nothing from here but silence: it measures the time since the last
 market data the engine applied, and this feed never sends anything that is not market data.
 Alpaca has no VIX: none is sent (the regime panel stays empty unless a proxy is wired in).
@@ -27,9 +28,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.clock import Clock
-from engine.models import BarEvent, Instrument, Quote, TradeTick
+from engine.models import BarEvent, Instrument, OrderBook, Quote, TradeTick
 from engine.settings_group import SettingsError
 from engine.venues.alpaca.data import BarHistory, alpaca_instruments, is_crypto
+from engine.venues.alpaca.feed_book import CryptoBooks
 from engine.venues.alpaca.feed_stream import (
     StreamLink,
     VigilCryptoStream,
@@ -114,6 +116,7 @@ class AlpacaFeed:
         self._links: dict[str, StreamLink] = {}
         self._streams: dict[str, Stream] = {}
         self._quotes: dict[str, Quote] = {}
+        self._books = CryptoBooks()
         self.history_problems: list[str] = []
         self.rejected = 0  # data messages that failed validation and were dropped
         self._lock = threading.RLock()  # one connection state, whichever thread reports
@@ -213,13 +216,19 @@ class AlpacaFeed:
         stream.subscribe_trades(on_trade, *symbols)
         stream.subscribe_quotes(on_quote, *symbols)
         stream.subscribe_bars(on_bar, *symbols)
+        if isinstance(stream, VigilCryptoStream):  # stocks have no book on Alpaca's streams
+
+            async def on_book(msg: dict[str, Any]) -> None:
+                self._on_data(link, msg, self._books.apply)
+
+            stream.subscribe_orderbooks(on_book, *symbols)
         return stream
 
     def _on_data(
         self,
         link: StreamLink,
         msg: dict[str, Any],
-        convert: Callable[[dict[str, Any]], Quote | TradeTick | BarEvent],
+        convert: Callable[[dict[str, Any]], Quote | TradeTick | BarEvent | OrderBook],
     ) -> None:
         link.data()
         try:

@@ -193,7 +193,7 @@ def make_stream(
 # ----- Alpaca's data messages as engine events (raw msgpack dicts; bad ones raise) -----
 
 
-def _ts(raw: Any) -> float:
+def message_time(raw: Any) -> float:
     if not isinstance(raw, msgpack.Timestamp):
         raise ValueError(f"time {raw!r} is not a msgpack timestamp")
     ts = raw.to_unix()
@@ -215,7 +215,7 @@ def quote_event(msg: dict[str, Any]) -> Quote:
         raise ValueError(f"crossed quote {bid} > {ask}")
     bid_size = number(msg.get("bs", 0), "bid size", positive=False)
     ask_size = number(msg.get("as", 0), "ask size", positive=False)
-    return Quote(_symbol(msg), bid, ask, bid_size, ask_size, _ts(msg.get("t")))
+    return Quote(_symbol(msg), bid, ask, bid_size, ask_size, message_time(msg.get("t")))
 
 
 def trade_event(msg: dict[str, Any], last_quote: Quote | None) -> TradeTick:
@@ -230,7 +230,7 @@ def trade_event(msg: dict[str, Any], last_quote: Quote | None) -> TradeTick:
         side = Side.BUY if price >= last_quote.mid else Side.SELL
     else:
         side = Side.BUY
-    return TradeTick(_symbol(msg), price, size, side, _ts(msg.get("t")))
+    return TradeTick(_symbol(msg), price, size, side, message_time(msg.get("t")))
 
 
 def bar_event(msg: dict[str, Any]) -> BarEvent:
@@ -239,4 +239,4 @@ def bar_event(msg: dict[str, Any]) -> BarEvent:
     if not low <= min(o, c) <= max(o, c) <= h:
         raise ValueError("inconsistent bar")
     volume = number(msg.get("v", 0), "volume", positive=False)
-    return BarEvent(_symbol(msg), _ts(msg.get("t")), o, h, low, c, volume, closed=True)
+    return BarEvent(_symbol(msg), message_time(msg.get("t")), o, h, low, c, volume, closed=True)

@@ -27,11 +27,12 @@ from tests.venues.fakes.alpaca_data import API_KEY, SECRET_KEY
 
 STOCK_PATHS = ("/v2/iex", "/v2/sip")
 CRYPTO_PATH = "/v1beta3/crypto/us"
-CHANNELS = ("trades", "quotes", "bars")
+CHANNELS = ("trades", "quotes", "bars", "orderbooks")
 _ALL_CHANNELS = (
     "trades",
     "quotes",
     "bars",
+    "orderbooks",
     "updatedBars",
     "dailyBars",
     "statuses",
@@ -165,6 +166,28 @@ class FakeAlpacaStream:
         msg = {"T": "b", "S": symbol, "o": o, "h": h, "l": low, "c": c, "v": v, "t": _stamp(ts)}
         msg.update({"n": 5, "vw": round((h + low + c) / 3, 4)})
         return self._publish("bars", symbol, msg)
+
+    def orderbook(
+        self,
+        symbol: str,
+        bids: list[tuple[float, float]],
+        asks: list[tuple[float, float]],
+        *,
+        reset: bool = False,
+        ts: float | None = None,
+    ) -> int:
+        """A crypto book message: the whole book when `reset`, else changed levels (size 0
+        removes one)."""
+        msg: dict[str, Any] = {
+            "T": "o",
+            "S": symbol,
+            "t": _stamp(time.time() if ts is None else ts),
+        }
+        msg["b"] = [{"p": p, "s": s} for p, s in bids]
+        msg["a"] = [{"p": p, "s": s} for p, s in asks]
+        if reset:
+            msg["r"] = True
+        return self._publish("orderbooks", symbol, msg)
 
     def raw(self, messages: list[dict[str, Any]]) -> None:
         """Send these messages as they are to every authenticated connection."""
