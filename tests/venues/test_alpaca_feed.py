@@ -1,99 +1,30 @@
 """The Alpaca feed against loopback fakes: live data, the msgpack protocol, drops, hangs, refused
-keys, silence (STALE) and a forced reconnect."""
+keys."""
 
 from __future__ import annotations
 
-import random
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import msgpack
 import pytest
 
-from engine.clock import FakeClock, SystemClock
+from engine.clock import SystemClock
 from engine.models import BarEvent, OrderBook, Quote, Side, TradeTick
-from engine.settings_group import SettingsError, load_group
-from engine.venues.alpaca.feed import AlpacaFeed, us_stocks_open
-from engine.venues.alpaca.settings import AlpacaSettings
+from engine.settings_group import SettingsError
+from engine.venues.alpaca.feed import AlpacaFeed
 from engine.venues.base import ConnectionEvent, ConnectionState, MarketFeed, VenueError
 from tests.conftest import wait_until
-from tests.venues.fakes.alpaca_data import API_KEY, SECRET_KEY, FakeAlpacaData
-from tests.venues.fakes.alpaca_data_stream import FakeAlpacaStream
+from tests.venues.fakes.alpaca_data import API_KEY, SECRET_KEY
+from tests.venues.fakes.alpaca_data_harness import (
+    Sink,
+    alpaca_settings,
+    connected,
+    fakes,
+    make_feed,
+)
 
-
-def alpaca_settings(rest: FakeAlpacaData, stream: FakeAlpacaStream, **env: str) -> AlpacaSettings:
-    base = {
-        "ALPACA_API_KEY": API_KEY,
-        "ALPACA_SECRET_KEY": SECRET_KEY,
-        "VIGIL_ALPACA_DATA_URL": rest.url,
-        "VIGIL_ALPACA_STREAM_URL": stream.url,
-        "VIGIL_ALPACA_HTTP_TIMEOUT_S": "1",
-        "VIGIL_ALPACA_HISTORY_TIMEOUT_S": "3",
-    }
-    return load_group(AlpacaSettings, {**base, **env})
-
-
-class Sink:
-    """Collects what the feed hands the engine (from its threads)."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event: Any) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def of(self, kind: type) -> list[Any]:
-        with self._lock:
-            return [e for e in self.events if isinstance(e, kind)]
-
-    def states(self) -> list[ConnectionState]:
-        return [e.state for e in self.of(ConnectionEvent)]
-
-
-@pytest.fixture
-def fakes() -> Iterator[tuple[FakeAlpacaData, FakeAlpacaStream]]:
-    with FakeAlpacaData() as rest, FakeAlpacaStream() as stream:
-        yield rest, stream
-
-
-def make_feed(
-    fakes: tuple[FakeAlpacaData, FakeAlpacaStream],
-    symbols: list[str],
-    clock: Any = None,
-    market_open: Any = None,
-    backoff_base_s: float = 0.05,
-    **env: str,
-) -> AlpacaFeed:
-    rest, stream = fakes
-    return AlpacaFeed(
-        alpaca_settings(rest, stream, **env),
-        symbols,
-        clock=clock or SystemClock(),
-        market_open=market_open,
-        backoff_base_s=backoff_base_s,
-        backoff_cap_s=max(0.2, backoff_base_s),
-        rng=random.Random(7),
-        poll_s=0.02,
-    )
-
-
-def connected(feed: AlpacaFeed, stream: FakeAlpacaStream, symbols: list[str]) -> None:
-    wait_until(
-        lambda: (
-            feed.connection().state is ConnectionState.CONNECTED
-            and all(
-                stream.subscribed(channel, s)
-                for s in symbols
-                for channel in ("trades", "quotes", "bars")
-            )
-        ),
-        5.0,
-        "the feed connected and subscribed",
-    )
+__all__ = ["fakes"]  # the fixture
 
 
 def test_live_trades_quotes_and_bars_from_both_streams_become_engine_events(fakes: Any) -> None:
@@ -323,88 +254,3 @@ def test_no_keys_refuses_to_build_naming_the_variable(fakes: Any) -> None:
     settings = alpaca_settings(rest, stream, ALPACA_API_KEY="", ALPACA_SECRET_KEY="")
     with pytest.raises(SettingsError, match=r"^ALPACA_API_KEY: "):
         AlpacaFeed(settings, ["SPY"], clock=SystemClock())
-
-
-def test_silence_while_the_market_is_open_is_stale_and_data_clears_it(fakes: Any) -> None:
-    _, stream = fakes
-    clock = FakeClock(start=time.time())
-    feed, sink = make_feed(fakes, ["BTC/USD"], clock=clock, VIGIL_ALPACA_STALE_S="10"), Sink()
-    feed.start(sink)
-    try:
-        connected(feed, stream, ["BTC/USD"])
-        clock.advance(9.0)
-        feed.check_stale()
-        assert feed.connection().state is ConnectionState.CONNECTED
-        clock.advance(2.0)
-        wait_until(lambda: feed.connection().state is ConnectionState.STALE, message="STALE")
-        assert "no market data for 11 s" in feed.connection().message
-        stream.quote("BTC/USD", 60_000.0, 60_001.0)
-        wait_until(lambda: feed.connection().state is ConnectionState.CONNECTED)
-    finally:
-        feed.stop()
-    assert "market data resumed" in feed.connection().message
-    assert stream.connections == 1
-
-
-def test_stocks_are_not_stale_while_their_market_is_closed(fakes: Any) -> None:
-    _, stream = fakes
-    clock = FakeClock(start=time.time())
-    is_open = {"now": False}
-    feed = make_feed(
-        fakes,
-        ["SPY"],
-        clock=clock,
-        market_open=lambda ts: is_open["now"],
-        VIGIL_ALPACA_STALE_S="10",
-    )
-    feed.start(Sink())
-    try:
-        connected(feed, stream, ["SPY"])
-        clock.advance(3600.0)
-        feed.check_stale()
-        assert feed.connection().state is ConnectionState.CONNECTED
-        is_open["now"] = True  # the bell rings and nothing comes
-        wait_until(lambda: feed.connection().state is ConnectionState.STALE)
-        is_open["now"] = False
-        wait_until(lambda: feed.connection().state is ConnectionState.CONNECTED)
-    finally:
-        feed.stop()
-    assert "market closed" in feed.connection().message
-
-
-def test_a_long_silence_forces_a_reconnect(fakes: Any) -> None:
-    _, stream = fakes
-    clock = FakeClock(start=time.time())
-    env = {"VIGIL_ALPACA_STALE_S": "10", "VIGIL_ALPACA_STALE_RECONNECT_S": "60"}
-    feed, sink = make_feed(fakes, ["ETH/USD"], clock=clock, **env), Sink()
-    feed.start(sink)
-    try:
-        connected(feed, stream, ["ETH/USD"])
-        clock.advance(11.0)
-        wait_until(lambda: feed.connection().state is ConnectionState.STALE)
-        assert stream.connections == 1
-        clock.advance(50.0)
-        wait_until(lambda: stream.connections == 2, message="a second connection")
-        wait_until(lambda: feed.connection().state is ConnectionState.CONNECTED)
-    finally:
-        feed.stop()
-    reconnecting = [e for e in sink.of(ConnectionEvent) if e.state is ConnectionState.RECONNECTING]
-    assert "no market data for 61 s" in reconnecting[0].message
-
-
-@pytest.mark.parametrize(
-    ("iso_utc", "extended", "expected"),
-    [
-        ("2026-12-01T14:29:00+00:00", False, False),  # Tuesday 9:29 New York
-        ("2026-12-01T14:30:00+00:00", False, True),
-        ("2026-12-01T20:59:00+00:00", False, True),
-        ("2026-12-01T21:00:00+00:00", False, False),
-        ("2026-12-01T09:00:00+00:00", True, True),  # 4:00 pre-market
-        ("2026-12-05T15:00:00+00:00", False, False),  # Saturday
-        ("2026-07-01T13:30:00+00:00", False, True),  # summer time: 9:30 is 13:30 UTC
-    ],
-)
-def test_us_stock_hours_in_new_york_time(iso_utc: str, extended: bool, expected: bool) -> None:
-    from datetime import datetime
-
-    assert us_stocks_open(datetime.fromisoformat(iso_utc).timestamp(), extended) is expected

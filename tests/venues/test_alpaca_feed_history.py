@@ -18,9 +18,15 @@ from engine.venues.base import ConnectionEvent, ConnectionState, VenueError
 from engine.venues.registry import build_feed
 from tests.conftest import SyncEngine, make_settings, wait_until
 from tests.venues.fakes.alpaca_data import API_KEY, CRYPTO_BARS, SECRET_KEY, STOCK_BARS
-from tests.venues.test_alpaca_feed import Sink, alpaca_settings, connected, fakes, make_feed
+from tests.venues.fakes.alpaca_data_harness import (
+    Sink,
+    alpaca_settings,
+    connected,
+    fakes,
+    make_feed,
+)
 
-__all__ = ["fakes"]  # the fixture, shared with test_alpaca_feed
+__all__ = ["fakes"]  # the fixture
 
 END = 1_796_040_000.0  # a minute's open
 MINUTE = 60.0
