@@ -77,6 +77,7 @@ class StreamLink:
         with self.lock:
             self.attempt = self.backoff.attempt
             problem = self.problem or "the connection closed"
+            self.kicked = False  # the silence is reported once; later failures name their own
             state = ConnectionState.DISCONNECTED if self.refused else ConnectionState.RECONNECTING
         self._set(state, f"{problem}; reconnecting in {delay:.2f} s (attempt {self.attempt})")
         return delay
