@@ -209,7 +209,14 @@ def test_engine_with_alpaca_feed_when_the_stream_goes_silent_then_stale_feed_hal
         answer = engine.do("place_order", {"symbol": "BTC/USD", "side": "buy", "qty": 0.005})
         assert answer["ok"], answer
         stream.quote("BTC/USD", 60_000.5, 60_001.5, 2.0, 2.0)
-        wait_until(lambda: engine.venue() >= 0 and engine.c.desk.ledger.position("BTC/USD"))
+
+        def applied() -> bool:
+            engine.venue()
+            quote = engine.rt.snapshot()["market"]["quotes"]["BTC/USD"]
+            return quote["bid"] == 60_000.5 and bool(engine.c.desk.ledger.position("BTC/USD"))
+
+        # The last quote must have arrived before the clock moves, or it would look fresh.
+        wait_until(applied, message="the second quote applied and the position open")
         engine.c.evaluate_safety(clock.time())
         assert "stale_feed" not in {t.name for t in engine.c.safety.board.tripped()}
         clock.advance(31.0)  # Alpaca goes quiet: no message at all
