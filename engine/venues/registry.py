@@ -13,6 +13,7 @@ from typing import Any
 from engine.clock import Clock
 from engine.models import Instrument
 from engine.settings import Settings, SettingsError
+from engine.venues.alpaca.feed_builder import build_alpaca_feed
 from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.paper.venue import PaperVenue
 from engine.venues.pumped import PumpedFeed, StepSource
@@ -75,6 +76,7 @@ def _sim(settings: Settings, clock: Clock) -> MarketFeed:
 FEEDS: dict[str, FeedBuilder] = {
     "sim": _sim,
     "replay": lambda settings, clock: _pumped(build_replay_feed(settings), settings, clock),
+    "alpaca": build_alpaca_feed,
 }
 
 
