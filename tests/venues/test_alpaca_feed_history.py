@@ -197,14 +197,14 @@ def test_engine_with_alpaca_feed_when_the_stream_goes_silent_then_stale_feed_hal
         tmp_path / "var", VIGIL_FEED="alpaca", VIGIL_SYMBOLS="BTC/USD", VIGIL_STRATEGY="none"
     )
     engine = SyncEngine(settings, clock)
-    feed = engine.c.feed
+    feed = engine.parts.feed
     assert isinstance(feed, AlpacaFeed)
     try:
-        feed.subscribe(list(engine.c.market.symbols))
+        feed.subscribe(list(engine.parts.market.symbols))
         feed.start(engine.rt.submit_market)
         connected(feed, stream, ["BTC/USD"])
         stream.quote("BTC/USD", 60_000.0, 60_001.0, 2.0, 2.0)
-        wait_until(lambda: engine.rt.run_once() and engine.c.market.last_data_ts)
+        wait_until(lambda: engine.rt.run_once() and engine.parts.market.last_data_ts)
         assert engine.rt.snapshot()["market"]["quotes"]["BTC/USD"]["bid"] == 60_000.0
         answer = engine.do("place_order", {"symbol": "BTC/USD", "side": "buy", "qty": 0.005})
         assert answer["ok"], answer
@@ -213,18 +213,18 @@ def test_engine_with_alpaca_feed_when_the_stream_goes_silent_then_stale_feed_hal
         def applied() -> bool:
             engine.venue()
             quote = engine.rt.snapshot()["market"]["quotes"]["BTC/USD"]
-            return quote["bid"] == 60_000.5 and bool(engine.c.desk.ledger.position("BTC/USD"))
+            return quote["bid"] == 60_000.5 and bool(engine.parts.desk.ledger.position("BTC/USD"))
 
         # The last quote must have arrived before the clock moves, or it would look fresh.
         wait_until(applied, message="the second quote applied and the position open")
-        engine.c.evaluate_safety(clock.time())
-        assert "stale_feed" not in {t.name for t in engine.c.safety.board.tripped()}
+        engine.parts.safety_loop.evaluate(clock.time())
+        assert "stale_feed" not in {t.name for t in engine.parts.safety.board.tripped()}
         clock.advance(31.0)  # Alpaca goes quiet: no message at all
         wait_until(lambda: feed.connection().state is ConnectionState.STALE)
         engine.rt.run_once()
-        engine.c.evaluate_safety(clock.time())
-        assert "stale_feed" in {t.name for t in engine.c.safety.board.tripped()}
-        assert str(engine.c.safety.trading_state) == "HALTED"
+        engine.parts.safety_loop.evaluate(clock.time())
+        assert "stale_feed" in {t.name for t in engine.parts.safety.board.tripped()}
+        assert str(engine.parts.safety.trading_state) == "HALTED"
         engine.venue()
         assert engine.rt.health_payload()["venues"]["feed"]["state"] == "stale"
     finally:
