@@ -13,6 +13,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from dashboard.services import services
 from dashboard.settings import VigilSettings
 from dashboard.share_links import ShareLinks
 from engine.models import KillLevel
@@ -29,9 +30,7 @@ share_cli = AppGroup("share", help="Read-only share links: create, list, revoke.
 
 
 def _settings() -> VigilSettings:
-    from flask import current_app
-
-    return current_app.extensions["vigil.settings"]
+    return services().settings
 
 
 def _files() -> StoreSettings:
@@ -208,9 +207,7 @@ def list_users() -> None:
 
 
 def _share_links() -> ShareLinks:
-    from flask import current_app
-
-    return current_app.extensions["vigil.share_links"]
+    return services().share_links
 
 
 def _audit(actor: str, action: str, **fields: Any) -> None:

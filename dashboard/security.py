@@ -36,6 +36,7 @@ from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 
 from dashboard.auth import error_response
+from dashboard.services import Services
 from dashboard.settings import WebSettings
 from engine.commands import MAX_PAYLOAD_DEPTH, too_deeply_nested
 
@@ -156,12 +157,11 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
 
 def install(app: Flask) -> None:
-    web: WebSettings = app.extensions["vigil.settings"].web
+    services = Services.of(app)
+    web = services.settings.web
     app.config["VIGIL_ORIGINS"] = configured_origins(web)
-    socketio = app.extensions.get("vigil.socketio")
-    if socketio is not None:
-        # Set here, next to the HTTP rule, so the two cannot drift apart.
-        socketio.server.eio.cors_allowed_origins = socket_origin_check(web)
+    # Set here, next to the HTTP rule, so the two cannot drift apart.
+    services.socketio.server.eio.cors_allowed_origins = socket_origin_check(web)
 
     @app.before_request
     def _guard_cross_site() -> Any:

@@ -18,6 +18,7 @@ from engine.settings_group import SettingsError, SettingsTree
 from engine.store.settings import StoreSettings
 from engine.strategies.settings import StrategySettings
 from engine.trading.settings import ReconcileSettings, SessionSettings
+from engine.venues.alpaca.settings import AlpacaSettings
 from engine.venues.paper.settings import PaperSettings
 from engine.venues.settings import BrokerSettings, FeedSettings
 
@@ -38,8 +39,9 @@ class EngineSettings(SettingsTree):
     paper: PaperSettings
     # Last of the required groups: its check creates the data directory, once all is valid.
     store: StoreSettings
-    # Other venues: one optional field each, named as in VIGIL_BROKER / VIGIL_FEED, e.g.
-    # `alpaca: AlpacaSettings | None = None`; `wants` loads it only when that venue is chosen.
+    # Other venues: one optional field each, named as in VIGIL_BROKER / VIGIL_FEED; `wants`
+    # loads it only when that venue is chosen, else it is None.
+    alpaca: AlpacaSettings | None = None
 
     @classmethod
     def wants(cls, name: str, loaded: Mapping[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from engine.clock import Clock
 from engine.models import Instrument
 from engine.settings import EngineSettings
 from engine.settings_group import SettingsError
+from engine.venues.alpaca.feed_builder import build_alpaca_feed
 from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.paper.venue import PaperVenue
 from engine.venues.pumped import PumpedFeed, StepSource
@@ -82,6 +83,7 @@ def _sim(settings: EngineSettings, clock: Clock) -> MarketFeed:
 FEEDS: dict[str, FeedBuilder] = {
     "sim": _sim,
     "replay": lambda settings, clock: _pumped(build_replay_feed(settings.feed), settings, clock),
+    "alpaca": build_alpaca_feed,
 }
 
 

@@ -28,14 +28,14 @@ def test_venue_event_then_handled_before_queued_market_data(settings: VigilSetti
     rt = EngineRuntime(settings.engine)
     rt.boot()
     try:
-        for event in rt.c.feed.step(time.time(), 0.2):
+        for event in rt.parts.feed.step(time.time(), 0.2):
             rt.submit_market(event)
         rt.submit_venue(account_event(123.0))
 
         rt.run_once()
 
-        assert rt.c.venue_account is not None and rt.c.venue_account.cash == 123.0
-        assert rt.c.market.quote("QQQ") is None  # the market data is still waiting
+        assert rt.parts.venue_account is not None and rt.parts.venue_account.cash == 123.0
+        assert rt.parts.market.quote("QQQ") is None  # the market data is still waiting
     finally:
         rt.stop()
 
@@ -52,9 +52,9 @@ def test_command_then_handled_before_queued_venue_event(settings: VigilSettings)
 
         rt.run_once()
 
-        assert future.result(0)["ok"] and rt.c.venue_account is None
+        assert future.result(0)["ok"] and rt.parts.venue_account is None
         rt.run_once()
-        assert rt.c.venue_account is not None
+        assert rt.parts.venue_account is not None
     finally:
         rt.stop()
 
@@ -66,7 +66,7 @@ def test_market_backlog_then_market_dropped_but_venue_events_kept(
     rt = EngineRuntime(settings.engine)
     rt.boot()
     try:
-        for event in rt.c.feed.step(time.time(), 0.2) * 3:
+        for event in rt.parts.feed.step(time.time(), 0.2) * 3:
             rt.submit_market(event)
         assert rt.dropped_market_events > 0
         senders = [
@@ -79,16 +79,16 @@ def test_market_backlog_then_market_dropped_but_venue_events_kept(
             sender.join()
         handled = []
         while rt.run_once():
-            if rt.c.venue_account is not None:
-                handled.append(rt.c.venue_account.cash)
-                rt.c.venue_account = None
+            if rt.parts.venue_account is not None:
+                handled.append(rt.parts.venue_account.cash)
+                rt.parts.venue_account = None
         assert sorted(handled) == [0.0, 1.0, 2.0, 3.0, 4.0]
     finally:
         rt.stop()
 
 
 def test_registry_then_one_line_per_name(tmp_path: Any) -> None:
-    assert set(BROKERS) == {"paper"} and set(FEEDS) == {"sim", "replay"}
+    assert set(BROKERS) == {"paper"} and set(FEEDS) == {"sim", "replay", "alpaca"}
     settings = make_settings(tmp_path / "var")
     feed = build_feed(settings.engine, SystemClock())
     broker = build_broker(settings.engine, SystemClock(), feed.instruments)
