@@ -63,17 +63,9 @@ class Limits:
     daily_loss_limit: float
 
     @classmethod
-    def from_settings(cls, settings: LimitSettings) -> Limits:
-        return cls(
-            max_order_qty=settings.max_order_qty,
-            max_notional=settings.max_notional,
-            max_positions=settings.max_positions,
-            price_collar_pct=settings.price_collar_pct,
-            stale_quote_s=settings.stale_quote_s,
-            order_rate_max=settings.order_rate_max,
-            order_rate_window_s=settings.order_rate_window_s,
-            daily_loss_limit=settings.daily_loss_limit,
-        )
+    def from_settings(cls, limits: LimitSettings) -> Limits:
+        """The limits as configured; the same names as LimitSettings' fields."""
+        return cls(**limits.model_dump())
 
 
 @dataclass(frozen=True)
