@@ -30,6 +30,9 @@ from __future__ import annotations
 import math
 from collections import deque
 
+# The `source` a VixUpdate carries, which the page's regime panel shows.
+VIX_SOURCE = "VIX"
+PROXY_SOURCE = "realized-vol proxy"
 EQUITY_MINUTES_PER_YEAR = 390 * 252
 CRYPTO_MINUTES_PER_YEAR = 365 * 24 * 60
 # The regime classifier refuses 0 as a bad reading; a flat market is the calmest, not broken.

@@ -15,6 +15,7 @@ from engine.models import Instrument
 from engine.settings import Settings, SettingsError
 from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.paper.venue import PaperVenue
+from engine.venues.polygon.builder import build_polygon_feed
 from engine.venues.pumped import PumpedFeed, StepSource
 from engine.venues.replay.feed import build_replay_feed
 from engine.venues.sim.catalogue import select_instruments
@@ -75,6 +76,7 @@ def _sim(settings: Settings, clock: Clock) -> MarketFeed:
 FEEDS: dict[str, FeedBuilder] = {
     "sim": _sim,
     "replay": lambda settings, clock: _pumped(build_replay_feed(settings), settings, clock),
+    "polygon": build_polygon_feed,
 }
 
 

@@ -1,0 +1,397 @@
+"""PolygonFeed: Polygon's stocks data (and the VIX where the plan has it) as a Vigil MarketFeed.
+
+History: the newest 1-minute aggregates of each symbol from REST (engine/venues/polygon/
+history.py), fetched on a thread of their own while the engine keeps answering commands.
+Live: the stocks cluster's trades (T), quotes (Q), second (A) and minute (AM) aggregates on
+one websocket thread; a second-aggregate builds the forming minute's bar, the minute aggregate
+is its authority. The regime: I:VIX values from the indices cluster while the plan allows it;
+when Polygon refuses indices (403 on REST, an error status on the socket, or
+VIGIL_POLYGON_INDICES=off), the realized-volatility proxy of engine/market/vol_proxy.py from
+the symbols' minute bars, and each VixUpdate names its source so the page can say which.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from massive import RESTClient
+from massive.websocket.models import EquityAgg, EquityQuote, EquityTrade, IndexValue, Market, parse
+
+from engine.clock import Clock
+from engine.market.vol_proxy import PROXY_SOURCE, VIX_SOURCE, RealizedVolProxy
+from engine.models import AssetClass, BarEvent, Instrument, Quote, Side, TradeTick, VixUpdate
+from engine.settings_group import SettingsError
+from engine.venues.base import ConnectionEvent, ConnectionState, MarketSink, VenueError
+from engine.venues.net import Backoff
+from engine.venues.polygon.history import PlanRefused, describe, newest_minutes
+from engine.venues.polygon.settings import PolygonSettings
+from engine.venues.polygon.stream import PolygonStream
+
+log = logging.getLogger(__name__)
+STOCK_CHANNELS = ("T", "Q", "A", "AM")
+VIX_TICKER = "I:VIX"
+SLICE_WAIT_S = 0.05  # the engine waits at most this long per history slice (commands first)
+
+HistoryEvent = BarEvent | VixUpdate
+LiveEvent = Quote | TradeTick | BarEvent | VixUpdate
+
+
+def _num(value: Any) -> float | None:
+    """A finite positive number, or None (a field Polygon left out or sent broken)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number > 0 else None
+
+
+class PolygonFeed:
+    """A MarketFeed over Polygon through massive; see the module docstring."""
+
+    name = "polygon"
+
+    def __init__(
+        self,
+        config: PolygonSettings,
+        symbols: Sequence[str],
+        *,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not config.has_key:
+            raise SettingsError("POLYGON_API_KEY: required for VIGIL_FEED=polygon")
+        bad = [s for s in symbols if not s or ":" in s or s != s.strip().upper()]
+        if bad or not symbols:
+            raise SettingsError(
+                f"VIGIL_SYMBOLS: Polygon stock tickers expected, e.g. SPY,QQQ (got {bad or 'none'})"
+            )
+        self.config = config
+        self.clock = clock
+        self._rng = rng or random.Random()
+        self._instruments = {
+            s: Instrument(s, AssetClass.EQUITY, tick_size=0.01, lot_size=1.0) for s in symbols
+        }
+        self._rest = RESTClient(
+            api_key=config.api_key,
+            base=config.rest_base,
+            connect_timeout=config.http_timeout_s,
+            read_timeout=config.http_timeout_s,
+            retries=0,
+        )
+        self._lock = threading.Lock()
+        self._subscribed: frozenset[str] = frozenset(symbols)
+        self._sink: MarketSink | None = None
+        self._stocks: PolygonStream | None = None
+        self._indices: PolygonStream | None = None
+        self._stop = threading.Event()
+        self._connection = ConnectionEvent(
+            "feed", self.name, ConnectionState.CONNECTING, clock.time()
+        )
+        self.regime_source = VIX_SOURCE if config.indices == "auto" else PROXY_SOURCE
+        self._proxy = RealizedVolProxy()
+        self._mid: dict[str, float] = {}
+        self._last_price: dict[str, float] = {}
+        self._forming: dict[str, list[float]] = {}  # symbol -> [minute, o, h, l, c, v]
+        self._closed_minute: dict[str, float] = {}  # symbol -> newest AM bar's minute
+        self.history_problems: list[str] = []
+        self.history_progress = 0.0
+
+    # ----- MarketFeed -----
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        return self._instruments
+
+    def subscribe(self, symbols: Sequence[str]) -> None:
+        unknown = [s for s in symbols if s not in self._instruments]
+        if unknown:
+            raise VenueError(f"feed polygon cannot serve {', '.join(repr(s) for s in unknown)}")
+        self._subscribed = frozenset(symbols)
+
+    def start(self, sink: MarketSink) -> None:
+        if self._stocks is not None:
+            return
+        self._sink = sink
+        host, secure = self.config.ws_host
+        common: dict[str, Any] = {
+            "api_key": self.config.api_key,
+            "host": host,
+            "secure": secure,
+            "clock": self.clock,
+            "open_timeout_s": self.config.http_timeout_s,
+        }
+        channels = [f"{c}.{s}" for s in sorted(self._subscribed) for c in STOCK_CHANNELS]
+        self._stocks = PolygonStream(
+            market="stocks",
+            channels=channels,
+            backoff=self._backoff(),
+            stale_after_s=self.config.stale_after_s,
+            on_events=self._on_stock_events,
+            on_status=self._report,
+            **common,
+        )
+        if self.history_problems:
+            self._report(
+                ConnectionState.CONNECTING,
+                0,
+                "chart history incomplete: " + "; ".join(self.history_problems),
+            )
+        if self.regime_source == VIX_SOURCE:
+            self._indices = PolygonStream(
+                market="indices",
+                channels=[f"V.{VIX_TICKER}"],
+                backoff=self._backoff(),
+                stale_after_s=None,
+                on_events=self._on_index_events,
+                on_status=self._on_index_status,
+                on_refused=self._indices_refused,
+                **common,
+            )
+            self._indices.start()
+        else:
+            self._emit_proxy()
+        self._stocks.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for stream in (self._stocks, self._indices):
+            if stream is not None:
+                stream.stop()
+
+    def connection(self) -> ConnectionEvent:
+        with self._lock:
+            return self._connection
+
+    def history(self, end: float, seconds: float) -> list[HistoryEvent]:
+        """The newest minutes before `end` (about `seconds` of them) per symbol, oldest first,
+        then the regime's reading; never raises for Polygon's faults (they are named in
+        `history_problems` and reported when the feed starts)."""
+        count = max(int(seconds // 60), 1)
+        deadline = self.clock.monotonic() + self.config.history_timeout_s
+        events: list[HistoryEvent] = []
+        symbols = sorted(self._subscribed)
+        for done, symbol in enumerate(symbols):
+            try:
+                aggs = self._minutes(symbol, end, count, deadline)
+            except Exception as exc:  # noqa: BLE001 - one symbol's history is not fatal
+                self._history_problem(f"{symbol}: {describe(exc)}")
+                aggs = []
+            events.extend(self._history_bars(symbol, aggs, end))
+            self.history_progress = (done + 1) / (len(symbols) + 1)
+        if self.regime_source == VIX_SOURCE:
+            events.extend(self._history_vix(end, deadline))
+        if self.regime_source == PROXY_SOURCE:
+            value = self._proxy_value()
+            if value is not None:
+                events.append(VixUpdate(value, end, PROXY_SOURCE))
+        self.history_progress = 1.0
+        return events
+
+    def history_slices(
+        self, end: float, seconds: float, dt: float = 0.0, steps_per_slice: int = 0
+    ) -> Iterator[tuple[float, list[HistoryEvent]]]:
+        """The history fetched on its own thread: each slice waits at most SLICE_WAIT_S, so
+        the engine handles queued commands between them however slow Polygon is."""
+        result: dict[str, Any] = {}
+        done = threading.Event()
+
+        def fetch() -> None:
+            try:
+                result["events"] = self.history(end, seconds)
+            except BaseException as exc:  # noqa: BLE001 - handed to the engine thread below
+                result["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=fetch, name="vigil-polygon-history", daemon=True).start()
+        while not done.wait(SLICE_WAIT_S):
+            yield min(self.history_progress, 0.99), []
+        if "error" in result:
+            raise result["error"]
+        yield 1.0, result["events"]
+
+    # ----- history -----
+    def _minutes(self, ticker: str, end: float, count: int, deadline: float) -> list[Any]:
+        return newest_minutes(
+            self._rest,
+            ticker,
+            end,
+            count,
+            clock=self.clock,
+            deadline=deadline,
+            backoff=Backoff(0.25, 2.0, self._rng),
+            wait=self._stop.wait,
+        )
+
+    def _history_problem(self, text: str) -> None:
+        log.warning("polygon history: %s", text)
+        self.history_problems.append(text)
+
+    def _history_bars(self, symbol: str, aggs: list[Any], end: float) -> list[BarEvent]:
+        bars = []
+        for agg in aggs:
+            bar = self._bar(symbol, agg.timestamp, agg.open, agg.high, agg.low, agg.close,
+                            agg.volume, closed=True)  # fmt: skip
+            if bar is None:
+                continue
+            if bar.ts + 60 > end:  # the minute still running at `end` is still forming
+                bar = BarEvent(**{**bar.__dict__, "closed": False})
+            bars.append(bar)
+            with self._lock:
+                self._proxy.add_bar(symbol, bar.ts, bar.close)
+        return bars
+
+    def _history_vix(self, end: float, deadline: float) -> list[VixUpdate]:
+        try:
+            aggs = self._minutes(VIX_TICKER, end, 1, deadline)
+        except PlanRefused:
+            self._use_proxy("the Polygon plan has no indices (I:VIX refused)")
+            return []
+        except Exception as exc:  # noqa: BLE001 - the live feed may still bring it
+            self._history_problem(f"{VIX_TICKER}: {describe(exc)}")
+            return []
+        values = [_num(a.close) for a in aggs]
+        return [VixUpdate(v, end, VIX_SOURCE) for v in values[-1:] if v is not None]
+
+    # ----- live: stocks -----
+    def _on_stock_events(self, raw: list[dict[str, Any]]) -> None:
+        sink = self._sink
+        if sink is None or self._stop.is_set():
+            return
+        for msg in parse(raw, log, Market.Stocks):
+            for event in self._convert(msg):
+                sink(event)
+
+    def _convert(self, msg: Any) -> list[LiveEvent]:
+        symbol = getattr(msg, "symbol", None)
+        if symbol not in self._subscribed:
+            return []
+        if isinstance(msg, EquityQuote):
+            return self._quote(symbol, msg)
+        if isinstance(msg, EquityTrade):
+            return self._trade(symbol, msg)
+        if isinstance(msg, EquityAgg) and msg.event_type == "AM":
+            return self._minute_agg(symbol, msg)
+        if isinstance(msg, EquityAgg) and msg.event_type == "A":
+            return self._second_agg(symbol, msg)
+        return []
+
+    def _quote(self, symbol: str, q: EquityQuote) -> list[LiveEvent]:
+        bid, ask, ts = _num(q.bid_price), _num(q.ask_price), _num(q.timestamp)
+        if bid is None or ask is None or ts is None or ask < bid:
+            return []
+        self._mid[symbol] = (bid + ask) / 2
+        return [Quote(symbol, bid, ask, float(q.bid_size or 0), float(q.ask_size or 0), ts / 1000)]
+
+    def _trade(self, symbol: str, t: EquityTrade) -> list[LiveEvent]:
+        price, size, ts = _num(t.price), _num(t.size), _num(t.timestamp)
+        if price is None or size is None or ts is None:
+            return []
+        # Polygon does not say who initiated a trade: at or above the mid (or an uptick
+        # without a quote yet) counts as a buy.
+        ref = self._mid.get(symbol, self._last_price.get(symbol, price))
+        self._last_price[symbol] = price
+        side = Side.BUY if price >= ref else Side.SELL
+        return [TradeTick(symbol, price, size, side, ts / 1000)]
+
+    def _minute_agg(self, symbol: str, a: EquityAgg) -> list[LiveEvent]:
+        bar = self._bar(symbol, a.start_timestamp, a.open, a.high, a.low, a.close, a.volume,
+                        closed=True)  # fmt: skip
+        if bar is None:
+            return []
+        self._closed_minute[symbol] = max(self._closed_minute.get(symbol, 0.0), bar.ts)
+        forming = self._forming.get(symbol)
+        if forming is not None and forming[0] <= bar.ts:
+            del self._forming[symbol]
+        with self._lock:
+            self._proxy.add_bar(symbol, bar.ts, bar.close)
+        out: list[LiveEvent] = [bar]
+        if self.regime_source == PROXY_SOURCE:
+            value = self._proxy_value()
+            if value is not None:
+                out.append(VixUpdate(value, self.clock.time(), PROXY_SOURCE))
+        return out
+
+    def _second_agg(self, symbol: str, a: EquityAgg) -> list[LiveEvent]:
+        o, h, lo, c = _num(a.open), _num(a.high), _num(a.low), _num(a.close)
+        start = _num(a.start_timestamp)
+        volume = float(a.volume or 0)
+        if None in (o, h, lo, c, start):
+            return []
+        minute = float(int(start / 1000) // 60 * 60)  # type: ignore[operator]
+        if minute <= self._closed_minute.get(symbol, -1.0):
+            return []  # the minute's own aggregate has come: it is the authority
+        bar = self._forming.get(symbol)
+        if bar is None or bar[0] != minute:
+            bar = self._forming[symbol] = [minute, o, h, lo, c, volume]  # type: ignore[list-item]
+        else:
+            bar[2], bar[3], bar[4] = max(bar[2], h), min(bar[3], lo), c  # type: ignore[type-var]
+            bar[5] += volume
+        return [BarEvent(symbol, bar[0], bar[1], bar[2], bar[3], bar[4], bar[5], closed=False)]
+
+    def _bar(
+        self, symbol: str, start_ms: Any, o: Any, h: Any, lo: Any, c: Any, v: Any, *, closed: bool
+    ) -> BarEvent | None:
+        values = [_num(x) for x in (start_ms, o, h, lo, c)]
+        if any(x is None for x in values) or (v is not None and not isinstance(v, int | float)):
+            return None
+        ts, open_, high, low, close = values  # type: ignore[misc]
+        minute = float(int(ts / 1000) // 60 * 60)
+        return BarEvent(symbol, minute, open_, high, low, close, float(v or 0), closed)
+
+    # ----- live: the regime -----
+    def _on_index_events(self, raw: list[dict[str, Any]]) -> None:
+        sink = self._sink
+        if sink is None or self._stop.is_set() or self.regime_source != VIX_SOURCE:
+            return
+        for msg in parse(raw, log, Market.Indices):
+            if isinstance(msg, IndexValue) and msg.ticker == VIX_TICKER:
+                value = _num(msg.value)
+                if value is not None:
+                    ts = _num(msg.timestamp)
+                    sink(VixUpdate(value, ts / 1000 if ts else self.clock.time(), VIX_SOURCE))
+
+    def _on_index_status(self, state: ConnectionState, attempt: int, message: str) -> None:
+        if state is ConnectionState.DISCONNECTED and "refused" in message:
+            self._indices_refused(message)  # Polygon refuses a cluster outside the plan at auth
+        else:
+            log.info("polygon indices: %s %s", state, message)
+
+    def _indices_refused(self, message: str) -> None:
+        if self._indices is not None:
+            self._indices.give_up()
+        self._use_proxy(f"the Polygon plan has no indices ({message})")
+
+    def _use_proxy(self, why: str) -> None:
+        if self.regime_source == PROXY_SOURCE:
+            return
+        self.regime_source = PROXY_SOURCE
+        log.warning("polygon: %s; the regime uses the realized-volatility proxy", why)
+        if self._sink is not None:
+            state = self.connection().state
+            self._report(state, 0, f"{why}: the regime now uses the realized-volatility proxy")
+            self._emit_proxy()
+
+    def _emit_proxy(self) -> None:
+        value = self._proxy_value()
+        if value is not None and self._sink is not None:
+            self._sink(VixUpdate(value, self.clock.time(), PROXY_SOURCE))
+
+    def _proxy_value(self) -> float | None:
+        with self._lock:
+            return self._proxy.value()
+
+    # ----- connection state -----
+    def _report(self, state: ConnectionState, attempt: int, message: str) -> None:
+        event = ConnectionEvent("feed", self.name, state, self.clock.time(), attempt, message)
+        with self._lock:
+            self._connection = event
+        sink = self._sink
+        if sink is not None and not (self._stop.is_set() and message == "stopped"):
+            sink(event)
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self.config.reconnect_base_s, self.config.reconnect_cap_s, self._rng)
