@@ -355,12 +355,17 @@ class PolygonFeed:
                     sink(VixUpdate(value, ts / 1000 if ts else self.clock.time(), VIX_SOURCE))
 
     def _on_index_status(self, state: ConnectionState, attempt: int, message: str) -> None:
-        if state is ConnectionState.DISCONNECTED and "refused" in message:
-            self._indices_refused(message)  # Polygon refuses a cluster outside the plan at auth
+        if state is ConnectionState.DISCONNECTED:
+            # The key was refused at the indices cluster's door (a plan without it, or a bad
+            # key, which the stocks stream reports as the feed's own state).
+            if self._indices is not None:
+                self._indices.give_up()
+            self._use_proxy("Polygon refused the key for indices")
         else:
             log.info("polygon indices: %s %s", state, message)
 
     def _indices_refused(self, message: str) -> None:
+        """An error status on the indices subscription: the plan does not include them."""
         if self._indices is not None:
             self._indices.give_up()
         self._use_proxy(f"the Polygon plan has no indices ({message})")

@@ -153,11 +153,12 @@ class PolygonStream:
         finally:
             if not task.done():
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            # Retrieved here whatever happens, so asyncio never logs it as forgotten.
+            await asyncio.gather(task, return_exceptions=True)
         return self._outcome(task)
 
     def _outcome(self, task: asyncio.Future[Any]) -> tuple[ConnectionState, str]:
-        exc = task.exception()
+        exc = None if task.cancelled() else task.exception()
         where = f"Polygon {self.market}"
         if exc is None:
             return ConnectionState.RECONNECTING, f"{where} closed the connection"

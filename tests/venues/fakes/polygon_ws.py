@@ -75,7 +75,12 @@ class FakePolygonWs:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: Server = serve(
-            self._session, "127.0.0.1", 0, process_request=self._gate, compression=None
+            self._session,
+            "127.0.0.1",
+            0,
+            process_request=self._gate,
+            compression=None,
+            close_timeout=0.5,  # a client gone mid-close never holds `stop` for long
         )
         self.port = self._server.socket.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}"
