@@ -4,7 +4,6 @@ clients: history (pages, faults, a hang), live data, reconnects, staleness, auth
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,70 +14,15 @@ from engine.clock import SystemClock
 from engine.market.vol_proxy import PROXY_SOURCE, VIX_SOURCE
 from engine.models import BarEvent, Quote, Side, TradeTick, VixUpdate
 from engine.settings_group import SettingsError, load_group
-from engine.venues.base import ConnectionEvent, ConnectionState, VenueError
+from engine.venues.base import ConnectionState, VenueError
 from engine.venues.polygon.feed import PolygonFeed
 from engine.venues.polygon.settings import PolygonSettings
 from tests.conftest import wait_until
-from tests.venues.fakes.polygon_rest import API_KEY, FakePolygonRest, minute_bars
+from tests.venues.fakes.polygon import NOW, Collector, polygon_env, rest_fixture, ws_fixture
+from tests.venues.fakes.polygon_rest import API_KEY, FakePolygonRest
 from tests.venues.fakes.polygon_ws import FakePolygonWs, agg, index_value, quote, trade
 
-NOW = time.time()
-
-
-@pytest.fixture
-def rest() -> Iterator[FakePolygonRest]:
-    fake = FakePolygonRest(page_size=50).start()
-    fake.bars["SPY"] = minute_bars(NOW, 400, start=500.0, seed=1)
-    fake.bars["QQQ"] = minute_bars(NOW, 400, start=400.0, seed=2)
-    fake.bars["I:VIX"] = minute_bars(NOW, 5, start=17.0, seed=3)
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def ws() -> Iterator[FakePolygonWs]:
-    fake = FakePolygonWs().start()
-    yield fake
-    fake.stop()
-
-
-def polygon_env(rest: FakePolygonRest, ws: FakePolygonWs, **extra: str) -> dict[str, str]:
-    return {
-        "POLYGON_API_KEY": API_KEY,
-        "VIGIL_POLYGON_REST_URL": rest.url,
-        "VIGIL_POLYGON_WS_URL": ws.url,
-        "VIGIL_POLYGON_HTTP_TIMEOUT_S": "0.5",
-        "VIGIL_POLYGON_HISTORY_TIMEOUT_S": "3",
-        "VIGIL_POLYGON_RECONNECT_BASE_S": "0.05",
-        "VIGIL_POLYGON_RECONNECT_CAP_S": "0.2",
-        **extra,
-    }
-
-
-class Collector:
-    """The feed's sink: every event, thread-safe, with helpers to wait for one."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event: Any) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def of(self, kind: type) -> list[Any]:
-        with self._lock:
-            return [e for e in self.events if isinstance(e, kind)]
-
-    def states(self) -> list[ConnectionEvent]:
-        return self.of(ConnectionEvent)
-
-    def wait_state(self, state: ConnectionState, after: int = 0, timeout: float = 5.0) -> Any:
-        return wait_until(
-            lambda: next((e for e in self.states()[after:] if e.state is state), None),
-            timeout,
-            f"feed state {state}",
-        )
+__all__ = ["rest_fixture", "ws_fixture"]  # the fakes, as fixtures `rest` and `ws`
 
 
 @pytest.fixture
