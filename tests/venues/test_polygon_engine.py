@@ -109,11 +109,18 @@ def test_plan_without_indices_then_the_regime_is_the_proxy_and_says_so(
     assert regime["vix"] > 0 and regime["regime"] in {"ULTRA_LOW_VOL", "NORMAL_VOL", "HIGH_VOL"}
 
 
-def test_plan_with_indices_then_the_regime_is_the_vix(start_engine: Any, ws: FakePolygonWs) -> None:
+def test_plan_with_indices_then_the_regime_is_the_vix(
+    start_engine: Any, rest: FakePolygonRest, ws: FakePolygonWs
+) -> None:
     rt, _ = start_engine()
+    # At once: the last VIX minute of the history (none come live while the index is shut).
+    regime = wait_until(lambda: rt.snapshot().get("regime"), 5.0, "the regime")
+    assert regime["source"] == "VIX" and regime["vix"] == rest.bars["I:VIX"][-1]["c"]
     wait_until(lambda: ws.live("indices"), 5.0, "the indices subscription")
     ws.send("indices", [index_value(27.5)])
-    regime = wait_until(lambda: rt.snapshot().get("regime"), 5.0, "the regime")
+    regime = wait_until(
+        lambda: rt.snapshot()["regime"]["vix"] == 27.5 and rt.snapshot()["regime"], 5.0, "27.5"
+    )
     assert regime == {
         "regime": "HIGH_VOL",
         "vix": 27.5,

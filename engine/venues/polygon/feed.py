@@ -97,6 +97,7 @@ class PolygonFeed:
         self._last_price: dict[str, float] = {}
         self._forming: dict[str, list[float]] = {}  # symbol -> [minute, o, h, l, c, v]
         self._closed_minute: dict[str, float] = {}  # symbol -> newest AM bar's minute
+        self._vix_before_start: VixUpdate | None = None
         self.history_problems: list[str] = []
         self.history_progress = 0.0
 
@@ -140,6 +141,10 @@ class PolygonFeed:
                 "chart history incomplete: " + "; ".join(self.history_problems),
             )
         if self.regime_source == VIX_SOURCE:
+            if self._vix_before_start is not None:
+                # The last VIX before the start: the regime shows at once, not at the first
+                # index value (none come while the index is not computed, e.g. at night).
+                sink(self._vix_before_start)
             self._indices = PolygonStream(
                 market="indices",
                 channels=[f"V.{VIX_TICKER}"],
@@ -254,7 +259,9 @@ class PolygonFeed:
             self._history_problem(f"{VIX_TICKER}: {describe(exc)}")
             return []
         values = [_num(a.close) for a in aggs]
-        return [VixUpdate(v, end, VIX_SOURCE) for v in values[-1:] if v is not None]
+        readings = [VixUpdate(v, end, VIX_SOURCE) for v in values[-1:] if v is not None]
+        self._vix_before_start = readings[-1] if readings else None
+        return readings
 
     # ----- live: stocks -----
     def _on_stock_events(self, raw: list[dict[str, Any]]) -> None:
@@ -395,7 +402,7 @@ class PolygonFeed:
         with self._lock:
             self._connection = event
         sink = self._sink
-        if sink is not None and not (self._stop.is_set() and message == "stopped"):
+        if sink is not None:
             sink(event)
 
     def _backoff(self) -> Backoff:
