@@ -38,13 +38,15 @@ def start_engine(
 ) -> Iterator[Any]:
     runtimes: list[EngineRuntime] = []
 
-    def start(**env: str) -> tuple[EngineRuntime, FakeClock]:
+    def start(wait: bool = True, **env: str) -> tuple[EngineRuntime, FakeClock]:
         for name, value in polygon_env(rest, ws, **env).items():
             monkeypatch.setenv(name, value)
         clock = FakeClock(start=time.time())
         rt = EngineRuntime(make_settings(tmp_path / "var", **SETTINGS), clock=clock)
         runtimes.append(rt)
         rt.start()
+        if not wait:
+            return rt, clock
         wait_until(rt.history_loaded.is_set, 10.0, "the history")
         wait_until(lambda: ws.live("stocks"), 10.0, "the stocks subscription")
         wait_until(
@@ -73,6 +75,21 @@ def test_history_and_live_quotes_reach_the_snapshot_and_the_charts(
     wait_until(lambda: rt.snapshot()["market"]["quotes"].get("SPY"), 5.0, "the SPY quote")
     assert rt.snapshot()["market"]["quotes"]["SPY"]["bid"] == 499.9
     wait_until(lambda: chart(rt, "SPY")[-1]["c"] == 500.0, 5.0, "the live trade in the candle")
+
+
+def test_a_hung_history_request_never_delays_a_command(
+    start_engine: Any, rest: FakePolygonRest
+) -> None:
+    rest.hang_next(1)  # the first history request waits out its 2 s read timeout
+    rt, _ = start_engine(wait=False, VIGIL_POLYGON_HTTP_TIMEOUT_S="2")
+    wait_until(lambda: len(rest.requests) >= 1, 5.0, "the history under way")
+    started_at = time.monotonic()
+    pause = parse_command("kill_switch", {"level": "pause", "reason": "test"})
+    assert rt.call("kill_switch", pause, "alice", timeout=5.0)["ok"]
+    assert time.monotonic() - started_at < 0.5
+    assert not rt.history_loaded.is_set()  # answered while the history was still loading
+    wait_until(rt.history_loaded.is_set, 10.0, "the history, after the timeout and a retry")
+    assert len(chart(rt, "SPY")) == 60
 
 
 def test_silence_with_a_position_open_then_stale_and_the_breaker_halts(
