@@ -13,21 +13,21 @@ the symbols' minute bars, and each VixUpdate names its source so the page can sa
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from massive import RESTClient
-from massive.websocket.models import EquityAgg, EquityQuote, EquityTrade, IndexValue, Market, parse
+from massive.websocket.models import IndexValue, Market, parse
 
 from engine.clock import Clock
 from engine.market.vol_proxy import PROXY_SOURCE, VIX_SOURCE, RealizedVolProxy
-from engine.models import AssetClass, BarEvent, Instrument, Quote, Side, TradeTick, VixUpdate
+from engine.models import AssetClass, BarEvent, Instrument, VixUpdate
 from engine.settings_group import SettingsError
 from engine.venues.base import ConnectionEvent, ConnectionState, MarketSink, VenueError
 from engine.venues.net import Backoff
+from engine.venues.polygon.convert import StockEvents, minute_bar, num
 from engine.venues.polygon.history import PlanRefused, describe, newest_minutes
 from engine.venues.polygon.settings import PolygonSettings
 from engine.venues.polygon.stream import PolygonStream
@@ -38,15 +38,6 @@ VIX_TICKER = "I:VIX"
 SLICE_WAIT_S = 0.05  # the engine waits at most this long per history slice (commands first)
 
 HistoryEvent = BarEvent | VixUpdate
-LiveEvent = Quote | TradeTick | BarEvent | VixUpdate
-
-
-def _num(value: Any) -> float | None:
-    """A finite positive number, or None (a field Polygon left out or sent broken)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) and number > 0 else None
 
 
 class PolygonFeed:
@@ -93,10 +84,7 @@ class PolygonFeed:
         )
         self.regime_source = VIX_SOURCE if config.indices == "auto" else PROXY_SOURCE
         self._proxy = RealizedVolProxy()
-        self._mid: dict[str, float] = {}
-        self._last_price: dict[str, float] = {}
-        self._forming: dict[str, list[float]] = {}  # symbol -> [minute, o, h, l, c, v]
-        self._closed_minute: dict[str, float] = {}  # symbol -> newest AM bar's minute
+        self._stock_events = StockEvents()
         self._vix_before_start: VixUpdate | None = None
         self.history_problems: list[str] = []
         self.history_progress = 0.0
@@ -238,8 +226,8 @@ class PolygonFeed:
     def _history_bars(self, symbol: str, aggs: list[Any], end: float) -> list[BarEvent]:
         bars = []
         for agg in aggs:
-            bar = self._bar(symbol, agg.timestamp, agg.open, agg.high, agg.low, agg.close,
-                            agg.volume, closed=True)  # fmt: skip
+            bar = minute_bar(symbol, agg.timestamp, agg.open, agg.high, agg.low, agg.close,
+                             agg.volume, closed=True)  # fmt: skip
             if bar is None:
                 continue
             if bar.ts + 60 > end:  # the minute still running at `end` is still forming
@@ -258,7 +246,7 @@ class PolygonFeed:
         except Exception as exc:  # noqa: BLE001 - the live feed may still bring it
             self._history_problem(f"{VIX_TICKER}: {describe(exc)}")
             return []
-        values = [_num(a.close) for a in aggs]
+        values = [num(a.close) for a in aggs]
         readings = [VixUpdate(v, end, VIX_SOURCE) for v in values[-1:] if v is not None]
         self._vix_before_start = readings[-1] if readings else None
         return readings
@@ -269,85 +257,25 @@ class PolygonFeed:
         if sink is None or self._stop.is_set():
             return
         for msg in parse(raw, log, Market.Stocks):
-            for event in self._convert(msg):
+            if getattr(msg, "symbol", None) not in self._subscribed:
+                continue
+            try:
+                events = self._stock_events.convert(msg)
+            except Exception:
+                log.exception("polygon: a stocks message could not be converted: %r", msg)
+                continue
+            for event in events:
                 sink(event)
+                if isinstance(event, BarEvent) and event.closed:
+                    self._on_minute_closed(event, sink)
 
-    def _convert(self, msg: Any) -> list[LiveEvent]:
-        symbol = getattr(msg, "symbol", None)
-        if symbol not in self._subscribed:
-            return []
-        if isinstance(msg, EquityQuote):
-            return self._quote(symbol, msg)
-        if isinstance(msg, EquityTrade):
-            return self._trade(symbol, msg)
-        if isinstance(msg, EquityAgg) and msg.event_type == "AM":
-            return self._minute_agg(symbol, msg)
-        if isinstance(msg, EquityAgg) and msg.event_type == "A":
-            return self._second_agg(symbol, msg)
-        return []
-
-    def _quote(self, symbol: str, q: EquityQuote) -> list[LiveEvent]:
-        bid, ask, ts = _num(q.bid_price), _num(q.ask_price), _num(q.timestamp)
-        if bid is None or ask is None or ts is None or ask < bid:
-            return []
-        self._mid[symbol] = (bid + ask) / 2
-        return [Quote(symbol, bid, ask, float(q.bid_size or 0), float(q.ask_size or 0), ts / 1000)]
-
-    def _trade(self, symbol: str, t: EquityTrade) -> list[LiveEvent]:
-        price, size, ts = _num(t.price), _num(t.size), _num(t.timestamp)
-        if price is None or size is None or ts is None:
-            return []
-        # Polygon does not say who initiated a trade: at or above the mid (or an uptick
-        # without a quote yet) counts as a buy.
-        ref = self._mid.get(symbol, self._last_price.get(symbol, price))
-        self._last_price[symbol] = price
-        side = Side.BUY if price >= ref else Side.SELL
-        return [TradeTick(symbol, price, size, side, ts / 1000)]
-
-    def _minute_agg(self, symbol: str, a: EquityAgg) -> list[LiveEvent]:
-        bar = self._bar(symbol, a.start_timestamp, a.open, a.high, a.low, a.close, a.volume,
-                        closed=True)  # fmt: skip
-        if bar is None:
-            return []
-        self._closed_minute[symbol] = max(self._closed_minute.get(symbol, 0.0), bar.ts)
-        forming = self._forming.get(symbol)
-        if forming is not None and forming[0] <= bar.ts:
-            del self._forming[symbol]
+    def _on_minute_closed(self, bar: BarEvent, sink: MarketSink) -> None:
         with self._lock:
-            self._proxy.add_bar(symbol, bar.ts, bar.close)
-        out: list[LiveEvent] = [bar]
+            self._proxy.add_bar(bar.symbol, bar.ts, bar.close)
         if self.regime_source == PROXY_SOURCE:
             value = self._proxy_value()
             if value is not None:
-                out.append(VixUpdate(value, self.clock.time(), PROXY_SOURCE))
-        return out
-
-    def _second_agg(self, symbol: str, a: EquityAgg) -> list[LiveEvent]:
-        o, h, lo, c = _num(a.open), _num(a.high), _num(a.low), _num(a.close)
-        start = _num(a.start_timestamp)
-        volume = float(a.volume or 0)
-        if None in (o, h, lo, c, start):
-            return []
-        minute = float(int(start / 1000) // 60 * 60)  # type: ignore[operator]
-        if minute <= self._closed_minute.get(symbol, -1.0):
-            return []  # the minute's own aggregate has come: it is the authority
-        bar = self._forming.get(symbol)
-        if bar is None or bar[0] != minute:
-            bar = self._forming[symbol] = [minute, o, h, lo, c, volume]  # type: ignore[list-item]
-        else:
-            bar[2], bar[3], bar[4] = max(bar[2], h), min(bar[3], lo), c  # type: ignore[type-var]
-            bar[5] += volume
-        return [BarEvent(symbol, bar[0], bar[1], bar[2], bar[3], bar[4], bar[5], closed=False)]
-
-    def _bar(
-        self, symbol: str, start_ms: Any, o: Any, h: Any, lo: Any, c: Any, v: Any, *, closed: bool
-    ) -> BarEvent | None:
-        values = [_num(x) for x in (start_ms, o, h, lo, c)]
-        if any(x is None for x in values) or (v is not None and not isinstance(v, int | float)):
-            return None
-        ts, open_, high, low, close = values  # type: ignore[misc]
-        minute = float(int(ts / 1000) // 60 * 60)
-        return BarEvent(symbol, minute, open_, high, low, close, float(v or 0), closed)
+                sink(VixUpdate(value, self.clock.time(), PROXY_SOURCE))
 
     # ----- live: the regime -----
     def _on_index_events(self, raw: list[dict[str, Any]]) -> None:
@@ -356,9 +284,9 @@ class PolygonFeed:
             return
         for msg in parse(raw, log, Market.Indices):
             if isinstance(msg, IndexValue) and msg.ticker == VIX_TICKER:
-                value = _num(msg.value)
+                value = num(msg.value)
                 if value is not None:
-                    ts = _num(msg.timestamp)
+                    ts = num(msg.timestamp)
                     sink(VixUpdate(value, ts / 1000 if ts else self.clock.time(), VIX_SOURCE))
 
     def _on_index_status(self, state: ConnectionState, attempt: int, message: str) -> None:
