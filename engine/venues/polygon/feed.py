@@ -101,7 +101,7 @@ class PolygonFeed:
         self._subscribed = frozenset(symbols)
 
     def start(self, sink: MarketSink) -> None:
-        if self._stocks is not None:
+        if self._stocks is not None or self._stop.is_set():
             return
         self._sink = sink
         host, secure = self.config.ws_host

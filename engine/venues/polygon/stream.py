@@ -83,8 +83,11 @@ class PolygonStream:
     def start(self) -> None:
         if self._thread is None:
             name = f"vigil-polygon-{self.market}"
-            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name=name, daemon=True)
+            thread.start()
+            # Published once started: a `stop` from another thread never joins an unstarted
+            # thread (and one that runs after `stop` sees the flag and ends at once).
+            self._thread = thread
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
