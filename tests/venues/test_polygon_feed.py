@@ -187,12 +187,15 @@ def test_live_when_bad_or_unsubscribed_events_then_ignored(
     feed = make_feed()
     feed.subscribe(["SPY"])
     sink = started(feed, ws)
-    assert "T.QQQ" not in ws.subscribed["stocks"] and "T.SPY" in ws.subscribed["stocks"]
     crossed = quote("SPY", 500.2, 500.0)
     bad = [crossed, {**trade("SPY", 1.0), "p": "x"}, {**trade("SPY", 1.0), "p": -1}]
-    ws.send("stocks", [*bad, trade("SPY", 500.0)])
+    ws.send("stocks", [*bad, trade("QQQ", 400.0), trade("SPY", 500.0)])
     wait_until(lambda: sink.of(TradeTick), 5.0, "the good trade")
     assert [t.price for t in sink.of(TradeTick)] == [500.0] and sink.of(Quote) == []
+    feed.subscribe(["SPY", "QQQ"])  # from now on QQQ too
+    ws.send("stocks", [trade("QQQ", 401.0)])
+    wait_until(lambda: len(sink.of(TradeTick)) == 2, 5.0, "the QQQ trade")
+    assert sink.of(TradeTick)[-1].symbol == "QQQ"
 
 
 def test_subscribe_when_unknown_symbol_then_venue_error_naming_it(make_feed: Any) -> None:

@@ -112,7 +112,9 @@ class PolygonFeed:
             "clock": self.clock,
             "open_timeout_s": self.config.http_timeout_s,
         }
-        channels = [f"{c}.{s}" for s in sorted(self._subscribed) for c in STOCK_CHANNELS]
+        # Every configured symbol's channels: `subscribe` then narrows or widens what passes
+        # at any time without a new subscription round trip.
+        channels = [f"{c}.{s}" for s in sorted(self._instruments) for c in STOCK_CHANNELS]
         self._stocks = PolygonStream(
             market="stocks",
             channels=channels,
