@@ -16,6 +16,7 @@ from engine.settings import Settings, SettingsError
 from engine.venues.alpaca.feed_builder import build_alpaca_feed
 from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.paper.venue import PaperVenue
+from engine.venues.polygon.builder import build_polygon_feed
 from engine.venues.pumped import PumpedFeed, StepSource
 from engine.venues.replay.feed import build_replay_feed
 from engine.venues.sim.catalogue import select_instruments
@@ -77,6 +78,7 @@ FEEDS: dict[str, FeedBuilder] = {
     "sim": _sim,
     "replay": lambda settings, clock: _pumped(build_replay_feed(settings), settings, clock),
     "alpaca": build_alpaca_feed,
+    "polygon": build_polygon_feed,
 }
 
 
