@@ -16,7 +16,6 @@ from engine.state import DashboardState
 from engine.strategies.demo import DemoStrategy
 from engine.trading.desk import TradingDesk
 from engine.venues.base import Broker, ConnectionEvent, MarketEvent, MarketFeed
-from engine.venues.pumped import PumpedFeed
 
 WARMUP_STEP_S = 5.0
 # Steps of history per slice: a few milliseconds of work between two queued commands.
@@ -52,9 +51,12 @@ class MarketRouter:
         assert feed is not None
         self.bus.publish("progress", {"message": "loading market history", "pct": 0})
         seconds = self.settings.feed.sim_history_s
+        # A feed that can hand its history over in slices (the pumped sources, Polygon's
+        # fetch on its own thread) does, so commands are handled between them.
+        slicer = getattr(feed, "history_slices", None)
         slices = (
-            feed.history_slices(end, seconds, WARMUP_STEP_S, WARMUP_SLICE_STEPS)
-            if isinstance(feed, PumpedFeed)
+            slicer(end, seconds, WARMUP_STEP_S, WARMUP_SLICE_STEPS)
+            if slicer is not None
             else iter([(1.0, list(feed.history(end, seconds)))])
         )
         for fraction, events in slices:
@@ -115,6 +117,7 @@ class MarketRouter:
             regime = regime_payload(
                 event.value, self.settings.regime.ultra_low_below, self.settings.regime.high_above
             )
+            regime["source"] = event.source  # "VIX" or the feed's stand-in: the page says which
             self.state.set("regime", regime)
             self.bus.publish("regime_update", regime)
 

@@ -20,6 +20,7 @@ from engine.strategies.settings import StrategySettings
 from engine.trading.settings import ReconcileSettings, SessionSettings
 from engine.venues.alpaca.settings import AlpacaSettings
 from engine.venues.paper.settings import PaperSettings
+from engine.venues.polygon.settings import PolygonSettings
 from engine.venues.settings import BrokerSettings, FeedSettings
 
 # The one error every group raises (engine/settings_group.py), importable from here as before.
@@ -42,6 +43,7 @@ class EngineSettings(SettingsTree):
     # Other venues: one optional field each, named as in VIGIL_BROKER / VIGIL_FEED; `wants`
     # loads it only when that venue is chosen, else it is None.
     alpaca: AlpacaSettings | None = None
+    polygon: PolygonSettings | None = None
 
     @classmethod
     def wants(cls, name: str, loaded: Mapping[str, Any]) -> bool:

@@ -19,6 +19,7 @@ from engine.settings_group import SettingsError
 from engine.venues.alpaca.feed_builder import build_alpaca_feed
 from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.paper.venue import PaperVenue
+from engine.venues.polygon.builder import build_polygon_feed
 from engine.venues.pumped import PumpedFeed, StepSource
 from engine.venues.replay.feed import build_replay_feed
 from engine.venues.sim.catalogue import select_instruments
@@ -84,6 +85,7 @@ FEEDS: dict[str, FeedBuilder] = {
     "sim": _sim,
     "replay": lambda settings, clock: _pumped(build_replay_feed(settings.feed), settings, clock),
     "alpaca": build_alpaca_feed,
+    "polygon": build_polygon_feed,
 }
 
 

@@ -25,7 +25,7 @@ class FeedSettings(SettingsGroup):
     name: Literal["sim", "replay", "alpaca", "polygon", "ccxt"] = Field(
         "sim",
         alias="VIGIL_FEED",
-        description="sim | replay (alpaca, polygon and ccxt are not available yet)",
+        description="sim | replay | alpaca | polygon (ccxt is not available yet)",
     )
     symbols: str = Field(
         "",

@@ -88,7 +88,7 @@ def test_market_backlog_then_market_dropped_but_venue_events_kept(
 
 
 def test_registry_then_one_line_per_name(tmp_path: Any) -> None:
-    assert set(BROKERS) == {"paper"} and set(FEEDS) == {"sim", "replay", "alpaca"}
+    assert set(BROKERS) == {"paper"} and set(FEEDS) == {"sim", "replay", "alpaca", "polygon"}
     settings = make_settings(tmp_path / "var")
     feed = build_feed(settings.engine, SystemClock())
     broker = build_broker(settings.engine, SystemClock(), feed.instruments)
@@ -99,7 +99,7 @@ def test_registry_then_one_line_per_name(tmp_path: Any) -> None:
     ("env", "line"),
     [
         ({"VIGIL_BROKER": "alpaca"}, "VIGIL_BROKER: 'alpaca' is not available"),
-        ({"VIGIL_FEED": "polygon"}, "VIGIL_FEED: 'polygon' is not available"),
+        ({"VIGIL_FEED": "ccxt"}, "VIGIL_FEED: 'ccxt' is not available"),
     ],
 )
 def test_registry_when_name_not_available_then_one_line_naming_the_variable(
