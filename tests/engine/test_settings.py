@@ -36,7 +36,7 @@ class _VenueSettings(SettingsGroup):
 
 
 class _EngineWithVenue(EngineSettings):
-    alpaca: _VenueSettings | None = None  # the one line a venue adds to the engine's root
+    ccxt: _VenueSettings | None = None  # the one line a venue adds to the engine's root
 
 
 def test_group_from_a_mapping_then_its_values_and_defaults_not_the_process_environment(
@@ -144,24 +144,24 @@ def test_engine_tree_from_one_mapping_then_each_group_holds_its_variables(tmp_pa
 
 def test_venue_group_when_its_venue_is_not_chosen_then_not_loaded(tmp_path: Path) -> None:
     settings = _EngineWithVenue.load({"VIGIL_DATA_DIR": str(tmp_path)})  # no key: not needed
-    assert settings.alpaca is None
+    assert settings.ccxt is None
 
 
 def test_venue_group_when_its_venue_is_chosen_then_loaded_and_checked(tmp_path: Path) -> None:
-    env = {"VIGIL_DATA_DIR": str(tmp_path), "VIGIL_BROKER": "alpaca"}
+    env = {"VIGIL_DATA_DIR": str(tmp_path), "VIGIL_BROKER": "ccxt"}
     with pytest.raises(SettingsError, match=r"^VIGIL_TEST_VENUE_API_KEY: Field required$"):
         _EngineWithVenue.load(env)
 
     key = "k" * 24
     settings = _EngineWithVenue.load({**env, "VIGIL_TEST_VENUE_API_KEY": key})
-    assert settings.alpaca is not None and settings.alpaca.api_key == key
+    assert settings.ccxt is not None and settings.ccxt.api_key == key
     assert key not in repr(settings)
 
 
 def test_venue_group_when_named_as_the_feed_then_loaded(tmp_path: Path) -> None:
-    env = {"VIGIL_DATA_DIR": str(tmp_path), "VIGIL_FEED": "alpaca"}
+    env = {"VIGIL_DATA_DIR": str(tmp_path), "VIGIL_FEED": "ccxt"}
     settings = _EngineWithVenue.load({**env, "VIGIL_TEST_VENUE_API_KEY": "k" * 20})
-    assert settings.alpaca is not None
+    assert settings.ccxt is not None
 
 
 def test_tree_member_that_is_no_group_then_refused() -> None:
@@ -179,3 +179,15 @@ def test_variables_of_the_engine_tree_then_every_group_and_each_variable_once() 
     assert len(names) == len(set(names)), "a variable declared in two groups"
     assert {FeedSettings, LimitSettings, RegimeSettings, StoreSettings} <= set(groups)
     assert set(EngineSettings.variables()) == set(names)
+
+
+def test_real_venue_groups_then_loaded_from_the_mapping_only_for_the_chosen_feed(
+    tmp_path: Path,
+) -> None:
+    base = {"VIGIL_DATA_DIR": str(tmp_path), "VIGIL_POLYGON_STALE_S": "7"}
+    paper_only = EngineSettings.load(base)
+    assert paper_only.polygon is None and paper_only.alpaca is None
+
+    polygon = EngineSettings.load({**base, "VIGIL_FEED": "polygon", "POLYGON_API_KEY": "k"})
+    assert polygon.polygon is not None and polygon.polygon.stale_after_s == 7
+    assert polygon.alpaca is None
