@@ -1,0 +1,1 @@
+"""Loopback fakes of the providers' servers, spoken to by the providers' real SDK clients."""
