@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -171,10 +171,8 @@ class FakeAlpacaTrading:
             }
         )
         for connection in list(self._streams):
-            try:
+            with suppress(ConnectionClosed):
                 connection.send(message)
-            except ConnectionClosed:
-                pass
 
     def _stream(self, connection: ServerConnection) -> None:
         try:

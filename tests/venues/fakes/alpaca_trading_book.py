@@ -388,7 +388,7 @@ class AlpacaBook:
         if not order.is_open:
             raise ApiError(422, f'order is already in "{order.status}" state', 42210000)
         answer = order.json(status="pending_cancel")
-        family = [order] + order.legs
+        family = [order, *order.legs]
         if order.parent is not None:  # a leg takes the whole bracket's exits with it
             family = list(order.parent.legs)
         for member in family:
