@@ -46,6 +46,7 @@ class FakeAlpacaTrading:
         self._faults: list[Fault] = []
         self._release = threading.Event()  # ends every hang (on close)
         self._streams: list[ServerConnection] = []
+        self._sent: dict[int, int] = {}  # messages sent, per connection
         self.stream_connects = 0
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._http.daemon_threads = True
@@ -134,6 +135,11 @@ class FakeAlpacaTrading:
         for connection in streams:
             connection.close()
 
+    def sent_to_clients(self) -> int:
+        """trade_updates messages sent to the clients connected now."""
+        with self.lock:
+            return sum(self._sent.get(id(c), 0) for c in self._streams)
+
     def stream_clients(self) -> int:
         with self.lock:
             return len(self._streams)
@@ -173,6 +179,7 @@ class FakeAlpacaTrading:
         for connection in list(self._streams):
             with suppress(ConnectionClosed):
                 connection.send(message)
+                self._sent[id(connection)] = self._sent.get(id(connection), 0) + 1
 
     def _stream(self, connection: ServerConnection) -> None:
         try:
@@ -209,6 +216,7 @@ class FakeAlpacaTrading:
             with self.lock:
                 if connection in self._streams:
                     self._streams.remove(connection)
+                self._sent.pop(id(connection), None)
 
     # ----- REST -----
     def _fault(self, method: str, path: str) -> Fault | None:
