@@ -4,7 +4,6 @@ against the account Alpaca reports, before anything trades."""
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from engine.clock import Clock
 from engine.models import Instrument
@@ -22,7 +21,7 @@ from engine.venues.net import Backoff, RequestBudget
 KILL_PATH_RESERVE = 20  # requests a minute that only cancels and closes may spend
 
 
-def build_alpaca_broker(settings: Any, clock: Clock, instruments: dict[str, Instrument]) -> Broker:
+def build_from_env(clock: Clock, instruments: dict[str, Instrument]) -> Broker:
     """The registry's builder: reads ALPACA_* and VIGIL_TRADING_MODE from the environment."""
     try:
         alpaca = load_group(AlpacaSettings)
