@@ -47,7 +47,8 @@ def make_alpaca_broker(
         alpaca.http_timeout_s,
         paper=not mode.live,
     )
-    budget = RequestBudget(alpaca.requests_per_minute, 60.0, reserve=KILL_PATH_RESERVE, clock=clock)
+    reserve = min(KILL_PATH_RESERVE, alpaca.requests_per_minute // 5)
+    budget = RequestBudget(alpaca.requests_per_minute, 60.0, reserve=reserve, clock=clock)
     broker = AlpacaBroker(
         AlpacaRest(client, budget, alpaca.http_timeout_s),
         None,

@@ -48,6 +48,7 @@ class FakeAlpacaTrading:
         self._streams: list[ServerConnection] = []
         self._sent: dict[int, int] = {}  # messages sent, per connection
         self.stream_connects = 0
+        self.stream_blocked = False  # new stream connections are closed at once
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._http.daemon_threads = True
         self._ws = serve(self._stream, "127.0.0.1", 0)
@@ -128,6 +129,12 @@ class FakeAlpacaTrading:
         with self.lock:
             self._faults.extend(Fault(0, "", method, path) for _ in range(n))
 
+    def block_stream(self, blocked: bool = True) -> None:
+        """While blocked, the stream drops and refuses every connection (a network outage)."""
+        self.stream_blocked = blocked
+        if blocked:
+            self.drop_stream()
+
     def drop_stream(self) -> None:
         """Close every trade_updates connection, as a network drop would."""
         with self.lock:
@@ -182,6 +189,9 @@ class FakeAlpacaTrading:
                 self._sent[id(connection)] = self._sent.get(id(connection), 0) + 1
 
     def _stream(self, connection: ServerConnection) -> None:
+        if self.stream_blocked:
+            connection.close()
+            return
         try:
             auth = json.loads(connection.recv(timeout=10))
             data = auth.get("data") or {}
