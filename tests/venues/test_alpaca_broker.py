@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from engine.models import OrderType, Side
 from engine.settings import SettingsError
 from engine.settings_group import load_group
-from engine.venues.alpaca.build import connect_alpaca
+from engine.venues.alpaca.build import client_suffix, connect_alpaca
 from engine.venues.alpaca.settings import AlpacaSettings
 from engine.venues.base import ConnectionState, OrderEvent, OrderEventKind, VenueError
 from engine.venues.mode import TradingModeSettings
 from tests.conftest import wait_until
 from tests.venues.broker_contract import ASK, BID, SYMBOL, make_order
 from tests.venues.fakes.alpaca_trading import FakeAlpacaTrading
-from tests.venues.fakes.alpaca_trading_harness import AlpacaHarness, alpaca_env
+from tests.venues.fakes.alpaca_trading_harness import SUFFIX, AlpacaHarness, alpaca_env, client
 
 
 @pytest.fixture
@@ -108,8 +109,8 @@ def test_stop_and_stop_limit_then_sent_as_alpacas_types(venue: AlpacaHarness) ->
     stop_limit = dataclasses.replace(stop, id="C-stop-limit", limit_price=389.5)
     venue.broker.submit(stop)
     venue.broker.submit(stop_limit)
-    assert venue.fake.order(stop.id).type == "stop"
-    sent = venue.fake.order(stop_limit.id)
+    assert venue.fake.order(client(stop.id)).type == "stop"
+    sent = venue.fake.order(client(stop_limit.id))
     assert (sent.type, sent.stop_price, sent.limit_price) == ("stop_limit", 390.0, 389.5)
     assert {o.id for o in venue.broker.open_orders()} == {stop.id, stop_limit.id}
 
@@ -119,7 +120,7 @@ def test_cancel_all_then_the_order_alpaca_would_not_cancel_is_named(venue: Alpac
     stuck = make_order(type_=OrderType.LIMIT, limit=391.0)
     venue.broker.submit(keep)
     venue.broker.submit(stuck)
-    venue.fake.refuse_cancel(stuck.id)
+    venue.fake.refuse_cancel(client(stuck.id))
 
     outcomes = {o.order_id: o for o in venue.broker.cancel_all()}
 
@@ -178,7 +179,7 @@ def test_stream_drop_then_reconnects_and_reports_what_happened_meanwhile(
     venue.settle()
     venue.fake.block_stream()
     wait_until(lambda: ConnectionState.RECONNECTING in venue.states(), 10, "RECONNECTING")
-    venue.fake.fill(resting.id, 2.0, 395.0)  # said on the stream while nobody listened
+    venue.fake.fill(client(resting.id), 2.0, 395.0)  # said on the stream while nobody listened
     assert [e.kind for e in order_events(venue, resting.id)] == [OrderEventKind.ACCEPTED]
 
     venue.fake.block_stream(False)
@@ -249,3 +250,33 @@ def test_unreachable_then_start_refused_naming_the_url(fake: FakeAlpacaTrading) 
     fake.hang_next(path="/v2/account")
     with pytest.raises(SettingsError, match=r"^VIGIL_ALPACA_TRADING_URL: alpaca: read the account"):
         connect(guard_env(fake))
+
+
+def test_client_order_id_carries_vigils_id_and_the_data_directorys_mark(
+    venue: AlpacaHarness, tmp_path: Path
+) -> None:
+    order = make_order(type_=OrderType.LIMIT, limit=390.0)
+    venue.broker.submit(order)
+    assert venue.fake.order(order.id + SUFFIX) is not None
+    assert [o.id for o in venue.broker.open_orders()] == [order.id]
+    # Another data directory (or a fresh one) marks its ids apart, and keeps its mark.
+    first = client_suffix(tmp_path / "a")
+    assert first == client_suffix(tmp_path / "a") != client_suffix(tmp_path / "b")
+    assert first.startswith(".v")
+
+
+def test_order_from_another_vigil_then_not_taken_for_ours(venue: AlpacaHarness) -> None:
+    other = make_order(type_=OrderType.LIMIT, limit=390.0)
+    with venue.fake.lock:
+        venue.fake.book.submit(
+            {
+                "symbol": SYMBOL,
+                "side": "buy",
+                "qty": 1,
+                "type": "limit",
+                "limit_price": 390,
+                "client_order_id": other.id + ".vother99",
+            }
+        )
+    [seen] = venue.broker.open_orders()
+    assert seen.id == other.id + ".vother99"

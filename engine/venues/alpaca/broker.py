@@ -76,6 +76,7 @@ class AlpacaBroker:
         mode: str = "paper",
         extended_hours: bool = False,
         poll_s: float = 15.0,
+        client_suffix: str = "",
     ) -> None:
         self.rest = rest
         self._stream = stream
@@ -84,7 +85,7 @@ class AlpacaBroker:
         self.mode = mode
         self.extended_hours = extended_hours
         self.poll_s = poll_s
-        self.updates = OrderUpdates(self._instruments, clock)
+        self.updates = OrderUpdates(self._instruments, clock, client_suffix)
         self.market_clock = MarketClock()
         self.last_account: VenueAccount | None = None
         self._sink: VenueSink | None = None
@@ -166,6 +167,7 @@ class AlpacaBroker:
             request = order_request(
                 order,
                 self._instruments.get(order.symbol),
+                client_order_id=self.updates.client_id(order.id),
                 extended_hours=self.extended_hours and not self.market_clock.is_open,
             )
         except ValueError as exc:  # alpaca-py's own validation: the order cannot be right
@@ -367,7 +369,9 @@ class AlpacaBroker:
     def _lookup(self, order_id: str) -> str | None:
         find = self.rest.client.get_order_by_client_id
         try:
-            raw = self.rest.call("find an order", lambda: find(order_id), urgent=True)
+            raw = self.rest.call(
+                "find an order", lambda: find(self.updates.client_id(order_id)), urgent=True
+            )
         except AlpacaRefused:
             return None
         self.updates.learn(raw)

@@ -4,6 +4,8 @@ against the account Alpaca reports, before anything trades."""
 from __future__ import annotations
 
 import random
+import secrets
+from pathlib import Path
 
 from engine.clock import Clock
 from engine.models import Instrument
@@ -18,17 +20,42 @@ from engine.venues.base import Broker, VenueError
 from engine.venues.mode import TradingModeSettings, check_live_account
 from engine.venues.net import Backoff, RequestBudget
 
+SUFFIX_FILE = "alpaca_client_id"
 KILL_PATH_RESERVE = 20  # requests a minute that only cancels and closes may spend
 
 
-def build_from_env(clock: Clock, instruments: dict[str, Instrument]) -> Broker:
+def build_from_env(
+    data_dir: Path | None, clock: Clock, instruments: dict[str, Instrument]
+) -> Broker:
     """The registry's builder: reads ALPACA_* and VIGIL_TRADING_MODE from the environment."""
     try:
         alpaca = load_group(AlpacaSettings)
         mode = load_group(TradingModeSettings)
     except GroupSettingsError as exc:
         raise SettingsError(str(exc)) from None
-    return connect_alpaca(alpaca, mode, clock, instruments)
+    suffix = client_suffix(data_dir) if data_dir is not None else ""
+    return connect_alpaca(alpaca, mode, clock, instruments, client_suffix=suffix)
+
+
+def client_suffix(data_dir: Path) -> str:
+    """This data directory's mark on its client_order_ids, made once and kept in it."""
+    path = data_dir / SUFFIX_FILE
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        token = ""
+    except OSError as exc:
+        raise SettingsError(f"VIGIL_DATA_DIR: cannot read {path}: {exc}") from None
+    if not token:
+        token = secrets.token_hex(4)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            temp = path.with_name(path.name + ".tmp")
+            temp.write_text(token + "\n")
+            temp.replace(path)
+        except OSError as exc:
+            raise SettingsError(f"VIGIL_DATA_DIR: cannot write {path}: {exc}") from None
+    return f".v{token}"
 
 
 def make_alpaca_broker(
@@ -38,6 +65,7 @@ def make_alpaca_broker(
     instruments: dict[str, Instrument],
     *,
     rng: random.Random | None = None,
+    client_suffix: str = "",
 ) -> AlpacaBroker:
     """The broker, not yet connected (tests build it this way around a fake)."""
     client = build_client(
@@ -57,6 +85,7 @@ def make_alpaca_broker(
         mode=mode.trading_mode,
         extended_hours=alpaca.extended_hours,
         poll_s=alpaca.poll_s,
+        client_suffix=client_suffix,
     )
     broker.attach_stream(
         TradeUpdatesThread(
@@ -78,6 +107,8 @@ def connect_alpaca(
     mode: TradingModeSettings,
     clock: Clock,
     instruments: dict[str, Instrument],
+    *,
+    client_suffix: str = "",
 ) -> AlpacaBroker:
     """Keys present, Alpaca reachable, the account the one live mode may trade: or one line."""
     if not alpaca.has_keys:
@@ -85,7 +116,7 @@ def connect_alpaca(
             "ALPACA_API_KEY: required with ALPACA_SECRET_KEY when VIGIL_BROKER=alpaca "
             "(paper keys from the Alpaca dashboard)"
         )
-    broker = make_alpaca_broker(alpaca, mode, clock, instruments)
+    broker = make_alpaca_broker(alpaca, mode, clock, instruments, client_suffix=client_suffix)
     try:
         account = broker.connect()
     except VenueError as exc:

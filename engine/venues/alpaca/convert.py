@@ -174,16 +174,20 @@ def time_in_force(instrument: Instrument | None) -> TimeInForce:
 
 
 def order_request(
-    order: Order, instrument: Instrument | None, *, extended_hours: bool = False
+    order: Order,
+    instrument: Instrument | None,
+    *,
+    client_order_id: str,
+    extended_hours: bool = False,
 ) -> OrderRequest:
-    """Vigil's order as alpaca-py's request: its id as client_order_id, a bracket as
+    """Vigil's order as alpaca-py's request: its id in client_order_id, a bracket as
     order_class bracket (both exits) or oto (one)."""
     common: dict[str, Any] = {
         "symbol": order.symbol,
         "qty": order.qty,
         "side": OrderSide.BUY if order.side is Side.BUY else OrderSide.SELL,
         "time_in_force": time_in_force(instrument),
-        "client_order_id": order.id,
+        "client_order_id": client_order_id,
     }
     if order.take_profit is not None or order.stop_loss is not None:
         both = order.take_profit is not None and order.stop_loss is not None

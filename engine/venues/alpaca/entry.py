@@ -12,4 +12,4 @@ from engine.venues.base import Broker
 def build_alpaca_broker(settings: Any, clock: Clock, instruments: dict[str, Instrument]) -> Broker:
     from engine.venues.alpaca.build import build_from_env
 
-    return build_from_env(clock, instruments)
+    return build_from_env(getattr(settings, "data_dir", None), clock, instruments)

@@ -1,7 +1,10 @@
 """Alpaca's order updates (trade_updates messages, REST answers, a resync after a gap) as the
 seam's OrderEvents: Vigil's ids, ACCEPTED before any fill, each event once.
 
-Names: an order Vigil placed is its client_order_id; a bracket's exits (Alpaca names them
+Names: an order Vigil placed carries its id in client_order_id, followed by this data
+directory's suffix (Alpaca never takes a client_order_id twice, and a fresh data directory
+starts its ids again from 1: without the suffix its first order would be refused, and an
+order from another Vigil would pass for ours); a bracket's exits (Alpaca names them
 itself) are "<entry id>-TP" and "<entry id>-SL", the same after a restart; a replaced order
 keeps its name on the order that replaces it. Thread-safe: the stream thread and the engine
 thread both report here.
@@ -30,8 +33,9 @@ _KEEP = 20_000  # remembered execution ids (a fill older than this is reconcilia
 
 
 class OrderUpdates:
-    def __init__(self, instruments: dict[str, Instrument], clock: Clock) -> None:
+    def __init__(self, instruments: dict[str, Instrument], clock: Clock, suffix: str = "") -> None:
         self._instruments = instruments
+        self.suffix = suffix
         self._clock = clock
         self._lock = threading.RLock()
         self._vigil: dict[str, str] = {}  # venue id -> Vigil's id
@@ -58,7 +62,7 @@ class OrderUpdates:
                     if replaces in self._parent:
                         self._parent[venue_id] = self._parent[replaces]
                 else:
-                    vigil = str(raw.get("client_order_id") or venue_id)
+                    vigil = self.vigil_of_client(str(raw.get("client_order_id") or venue_id))
                 self._vigil[venue_id] = vigil
             if parent is not None:
                 self._parent[venue_id] = parent
@@ -67,6 +71,14 @@ class OrderUpdates:
             for leg in raw.get("legs") or []:
                 self.learn(leg, parent=vigil)
             return vigil
+
+    def client_id(self, vigil_id: str) -> str:
+        return f"{vigil_id}{self.suffix}"
+
+    def vigil_of_client(self, client_order_id: str) -> str:
+        if self.suffix and client_order_id.endswith(self.suffix):
+            return client_order_id[: -len(self.suffix)]
+        return client_order_id
 
     def vigil_id(self, venue_id: str) -> str | None:
         with self._lock:

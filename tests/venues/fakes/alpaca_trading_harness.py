@@ -31,6 +31,14 @@ def alpaca_env(fake: FakeAlpacaTrading, **more: str) -> dict[str, str]:
     }
 
 
+SUFFIX = ".vtest01"  # as a data directory's own would be
+
+
+def client(order_id: str) -> str:
+    """The client_order_id Alpaca holds for Vigil's order `order_id`."""
+    return order_id + SUFFIX
+
+
 class AlpacaHarness:
     def __init__(
         self,
@@ -57,6 +65,7 @@ class AlpacaHarness:
             load_group(TradingModeSettings, self.env),
             self.clock,
             self.instruments,
+            client_suffix=SUFFIX,
         )
         broker.connect()
         broker.start(self.events.append)
