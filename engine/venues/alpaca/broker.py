@@ -16,7 +16,7 @@ from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import ClosePositionRequest, GetOrdersRequest, ReplaceOrderRequest
 
 from engine.clock import Clock
-from engine.models import Fill, Instrument, Order, OrderType, Side
+from engine.models import AssetClass, Fill, Instrument, Order, OrderType, Side
 from engine.venues.alpaca.convert import (
     iso,
     number,
@@ -160,6 +160,21 @@ class AlpacaBroker:
         raw = self._read("read the market clock", lambda: self.rest.client.get_clock())
         self.market_clock.update(raw)
         return self.market_clock
+
+    def market_closed_reason(self, symbol: str) -> str:
+        """Why Alpaca would queue a market order in `symbol` now instead of filling it; empty
+        when it would fill (market open, crypto, or the user allows extended hours)."""
+        instrument = self._instruments.get(symbol)
+        if instrument is not None and instrument.asset_class is AssetClass.CRYPTO:
+            return ""
+        clock = self.market_clock
+        if self.extended_hours or not clock.known or clock.is_open:
+            return ""
+        opens = iso(clock.next_open) if clock.next_open else "the next session"
+        return (
+            f"the US market is closed (opens {opens}): Alpaca would queue this market order; "
+            "use a limit order, or set VIGIL_ALPACA_EXTENDED_HOURS=1 to allow it"
+        )
 
     # ----- orders -----
     def submit(self, order: Order) -> None:
