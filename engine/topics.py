@@ -85,7 +85,9 @@ TOPICS: tuple[Topic, ...] = (
         "`{name, state, attempt, message, since_ts}` with `state` one of `connecting`, "
         "`connected`, `reconnecting` (`attempt` counts the tries), `disconnected`, `stale` "
         "(connected, but no market data for `VIGIL_STALE_QUOTE_S`), `ended` (a replay played "
-        "out)",
+        "out); its `trading` says `{mode: PAPER|LIVE, account, market}`, `market` null or, "
+        "for a venue with market hours (Alpaca), `{open, next_open_ts, next_close_ts, "
+        "extended_hours}`",
         conflate_by=(),
         alerts=("degraded",),
     ),
