@@ -24,8 +24,8 @@ from engine.venues.alpaca.convert import (
     to_account,
     to_fill,
     to_position,
-    ts_of,
 )
+from engine.venues.alpaca.market_clock import MarketClock
 from engine.venues.alpaca.rest import AlpacaRefused, AlpacaRest
 from engine.venues.alpaca.stream import TradeUpdatesThread
 from engine.venues.alpaca.updates import OrderUpdates
@@ -45,22 +45,6 @@ from engine.venues.base import (
 
 log = logging.getLogger(__name__)
 _NO_QTY = "insufficient qty"
-
-
-class MarketClock:
-    """Alpaca's market clock as last read: open or not, and when that changes."""
-
-    def __init__(self) -> None:
-        self.known = False
-        self.is_open = True
-        self.next_open = 0.0
-        self.next_close = 0.0
-
-    def update(self, raw: dict[str, Any]) -> None:
-        self.is_open = bool(raw.get("is_open"))
-        self.next_open = ts_of(raw.get("next_open"))
-        self.next_close = ts_of(raw.get("next_close"))
-        self.known = True
 
 
 class AlpacaBroker:
@@ -162,19 +146,12 @@ class AlpacaBroker:
         return self.market_clock
 
     def market_closed_reason(self, symbol: str) -> str:
-        """Why Alpaca would queue a market order in `symbol` now instead of filling it; empty
-        when it would fill (market open, crypto, or the user allows extended hours)."""
+        """Why Alpaca would queue a market order in `symbol` now; empty when it would fill."""
         instrument = self._instruments.get(symbol)
-        if instrument is not None and instrument.asset_class is AssetClass.CRYPTO:
+        crypto = instrument is not None and instrument.asset_class is AssetClass.CRYPTO
+        if crypto or self.extended_hours:
             return ""
-        clock = self.market_clock
-        if self.extended_hours or not clock.known or clock.is_open:
-            return ""
-        opens = iso(clock.next_open) if clock.next_open else "the next session"
-        return (
-            f"the US market is closed (opens {opens}): Alpaca would queue this market order; "
-            "use a limit order, or set VIGIL_ALPACA_EXTENDED_HOURS=1 to allow it"
-        )
+        return self.market_clock.closed_reason()
 
     # ----- orders -----
     def submit(self, order: Order) -> None:
