@@ -157,3 +157,38 @@ def test_restart_finding_a_position_and_an_order_vigil_does_not_know_then_reduci
     engine.do("acknowledge_reconciliation", {"reason": "mine"}, actor="admin")
 
     assert engine.c.safety.trading_state is TradingState.ACTIVE
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "hang"])
+def test_halt_while_alpaca_fails_the_cancel_all_then_halted_and_every_order_named(
+    start: Callable[[], SyncEngine], fake: FakeAlpacaTrading, fault: str
+) -> None:
+    engine = start()
+    first = place(engine, side="buy", qty=1, type="limit", limit_price=limit_below(engine))
+    second = place(engine, side="buy", qty=1, type="limit", limit_price=limit_below(engine, 1))
+    until(engine, lambda: len(fake.open_orders()) == 2, "both orders at Alpaca")
+    if fault == "hang":
+        fake.hang_next(method="DELETE", path="/v2/orders")
+    else:
+        fake.fail_next(int(fault), n=5, method="DELETE", path="/v2/orders")
+
+    result = engine.do("kill_switch", {"level": "halt", "reason": f"halt on {fault}"})
+
+    assert engine.c.safety.trading_state is TradingState.HALTED
+    assert sorted(result["unconfirmed"]) == sorted([first["id"], second["id"]])
+    assert fake.count("DELETE", "/v2/orders") == 1  # no retry-sleeps on the kill path
+
+
+def test_alpaca_faults_then_the_error_rate_breaker_trips(
+    start: Callable[[], SyncEngine], fake: FakeAlpacaTrading
+) -> None:
+    engine = start()
+    fake.fail_next(500, n=2, method="POST", path="/v2/orders")
+    fake.fail_next(403, message="insufficient buying power", method="POST", path="/v2/orders")
+    for _ in range(3):
+        answer = engine.do("place_order", {"symbol": SYMBOL, "side": "buy", "qty": 1})
+        if answer["ok"]:  # the refusal arrives as an event: applied below
+            until(engine, lambda: not open_ids(engine), "the rejection applied")
+    engine.market(0.5)
+    tripped = [b for b in engine.c.safety.board.tripped() if b.name == "error_rate"]
+    assert tripped, engine.topics("breaker_update")[-1]
