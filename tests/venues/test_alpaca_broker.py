@@ -280,3 +280,23 @@ def test_order_from_another_vigil_then_not_taken_for_ours(venue: AlpacaHarness) 
         )
     [seen] = venue.broker.open_orders()
     assert seen.id == other.id + ".vother99"
+
+
+def test_two_executions_during_a_gap_then_resync_reports_each_partial_then_filled(
+    venue: AlpacaHarness,
+) -> None:
+    resting = make_order(type_=OrderType.LIMIT, limit=395.0, qty=3.0)
+    venue.broker.submit(resting)
+    venue.settle()
+    venue.fake.block_stream()
+    wait_until(lambda: ConnectionState.RECONNECTING in venue.states(), 10, "RECONNECTING")
+    venue.fake.fill(client(resting.id), 1.0, 395.0)
+    venue.fake.fill(client(resting.id), 2.0, 394.5)
+
+    venue.fake.block_stream(False)
+
+    def fills() -> list[tuple[OrderEventKind, float]]:
+        return [(e.kind, e.fill.qty) for e in venue.of_kind(OrderEvent) if e.fill]
+
+    wait_until(lambda: len(fills()) == 2, 15, "both executions found by the resync")
+    assert fills() == [(OrderEventKind.PARTIALLY_FILLED, 1.0), (OrderEventKind.FILLED, 2.0)]

@@ -125,20 +125,25 @@ class AlpacaBroker:
         return self.updates.flatten(raw)
 
     def fills_since(self, ts: float) -> list[Fill]:
-        fills: list[Fill] = []
+        return [fill for _, fill in self._executions(ts)]
+
+    def _executions(self, ts: float) -> list[tuple[str, Fill]]:
+        """(Alpaca's order id, the fill) of every execution at or after `ts`, oldest first."""
+        found: list[tuple[str, Fill]] = []
         params: dict[str, Any] = {"after": iso(ts - 1.0), "direction": "asc", "page_size": 100}
         for _ in range(50):  # 5000 fills: far beyond any reconciliation window
             page = self.rest.get("read fills", "/account/activities/FILL", params)
             if not isinstance(page, list):
                 raise VenueError("alpaca: the fill activities answer is not a list")
             for raw in page:
-                fill = to_fill(raw, self._vigil_id(str(raw.get("order_id"))), self._instruments)
+                venue_id = str(raw.get("order_id"))
+                fill = to_fill(raw, self._vigil_id(venue_id), self._instruments)
                 if fill.ts >= ts:
-                    fills.append(fill)
+                    found.append((venue_id, fill))
             if len(page) < params["page_size"]:
                 break
             params["page_token"] = page[-1].get("id")
-        return fills
+        return found
 
     def refresh_clock(self) -> MarketClock:
         raw = self._read("read the market clock", lambda: self.rest.client.get_clock())
@@ -312,15 +317,16 @@ class AlpacaBroker:
         for raw in orders:
             for member in [raw, *(raw.get("legs") or [])]:
                 by_id[str(member.get("id"))] = member
-        for fill in self.fills_since(since):
-            venue_id = self.updates.venue_id(fill.order_id) or ""
-            raw = by_id.get(venue_id)
-            if raw is None or self.updates.seen_fill(fill.id):
-                continue
-            final = (
-                number(raw.get("filled_qty")) >= number(raw.get("qty"))
-                and raw.get("status") == "filled"
-            )
+        missed = [
+            (venue_id, fill)
+            for venue_id, fill in self._executions(since)
+            if venue_id in by_id and not self.updates.seen_fill(fill.id)
+        ]
+        for i, (venue_id, fill) in enumerate(missed):
+            raw = by_id[venue_id]
+            # Only an order's last execution fills it; the ones before were partial.
+            later = any(other == venue_id for other, _ in missed[i + 1 :])
+            final = raw.get("status") == "filled" and not later
             extra = {"qty": fill.qty, "price": fill.price, "execution_id": fill.id}
             extra["timestamp"] = iso(fill.ts)
             self._report("fill" if final else "partial_fill", raw, extra)
