@@ -300,3 +300,17 @@ def test_two_executions_during_a_gap_then_resync_reports_each_partial_then_fille
 
     wait_until(lambda: len(fills()) == 2, 15, "both executions found by the resync")
     assert fills() == [(OrderEventKind.PARTIALLY_FILLED, 1.0), (OrderEventKind.FILLED, 2.0)]
+
+
+def test_restart_then_fills_name_vigils_orders_with_one_listing(venue: AlpacaHarness) -> None:
+    orders = [make_order(qty=1.0) for _ in range(3)]
+    for order in orders:
+        venue.broker.submit(order)
+    venue.settle()
+    broker = venue.restart()
+    listings = venue.fake.count("GET", "/v2/orders")
+
+    fills = broker.fills_since(0.0)
+
+    assert [f.order_id for f in fills] == [o.id for o in orders]
+    assert venue.fake.count("GET", "/v2/orders") == listings + 1

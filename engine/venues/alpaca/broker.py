@@ -135,15 +135,27 @@ class AlpacaBroker:
             page = self.rest.get("read fills", "/account/activities/FILL", params)
             if not isinstance(page, list):
                 raise VenueError("alpaca: the fill activities answer is not a list")
+            if any(self.updates.vigil_id(str(a.get("order_id"))) is None for a in page):
+                self._learn_orders(ts)
             for raw in page:
                 venue_id = str(raw.get("order_id"))
-                fill = to_fill(raw, self._vigil_id(venue_id), self._instruments)
+                vigil = self.updates.vigil_id(venue_id) or venue_id
+                fill = to_fill(raw, vigil, self._instruments)
                 if fill.ts >= ts:
                     found.append((venue_id, fill))
             if len(page) < params["page_size"]:
                 break
             params["page_token"] = page[-1].get("id")
         return found
+
+    def _learn_orders(self, ts: float) -> None:
+        """Names for the orders behind fills not seen yet (placed before a restart): one
+        listing of the orders of the week before, not one request per order."""
+        query = GetOrdersRequest(
+            status=QueryOrderStatus.ALL, nested=True, limit=500, after=iso(ts - 7 * 86400.0)
+        )
+        for raw in self._read("read recent orders", lambda: self.rest.client.get_orders(query)):
+            self.updates.learn(raw)
 
     def refresh_clock(self) -> MarketClock:
         raw = self._read("read the market clock", lambda: self.rest.client.get_clock())
@@ -210,7 +222,9 @@ class AlpacaBroker:
         for answer in answers or []:
             venue_id = str(answer.get("id"))
             body = answer.get("body") or {}
-            order_id = self._vigil_id(venue_id)
+            if body.get("id"):  # the order itself: it names itself
+                self.updates.learn(body)
+            order_id = self.updates.vigil_id(venue_id) or venue_id
             if 200 <= int(answer.get("status") or 0) < 300:
                 outcomes.append(CancelOutcome(order_id, True, str(body.get("status") or "")))
             else:
@@ -353,16 +367,6 @@ class AlpacaBroker:
             return self.rest.call(what, fn)
         except AlpacaRefused as exc:
             raise VenueError(f"alpaca refused to {what} ({exc.status}): {exc.message}") from None
-
-    def _vigil_id(self, venue_id: str) -> str:
-        known = self.updates.vigil_id(venue_id)
-        if known is not None:
-            return known
-        try:
-            raw = self._read("read an order", lambda: self.rest.client.get_order_by_id(venue_id))
-        except VenueError:
-            return venue_id
-        return self.updates.learn(raw)
 
     def _lookup(self, order_id: str) -> str | None:
         find = self.rest.client.get_order_by_client_id
