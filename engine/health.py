@@ -73,7 +73,16 @@ class HealthReport:
             "mode": "LIVE" if live else "PAPER",
             "account": number or "paper",
             "market": None,
+            # The venue's own figures (Vigil's balance and equity are its ledger's).
+            "venue": None,
         }
+        if number and account is not None:
+            status["venue"] = {
+                "cash": account.cash,
+                "equity": account.equity,
+                "buying_power": account.buying_power,
+                "currency": account.currency,
+            }
         clock = getattr(broker, "market_clock", None)
         if clock is not None and clock.known:
             status["market"] = {

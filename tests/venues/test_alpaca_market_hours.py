@@ -83,6 +83,7 @@ def test_paper_by_default_then_header_says_paper_and_alpacas_account(boot: Boot)
     trading = health(boot())["trading"]
     assert (trading["mode"], trading["account"]) == ("PAPER", "PA3FAKE0001")
     assert trading["market"]["open"] is True
+    assert trading["venue"]["equity"] == 100_000.0  # Alpaca's own figure
 
 
 def test_live_then_header_says_live(boot: Boot) -> None:
@@ -92,4 +93,4 @@ def test_live_then_header_says_live(boot: Boot) -> None:
 
 def test_paper_venue_then_paper_and_paper_account(boot: Boot) -> None:
     trading = health(boot(broker="paper"))["trading"]
-    assert trading == {"mode": "PAPER", "account": "paper", "market": None}
+    assert trading == {"mode": "PAPER", "account": "paper", "market": None, "venue": None}

@@ -110,7 +110,12 @@ export function createHeader(ctx) {
     setText(n.mode.querySelector(".badge-sub"), String(t.account || ""));
     n.mode.dataset.mode = mode;
     const what = mode === "LIVE" ? "LIVE trading: real money" : "Paper trading";
-    n.mode.title = `${what} · account ${t.account}`;
+    const v = t.venue;
+    const figures = v
+      ? `\nAt the broker: equity ${money(v.equity)} · cash ${money(v.cash)}` +
+        ` · buying power ${money(v.buying_power)}`
+      : "";
+    n.mode.title = `${what} · account ${t.account}${figures}`;
     n.mode.setAttribute("aria-label", `${what}, account ${t.account}`);
     const m = t.market;
     const closed = Boolean(m && m.open === false);
