@@ -138,9 +138,12 @@ def test_restart_finding_a_position_and_an_order_vigil_does_not_know_then_reduci
     place(engine, side="buy", qty=1)
     until(engine, lambda: held(engine) == 1, "the entry filled")
     engine.close()
-    # While Vigil is down, someone trades the account on Alpaca's own page.
-    fake.add_position("SPY", 5, 500.0)
+    # While Vigil is down, someone trades the account on Alpaca's own page: a filled buy
+    # (its fill is not Vigil's to book), a position from elsewhere, a resting order.
+    fake.set_price("SPY", 499.9, 500.1)
+    fake.add_position("AAPL", 5, 190.0)
     with fake.lock:
+        fake.book.submit({"symbol": "SPY", "side": "buy", "qty": 2, "type": "market"})
         outside = fake.book.submit(
             {"symbol": SYMBOL, "side": "sell", "qty": 1, "type": "limit", "limit_price": 9999}
         )
@@ -151,8 +154,11 @@ def test_restart_finding_a_position_and_an_order_vigil_does_not_know_then_reduci
     assert engine.c.safety.trading_state is TradingState.REDUCING
     matters = engine.c.safety.payload(0.0, 0)["reconciliation"]
     described = str(matters)
-    assert "SPY" in described and outside.client_order_id in described
+    assert "SPY: store holds 0, venue holds 2" in described
+    assert "AAPL: store holds 0, venue holds 5" in described
+    assert outside.client_order_id in described
     assert held(engine) == 1  # what Vigil knew still stands
+    assert engine.c.desk.ledger.position("SPY") is None  # the outside fill is not booked
 
     engine.do("acknowledge_reconciliation", {"reason": "mine"}, actor="admin")
 

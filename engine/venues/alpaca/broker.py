@@ -125,7 +125,10 @@ class AlpacaBroker:
         return self.updates.flatten(raw)
 
     def fills_since(self, ts: float) -> list[Fill]:
-        return [fill for _, fill in self._executions(ts)]
+        """Executions of the orders this Vigil placed. Another app's trades on the account
+        are not booked as if Vigil had missed them: their positions stay a mismatch
+        (REDUCING until an admin acknowledges)."""
+        return [fill for venue_id, fill in self._executions(ts) if self.updates.is_ours(venue_id)]
 
     def _executions(self, ts: float) -> list[tuple[str, Fill]]:
         """(Alpaca's order id, the fill) of every execution at or after `ts`, oldest first."""

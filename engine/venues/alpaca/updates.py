@@ -45,15 +45,19 @@ class OrderUpdates:
         self._closed: set[str] = set()
         self._fills: OrderedDict[str, None] = OrderedDict()
         self._filled: dict[str, float] = {}  # venue id -> cumulative qty reported
+        self._ours: set[str] = set()  # venue ids of the orders this Vigil placed
 
     # ----- names -----
-    def learn(self, raw: dict[str, Any], parent: str | None = None) -> str:
+    def learn(self, raw: dict[str, Any], parent: str | None = None, ours: bool = False) -> str:
         """Vigil's id for this Alpaca order (and its legs), remembered from now on."""
         with self._lock:
             venue_id = str(raw.get("id") or "")
+            replaces = str(raw.get("replaces") or "")
+            client = str(raw.get("client_order_id") or "")
+            if ours or not self.suffix or client.endswith(self.suffix) or replaces in self._ours:
+                self._ours.add(venue_id)
             vigil = self._vigil.get(venue_id)
             if vigil is None:
-                replaces = str(raw.get("replaces") or "")
                 if parent is not None:
                     exit_kind = "TP" if raw.get("type") == "limit" else "SL"
                     vigil = f"{parent}-{exit_kind}"
@@ -69,8 +73,14 @@ class OrderUpdates:
             if venue_id and (raw.get("status") in _WORKING or vigil not in self._venue):
                 self._venue[vigil] = venue_id
             for leg in raw.get("legs") or []:
-                self.learn(leg, parent=vigil)
+                self.learn(leg, parent=vigil, ours=venue_id in self._ours)
             return vigil
+
+    def is_ours(self, venue_id: str) -> bool:
+        """Placed by this Vigil (its data directory's mark), or an exit Alpaca made for such
+        an order: the executions Vigil may book. Another app's fills stay a mismatch."""
+        with self._lock:
+            return venue_id in self._ours
 
     def client_id(self, vigil_id: str) -> str:
         return f"{vigil_id}{self.suffix}"
