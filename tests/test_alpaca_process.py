@@ -99,6 +99,15 @@ def test_alpaca_account_then_state_shows_it_and_every_kill_switch_level_acts_on_
         wait_until(lambda: len(state(session, server)["orders"]) == 1, 30, "the resting order")
         assert len(fake.open_orders()) == 1
 
+        # the trade updates stream drops: the page says so, then it is back
+        def broker_state() -> str:
+            return str(state(session, server)["health"]["venues"]["broker"]["state"])
+
+        fake.block_stream()
+        wait_until(lambda: broker_state() == "reconnecting", 30, "the page says reconnecting")
+        fake.block_stream(False)
+        wait_until(lambda: broker_state() == "connected", 60, "the page says connected again")
+
         # pause: entries refused, Alpaca sees nothing new
         sent = fake.count("POST", "/v2/orders")
         assert control(session, server, "kill_switch", {"level": "pause", "reason": "e2e"})["ok"]
