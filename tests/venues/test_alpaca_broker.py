@@ -314,3 +314,17 @@ def test_restart_then_fills_name_vigils_orders_with_one_listing(venue: AlpacaHar
 
     assert [f.order_id for f in fills] == [o.id for o in orders]
     assert venue.fake.count("GET", "/v2/orders") == listings + 1
+
+
+def test_bracket_exits_start_without_their_own_update_then_still_reported(
+    venue: AlpacaHarness,
+) -> None:
+    venue.fake.book.announce_legs = False
+    entry = make_order(stop_loss=390.0, take_profit=410.0)
+    venue.broker.submit(entry)
+    described = {
+        e.order.id: e.order.parent_id
+        for e in order_events(venue, f"{entry.id}-SL") + order_events(venue, f"{entry.id}-TP")
+        if e.kind is OrderEventKind.ACCEPTED and e.order is not None
+    }
+    assert described == {f"{entry.id}-SL": entry.id, f"{entry.id}-TP": entry.id}

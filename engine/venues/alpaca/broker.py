@@ -13,7 +13,12 @@ import threading
 from typing import Any
 
 from alpaca.trading.enums import QueryOrderStatus
-from alpaca.trading.requests import ClosePositionRequest, GetOrdersRequest, ReplaceOrderRequest
+from alpaca.trading.requests import (
+    ClosePositionRequest,
+    GetOrderByIdRequest,
+    GetOrdersRequest,
+    ReplaceOrderRequest,
+)
 
 from engine.clock import Clock
 from engine.models import AssetClass, Fill, Instrument, Order, OrderType, Side
@@ -310,12 +315,31 @@ class AlpacaBroker:
     def on_message(self, message: dict[str, Any]) -> None:
         if message.get("stream") != "trade_updates":
             return
-        self.stream_messages += 1
-        data = message.get("data") or {}
-        raw = data.get("order")
-        if not isinstance(raw, dict):
+        try:
+            data = message.get("data") or {}
+            raw = data.get("order")
+            if isinstance(raw, dict):
+                event = str(data.get("event"))
+                self._report(event, raw, data)
+                if event == "fill" and raw.get("order_class") in ("bracket", "oto"):
+                    self._exits_of(str(raw.get("id")))
+        finally:
+            self.stream_messages += 1  # counted once handled: tests wait on it
+
+    def _exits_of(self, venue_id: str) -> None:
+        """An entry filled: its exits work now. Alpaca's own updates for them may come or
+        not; read them so Vigil knows its protection either way (reported once)."""
+        request = GetOrderByIdRequest(nested=True)
+        try:
+            raw = self._read(
+                "read a bracket", lambda: self.rest.client.get_order_by_id(venue_id, request)
+            )
+        except VenueError as exc:  # the next reconciliation round lists them
+            log.warning("%s", exc)
             return
-        self._report(str(data.get("event")), raw, data)
+        for leg in raw.get("legs") or []:
+            if leg.get("status") in ("new", "accepted", "partially_filled"):
+                self._report("new", leg)
 
     def on_stream_state(self, state: str, attempt: int, message: str) -> None:
         if state == "reconnecting" and self._dropped_at is None:

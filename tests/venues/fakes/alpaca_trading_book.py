@@ -41,6 +41,7 @@ class AlpacaBook:
         self.uncancelable: set[str] = set()  # client order ids the venue will not cancel
         self.reject_reason: str | None = None
         self.market_open = True
+        self.announce_legs = True  # False: a bracket's exits start without a trade update
 
     # ----- queries -----
     def account_json(self) -> dict[str, Any]:
@@ -216,7 +217,8 @@ class AlpacaBook:
             for leg in order.legs:
                 leg.status, leg.qty = "new", order.filled_qty
                 leg.updated_at = now_iso()
-                self.publish("new", leg, {})
+                if self.announce_legs:
+                    self.publish("new", leg, {})
             for leg in order.legs:
                 self.match(leg)
         elif done and order.parent is not None:  # one exit filled: the other is cancelled
