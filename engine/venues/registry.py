@@ -13,6 +13,7 @@ from typing import Any
 from engine.clock import Clock
 from engine.models import Instrument
 from engine.settings import Settings, SettingsError
+from engine.venues.alpaca.entry import build_alpaca_broker
 from engine.venues.alpaca.feed_builder import build_alpaca_feed
 from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.paper.venue import PaperVenue
@@ -50,6 +51,7 @@ def _paper_venue(settings: Settings, clock: Clock, instruments: dict[str, Instru
 
 BROKERS: dict[str, BrokerBuilder] = {
     "paper": _paper,
+    "alpaca": build_alpaca_broker,
 }
 
 
