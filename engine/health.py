@@ -59,7 +59,39 @@ class HealthReport:
             "dropped_market_events": self.dropped_market_events,
             "history_loaded": self.history_loaded.is_set(),
             "venues": {source: self._venue_status(source) for source in self.connections},
+            "trading": self._trading_status(),
         }
+
+    def _trading_status(self) -> dict[str, Any]:
+        """Paper or live and the account traded, always shown; a venue with market hours
+        (Alpaca) adds whether its market is open."""
+        broker = self.parts.broker
+        live = getattr(broker, "mode", "paper") == "live"
+        account = self.parts.venue_account or getattr(broker, "last_account", None)
+        number = account.account_id if account is not None and broker.name != "paper" else ""
+        status: dict[str, Any] = {
+            "mode": "LIVE" if live else "PAPER",
+            "account": number or "paper",
+            "market": None,
+            # The venue's own figures (Vigil's balance and equity are its ledger's).
+            "venue": None,
+        }
+        if number and account is not None:
+            status["venue"] = {
+                "cash": account.cash,
+                "equity": account.equity,
+                "buying_power": account.buying_power,
+                "currency": account.currency,
+            }
+        clock = getattr(broker, "market_clock", None)
+        if clock is not None and clock.known:
+            status["market"] = {
+                "open": clock.is_open,
+                "next_open_ts": int(clock.next_open * 1000),
+                "next_close_ts": int(clock.next_close * 1000),
+                "extended_hours": bool(getattr(broker, "extended_hours", False)),
+            }
+        return status
 
     def _venue_status(self, source: str) -> dict[str, Any]:
         event = self.connections[source]

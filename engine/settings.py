@@ -19,6 +19,7 @@ from engine.store.settings import StoreSettings
 from engine.strategies.settings import StrategySettings
 from engine.trading.settings import ReconcileSettings, SessionSettings
 from engine.venues.alpaca.settings import AlpacaSettings
+from engine.venues.mode import TradingModeSettings
 from engine.venues.paper.settings import PaperSettings
 from engine.venues.polygon.settings import PolygonSettings
 from engine.venues.settings import BrokerSettings, FeedSettings
@@ -36,6 +37,8 @@ class EngineSettings(SettingsTree):
     breakers: BreakerSettings
     session: SessionSettings
     reconcile: ReconcileSettings
+    # Paper or live, for every real broker (engine/venues/mode.py).
+    mode: TradingModeSettings
     # Always loaded (every field has a default): its starting balance is the ledger's too.
     paper: PaperSettings
     # Last of the required groups: its check creates the data directory, once all is valid.

@@ -25,6 +25,7 @@ DAILY_LOSS_BUDGET = "DAILY_LOSS_BUDGET"
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 WRONG_SIDE = "WRONG_SIDE"
 BRACKET_ON_REDUCING = "BRACKET_ON_REDUCING"
+MARKET_CLOSED = "MARKET_CLOSED"
 
 CHECK_CODES: tuple[str, ...] = (
     TRADING_HALTED,
@@ -34,6 +35,7 @@ CHECK_CODES: tuple[str, ...] = (
     REDUCE_ONLY_VIOLATION,
     INVALID_ORDER,
     BRACKET_ON_REDUCING,
+    MARKET_CLOSED,
     MAX_QTY,
     NO_QUOTE,
     STALE_QUOTE,
@@ -86,6 +88,9 @@ class PreTradeContext:
     store_writable: bool = True
     # Notional of the entries in flight in this symbol: the notional limit covers them too.
     pending_notional: float = 0.0
+    # Why the venue would queue a market order instead of filling it (its market is closed
+    # and the user has not allowed that); empty: it would fill now.
+    market_closed: str = ""
 
 
 @dataclass(frozen=True)
@@ -272,6 +277,8 @@ def review_order(req: OrderRequest, ctx: PreTradeContext, limits: Limits) -> Den
             f"{side} {req.qty:g} {req.symbol} reduces the position of {ctx.position_qty:g} "
             f"(close or reduce without a bracket, then open anew)",
         )
+    if req.type is OrderType.MARKET and ctx.market_closed:
+        return Denial(MARKET_CLOSED, ctx.market_closed)
     if _exceeds(req.qty, limits.max_order_qty):
         return Denial(MAX_QTY, f"quantity {req.qty:g} exceeds the {limits.max_order_qty:g} limit")
 

@@ -84,10 +84,15 @@ class KillSwitchExecutor:
                     "reason": problem or "the venue did not list it as open",
                 }
             )
-        self.unconfirmed_at_halt = [o.id for o in unconfirmed]
-        if unconfirmed:
+        # An order the venue answered for but would not cancel is as open as one it never
+        # confirmed: named with the venue's reason.
+        refused = [a for a in answers.values() if not a.ok]
+        self.unconfirmed_at_halt = [o.id for o in unconfirmed] + [a.order_id for a in refused]
+        if self.unconfirmed_at_halt:
             names = ", ".join(self.unconfirmed_at_halt)
-            cause = f" ({problem})" if problem else ""
+            reasons = [problem] if problem else []
+            reasons += [f"{a.order_id}: {a.reason or a.status}" for a in refused]
+            cause = f" ({'; '.join(reasons)})" if reasons else ""
             self._bus.publish(
                 "risk_limit",
                 {

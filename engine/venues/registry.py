@@ -16,6 +16,7 @@ from engine.clock import Clock
 from engine.models import Instrument
 from engine.settings import EngineSettings
 from engine.settings_group import SettingsError
+from engine.venues.alpaca.entry import build_alpaca_broker
 from engine.venues.alpaca.feed_builder import build_alpaca_feed
 from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.paper.venue import PaperVenue
@@ -56,6 +57,7 @@ def _paper_venue(
 
 BROKERS: dict[str, BrokerBuilder] = {
     "paper": _paper,
+    "alpaca": build_alpaca_broker,
 }
 
 

@@ -195,6 +195,9 @@ CASES: list[tuple[str, OrderRequest, dict[str, Any], str | None]] = [
         "BRACKET_ON_REDUCING",
     ),
     ("bracket_on_flipping_sell", sell(8, stop_loss=103), LONG5, "BRACKET_ON_REDUCING"),
+    # a venue whose market is closed would queue a market order: denied; a limit rests
+    ("market_order_while_closed", buy(), {"market_closed": "market closed"}, "MARKET_CLOSED"),
+    ("limit_order_while_closed", limit(buy, 1, 100), {"market_closed": "market closed"}, None),
     # lot size, when known
     ("lot_size_multiple", buy(0.3), {"lot_size": 0.1}, None),
     ("lot_size_violated", buy(0.25), {"lot_size": 0.1}, "INVALID_ORDER"),
