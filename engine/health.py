@@ -11,7 +11,7 @@ from engine.bus import EventBus
 from engine.clock import Clock
 from engine.models import Health
 from engine.parts import EngineParts
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.venues.base import ConnectionEvent, ConnectionState
 
@@ -19,7 +19,7 @@ from engine.venues.base import ConnectionEvent, ConnectionState
 class HealthReport:
     """Mixin for EngineRuntime: builds and publishes `system_health_update` from its fields."""
 
-    settings: Settings
+    settings: EngineSettings
     clock: Clock
     bus: EventBus
     state: DashboardState
@@ -51,8 +51,8 @@ class HealthReport:
             "last_error": self.last_error,
             "uptime_s": round(self.clock.time() - self.started_at, 1),
             "heartbeat_ts": int(self.heartbeat * 1000),
-            "feed": self.settings.feed,
-            "broker": self.settings.broker,
+            "feed": self.settings.feed.name,
+            "broker": self.settings.broker.name,
             "strategy": self.parts.strategy_status(),
             "queue_depth": self._queue.qsize(),
             "events_per_s": recent / 5.0,
@@ -100,7 +100,7 @@ class HealthReport:
             # Connected but silent is not healthy: say "stale" as the stale-quote check would.
             last = self.parts.market.last_data_ts or event.ts
             silent = self.clock.time() - last
-            if silent > self.settings.stale_quote_s:
+            if silent > self.settings.limits.stale_quote_s:
                 state, message = ConnectionState.STALE, f"no market data for {silent:.0f} s"
         return {
             "name": event.venue,

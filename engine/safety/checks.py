@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from engine.models import OrderRequest, OrderType, Quote, Side, TradingState
+from engine.safety.settings import LimitSettings
 
 TRADING_HALTED = "TRADING_HALTED"
 REDUCING_ONLY = "REDUCING_ONLY"
@@ -51,19 +51,10 @@ CHECK_CODES: tuple[str, ...] = (
 _REL_TOL = 1e-9
 
 
-class _LimitSettings(Protocol):
-    max_order_qty: float
-    max_notional: float
-    max_positions: int
-    price_collar_pct: float
-    stale_quote_s: float
-    order_rate_max: int
-    order_rate_window_s: float
-    daily_loss_limit: float
-
-
 @dataclass(frozen=True)
 class Limits:
+    """The limits in force: VIGIL_* at start, changed at run time by the `set_limit` command."""
+
     max_order_qty: float
     max_notional: float
     max_positions: int
@@ -74,17 +65,9 @@ class Limits:
     daily_loss_limit: float
 
     @classmethod
-    def from_settings(cls, settings: _LimitSettings) -> Limits:
-        return cls(
-            max_order_qty=settings.max_order_qty,
-            max_notional=settings.max_notional,
-            max_positions=settings.max_positions,
-            price_collar_pct=settings.price_collar_pct,
-            stale_quote_s=settings.stale_quote_s,
-            order_rate_max=settings.order_rate_max,
-            order_rate_window_s=settings.order_rate_window_s,
-            daily_loss_limit=settings.daily_loss_limit,
-        )
+    def from_settings(cls, limits: LimitSettings) -> Limits:
+        """The limits as configured; the same names as LimitSettings' fields."""
+        return cls(**limits.model_dump())
 
 
 @dataclass(frozen=True)

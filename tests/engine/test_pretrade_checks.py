@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dashboard.settings import load_settings
 from engine.clock import FakeClock
 from engine.models import OrderRequest, OrderType, Quote, Side, TradingState
 from engine.safety.checks import (
@@ -18,7 +19,6 @@ from engine.safety.checks import (
     is_reducing,
     review_order,
 )
-from engine.settings import load_settings
 
 NOW = FakeClock().time()
 QUOTE = Quote("SPY", bid=99.0, ask=101.0, bid_size=5, ask_size=5, ts=NOW)  # mid 100
@@ -266,7 +266,7 @@ def test_limits_from_settings_takes_every_limit(tmp_path: Path):
             "VIGIL_DAILY_LOSS_LIMIT": "250",
         }
     )
-    assert Limits.from_settings(settings) == Limits(
+    assert Limits.from_settings(settings.engine.limits) == Limits(
         max_order_qty=7,
         max_notional=750,
         max_positions=2,

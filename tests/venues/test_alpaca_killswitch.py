@@ -26,17 +26,17 @@ def fake() -> Iterator[FakeAlpacaTrading]:
 
 
 @pytest.fixture
-def start(
-    fake: FakeAlpacaTrading, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[], SyncEngine]]:
+def start(fake: FakeAlpacaTrading, tmp_path: Path) -> Iterator[Callable[[], SyncEngine]]:
     """Starts (and at the end stops) engines on one data directory, the broker on the fake."""
-    for name, value in alpaca_env(fake).items():
-        monkeypatch.setenv(name, value)
     engines: list[SyncEngine] = []
 
     def boot() -> SyncEngine:
         settings = make_settings(
-            tmp_path / "var", VIGIL_BROKER="alpaca", VIGIL_STRATEGY="none", VIGIL_SYMBOLS="QQQ"
+            tmp_path / "var",
+            **alpaca_env(fake),
+            VIGIL_BROKER="alpaca",
+            VIGIL_STRATEGY="none",
+            VIGIL_SYMBOLS="QQQ",
         )
         engine = SyncEngine(settings, FakeClock(start=time.time()))
         engines.append(engine)

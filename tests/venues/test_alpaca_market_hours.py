@@ -25,16 +25,16 @@ def fake() -> Iterator[FakeAlpacaTrading]:
 
 
 @pytest.fixture
-def boot(
-    fake: FakeAlpacaTrading, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Boot]:
+def boot(fake: FakeAlpacaTrading, tmp_path: Path) -> Iterator[Boot]:
     engines: list[SyncEngine] = []
 
     def start(broker: str = "alpaca", **env: str) -> SyncEngine:
-        for name, value in alpaca_env(fake, **env).items():
-            monkeypatch.setenv(name, value)
         settings = make_settings(
-            tmp_path / "var", VIGIL_BROKER=broker, VIGIL_STRATEGY="none", VIGIL_SYMBOLS="QQQ"
+            tmp_path / "var",
+            **alpaca_env(fake, **env),
+            VIGIL_BROKER=broker,
+            VIGIL_STRATEGY="none",
+            VIGIL_SYMBOLS="QQQ",
         )
         engine = SyncEngine(settings, FakeClock(start=time.time()))
         engines.append(engine)

@@ -11,7 +11,6 @@ from engine.clock import Clock
 from engine.models import Instrument
 from engine.settings import SettingsError
 from engine.settings_group import SettingsError as GroupSettingsError
-from engine.settings_group import load_group
 from engine.venues.alpaca.broker import AlpacaBroker
 from engine.venues.alpaca.rest import AlpacaRest, build_client
 from engine.venues.alpaca.settings import AlpacaSettings
@@ -24,16 +23,15 @@ SUFFIX_FILE = "alpaca_client_id"
 KILL_PATH_RESERVE = 20  # requests a minute that only cancels and closes may spend
 
 
-def build_from_env(
-    data_dir: Path | None, clock: Clock, instruments: dict[str, Instrument]
+def build_from_settings(
+    alpaca: AlpacaSettings,
+    mode: TradingModeSettings,
+    data_dir: Path,
+    clock: Clock,
+    instruments: dict[str, Instrument],
 ) -> Broker:
-    """The registry's builder: reads ALPACA_* and VIGIL_TRADING_MODE from the environment."""
-    try:
-        alpaca = load_group(AlpacaSettings)
-        mode = load_group(TradingModeSettings)
-    except GroupSettingsError as exc:
-        raise SettingsError(str(exc)) from None
-    suffix = client_suffix(data_dir) if data_dir is not None else ""
+    """The registry's builder, from Alpaca's group and the trading mode (EngineSettings)."""
+    suffix = client_suffix(data_dir)
     return connect_alpaca(alpaca, mode, clock, instruments, client_suffix=suffix)
 
 

@@ -13,6 +13,8 @@ STREAM_URL = "wss://stream.data.alpaca.markets"
 
 
 class AlpacaSettings(SettingsGroup):
+    """Alpaca (loaded when VIGIL_BROKER or VIGIL_FEED is alpaca)"""
+
     api_key: str = Field("", alias="ALPACA_API_KEY", repr=False)
     secret_key: str = Field("", alias="ALPACA_SECRET_KEY", repr=False)
     # Empty: Alpaca's own (the paper or the live trading URL by VIGIL_TRADING_MODE).
