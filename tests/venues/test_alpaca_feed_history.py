@@ -10,6 +10,10 @@ from typing import Any
 import pytest
 
 from engine.clock import FakeClock, SystemClock
+from engine.commands import parse_command
+from engine.market.vol_proxy import PROXY_SOURCE
+from engine.models import BarEvent, VixUpdate
+from engine.runtime import EngineRuntime
 from engine.settings import SettingsError as RootSettingsError
 from engine.settings_group import SettingsError
 from engine.venues.alpaca.data import alpaca_instruments
@@ -227,3 +231,33 @@ def test_engine_with_alpaca_feed_when_the_stream_goes_silent_then_stale_feed_hal
     finally:
         feed.stop()  # started here, not by the runtime
         engine.close()
+
+
+def test_history_ends_with_the_realized_vol_proxy_for_the_regime(fakes: Any) -> None:
+    rest, _ = fakes
+    seed(rest, "SPY", 40, 500.0)
+    feed = make_feed(fakes, ["SPY"])
+    events = feed.history(END, 40 * MINUTE)
+    assert [type(e) for e in events[:-1]] == [BarEvent] * 40
+    reading = events[-1]
+    assert isinstance(reading, VixUpdate) and reading.source == PROXY_SOURCE
+    assert reading.value > 0 and reading.ts == END
+
+
+def test_a_hung_history_request_never_delays_a_command(tmp_path: Path, fakes: Any) -> None:
+    rest, stream = fakes
+    seed(rest, "SPY", 30, 500.0, end=time.time() // 60 * 60)
+    rest.hang_next(1)  # the history request waits out its HTTP timeout
+    env = _alpaca_env(rest, stream, VIGIL_FEED="alpaca", VIGIL_ALPACA_HTTP_TIMEOUT_S="3")
+    chart = {"VIGIL_SYMBOLS": "SPY", "VIGIL_STRATEGY": "none", "VIGIL_SIM_HISTORY_S": "1800"}
+    settings = make_settings(tmp_path / "var", **env, **chart)
+    rt = EngineRuntime(settings.engine, clock=FakeClock(start=time.time()))
+    try:
+        rt.start()
+        wait_until(lambda: len(rest.requests) >= 1, 5.0, "the history under way")
+        pause = parse_command("kill_switch", {"level": "pause", "reason": "test"})
+        assert rt.call("kill_switch", pause, "alice", timeout=5.0)["ok"]
+        assert not rt.history_loaded.is_set()  # answered while the history was still loading
+        wait_until(rt.history_loaded.is_set, 15.0, "the history, after the timeout")
+    finally:
+        rt.stop()

@@ -12,7 +12,9 @@ VIGIL_ALPACA_EXTENDED_HOURS; exchange holidays are not known to this rule) and f
 reconnect after VIGIL_ALPACA_STALE_RECONNECT_S. The
 stale-feed breaker needs nothing from here but silence: it measures the time since the last
 market data the engine applied, and this feed never sends anything that is not market data.
-Alpaca has no VIX: none is sent (the regime panel stays empty unless a proxy is wired in).
+Alpaca has no VIX: the regime reads the realized-volatility proxy of engine/market/vol_proxy.py
+from the symbols' minute bars (history, then each live bar), and the page says so. The history
+is fetched on its own thread (engine/venues/history_fetch.py) so commands never wait for it.
 """
 
 from __future__ import annotations
@@ -22,13 +24,19 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.clock import Clock
-from engine.models import BarEvent, Instrument, OrderBook, Quote, TradeTick
+from engine.market.vol_proxy import (
+    CRYPTO_MINUTES_PER_YEAR,
+    EQUITY_MINUTES_PER_YEAR,
+    PROXY_SOURCE,
+    RealizedVolProxy,
+)
+from engine.models import BarEvent, Instrument, OrderBook, Quote, TradeTick, VixUpdate
 from engine.settings_group import SettingsError
 from engine.venues.alpaca.data import BarHistory, alpaca_instruments, is_crypto
 from engine.venues.alpaca.feed_book import CryptoBooks
@@ -44,6 +52,7 @@ from engine.venues.alpaca.feed_stream import (
 )
 from engine.venues.alpaca.settings import AlpacaSettings
 from engine.venues.base import ConnectionEvent, ConnectionState, MarketSink, VenueError
+from engine.venues.history_fetch import background_slices
 from engine.venues.net import Backoff
 
 log = logging.getLogger(__name__)
@@ -117,6 +126,13 @@ class AlpacaFeed:
         self._streams: dict[str, Stream] = {}
         self._quotes: dict[str, Quote] = {}
         self._books = CryptoBooks()
+        # Stocks trade 390 minutes a day, crypto all year: a crypto-only list annualises so.
+        only_crypto = bool(self._instruments) and all(is_crypto(s) for s in self._instruments)
+        self._proxy = RealizedVolProxy(
+            minutes_per_year=CRYPTO_MINUTES_PER_YEAR if only_crypto else EQUITY_MINUTES_PER_YEAR
+        )
+        self._proxy_lock = threading.Lock()  # the history thread, then the stream thread
+        self.history_progress = 0.0
         self.history_problems: list[str] = []
         self.rejected = 0  # data messages that failed validation and were dropped
         self._lock = threading.RLock()  # one connection state, whichever thread reports
@@ -141,17 +157,40 @@ class AlpacaFeed:
             raise VenueError(f"feed alpaca cannot serve {', '.join(repr(s) for s in unknown)}")
         self._subscribed = frozenset(symbols)
 
-    def history(self, end: float, seconds: float) -> list[BarEvent]:
+    def history(self, end: float, seconds: float) -> list[BarEvent | VixUpdate]:
         if seconds <= 0:
             return []
         symbols = list(self._instruments)
+        self.history_progress = 0.0
         bars, problems = self._history.load(symbols, end, seconds)
         self.history_problems = problems
         if problems:
             log.warning("alpaca chart history: %s", "; ".join(problems))
             if len(problems) == len(symbols):
                 raise VenueError(f"Alpaca chart history failed: {'; '.join(problems)}")
-        return bars
+        events: list[BarEvent | VixUpdate] = list(bars)
+        reading = self._add_to_proxy(bars, end)
+        if reading is not None:
+            events.append(reading)
+        self.history_progress = 1.0
+        return events
+
+    def history_slices(
+        self, end: float, seconds: float, dt: float = 0.0, steps_per_slice: int = 0
+    ) -> Iterator[tuple[float, list[BarEvent | VixUpdate]]]:
+        """The history fetched on its own thread: the engine handles commands meanwhile."""
+        return background_slices(
+            lambda: self.history(end, seconds),
+            lambda: self.history_progress,
+            name="vigil-alpaca-history",
+        )
+
+    def _add_to_proxy(self, bars: Sequence[BarEvent], ts: float) -> VixUpdate | None:
+        with self._proxy_lock:
+            for bar in bars:
+                self._proxy.add_bar(bar.symbol, bar.ts, bar.close)
+            value = self._proxy.value()
+        return VixUpdate(value, ts, PROXY_SOURCE) if value is not None else None
 
     def connection(self) -> ConnectionEvent:
         with self._lock:
@@ -243,6 +282,10 @@ class AlpacaFeed:
         subscribed = self._subscribed
         if (subscribed is None or event.symbol in subscribed) and self._sink is not None:
             self._sink(event)
+        if isinstance(event, BarEvent) and self._sink is not None:
+            reading = self._add_to_proxy([event], self.clock.time())
+            if reading is not None:
+                self._sink(reading)
 
     def _run_loop(self) -> None:
         loop = asyncio.new_event_loop()

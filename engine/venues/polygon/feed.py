@@ -26,6 +26,7 @@ from engine.market.vol_proxy import PROXY_SOURCE, VIX_SOURCE, RealizedVolProxy
 from engine.models import AssetClass, BarEvent, Instrument, VixUpdate
 from engine.settings_group import SettingsError
 from engine.venues.base import ConnectionEvent, ConnectionState, MarketSink, VenueError
+from engine.venues.history_fetch import background_slices
 from engine.venues.net import Backoff
 from engine.venues.polygon.convert import StockEvents, minute_bar, num
 from engine.venues.polygon.history import PlanRefused, describe, newest_minutes
@@ -35,7 +36,6 @@ from engine.venues.polygon.stream import PolygonStream
 log = logging.getLogger(__name__)
 STOCK_CHANNELS = ("T", "Q", "A", "AM")
 VIX_TICKER = "I:VIX"
-SLICE_WAIT_S = 0.05  # the engine waits at most this long per history slice (commands first)
 
 HistoryEvent = BarEvent | VixUpdate
 
@@ -188,25 +188,13 @@ class PolygonFeed:
     def history_slices(
         self, end: float, seconds: float, dt: float = 0.0, steps_per_slice: int = 0
     ) -> Iterator[tuple[float, list[HistoryEvent]]]:
-        """The history fetched on its own thread: each slice waits at most SLICE_WAIT_S, so
-        the engine handles queued commands between them however slow Polygon is."""
-        result: dict[str, Any] = {}
-        done = threading.Event()
-
-        def fetch() -> None:
-            try:
-                result["events"] = self.history(end, seconds)
-            except BaseException as exc:  # noqa: BLE001 - handed to the engine thread below
-                result["error"] = exc
-            finally:
-                done.set()
-
-        threading.Thread(target=fetch, name="vigil-polygon-history", daemon=True).start()
-        while not done.wait(SLICE_WAIT_S):
-            yield min(self.history_progress, 0.99), []
-        if "error" in result:
-            raise result["error"]
-        yield 1.0, result["events"]
+        """The history fetched on its own thread, so the engine handles queued commands
+        between the slices however slow Polygon is."""
+        return background_slices(
+            lambda: self.history(end, seconds),
+            lambda: self.history_progress,
+            name="vigil-polygon-history",
+        )
 
     # ----- history -----
     def _minutes(self, ticker: str, end: float, count: int, deadline: float) -> list[Any]:
