@@ -244,7 +244,7 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "acknowledge_reconciliation",
         "admin",
-        "accept the listed differences with the venue's record; REDUCING ends",
+        "accept the venue's record: its positions in traded symbols are booked (`adopted`), others named (`not_adopted`); REDUCING ends",
         AckReconciliationCmd,
         "acknowledge_reconciliation",
     ),

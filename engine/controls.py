@@ -9,9 +9,13 @@ from engine import commands as cmd
 from engine.commands import COMMAND_SPECS, QUERY_SPECS, error
 from engine.market.chart import chart_payload
 from engine.models import OrderRequest
+from engine.trading.adopt import adoption_fills
+from engine.trading.reconcile import IssueKind
+from engine.venues.base import VenueError
 
 if TYPE_CHECKING:
     from engine.bus import EventBus
+    from engine.clock import Clock
     from engine.market.view import MarketView
     from engine.safety.manager import SafetyManager
     from engine.safety_loop import SafetyLoop
@@ -26,6 +30,7 @@ class OperatorControls:
     def __init__(
         self,
         *,
+        clock: Clock,
         desk: TradingDesk,
         market: MarketView,
         safety: SafetyManager,
@@ -34,6 +39,7 @@ class OperatorControls:
         bus: EventBus,
         safety_loop: SafetyLoop,
     ) -> None:
+        self.clock = clock
         self.desk, self.market, self.safety, self.store = desk, market, safety, store
         self.strategy, self.bus = strategy, bus
         # After every command (not a query) it publishes the safety and breaker sections.
@@ -145,7 +151,49 @@ class OperatorControls:
         return {"ok": True, "name": c.name, "old": old, "new": value}
 
     def acknowledge_reconciliation(self, c: cmd.AckReconciliationCmd, actor: str) -> dict[str, Any]:
-        return self.safety.acknowledge_reconciliation(actor, c.reason)
+        """The admin takes the venue's record as the truth: its positions in the symbols Vigil
+        trades are booked (engine/trading/adopt.py), then trading leaves REDUCING."""
+        mismatched = [
+            i.symbol
+            for i in self.safety.reconciliation.active
+            if i.kind == IssueKind.POSITION_MISMATCH
+        ]
+        adopted: list[dict[str, Any]] = []
+        skipped: dict[str, str] = {}
+        if mismatched:
+            try:
+                venue = self.desk.broker.positions()
+            except VenueError as exc:
+                return error("VENUE_UNREADABLE", f"the venue's positions could not be read: {exc}")
+            plan = adoption_fills(
+                mismatched,
+                venue,
+                self.desk.ledger.positions(),
+                self.market.instruments,
+                self.clock.time(),
+            )
+            self.desk.apply_fills(plan.fills, "reconciliation")
+            adopted = [
+                {"symbol": f.symbol, "side": str(f.side), "qty": f.qty, "price": f.price}
+                for f in plan.fills
+            ]
+            skipped = plan.skipped
+        answer = self.safety.acknowledge_reconciliation(actor, c.reason)
+        if answer.get("ok") and (adopted or skipped):
+            booked = ", ".join(
+                f"{a['side']} {a['qty']:g} {a['symbol']} @ {a['price']:g}" for a in adopted
+            )
+            named = "; ".join(f"{symbol}: {why}" for symbol, why in skipped.items())
+            parts = [f"booked the venue's positions: {booked}" if booked else "", named]
+            self.bus.publish(
+                "system",
+                {
+                    "message": "reconciliation: " + "; ".join(p for p in parts if p),
+                    "kind": "reconciliation",
+                },
+            )
+            answer = {**answer, "adopted": adopted, "not_adopted": skipped}
+        return answer
 
 
 Handler = Callable[[OperatorControls, Any, str], dict[str, Any]]

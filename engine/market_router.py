@@ -77,8 +77,8 @@ class MarketRouter:
                 _, latest = self.market.on_bar(event)
                 if latest and event.closed and self.strategy is not None:
                     self.strategy.warm_up(event.symbol, event.close, event.ts - event.ts % 60 + 60)
-            elif isinstance(event, VixUpdate):
-                self.vix = event.value
+            elif isinstance(event, VixUpdate):  # the regime is known before the first live tick
+                self._set_regime(event)
         self.market.last_data_ts = last_live
 
     # ----- live -----
@@ -113,13 +113,16 @@ class MarketRouter:
         elif isinstance(event, ConnectionEvent):
             self.on_connection(event)
         elif isinstance(event, VixUpdate):
-            self.vix = event.value
-            regime = regime_payload(
-                event.value, self.settings.regime.ultra_low_below, self.settings.regime.high_above
-            )
-            regime["source"] = event.source  # "VIX" or the feed's stand-in: the page says which
-            self.state.set("regime", regime)
-            self.bus.publish("regime_update", regime)
+            self._set_regime(event)
+
+    def _set_regime(self, event: VixUpdate) -> None:
+        self.vix = event.value
+        regime = regime_payload(
+            event.value, self.settings.regime.ultra_low_below, self.settings.regime.high_above
+        )
+        regime["source"] = event.source  # "VIX" or the feed's stand-in: the page says which
+        self.state.set("regime", regime)
+        self.bus.publish("regime_update", regime)
 
     def _on_trade(self, tick: TradeTick) -> None:
         self._publish_bars(tick.symbol, self.market.on_trade(tick))

@@ -78,6 +78,7 @@ class EngineParts:
             strategy=strategy,
         )
         self.commands = OperatorControls(
+            clock=clock,
             desk=desk,
             market=market,
             safety=safety,

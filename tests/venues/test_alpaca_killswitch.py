@@ -198,3 +198,31 @@ def test_alpaca_faults_then_the_error_rate_breaker_trips(
     engine.market(0.5)
     tripped = [b for b in engine.parts.safety.board.tripped() if b.name == "error_rate"]
     assert tripped, engine.topics("breaker_update")[-1]
+
+
+def test_position_held_before_vigil_then_acknowledged_it_is_booked_shown_and_flattened(
+    start: Callable[[], SyncEngine], fake: FakeAlpacaTrading
+) -> None:
+    # A user connects an account that already holds QQQ (traded by Vigil) and AAPL (not).
+    fake.add_position(SYMBOL, 5, 400.0)
+    fake.add_position("AAPL", 3, 190.0)
+    engine = start()
+    assert engine.parts.safety.trading_state is TradingState.REDUCING
+    assert held(engine) == 0
+
+    answer = engine.do("acknowledge_reconciliation", {"reason": "mine"}, actor="admin")
+
+    assert answer["ok"], answer
+    assert answer["adopted"] == [{"symbol": SYMBOL, "side": "buy", "qty": 5.0, "price": 400.0}]
+    assert "VIGIL_SYMBOLS" in answer["not_adopted"]["AAPL"]
+    assert engine.parts.safety.trading_state is TradingState.ACTIVE
+    position = engine.parts.desk.ledger.position(SYMBOL)
+    assert position is not None and (position.qty, position.avg_price) == (5.0, 400.0)
+    shown = engine.rt.snapshot()["positions"]
+    assert [(p["symbol"], p["qty"]) for p in shown] == [(SYMBOL, 5.0)]
+
+    engine.do("kill_switch", {"level": "flatten", "reason": "test flatten"})
+
+    until(engine, lambda: held(engine) == 0, "the adopted position closed")
+    assert fake.position_qty(SYMBOL) == 0
+    assert fake.position_qty("AAPL") == 3  # not Vigil's to close: named at acknowledgement

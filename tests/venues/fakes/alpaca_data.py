@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 STOCK_BARS = "/v2/stocks/bars"
 CRYPTO_BARS = "/v1beta3/crypto/us/bars"
-API_KEY, SECRET_KEY = "fake-key-id", "fake-secret"
+API_KEY, SECRET_KEY = "fake-key-id", "fake-secret-key"  # as the trading fake
 
 
 def rfc3339(ts: float) -> str:
