@@ -1,0 +1,403 @@
+"""A loopback fake of Binance's REST API (spot /api/v3 and USDT-M futures /fapi), real paths.
+
+ccxt itself talks to it (VIGIL_CCXT_API_URL replaces the scheme and host of its URLs): every
+private call must carry the API key header and a valid HMAC-SHA256 signature. A test injects
+faults: the next N answers an HTTP error with Binance's code (418/429, 5xx -1001, 401 -2015),
+a hang (accepted, never answered), an order refused, an order that cannot be cancelled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from tests.venues.fakes.binance_book import FakeExchange, FakeMarket, FakeOrder, Refusal
+
+API_KEY, SECRET = "test-key", "test-secret"
+UID = 424242
+Answer = tuple[int, Any]
+
+
+class Fault:
+    def __init__(self, kind: str, path: str, status: int = 0, code: int = 0, msg: str = "") -> None:
+        self.kind, self.path, self.status, self.code, self.msg = kind, path, status, code, msg
+
+
+class FakeBinance:
+    """The server: start() on an ephemeral port; `url` is what VIGIL_CCXT_API_URL takes."""
+
+    def __init__(self, exchange: FakeExchange | None = None) -> None:
+        self.ex = exchange or FakeExchange()
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str]] = []
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+            def do_DELETE(self) -> None:
+                fake._handle(self, "DELETE")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeBinance:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    # ----- faults -----
+    def fail_next(self, n: int, status: int, code: int, msg: str, path: str = "") -> None:
+        with self._lock:
+            self.faults += [Fault("error", path, status, code, msg) for _ in range(n)]
+
+    def hang_next(self, n: int = 1, path: str = "") -> None:
+        with self._lock:
+            self.faults += [Fault("hang", path) for _ in range(n)]
+
+    def calls(self, path: str) -> int:
+        with self._lock:
+            return sum(1 for _, p in self.requests if p == path)
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for i, fault in enumerate(self.faults):
+                if not fault.path or fault.path == path:
+                    return self.faults.pop(i)
+        return None
+
+    # ----- HTTP -----
+    def _handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
+        parts = urlsplit(req.path)
+        length = int(req.headers.get("Content-Length") or 0)
+        body = req.rfile.read(length).decode() if length else ""
+        signed = parts.query if method != "POST" or not body else body
+        params = dict(parse_qsl(parts.query)) | dict(parse_qsl(body))
+        with self._lock:
+            self.requests.append((method, parts.path))
+        fault = self._take_fault(parts.path)
+        if fault is not None and fault.kind == "hang":
+            self._release.wait(30)
+            return
+        if fault is not None:
+            status, answer = fault.status, {"code": fault.code, "msg": fault.msg}
+        else:
+            status, answer = self._route(method, parts.path, params, signed, req)
+        data = json.dumps(answer).encode()
+        try:
+            req.send_response(status)
+            req.send_header("Content-Type", "application/json")
+            req.send_header("Content-Length", str(len(data)))
+            req.end_headers()
+            req.wfile.write(data)
+        except OSError:
+            pass  # the client gave up (its timeout); nothing to tell it
+
+    def _route(
+        self, method: str, path: str, p: dict[str, str], signed: str, req: BaseHTTPRequestHandler
+    ) -> Answer:
+        handler = ROUTES.get((method, path))
+        if handler is None:
+            return 404, {"code": -1, "msg": f"no route {method} {path}"}
+        private = "signature" in p
+        if private or handler.__name__ in PRIVATE:
+            problem = _auth_problem(req.headers.get("X-MBX-APIKEY", ""), signed)
+            if problem is not None:
+                return problem
+        try:
+            with self.ex.lock:
+                return 200, handler(self.ex, p, path.startswith("/fapi"))
+        except Refusal as refusal:
+            return refusal.status, {"code": refusal.code, "msg": refusal.msg}
+
+
+def _auth_problem(key: str, signed: str) -> Answer | None:
+    if key != API_KEY:
+        return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+    query, _, signature = signed.rpartition("&signature=")
+    expected = hmac.new(SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature, expected):
+        return 400, {"code": -1022, "msg": "Signature for this request is not valid."}
+    return None
+
+
+# ----- Binance's JSON -----
+def _s(value: float) -> str:
+    return f"{value:.8f}".rstrip("0").rstrip(".") if value else "0"
+
+
+def exchange_info(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    symbols = []
+    for m in ex.markets.values():
+        entry: dict[str, Any] = {
+            "symbol": m.id, "status": "TRADING", "baseAsset": m.base, "quoteAsset": m.quote,
+            "baseAssetPrecision": 8, "quotePrecision": 8, "quoteAssetPrecision": 8,
+            "orderTypes": ["LIMIT", "MARKET", "STOP_MARKET"], "permissions": ["SPOT"],
+            "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
+            "filters": [
+                {"filterType": "PRICE_FILTER", "minPrice": m.tick, "maxPrice": "1000000",
+                 "tickSize": m.tick},
+                {"filterType": "LOT_SIZE", "minQty": m.min_qty, "maxQty": "9000",
+                 "stepSize": m.step},
+                {"filterType": "MIN_NOTIONAL" if swap else "NOTIONAL",
+                 "notional": m.min_notional, "minNotional": m.min_notional},
+            ],
+        }  # fmt: skip
+        if swap:
+            entry |= {"contractType": "PERPETUAL", "marginAsset": m.quote, "pricePrecision": 2,
+                      "quantityPrecision": 3, "contractStatus": "TRADING"}  # fmt: skip
+        symbols.append(entry)
+    return {"timezone": "UTC", "serverTime": _now(), "rateLimits": [], "symbols": symbols}
+
+
+def server_time(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    return {"serverTime": _now()}
+
+
+def depth(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    m = ex.market(p.get("symbol", ""))
+    bid, ask, size = ex.book[m.id]
+    tick = float(m.tick)
+    levels = int(p.get("limit") or 10)
+    return {
+        "lastUpdateId": _now(), "E": _now(), "T": _now(),
+        "bids": [[_s(round(bid - i * tick, 8)), _s(size + i)] for i in range(levels)],
+        "asks": [[_s(round(ask + i * tick, 8)), _s(size + i)] for i in range(levels)],
+    }  # fmt: skip
+
+
+def agg_trades(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    m = ex.market(p.get("symbol", ""))
+    rows = ex.public_trades.get(m.id, [])[-int(p.get("limit") or 500) :]
+    return [
+        {"a": t["id"], "p": _s(t["price"]), "q": _s(t["qty"]), "f": t["id"], "l": t["id"],
+         "T": t["time"], "m": t["buyer_maker"]}
+        for t in rows
+    ]  # fmt: skip
+
+
+def klines(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    m = ex.market(p.get("symbol", ""))
+    mid = ex.mark(m.id)
+    end = int(p.get("endTime") or _now())
+    count = min(int(p.get("limit") or 500), 500)
+    start = (end // 60_000 - count + 1) * 60_000
+    rows = []
+    for i in range(count):
+        t = start + i * 60_000
+        o = mid * (1 + 0.001 * ((i % 7) - 3) / 3)
+        rows.append([t, _s(o), _s(o * 1.001), _s(o * 0.999), _s(mid), "1.5", t + 59_999,
+                     _s(1.5 * mid), 3, "0.7", _s(0.7 * mid), "0"])  # fmt: skip
+    return rows
+
+
+def _ticker(ex: FakeExchange, m: FakeMarket) -> dict[str, Any]:
+    bid, ask, size = ex.book[m.id]
+    last = ex.public_trades.get(m.id, [{"price": (bid + ask) / 2}])[-1]["price"]
+    return {
+        "symbol": m.id, "lastPrice": _s(last), "bidPrice": _s(bid), "askPrice": _s(ask),
+        "bidQty": _s(size), "askQty": _s(size), "openPrice": _s(last), "highPrice": _s(ask),
+        "lowPrice": _s(bid), "volume": "100", "quoteVolume": _s(100 * last),
+        "priceChange": "0", "priceChangePercent": "0", "openTime": _now() - 86_400_000,
+        "closeTime": _now(), "count": 10,
+    }  # fmt: skip
+
+
+def ticker_24hr(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    if p.get("symbol"):
+        return _ticker(ex, ex.market(p["symbol"]))
+    return [_ticker(ex, m) for m in ex.markets.values()]
+
+
+def premium_index(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    def one(m: FakeMarket) -> dict[str, Any]:
+        nxt = (_now() // 28_800_000 + 1) * 28_800_000
+        return {"symbol": m.id, "markPrice": _s(ex.mark(m.id)), "indexPrice": _s(ex.mark(m.id)),
+                "lastFundingRate": _s(ex.funding_rate), "nextFundingTime": nxt,
+                "interestRate": "0.0001", "time": _now()}  # fmt: skip
+
+    if p.get("symbol"):
+        return one(ex.market(p["symbol"]))
+    return [one(m) for m in ex.markets.values()]
+
+
+# ----- private -----
+def spot_account(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    return {
+        "uid": UID, "accountType": "SPOT", "canTrade": True, "updateTime": _now(),
+        "balances": [{"asset": a, "free": _s(q), "locked": "0"} for a, q in ex.spot.items()],
+    }  # fmt: skip
+
+
+def _unrealized(ex: FakeExchange) -> float:
+    return sum(pos.qty * (ex.mark(s) - pos.entry) for s, pos in ex.positions.items())
+
+
+def futures_account(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    upnl = _unrealized(ex)
+    wallet, margin = _s(ex.wallet), _s(ex.wallet + upnl)
+    asset = {"asset": "USDT", "walletBalance": wallet, "unrealizedProfit": _s(upnl),
+             "marginBalance": margin, "availableBalance": margin, "crossWalletBalance": wallet,
+             "maxWithdrawAmount": wallet, "updateTime": _now()}  # fmt: skip
+    return {
+        "totalWalletBalance": wallet, "totalUnrealizedProfit": _s(upnl),
+        "totalMarginBalance": margin, "availableBalance": margin, "assets": [asset],
+        "positions": [],
+    }  # fmt: skip
+
+
+def position_risk(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    rows = []
+    for symbol, pos in ex.positions.items():
+        if pos.qty == 0:
+            continue
+        mark = ex.mark(symbol)
+        liq = (
+            pos.entry * (1 - 1 / pos.leverage)
+            if pos.qty > 0
+            else pos.entry * (1 + 1 / pos.leverage)
+        )
+        rows.append(
+            {"symbol": symbol, "positionSide": "BOTH", "positionAmt": _s(pos.qty),
+             "entryPrice": _s(pos.entry), "breakEvenPrice": _s(pos.entry), "markPrice": _s(mark),
+             "unRealizedProfit": _s(pos.qty * (mark - pos.entry)), "liquidationPrice": _s(liq),
+             "leverage": str(pos.leverage), "maxNotionalValue": "1000000", "marginType": "cross",
+             "isolatedMargin": "0", "isAutoAddMargin": "false", "notional": _s(pos.qty * mark),
+             "isolatedWallet": "0", "updateTime": _now()}
+        )  # fmt: skip
+    return rows
+
+
+def leverage_bracket(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    bracket = {"bracket": 1, "initialLeverage": 125, "notionalCap": 1_000_000,
+               "notionalFloor": 0, "maintMarginRatio": 0.004, "cum": 0}  # fmt: skip
+    return [{"symbol": m.id, "brackets": [bracket]} for m in ex.markets.values()]
+
+
+def order_json(o: FakeOrder) -> dict[str, Any]:
+    avg = o.cum_quote / o.executed if o.executed else 0.0
+    return {
+        "symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_id,
+        "price": _s(o.price), "avgPrice": _s(avg), "origQty": _s(o.qty),
+        "executedQty": _s(o.executed), "cumQty": _s(o.executed), "cumQuote": _s(o.cum_quote),
+        "cummulativeQuoteQty": _s(o.cum_quote), "status": o.status, "timeInForce": "GTC",
+        "type": o.type, "origType": o.type, "side": o.side, "stopPrice": _s(o.stop_price),
+        "reduceOnly": o.reduce_only, "positionSide": "BOTH", "time": o.time_ms,
+        "transactTime": o.update_ms, "updateTime": o.update_ms, "workingType": "CONTRACT_PRICE",
+    }  # fmt: skip
+
+
+def post_order(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    return order_json(ex.place(p, swap))
+
+
+def get_order(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    order = ex.find(p)
+    if order is None or order.swap != swap:
+        raise Refusal(-2013, "Order does not exist.")
+    return order_json(order)
+
+
+def delete_order(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    return order_json(ex.cancel(p.get("symbol", ""), ex.find(p)))
+
+
+def open_orders(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    symbol = p.get("symbol")
+    return [
+        order_json(o)
+        for o in ex.orders.values()
+        if o.open and o.swap == swap and symbol in (None, o.symbol)
+    ]
+
+
+def cancel_all(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    """Binance cancels what it can; an order it cannot cancel simply stays open."""
+    symbol = p.get("symbol", "")
+    done = []
+    for order in list(ex.orders.values()):
+        if order.open and order.swap == swap and order.symbol == symbol:
+            if order.client_id not in ex.uncancelable:
+                done.append(order_json(ex.cancel(symbol, order)))
+    if swap:
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+    return done
+
+
+def my_trades(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    since = int(p.get("startTime") or 0)
+    symbol = p.get("symbol")
+    rows = []
+    for t in ex.trades:
+        if t["swap"] != swap or t["time"] < since or symbol not in (None, t["symbol"]):
+            continue
+        buyer = t["side"] == "BUY"
+        rows.append(
+            {"symbol": t["symbol"], "id": t["id"], "orderId": t["orderId"], "side": t["side"],
+             "price": _s(t["price"]), "qty": _s(t["qty"]), "quoteQty": _s(t["qty"] * t["price"]),
+             "commission": _s(t["fee"]), "commissionAsset": "USDT", "time": t["time"],
+             "realizedPnl": _s(t["pnl"]), "buyer": buyer, "isBuyer": buyer,
+             "maker": t["maker"], "isMaker": t["maker"], "positionSide": "BOTH"}
+        )  # fmt: skip
+    return rows
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+Handler = Callable[[FakeExchange, dict[str, str], bool], Any]
+ROUTES: dict[tuple[str, str], Handler] = {}
+for prefix in ("/api/v3", "/fapi/v1"):
+    ROUTES |= {
+        ("GET", f"{prefix}/exchangeInfo"): exchange_info,
+        ("GET", f"{prefix}/time"): server_time,
+        ("GET", f"{prefix}/depth"): depth,
+        ("GET", f"{prefix}/aggTrades"): agg_trades,
+        ("GET", f"{prefix}/klines"): klines,
+        ("GET", f"{prefix}/ticker/24hr"): ticker_24hr,
+        ("POST", f"{prefix}/order"): post_order,
+        ("GET", f"{prefix}/order"): get_order,
+        ("DELETE", f"{prefix}/order"): delete_order,
+        ("GET", f"{prefix}/openOrders"): open_orders,
+    }
+ROUTES |= {
+    ("GET", "/api/v3/account"): spot_account,
+    ("DELETE", "/api/v3/openOrders"): cancel_all,
+    ("GET", "/api/v3/myTrades"): my_trades,
+    ("GET", "/fapi/v1/premiumIndex"): premium_index,
+    ("GET", "/fapi/v2/account"): futures_account,
+    ("GET", "/fapi/v3/account"): futures_account,
+    ("GET", "/fapi/v2/positionRisk"): position_risk,
+    ("GET", "/fapi/v3/positionRisk"): position_risk,
+    ("GET", "/fapi/v1/leverageBracket"): leverage_bracket,
+    ("DELETE", "/fapi/v1/allOpenOrders"): cancel_all,
+    ("GET", "/fapi/v1/userTrades"): my_trades,
+}
+PRIVATE = {f.__name__ for f in (spot_account, futures_account, position_risk, leverage_bracket,
+           post_order, get_order, delete_order, open_orders, cancel_all, my_trades)}  # fmt: skip
