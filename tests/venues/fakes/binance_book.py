@@ -54,7 +54,8 @@ class FakeOrder:
     executed: float = 0.0
     cum_quote: float = 0.0
     update_ms: int = 0
-    algo: bool = False
+    algo: bool = False  # a conditional order of the futures algo service
+    actual_id: int = 0  # the regular order an algo order became when it triggered
 
     @property
     def open(self) -> bool:
@@ -182,6 +183,10 @@ class FakeExchange:
         bid, ask, _ = self.book[order.symbol]
         buy = order.side == "BUY"
         touch = ask if buy else bid
+        if order.algo:
+            if _triggered(order, bid, ask):
+                self._spawn(order)
+            return
         if order.type in ("STOP_MARKET", "STOP_LOSS", "TAKE_PROFIT_MARKET"):
             stop_hit = (touch >= order.stop_price) if buy else (touch <= order.stop_price)
             if order.type == "TAKE_PROFIT_MARKET":
@@ -204,6 +209,17 @@ class FakeExchange:
             order.status = "EXPIRED"
             return
         self._fill(order, round(qty, 12), price)
+
+    def _spawn(self, algo: FakeOrder) -> None:
+        """A triggered algo order: finished, and a regular market order in its place."""
+        now = int(time.time() * 1000)
+        order = FakeOrder(
+            next(self._ids), algo.client_id, algo.symbol, algo.side, "MARKET", algo.qty, 0.0,
+            0.0, algo.reduce_only, True, now, update_ms=now,
+        )  # fmt: skip
+        algo.status, algo.actual_id, algo.update_ms = "FINISHED", order.order_id, now
+        self.orders[order.order_id] = order
+        self._match(order, taker=True)
 
     def _fill(self, order: FakeOrder, qty: float, price: float) -> None:
         now = int(time.time() * 1000)
@@ -253,6 +269,14 @@ class FakeExchange:
     def mark(self, symbol: str) -> float:
         bid, ask, _ = self.book[symbol]
         return (bid + ask) / 2
+
+
+def _triggered(order: FakeOrder, bid: float, ask: float) -> bool:
+    touch = ask if order.side == "BUY" else bid
+    above = touch >= order.stop_price
+    if order.type == "TAKE_PROFIT_MARKET":
+        return not above if order.side == "BUY" else above
+    return above if order.side == "BUY" else touch <= order.stop_price
 
 
 def _number(text: str | None, name: str) -> float:

@@ -260,13 +260,20 @@ def _unrealized(ex: FakeExchange) -> float:
 
 def futures_account(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
     upnl = _unrealized(ex)
-    wallet, margin = _s(ex.wallet), _s(ex.wallet + upnl)
+    # Initial margin of the positions and of the open orders is not available.
+    used = sum(abs(pos.qty) * ex.mark(s) / pos.leverage for s, pos in ex.positions.items())
+    used += sum(
+        (o.qty - o.executed) * (o.price or ex.mark(o.symbol)) / 10
+        for o in ex.orders.values()
+        if o.open and o.swap and not o.reduce_only
+    )
+    wallet, margin, free = _s(ex.wallet), _s(ex.wallet + upnl), _s(ex.wallet + upnl - used)
     asset = {"asset": "USDT", "walletBalance": wallet, "unrealizedProfit": _s(upnl),
-             "marginBalance": margin, "availableBalance": margin, "crossWalletBalance": wallet,
-             "maxWithdrawAmount": wallet, "updateTime": _now()}  # fmt: skip
+             "marginBalance": margin, "availableBalance": free, "crossWalletBalance": wallet,
+             "maxWithdrawAmount": free, "updateTime": _now()}  # fmt: skip
     return {
         "totalWalletBalance": wallet, "totalUnrealizedProfit": _s(upnl),
-        "totalMarginBalance": margin, "availableBalance": margin, "assets": [asset],
+        "totalMarginBalance": margin, "availableBalance": free, "assets": [asset],
         "positions": [],
     }  # fmt: skip
 
@@ -332,8 +339,58 @@ def open_orders(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
     return [
         order_json(o)
         for o in ex.orders.values()
-        if o.open and o.swap == swap and symbol in (None, o.symbol)
+        if o.open and o.swap == swap and not o.algo and symbol in (None, o.symbol)
     ]
+
+
+def algo_json(o: FakeOrder) -> dict[str, Any]:
+    return {
+        "algoId": o.order_id, "clientAlgoId": o.client_id, "algoType": "CONDITIONAL",
+        "orderType": o.type, "symbol": o.symbol, "side": o.side, "positionSide": "BOTH",
+        "timeInForce": "GTC", "quantity": _s(o.qty), "algoStatus": o.status,
+        "triggerPrice": _s(o.stop_price), "price": _s(o.price), "reduceOnly": o.reduce_only,
+        "closePosition": False, "workingType": "CONTRACT_PRICE", "createTime": o.time_ms,
+        "updateTime": o.update_ms, "triggerTime": o.update_ms if o.actual_id else 0,
+        "actualOrderId": str(o.actual_id) if o.actual_id else "",
+    }  # fmt: skip
+
+
+def post_algo(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    if p.get("algoType") != "CONDITIONAL":
+        raise Refusal(-1102, "Mandatory parameter 'algoType' was not sent.")
+    return algo_json(ex.place(p, swap, algo=True))
+
+
+def _algo(ex: FakeExchange, p: dict[str, str]) -> FakeOrder:
+    order = ex.find(p)
+    if order is None or not order.algo:
+        raise Refusal(-2013, "Order does not exist.")
+    return order
+
+
+def get_algo(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    return algo_json(_algo(ex, p))
+
+
+def delete_algo(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    order = ex.cancel(p.get("symbol") or _algo(ex, p).symbol, _algo(ex, p))
+    return {"algoId": order.order_id, "clientAlgoId": order.client_id, "code": "200",
+            "msg": "success"}  # fmt: skip
+
+
+def open_algos(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    symbol = p.get("symbol")
+    return [
+        algo_json(o) for o in ex.orders.values() if o.open and o.algo and symbol in (None, o.symbol)
+    ]
+
+
+def cancel_all_algos(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    for order in list(ex.orders.values()):
+        if order.open and order.algo and order.symbol == p.get("symbol"):
+            if order.client_id not in ex.uncancelable:
+                ex.cancel(order.symbol, order)
+    return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
 
 def cancel_all(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
@@ -341,7 +398,7 @@ def cancel_all(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
     symbol = p.get("symbol", "")
     done = []
     for order in list(ex.orders.values()):
-        if order.open and order.swap == swap and order.symbol == symbol:
+        if order.open and order.swap == swap and order.symbol == symbol and not order.algo:
             if order.client_id not in ex.uncancelable:
                 done.append(order_json(ex.cancel(symbol, order)))
     if swap:
@@ -398,6 +455,12 @@ ROUTES |= {
     ("GET", "/fapi/v1/leverageBracket"): leverage_bracket,
     ("DELETE", "/fapi/v1/allOpenOrders"): cancel_all,
     ("GET", "/fapi/v1/userTrades"): my_trades,
+    ("POST", "/fapi/v1/algoOrder"): post_algo,
+    ("GET", "/fapi/v1/algoOrder"): get_algo,
+    ("DELETE", "/fapi/v1/algoOrder"): delete_algo,
+    ("GET", "/fapi/v1/openAlgoOrders"): open_algos,
+    ("DELETE", "/fapi/v1/algoOpenOrders"): cancel_all_algos,
 }
 PRIVATE = {f.__name__ for f in (spot_account, futures_account, position_risk, leverage_bracket,
-           post_order, get_order, delete_order, open_orders, cancel_all, my_trades)}  # fmt: skip
+           post_order, get_order, delete_order, open_orders, cancel_all, my_trades, post_algo,
+           get_algo, delete_algo, open_algos, cancel_all_algos)}  # fmt: skip
