@@ -48,6 +48,7 @@ def is_trigger(order: Order) -> bool:
 
 _TYPES = {
     "limit": OrderType.LIMIT,
+    "limit_maker": OrderType.LIMIT,
     "market": OrderType.MARKET,
     "stop_market": OrderType.STOP,
     "stop_loss": OrderType.STOP,

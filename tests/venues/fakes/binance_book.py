@@ -56,6 +56,7 @@ class FakeOrder:
     update_ms: int = 0
     algo: bool = False  # a conditional order of the futures algo service
     actual_id: int = 0  # the regular order an algo order became when it triggered
+    list_id: int = 0  # the two legs of a spot OCO share it
 
     @property
     def open(self) -> bool:
@@ -106,7 +107,14 @@ class FakeExchange:
                     self._match(order, taker=False)
 
     # ----- orders -----
-    def place(self, p: dict[str, str], swap: bool, algo: bool = False) -> FakeOrder:
+    def place(
+        self,
+        p: dict[str, str],
+        swap: bool,
+        algo: bool = False,
+        list_id: int = 0,
+        skip_checks: bool = False,
+    ) -> FakeOrder:
         with self.lock:
             if self.reject_next:
                 code, msg = self.reject_next.pop(0)
@@ -124,10 +132,12 @@ class FakeExchange:
             order = FakeOrder(
                 next(self._ids), client_id, market.id, p.get("side", ""), type_, qty, price,
                 stop, p.get("reduceOnly") == "true", swap, now, update_ms=now, algo=algo,
+                list_id=list_id,
             )  # fmt: skip
             if order.reduce_only:
                 self._reduce_cap(order)
-            self._afford(order)
+            if not skip_checks:  # the second leg of an OCO shares the first one's balance
+                self._afford(order)
             self.orders[order.order_id] = order
             self._match(order, taker=True)
             return order
@@ -155,10 +165,35 @@ class FakeExchange:
                 raise Refusal(-2019, "Margin is insufficient.")
         elif order.side == "BUY" and notional > self.spot.get("USDT", 0.0):
             raise Refusal(-2010, "Account has insufficient balance for requested action.")
-        elif order.side == "SELL":
-            base = self.markets[order.symbol].base
-            if order.qty > self.spot.get(base, 0.0) + 1e-12:
-                raise Refusal(-2010, "Account has insufficient balance for requested action.")
+        elif order.side == "SELL" and order.qty > self._free_base(order.symbol) + 1e-12:
+            raise Refusal(-2010, "Account has insufficient balance for requested action.")
+
+    def _free_base(self, symbol: str) -> float:
+        """Spot: the base asset held, less what open sells lock (an OCO locks once)."""
+        locked: dict[int | str, float] = {}
+        for o in self.orders.values():
+            if o.open and not o.swap and o.symbol == symbol and o.side == "SELL":
+                locked[o.list_id or f"o{o.order_id}"] = o.qty - o.executed
+        return self.spot.get(self.markets[symbol].base, 0.0) - sum(locked.values())
+
+    def place_oco(self, p: dict[str, str]) -> list[FakeOrder]:
+        with self.lock:
+            list_id = next(self._ids)
+            legs = []
+            for leg in ("above", "below"):
+                type_ = p.get(f"{leg}Type", "")
+                params = {
+                    "symbol": p.get("symbol", ""), "side": p.get("side", ""),
+                    "quantity": p.get("quantity", ""), "type": type_,
+                    "price": p.get(f"{leg}Price", ""), "stopPrice": p.get(f"{leg}StopPrice", ""),
+                    "newClientOrderId": p.get(f"{leg}ClientOrderId", ""),
+                }  # fmt: skip
+                legs.append(params)
+            placed: list[FakeOrder] = []
+            for params in legs:
+                order = self.place(params, swap=False, list_id=list_id, skip_checks=bool(placed))
+                placed.append(order)
+            return placed
 
     def cancel(self, symbol: str, order: FakeOrder | None) -> FakeOrder:
         with self.lock:
@@ -166,9 +201,15 @@ class FakeExchange:
                 raise Refusal(-2011, "Unknown order sent.")
             if order.client_id in self.uncancelable:
                 raise Refusal(-2011, "Unknown order sent.")
-            order.status = "CANCELED"
-            order.update_ms = int(time.time() * 1000)
+            for leg in self._legs(order):
+                leg.status = "CANCELED"
+                leg.update_ms = int(time.time() * 1000)
             return order
+
+    def _legs(self, order: FakeOrder) -> list[FakeOrder]:
+        if not order.list_id:
+            return [order]
+        return [o for o in self.orders.values() if o.list_id == order.list_id and o.open]
 
     def find(self, p: dict[str, str]) -> FakeOrder | None:
         with self.lock:
@@ -194,7 +235,7 @@ class FakeExchange:
             if not stop_hit:
                 return
             price = touch
-        elif order.type == "LIMIT":
+        elif order.type in ("LIMIT", "LIMIT_MAKER"):
             crosses = touch <= order.price if buy else touch >= order.price
             if not crosses:
                 return
@@ -227,6 +268,9 @@ class FakeExchange:
         order.cum_quote += qty * price
         order.update_ms = now
         order.status = "FILLED" if order.executed >= order.qty - 1e-12 else "PARTIALLY_FILLED"
+        for other in self._legs(order):
+            if other is not order:
+                other.status, other.update_ms = "EXPIRED", now
         sign = 1 if order.side == "BUY" else -1
         fee = qty * price * FEE_RATE
         pnl = self._book_swap(order.symbol, sign * qty, price) if order.swap else 0.0

@@ -22,6 +22,10 @@ from tests.venues.fakes.binance_book import FakeExchange, FakeMarket, FakeOrder,
 
 API_KEY, SECRET = "test-key", "test-secret"
 UID = 424242
+SPOT_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+              "TAKE_PROFIT_LIMIT"]  # fmt: skip
+FUTURES_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+                 "TRAILING_STOP_MARKET"]  # fmt: skip
 Answer = tuple[int, Any]
 
 
@@ -56,7 +60,7 @@ class FakeBinance:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -157,7 +161,7 @@ def exchange_info(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
         entry: dict[str, Any] = {
             "symbol": m.id, "status": "TRADING", "baseAsset": m.base, "quoteAsset": m.quote,
             "baseAssetPrecision": 8, "quotePrecision": 8, "quoteAssetPrecision": 8,
-            "orderTypes": ["LIMIT", "MARKET", "STOP_MARKET"], "permissions": ["SPOT"],
+            "orderTypes": FUTURES_TYPES if swap else SPOT_TYPES, "permissions": ["SPOT"],
             "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": m.tick, "maxPrice": "1000000",
@@ -406,6 +410,20 @@ def cancel_all(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
     return done
 
 
+def post_oco(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    """POST /api/v3/orderList/oco: an above and a below leg, one cancelling the other."""
+    legs = ex.place_oco(p)
+    return {
+        "orderListId": legs[0].list_id, "contingencyType": "OCO",
+        "listStatusType": "EXEC_STARTED", "listOrderStatus": "EXECUTING",
+        "listClientOrderId": p.get("listClientOrderId") or f"list-{legs[0].list_id}",
+        "transactionTime": _now(), "symbol": legs[0].symbol,
+        "orders": [{"symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_id}
+                   for o in legs],
+        "orderReports": [order_json(o) for o in legs],
+    }  # fmt: skip
+
+
 def my_trades(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
     since = int(p.get("startTime") or 0)
     symbol = p.get("symbol")
@@ -447,6 +465,7 @@ ROUTES |= {
     ("GET", "/api/v3/account"): spot_account,
     ("DELETE", "/api/v3/openOrders"): cancel_all,
     ("GET", "/api/v3/myTrades"): my_trades,
+    ("POST", "/api/v3/orderList/oco"): post_oco,
     ("GET", "/fapi/v1/premiumIndex"): premium_index,
     ("GET", "/fapi/v2/account"): futures_account,
     ("GET", "/fapi/v3/account"): futures_account,
@@ -462,5 +481,5 @@ ROUTES |= {
     ("DELETE", "/fapi/v1/algoOpenOrders"): cancel_all_algos,
 }
 PRIVATE = {f.__name__ for f in (spot_account, futures_account, position_risk, leverage_bracket,
-           post_order, get_order, delete_order, open_orders, cancel_all, my_trades, post_algo,
+           post_order, get_order, delete_order, open_orders, cancel_all, my_trades, post_algo, post_oco,
            get_algo, delete_algo, open_algos, cancel_all_algos)}  # fmt: skip
