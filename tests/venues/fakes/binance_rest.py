@@ -84,6 +84,11 @@ class FakeBinance:
         with self._lock:
             self.faults += [Fault("hang", path) for _ in range(n)]
 
+    def lose_next_answer(self, path: str) -> None:
+        """Do the next request to `path`, then never answer it (the client times out)."""
+        with self._lock:
+            self.faults.append(Fault("lost", path))
+
     def calls(self, path: str) -> int:
         with self._lock:
             return sum(1 for _, p in self.requests if p == path)
@@ -108,10 +113,13 @@ class FakeBinance:
         if fault is not None and fault.kind == "hang":
             self._release.wait(30)
             return
-        if fault is not None:
+        if fault is not None and fault.kind == "error":
             status, answer = fault.status, {"code": fault.code, "msg": fault.msg}
         else:
             status, answer = self._route(method, parts.path, params, signed, req)
+        if fault is not None and fault.kind == "lost":  # done, but the answer never leaves
+            self._release.wait(30)
+            return
         data = json.dumps(answer).encode()
         try:
             req.send_response(status)
