@@ -14,6 +14,7 @@ from engine.clock import Clock
 from engine.models import Instrument
 from engine.settings import Settings, SettingsError
 from engine.venues.base import Broker, MarketFeed, VenueError
+from engine.venues.ccxt.build import build_ccxt_broker, build_ccxt_feed
 from engine.venues.paper.venue import PaperVenue
 from engine.venues.pumped import PumpedFeed, StepSource
 from engine.venues.replay.feed import build_replay_feed
@@ -48,6 +49,7 @@ def _paper_venue(settings: Settings, clock: Clock, instruments: dict[str, Instru
 
 BROKERS: dict[str, BrokerBuilder] = {
     "paper": _paper,
+    "ccxt": build_ccxt_broker,
 }
 
 
@@ -75,6 +77,7 @@ def _sim(settings: Settings, clock: Clock) -> MarketFeed:
 FEEDS: dict[str, FeedBuilder] = {
     "sim": _sim,
     "replay": lambda settings, clock: _pumped(build_replay_feed(settings), settings, clock),
+    "ccxt": build_ccxt_feed,
 }
 
 

@@ -120,9 +120,7 @@ def test_answer_lost_then_order_found_not_sent_twice(venue: CcxtHarness) -> None
 
 
 def test_exchange_hangs_then_engine_call_returns_within_its_timeout() -> None:
-    harness = CcxtHarness(
-        "swap", VIGIL_CCXT_HTTP_TIMEOUT_S="5", VIGIL_CCXT_CALL_TIMEOUT_S="0.5"
-    )
+    harness = CcxtHarness("swap", VIGIL_CCXT_HTTP_TIMEOUT_S="5", VIGIL_CCXT_CALL_TIMEOUT_S="0.5")
     try:
         harness.settle()
         harness.fake.hang_next(1, path="/fapi/v2/positionRisk")

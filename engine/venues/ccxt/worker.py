@@ -60,8 +60,8 @@ class VenueThread:
 
     def call(self, fn: Callable[[], T], timeout: float, *, urgent: bool = False) -> T:
         """Run `fn` on the venue thread and wait at most `timeout` s for its answer."""
-        if self.on_thread:
-            return fn()
+        if self.on_thread or self._thread is None:
+            return fn()  # not started yet: nothing else uses the client
         if self._stopping.is_set():
             raise VenueError(f"{self.name} is stopped")
         future: Future[T] = Future()

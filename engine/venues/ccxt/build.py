@@ -1,0 +1,40 @@
+"""The registry's builders for VIGIL_BROKER=ccxt and VIGIL_FEED=ccxt: each loads its settings
+group from the process environment and refuses a start it cannot serve, in one line."""
+
+from __future__ import annotations
+
+from engine.clock import Clock
+from engine.models import Instrument
+from engine.settings import Settings
+from engine.settings_group import SettingsError, load_group
+from engine.venues.base import Broker, MarketFeed, VenueError
+from engine.venues.ccxt.broker import CcxtBroker
+from engine.venues.ccxt.feed import CcxtFeed
+from engine.venues.ccxt.settings import DEFAULT_SYMBOLS, CcxtSettings
+from engine.venues.mode import TradingModeSettings
+
+
+def build_ccxt_broker(
+    settings: Settings, clock: Clock, instruments: dict[str, Instrument]
+) -> Broker:
+    group = load_group(CcxtSettings)
+    if not group.has_keys:
+        raise SettingsError(
+            "VIGIL_CCXT_API_KEY: VIGIL_BROKER=ccxt needs the exchange's API key and "
+            "VIGIL_CCXT_SECRET (testnet keys unless VIGIL_TRADING_MODE=live)"
+        )
+    if settings.feed != "ccxt":
+        raise SettingsError(
+            "VIGIL_FEED: VIGIL_BROKER=ccxt needs VIGIL_FEED=ccxt (its symbols are the "
+            "exchange's markets)"
+        )
+    return CcxtBroker(group, load_group(TradingModeSettings), instruments, clock=clock)
+
+
+def build_ccxt_feed(settings: Settings, clock: Clock) -> MarketFeed:
+    group = load_group(CcxtSettings)
+    symbols = settings.symbol_list or list(DEFAULT_SYMBOLS)
+    try:
+        return CcxtFeed(group, load_group(TradingModeSettings), symbols, clock=clock)
+    except VenueError as exc:
+        raise SettingsError(f"VIGIL_CCXT_EXCHANGE: {exc}") from None
