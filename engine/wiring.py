@@ -9,10 +9,11 @@ from typing import Any
 
 from engine.bus import EventBus
 from engine.clock import Clock
+from engine.commands import KillSwitchCmd
 from engine.controls import OperatorControls
 from engine.market.regime import regime_payload
 from engine.market.view import MarketView
-from engine.models import BarEvent, OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import BarEvent, KillLevel, OrderBook, Quote, TradeTick, VixUpdate
 from engine.payloads import book_payload, signal_payload, trade_payload
 from engine.safety.breakers import BreakerBoard, SafetySnapshot, build_breakers
 from engine.safety.checks import Limits
@@ -204,6 +205,9 @@ class Components(OperatorControls):
             self.bus.publish(
                 "system", {"message": event.message, "kind": f"{event.source}_{event.state}"}
             )
+        if event.halt:  # the venue cannot trade on safely (its keys were refused)
+            reason = f"{event.source} {event.venue}: {event.message}"[:500]
+            self.engage_kill_switch(KillSwitchCmd(level=KillLevel.HALT, reason=reason), "system")
 
     def on_market(self, event: MarketEvent | ConnectionEvent) -> None:
         if isinstance(event, TradeTick):

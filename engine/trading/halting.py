@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from engine.trading.orders import OrderTracker
     from engine.venues.base import Broker
 
-from engine.venues.base import VenueError
+from engine.venues.base import CancelOutcome, VenueError
+
+_CLOSED = {s.value for s in OrderStatus if not s.is_open}
+
+
+def _still_open(answer: CancelOutcome) -> bool:
+    """A refused cancel, unless the venue says the order is closed anyway (it filled)."""
+    return not answer.ok and answer.status not in _CLOSED
 
 
 class KillSwitchExecutor:
@@ -73,8 +80,8 @@ class KillSwitchExecutor:
                 # The venue's own answer says cancelled (not merely "requested"): closed now,
                 # saved with the halt; its CANCELED event later is old news.
                 self.orders.close(answer.order_id, OrderStatus.CANCELED, "", now)
-        unconfirmed = [o for o in ours if o.id not in answers]
-        for order in unconfirmed:
+        missing = [o for o in ours if o.id not in answers]
+        for order in missing:
             outcomes.append(
                 {
                     "action": "cancel",
@@ -84,10 +91,16 @@ class KillSwitchExecutor:
                     "reason": problem or "the venue did not list it as open",
                 }
             )
+        # A cancel the venue refused while the order stays open (or its state is unknown) is
+        # as unconfirmed as one it never answered: named, and the system stays HALTED.
+        refused = [o for o in ours if o.id in answers and _still_open(answers[o.id])]
+        unconfirmed = missing + refused
         self.unconfirmed_at_halt = [o.id for o in unconfirmed]
         if unconfirmed:
             names = ", ".join(self.unconfirmed_at_halt)
-            cause = f" ({problem})" if problem else ""
+            reasons = [answers[o.id].reason for o in refused if answers[o.id].reason]
+            causes = [c for c in (problem, *reasons) if c]
+            cause = f" ({'; '.join(causes)})" if causes else ""
             self._bus.publish(
                 "risk_limit",
                 {
