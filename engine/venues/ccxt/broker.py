@@ -73,6 +73,7 @@ class CcxtBroker(OrderBookkeeping):
         self._polls = 0
         self.halt_reason = ""
         self.perp_positions: dict[str, PerpPosition] = {}
+        self.last_account: VenueAccount | None = None
         self._ready = threading.Event()
         OrderBookkeeping.__init__(self)
 
@@ -153,6 +154,7 @@ class CcxtBroker(OrderBookkeeping):
             "market": self.settings.market,
             "mode": "live" if self.mode.live else "testnet",
             "positions": [p.to_dict() for p in self.perp_positions.values()],
+            "account": None if self.last_account is None else dataclasses.asdict(self.last_account),
             "halt_reason": self.halt_reason,
         }
 
@@ -225,9 +227,12 @@ class CcxtBroker(OrderBookkeeping):
         self._polls += 1
         if self._polls % ACCOUNT_EVERY == 1:
             self._report_account()
+            if self.swap:
+                self._positions()  # liquidation price, leverage, P&L for the page
 
     def _report_account(self) -> None:
-        self._emit(AccountEvent(self._account(), self._clock.time()))
+        self.last_account = self._account()
+        self._emit(AccountEvent(self.last_account, self._clock.time()))
 
     def _account(self) -> VenueAccount:
         balance = self.exchange.fetch_balance()
