@@ -3,6 +3,7 @@ by the registry from the environment, against the Binance fake (USDT-M perpetual
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,8 @@ class CcxtEngine(SyncEngine):
     def settle(self) -> None:
         """The broker's and the feed's news so far, applied by the engine."""
         self.c.feed.sync()
-        try:
+        with contextlib.suppress(VenueError):  # one that cannot poll has reported why
             self.c.broker.sync()
-        except VenueError:
-            pass  # a broker that cannot poll has reported why (ConnectionEvent)
         self.venue()
 
     def place(self, **order: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ exchange's words, an authentication failure reports DISCONNECTED with halt set.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import threading
@@ -33,6 +34,7 @@ from engine.venues.base import (
     VenueSink,
 )
 from engine.venues.ccxt import errors
+from engine.venues.ccxt.brackets import Brackets
 from engine.venues.ccxt.exchange import BELOW_MINIMUM, MarketRules, make_exchange, resolve_markets
 from engine.venues.ccxt.orders import OrderBookkeeping
 from engine.venues.ccxt.settings import CcxtSettings
@@ -46,7 +48,7 @@ NAME = "ccxt"
 ACCOUNT_EVERY = 5  # polls between account reports
 
 
-class CcxtBroker(OrderBookkeeping):
+class CcxtBroker(OrderBookkeeping, Brackets):
     name = NAME
 
     def __init__(
@@ -165,10 +167,9 @@ class CcxtBroker(OrderBookkeeping):
         except VenueError as exc:
             self._report_rejected(order, f"not sent: {exc}")
             return
-        try:
+        # Placed and reported; what failed after it (the fills' poll) is retried by the next poll.
+        with contextlib.suppress(VenueError):
             self._translate(lambda: self._place(order))
-        except VenueError:
-            pass  # placed and reported; what failed after it is retried by the next poll
 
     def _call(self, fn: Callable[[], T], timeout: float | None = None, urgent: bool = False) -> T:
         def guarded() -> T:
@@ -182,7 +183,7 @@ class CcxtBroker(OrderBookkeeping):
             return fn()
         except VenueError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
             self._fault(exc)
             raise VenueError(errors.describe(exc)) from None
 
@@ -203,7 +204,7 @@ class CcxtBroker(OrderBookkeeping):
         except ValueError as exc:  # the live-account guard: a refusal, said once
             self._halt(str(exc))
             raise VenueError(str(exc)) from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
             self._fault(exc)
             raise VenueError(errors.describe(exc)) from None
         self._ready.set()

@@ -52,8 +52,9 @@ class CcxtFeed:
         self._backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
         try:
             self.exchange.load_markets()
-        except Exception as exc:
-            raise VenueError(f"{settings.exchange}: markets not loaded ({errors.describe(exc)})")
+        except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
+            message = f"{settings.exchange}: markets not loaded ({errors.describe(exc)})"
+            raise VenueError(message) from None
         self.rules: dict[str, MarketRules] = resolve_markets(
             self.exchange, list(symbols), "swap" if self.swap else "spot"
         )
@@ -114,7 +115,7 @@ class CcxtFeed:
             rules = self.rules[symbol]
             try:
                 rows = self.exchange.fetch_ohlcv(rules.ccxt_symbol, "1m", since=since, limit=limit)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
                 self._report(ConnectionState.RECONNECTING, errors.describe(exc))
                 continue
             bars += [_bar(symbol, row, closed=True) for row in rows if row[0] / 1000 + 60 <= end]
@@ -123,7 +124,7 @@ class CcxtFeed:
     def _poll(self) -> float:
         try:
             events = self._read()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
             self._report(ConnectionState.RECONNECTING, errors.describe(exc))
             return self._backoff.next_delay()
         self._backoff.reset()

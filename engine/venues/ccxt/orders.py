@@ -16,8 +16,6 @@ from engine.venues.ccxt import errors
 from engine.venues.ccxt.exchange import MarketRules
 from engine.venues.ccxt.settings import CcxtSettings
 from engine.venues.ccxt.translate import (
-    STOP_SUFFIX,
-    TAKE_SUFFIX,
     Trade,
     order_args,
     trade,
@@ -55,6 +53,7 @@ class OrderBookkeeping:
     _event: Callable[..., None]
     _positions: Callable[[], list[VenuePosition]]
     _fetch_open: Callable[[MarketRules], list[dict[str, Any]]]
+    _after_fill: Callable[[Tracked], None]
 
     def __init__(self) -> None:
         self.tracked: dict[str, Tracked] = {}
@@ -81,7 +80,7 @@ class OrderBookkeeping:
             try:
                 raw = self.exchange.create_order(**order_args(order, rules, self.swap))
                 break
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
                 fate = errors.classify(exc)
                 if fate is not errors.Fate.RETRY:
                     if fate is errors.Fate.AUTH:
@@ -111,7 +110,7 @@ class OrderBookkeeping:
             params["trigger"] = True
         try:
             return self.exchange.fetch_order(None, rules.ccxt_symbol, params)
-        except Exception:
+        except Exception:  # noqa: BLE001 - not found or not reachable: try sending
             return None
 
     def _adopt_open_orders(self) -> None:
@@ -191,7 +190,7 @@ class OrderBookkeeping:
         try:
             raw = self.exchange.fetch_order(venue_id, rules.ccxt_symbol)
             client_id = str(raw.get("clientOrderId") or venue_id)
-        except Exception:
+        except Exception:  # noqa: BLE001 - unknown: the venue id stands in
             client_id = venue_id
         self._vigil_ids[venue_id] = client_id
         return client_id
@@ -213,121 +212,6 @@ class OrderBookkeeping:
                 fills.append(done.fill(vigil_id, self.settings.exchange))
         return fills
 
-    # ----- brackets: Vigil's own, one cancelling the other -----
-    def _after_fill(self, tracked: Tracked) -> None:
-        order = tracked.order
-        if order.parent_id is not None:
-            for sibling in [
-                t for t in self.tracked.values() if t.order.parent_id == order.parent_id
-            ]:
-                self._cancel_tracked(sibling)
-            return
-        exits = []
-        if order.stop_loss is not None:
-            exits.append((STOP_SUFFIX, OrderType.STOP, None, order.stop_loss))
-        if order.take_profit is not None:
-            exits.append((TAKE_SUFFIX, OrderType.LIMIT, order.take_profit, None))
-        now = self._clock.time()
-        children = [
-            Order(
-                id=order.id + suffix,
-                symbol=order.symbol,
-                side=order.side.opposite,
-                qty=tracked.filled,
-                type=type_,
-                status=OrderStatus.NEW,
-                created_ts=now,
-                updated_ts=now,
-                limit_price=limit,
-                stop_price=stop,
-                reduce_only=True,
-                source=order.source,
-                tag=order.tag,
-                parent_id=order.id,
-                oco_id=f"OCO-{order.id}" if len(exits) > 1 else None,
-            )  # fmt: skip
-            for suffix, type_, limit, stop in exits
-        ]
-        if len(children) == 2 and not self.swap:
-            self._place_oco(children[0], children[1])  # spot sells lock the coins: one list
-            return
-        for child in children:
-            self._place(child, describe=True)
-
-    def _place_oco(self, stop: Order, take: Order) -> None:
-        """Binance spot: the stop-loss and the take-profit as one OCO order list."""
-        rules = self.rules[stop.symbol]
-        stop_leg = {"Type": "STOP_LOSS", "StopPrice": stop.stop_price, "ClientOrderId": stop.id}
-        take_leg = {"Type": "LIMIT_MAKER", "Price": take.limit_price, "ClientOrderId": take.id}
-        above, below = (take_leg, stop_leg) if stop.side.sign < 0 else (stop_leg, take_leg)
-        request: dict[str, Any] = {
-            "symbol": rules.market_id,
-            "side": stop.side.value.upper(),
-            "quantity": self.exchange.amount_to_precision(rules.ccxt_symbol, stop.qty),
-            "listClientOrderId": f"{stop.parent_id}-OCO",
-        }
-        for prefix, leg in (("above", above), ("below", below)):
-            for key, value in leg.items():
-                price = key.endswith("Price")
-                shown = (
-                    self.exchange.price_to_precision(rules.ccxt_symbol, value) if price else value
-                )
-                request[prefix + key] = shown
-        try:
-            raw = self.exchange.privatePostOrderListOco(request)
-        except Exception as exc:
-            if errors.classify(exc) is not errors.Fate.REFUSED:
-                self._fault(exc)
-            for child in (stop, take):
-                self._report_rejected(child, errors.message(exc))
-            return
-        venue_ids = {str(r["clientOrderId"]): str(r["orderId"]) for r in raw["orderReports"]}
-        for child in (stop, take):
-            venue_id = venue_ids.get(child.id, "")
-            self.tracked[child.id] = Tracked(child, venue_id, False)
-            self._vigil_ids[venue_id] = child.id
-            shown = dataclasses.replace(child, status=OrderStatus.ACCEPTED, venue_order_id=venue_id)
-            self._event(OrderEventKind.ACCEPTED, child, venue_id, order=shown)
-
-    def _replace_stops(
-        self, symbol: str, stop_loss: float | None, take_profit: float | None
-    ) -> list[Order]:
-        """Cancel and place again under the same client ids (free once cancelled); a spot
-        OCO pair moves as one list."""
-        rules = self.rules[symbol]
-        changed: list[Order] = []
-        children = [t for t in self.tracked.values() if t.order.symbol == symbol]
-        by_parent: dict[str, list[Tracked]] = {}
-        for tracked in children:
-            if tracked.order.parent_id is not None:
-                by_parent.setdefault(tracked.order.parent_id, []).append(tracked)
-        for group in by_parent.values():
-            moved = [_moved(t, rules, stop_loss, take_profit) for t in group]
-            if all(m == t.order for m, t in zip(moved, group, strict=True)):
-                continue
-            paired = len(group) == 2 and not self.swap
-            for tracked in group[:1] if paired else group:
-                self.exchange.cancel_order(
-                    tracked.venue_id, rules.ccxt_symbol, _trigger(tracked, self.swap)
-                )
-            for tracked in group:
-                self.tracked.pop(tracked.order.id, None)
-            if paired:
-                stop, take = sorted(moved, key=lambda o: o.type is not OrderType.STOP)
-                self._place_oco(stop, take)
-            else:
-                for order in moved:
-                    self._place(order, describe=True)
-            for order, tracked in zip(moved, group, strict=True):
-                now = self.tracked.get(order.id)
-                if now is not None and order != tracked.order:
-                    changed.append(
-                        dataclasses.replace(
-                            order, status=OrderStatus.ACCEPTED, venue_order_id=now.venue_id
-                        )
-                    )
-        return changed
-
     # ----- cancelling and closing (the kill path) -----
     def _cancel_one(self, order_id: str) -> CancelOutcome:
         tracked = self.tracked.get(order_id)
@@ -339,9 +223,9 @@ class OrderBookkeeping:
         rules = self.rules[tracked.order.symbol]
         try:
             self.exchange.cancel_order(
-                tracked.venue_id, rules.ccxt_symbol, _trigger(tracked, self.swap)
+                tracked.venue_id, rules.ccxt_symbol, trigger_params(tracked, self.swap)
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
             if errors.classify(exc) is not errors.Fate.REFUSED:
                 self._fault(exc)
                 return CancelOutcome(tracked.order.id, False, "unconfirmed", errors.describe(exc))
@@ -365,7 +249,7 @@ class OrderBookkeeping:
                     if order.id not in self.tracked:
                         trigger = order.type is OrderType.STOP
                         self.tracked[order.id] = Tracked(order, order.venue_order_id, trigger)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
                 self._fault(exc)
             listed = [t.order.id for t in self.tracked.values() if t.order.symbol == rules.vigil]
             if listed:
@@ -386,12 +270,12 @@ class OrderBookkeeping:
             self.exchange.cancel_all_orders(rules.ccxt_symbol)
             if self.swap and self.settings.exchange == "binance":
                 self.exchange.cancel_all_orders(rules.ccxt_symbol, {"trigger": True})
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
             if errors.classify(exc) is not errors.Fate.REFUSED:
                 self._fault(exc)
         try:
             self._sync_symbol(rules.vigil)  # fills first, then what was cancelled
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
             self._fault(exc)
 
     def _close(self, symbol: str, qty: float | None) -> Order | None:
@@ -412,18 +296,8 @@ class OrderBookkeeping:
         return order
 
 
-def _moved(
-    tracked: Tracked, rules: MarketRules, stop_loss: float | None, take_profit: float | None
-) -> Order:
-    order = dataclasses.replace(tracked.order, qty=tracked.order.qty - tracked.filled)
-    if order.type is OrderType.STOP and stop_loss is not None:
-        return dataclasses.replace(order, stop_price=rules.round_price(stop_loss))
-    if order.type is OrderType.LIMIT and take_profit is not None:
-        return dataclasses.replace(order, limit_price=rules.round_price(take_profit))
-    return order
-
-
-def _trigger(tracked: Tracked, swap: bool) -> dict[str, Any]:
+def trigger_params(tracked: Tracked, swap: bool) -> dict[str, Any]:
+    """ccxt's params for a Binance futures conditional (algo) order's own endpoints."""
     return {"trigger": True} if tracked.trigger and swap else {}
 
 

@@ -71,7 +71,7 @@ class VenueThread:
                 return
             try:
                 future.set_result(fn())
-            except BaseException as exc:  # handed to the caller, who maps it
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who maps it
                 future.set_exception(exc)
 
         self.post(task, urgent=urgent)
@@ -109,5 +109,5 @@ class VenueThread:
     def _safe_poll(self) -> float:
         try:
             return self._poll()
-        except Exception:  # the owner handles its own faults; this only keeps the thread
+        except Exception:  # noqa: BLE001 - faults are the owner's; keep the thread
             return self.every_s

@@ -157,15 +157,16 @@ class FakeExchange:
             raise Refusal(-2022, "ReduceOnly Order is rejected.")
 
     def _afford(self, order: FakeOrder) -> None:
-        bid, ask, _ = self.book[order.symbol]
+        ask = self.book[order.symbol][1]
         notional = order.qty * (order.price or ask)
         if order.swap:
             position = self.positions.get(order.symbol, Position())
             if not order.reduce_only and notional / position.leverage > self.wallet:
                 raise Refusal(-2019, "Margin is insufficient.")
-        elif order.side == "BUY" and notional > self.spot.get("USDT", 0.0):
-            raise Refusal(-2010, "Account has insufficient balance for requested action.")
-        elif order.side == "SELL" and order.qty > self._free_base(order.symbol) + 1e-12:
+            return
+        short_of_cash = order.side == "BUY" and notional > self.spot.get("USDT", 0.0)
+        short_of_coins = order.side == "SELL" and order.qty > self._free_base(order.symbol) + 1e-12
+        if short_of_cash or short_of_coins:
             raise Refusal(-2010, "Account has insufficient balance for requested action.")
 
     def _free_base(self, symbol: str) -> float:
