@@ -196,8 +196,7 @@ class CcxtBroker(OrderBookkeeping, Brackets):
                 self.exchange, self.symbols, "swap" if self.swap else "spot"
             )
             if self.mode.live:
-                venue_account = self._account()
-                check_live_account(self.mode, venue_account.account_id, self.settings.exchange)
+                check_live_account(self.mode, self._account_id(), self.settings.exchange)
             self._adopt_open_orders()
         except VenueError:
             raise
@@ -209,6 +208,19 @@ class CcxtBroker(OrderBookkeeping, Brackets):
             raise VenueError(errors.describe(exc)) from None
         self._ready.set()
         self._connected()
+
+    def connect(self) -> None:
+        """Load the markets and, in live mode, check the account now (the builder calls it
+        before the thread starts, so a wrong live account refuses the start)."""
+        self._call(lambda: None)
+
+    def _account_id(self) -> str:
+        """The account number the exchange reports for these keys (Binance: the user id of
+        the spot account, shared by its futures; Bybit: the key's user id)."""
+        if self.settings.exchange == "binance":
+            return str(self.exchange.privateGetAccount().get("uid") or "")
+        answer = self.exchange.privateGetV5UserQueryApi()
+        return str((answer.get("result") or {}).get("userID") or "")
 
     def _poll(self) -> float:
         if self.halt_reason:

@@ -28,7 +28,16 @@ def build_ccxt_broker(
             "VIGIL_FEED: VIGIL_BROKER=ccxt needs VIGIL_FEED=ccxt (its symbols are the "
             "exchange's markets)"
         )
-    return CcxtBroker(group, load_group(TradingModeSettings), instruments, clock=clock)
+    mode = load_group(TradingModeSettings)
+    broker = CcxtBroker(group, mode, instruments, clock=clock)
+    if mode.live:
+        try:
+            broker.connect()  # the live-account guard refuses the start here, in one line
+        except VenueError as exc:
+            text = str(exc)
+            line = text if text.startswith("VIGIL_") else f"VIGIL_BROKER: {text}"
+            raise SettingsError(line) from None
+    return broker
 
 
 def build_ccxt_feed(settings: Settings, clock: Clock) -> MarketFeed:

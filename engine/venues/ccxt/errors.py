@@ -34,13 +34,13 @@ def classify(exc: BaseException) -> Fate:
 
 
 def message(exc: BaseException) -> str:
-    """The exchange's own words: ccxt's text is "<exchange> <body>", the body often JSON
-    with a "msg" (Binance) or "retMsg" (Bybit)."""
+    """The exchange's own words: ccxt's text is "<exchange> [<status> <reason>] <body>", the
+    body often JSON with a "msg" (Binance) or "retMsg" (Bybit)."""
     text = str(exc).strip()
-    _, _, body = text.partition(" ")
-    if body.startswith("{"):
+    start = text.find("{")
+    if start >= 0:
         try:
-            parsed = json.loads(body)
+            parsed = json.loads(text[start:])
         except ValueError:
             return text
         if isinstance(parsed, dict):

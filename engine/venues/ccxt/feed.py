@@ -27,7 +27,6 @@ NAME = "ccxt"
 BOOK_DEPTH = 10
 BARS_EVERY = 10  # polls between minute-bar reads
 FUNDING_EVERY = 30  # polls between funding-rate reads
-HISTORY_TIMEOUT_S = 60.0
 
 
 class CcxtFeed:
@@ -103,8 +102,15 @@ class CcxtFeed:
         }
 
     def history(self, end: float, seconds: float) -> list[BarEvent]:
-        """Minute bars before `end`, oldest first, from the exchange's OHLCV."""
-        return self._thread.call(lambda: self._history(end, seconds), HISTORY_TIMEOUT_S)
+        """Minute bars before `end`, oldest first, from the exchange's OHLCV; none when the
+        exchange does not answer in time (the engine thread waits no longer than that)."""
+        try:
+            return self._thread.call(
+                lambda: self._history(end, seconds), self.settings.call_timeout_s
+            )
+        except VenueError as exc:
+            self._report(ConnectionState.RECONNECTING, f"history not loaded: {exc}")
+            return []
 
     # ----- on the feed thread -----
     def _history(self, end: float, seconds: float) -> list[BarEvent]:

@@ -31,6 +31,7 @@ _TERMINAL = {
 }
 # Trades this far back are fetched again at start: the exchange's clock and ours differ.
 SINCE_MARGIN_MS = 5_000
+MEMORY = 20_000  # trade ids and order ids remembered
 
 
 @dataclass
@@ -58,7 +59,7 @@ class OrderBookkeeping:
     def __init__(self) -> None:
         self.tracked: dict[str, Tracked] = {}
         self._vigil_ids: dict[str, str] = {}  # venue order id -> Vigil id
-        self._seen: set[str] = set()
+        self._seen: dict[str, None] = {}  # trade ids reported (insertion-ordered, bounded)
         self._since: dict[str, int] = {}
         self._start_ms = int(time.time() * 1000) - SINCE_MARGIN_MS
         self._bought: dict[str, tuple[float, float]] = {}  # spot: qty, cost of what we hold
@@ -156,7 +157,8 @@ class OrderBookkeeping:
             done = trade(raw, rules.vigil)
             if done.id in self._seen:
                 continue
-            self._seen.add(done.id)
+            self._seen[done.id] = None
+            _bound(self._seen)
             self._since[rules.vigil] = max(since, int(done.ts * 1000))
             self._on_trade(done, rules)
 
@@ -202,6 +204,8 @@ class OrderBookkeeping:
     def _untrack(self, tracked: Tracked, kind: OrderEventKind = OrderEventKind.FILLED) -> None:
         self.tracked.pop(tracked.order.id, None)
         self._ended[tracked.order.id] = kind
+        _bound(self._ended)
+        _bound(self._vigil_ids)
 
     def _fills_since(self, ts: float) -> list[Any]:
         fills = []
@@ -294,6 +298,12 @@ class OrderBookkeeping:
         )  # fmt: skip
         self._place(order)
         return order
+
+
+def _bound(memory: dict[str, Any], limit: int = MEMORY) -> None:
+    """Forget the oldest entries: a process that runs for months must not grow for ever."""
+    while len(memory) > limit:
+        del memory[next(iter(memory))]
 
 
 def trigger_params(tracked: Tracked, swap: bool) -> dict[str, Any]:
