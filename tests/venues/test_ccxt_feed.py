@@ -20,10 +20,10 @@ from tests.venues.ccxt_harness import MARKET_ID, CcxtHarness, ccxt_settings, fas
 
 
 class FeedHarness:
-    def __init__(self, market: str = "swap") -> None:
+    def __init__(self, market: str = "swap", start: bool = True, **env: str) -> None:
         self.venue = CcxtHarness(market)  # the broker makes trades on the same fake
         self.fake = self.venue.fake
-        settings = ccxt_settings(self.fake.url, market, VIGIL_CCXT_FEED_POLL_S="30")
+        settings = ccxt_settings(self.fake.url, market, VIGIL_CCXT_FEED_POLL_S="30", **env)
         self.feed = CcxtFeed(
             settings,
             load_group(TradingModeSettings, {}),
@@ -32,7 +32,8 @@ class FeedHarness:
             backoff=Backoff(0.01, 0.05, rng=random.Random(2)),
         )
         self.events: list[object] = []
-        self.feed.start(self.events.append)
+        if start:
+            self.feed.start(self.events.append)
 
     def of(self, kind: type) -> list:  # type: ignore[type-arg]
         return [e for e in self.events if isinstance(e, kind)]
@@ -98,3 +99,19 @@ def test_history_then_closed_minute_bars_oldest_first(feed: FeedHarness) -> None
     assert bars[-1].close == pytest.approx((BID + ASK) / 2)
     assert feed.fake.calls("/fapi/v1/klines") >= 1
     assert MARKET_ID in feed.fake.ex.markets
+
+
+def test_history_before_start_when_exchange_hangs_then_empty_within_the_call_timeout() -> None:
+    # The engine loads history on its own thread before the feed starts: the exchange is
+    # still asked on the feed's thread, and the engine waits no longer than the call timeout.
+    harness = FeedHarness(
+        start=False, VIGIL_CCXT_HTTP_TIMEOUT_S="10", VIGIL_CCXT_CALL_TIMEOUT_S="0.5"
+    )
+    try:
+        harness.fake.hang_next(1, path="/fapi/v1/klines")
+        started = time.monotonic()
+        assert harness.feed.history(time.time(), 600) == []
+        assert time.monotonic() - started < 2.0
+        assert "history not loaded" in harness.feed.connection().message
+    finally:
+        harness.close()

@@ -38,11 +38,17 @@ class VenueThread:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._next_poll = 0.0
+        self._polling = False
+        self._start_lock = threading.Lock()
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-            self._thread.start()
+    def start(self, *, poll: bool = True) -> None:
+        """Run the thread (once); `poll` False: only queued calls until a start that polls."""
+        with self._start_lock:
+            self._polling = self._polling or poll
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+        self.poll_soon()
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stopping.set()
@@ -60,8 +66,10 @@ class VenueThread:
 
     def call(self, fn: Callable[[], T], timeout: float, *, urgent: bool = False) -> T:
         """Run `fn` on the venue thread and wait at most `timeout` s for its answer."""
-        if self.on_thread or self._thread is None:
-            return fn()  # not started yet: nothing else uses the client
+        if self.on_thread:
+            return fn()
+        if self._thread is None:
+            self.start(poll=False)  # a call before start (history, the live check): not here
         if self._stopping.is_set():
             raise VenueError(f"{self.name} is stopped")
         future: Future[T] = Future()
@@ -87,7 +95,7 @@ class VenueThread:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            wait = max(0.0, self._next_poll - time.monotonic())
+            wait = max(0.0, self._next_poll - time.monotonic()) if self._polling else 1.0
             try:
                 _, _, task = self._tasks.get(timeout=wait)
             except queue.Empty:
@@ -96,7 +104,8 @@ class VenueThread:
                 if task is None:
                     break
                 self._safe(task)
-            if time.monotonic() >= self._next_poll and not self._stopping.is_set():
+            due = self._polling and time.monotonic() >= self._next_poll
+            if due and not self._stopping.is_set():
                 delay = self._safe_poll()
                 self._next_poll = time.monotonic() + (delay or self.every_s)
 
