@@ -121,6 +121,8 @@ class CcxtBroker(OrderBookkeeping, Brackets):
         ref = rounded.limit_price or rounded.stop_price or price
         problem = rules.minimum_problem(rounded.qty, None if req.reduce_only else ref)
         if problem is not None:
+            if rounded.qty != req.qty:
+                problem = f"{req.qty:g} rounds to {rounded.qty:g} at step {rules.step:g}: {problem}"
             return rounded, BELOW_MINIMUM, problem
         return rounded, "", ""
 

@@ -208,9 +208,13 @@ class OrderBookkeeping:
         _bound(self._vigil_ids)
 
     def _fills_since(self, ts: float) -> list[Any]:
+        # Binance answers a start time only within a window from it (spot 24 h, futures 7 d):
+        # an older start would list nothing, so the exchange's most recent trades are asked.
+        window_s = (7 if self.swap else 1) * 86_400 - 60
+        since = int(ts * 1000) if ts > self._clock.time() - window_s else None
         fills = []
         for rules in self.rules.values():
-            for raw in self.exchange.fetch_my_trades(rules.ccxt_symbol, since=int(ts * 1000)):
+            for raw in self.exchange.fetch_my_trades(rules.ccxt_symbol, since=since):
                 done = trade(raw, rules.vigil)
                 vigil_id = self._vigil_id(done.venue_order_id, rules)
                 fills.append(done.fill(vigil_id, self.settings.exchange))
