@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from engine.clock import Clock
 from engine.models import AssetClass, Instrument
 from engine.settings_group import load_group
 from engine.venues.base import VenueEvent
@@ -43,7 +44,14 @@ def fast_exchange(settings: CcxtSettings) -> Any:
 
 
 class CcxtHarness:
-    def __init__(self, market: str = "swap", fake: FakeBinance | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        market: str = "swap",
+        fake: FakeBinance | None = None,
+        clock: Clock | None = None,
+        **env: str,
+    ) -> None:
+        self.clock = clock
         self.fake = fake or FakeBinance().start()
         if MARKET_ID not in self.fake.ex.markets:
             self.fake.ex.add_market(FakeMarket(MARKET_ID, SYMBOL), BID, ASK)
@@ -58,6 +66,7 @@ class CcxtHarness:
             settings,
             load_group(TradingModeSettings, {}),
             {SYMBOL: Instrument(SYMBOL, AssetClass.CRYPTO)},
+            clock=self.clock,
             exchange=fast_exchange(settings),
             backoff=Backoff(0.01, 0.05, rng=random.Random(1)),
         )

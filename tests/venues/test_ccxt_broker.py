@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from engine.clock import FakeClock
 from engine.models import OrderRequest, OrderType, Side
 from engine.venues.base import ConnectionEvent, ConnectionState, OrderEventKind, VenueError
 from engine.venues.ccxt.exchange import BELOW_MINIMUM
@@ -185,3 +186,24 @@ def test_perpetual_position_details_for_the_page(venue: CcxtHarness) -> None:
         "swap",
         "testnet",
     )
+
+
+def test_quiet_day_then_new_trades_still_found_past_binances_window() -> None:
+    """Binance lists a start time's own window only (spot: 24 h): after a quiet day the
+    broker must ask from inside today's window, not from its last trade."""
+    clock = FakeClock(start=time.time())
+    harness = CcxtHarness("spot", clock=clock)
+    try:
+        first = make_order(qty=1.0)
+        harness.broker.submit(first)
+        assert kinds(harness, first.id)[-1] is OrderEventKind.FILLED
+        two_days = 2 * 86_400
+        harness.fake.ex.shift_ms = two_days * 1000
+        clock.advance(two_days)
+        resting = make_order(type_=OrderType.LIMIT, limit=399.0, qty=1.0)
+        harness.broker.submit(resting)
+        harness.settle()
+        harness.market(398.8, 398.9)  # fills at the exchange two days after the first trade
+        assert kinds(harness, resting.id) == [OrderEventKind.ACCEPTED, OrderEventKind.FILLED]
+    finally:
+        harness.close()

@@ -151,7 +151,10 @@ class OrderBookkeeping:
         return self.exchange.fetch_order(tracked.venue_id, rules.ccxt_symbol, params)
 
     def _sync_trades(self, rules: MarketRules) -> None:
-        since = self._since.get(rules.vigil, self._start_ms)
+        # Never older than the exchange's window (see _fills_since): after a quiet day the
+        # window from the last trade would end before today's.
+        floor = int((self._clock.time() - self._window_s()) * 1000)
+        since = max(self._since.get(rules.vigil, self._start_ms), floor)
         raws = self.exchange.fetch_my_trades(rules.ccxt_symbol, since=since)
         for raw in sorted(raws, key=lambda r: (r.get("timestamp") or 0, str(r.get("id")))):
             done = trade(raw, rules.vigil)
@@ -185,6 +188,9 @@ class OrderBookkeeping:
             self._untrack(tracked)
             self._after_fill(tracked)
 
+    def _window_s(self) -> float:
+        return (7 if self.swap else 1) * 86_400 - 60
+
     def _vigil_id(self, venue_id: str, rules: MarketRules) -> str:
         known = self._vigil_ids.get(venue_id)
         if known is not None:
@@ -210,8 +216,7 @@ class OrderBookkeeping:
     def _fills_since(self, ts: float) -> list[Any]:
         # Binance answers a start time only within a window from it (spot 24 h, futures 7 d):
         # an older start would list nothing, so the exchange's most recent trades are asked.
-        window_s = (7 if self.swap else 1) * 86_400 - 60
-        since = int(ts * 1000) if ts > self._clock.time() - window_s else None
+        since = int(ts * 1000) if ts > self._clock.time() - self._window_s() else None
         fills = []
         for rules in self.rules.values():
             for raw in self.exchange.fetch_my_trades(rules.ccxt_symbol, since=since):

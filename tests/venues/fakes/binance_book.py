@@ -86,7 +86,12 @@ class FakeExchange:
     uncancelable: set[str] = field(default_factory=set)  # client ids cancel cannot touch
     reject_next: list[tuple[int, str]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # The exchange's clock (trade and order times); a test may move it.
+    shift_ms: int = 0
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.shift_ms
 
     def add_market(self, market: FakeMarket, bid: float, ask: float) -> None:
         self.markets[market.id] = market
@@ -128,7 +133,7 @@ class FakeExchange:
             if any(o.client_id == client_id and o.open for o in self.orders.values()):
                 raise Refusal(-4015, "Client order id is not valid.")
             self._filters(market, qty, price or self.book[market.id][1], price)
-            now = int(time.time() * 1000)
+            now = self.now_ms()
             order = FakeOrder(
                 next(self._ids), client_id, market.id, p.get("side", ""), type_, qty, price,
                 stop, p.get("reduceOnly") == "true", swap, now, update_ms=now, algo=algo,
@@ -204,7 +209,7 @@ class FakeExchange:
                 raise Refusal(-2011, "Unknown order sent.")
             for leg in self._legs(order):
                 leg.status = "CANCELED"
-                leg.update_ms = int(time.time() * 1000)
+                leg.update_ms = self.now_ms()
             return order
 
     def _legs(self, order: FakeOrder) -> list[FakeOrder]:
@@ -254,7 +259,7 @@ class FakeExchange:
 
     def _spawn(self, algo: FakeOrder) -> None:
         """A triggered algo order: finished, and a regular market order in its place."""
-        now = int(time.time() * 1000)
+        now = self.now_ms()
         order = FakeOrder(
             next(self._ids), algo.client_id, algo.symbol, algo.side, "MARKET", algo.qty, 0.0,
             0.0, algo.reduce_only, True, now, update_ms=now,
@@ -264,7 +269,7 @@ class FakeExchange:
         self._match(order, taker=True)
 
     def _fill(self, order: FakeOrder, qty: float, price: float) -> None:
-        now = int(time.time() * 1000)
+        now = self.now_ms()
         order.executed = round(order.executed + qty, 12)
         order.cum_quote += qty * price
         order.update_ms = now

@@ -293,11 +293,14 @@ def post_oco(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
 
 
 def my_trades(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    # Binance: a start time alone lists that start's window only (spot 24 h, futures 7 days).
     since = int(p.get("startTime") or 0)
+    until = since + (7 if swap else 1) * 86_400_000 if since else ex.now_ms() + 1
     symbol = p.get("symbol")
     rows = []
     for t in ex.trades:
-        if t["swap"] != swap or t["time"] < since or symbol not in (None, t["symbol"]):
+        outside = t["time"] < since or t["time"] >= until
+        if t["swap"] != swap or outside or symbol not in (None, t["symbol"]):
             continue
         buyer = t["side"] == "BUY"
         rows.append(
