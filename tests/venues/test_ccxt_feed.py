@@ -115,3 +115,20 @@ def test_history_before_start_when_exchange_hangs_then_empty_within_the_call_tim
         assert "history not loaded" in harness.feed.connection().message
     finally:
         harness.close()
+
+
+def test_quiet_hours_then_the_next_trade_still_arrives() -> None:
+    """Binance answers a trades start time with that hour only: the feed asks for the most
+    recent trades instead, so a trade after a quiet spell is not lost."""
+    harness = FeedHarness("spot")
+    try:
+        harness.venue.broker.submit(make_order(qty=0.5))
+        harness.venue.settle()
+        harness.feed.sync()
+        harness.fake.ex.shift_ms = 3 * 3_600_000  # three quiet hours at the exchange
+        harness.venue.broker.submit(make_order(qty=0.25))
+        harness.venue.settle()
+        harness.feed.sync()
+        assert [t.size for t in harness.of(TradeTick)][-1] == 0.25
+    finally:
+        harness.close()

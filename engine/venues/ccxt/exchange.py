@@ -36,6 +36,8 @@ def make_exchange(settings: CcxtSettings, live: bool) -> Any:
             # positionRisk v2 carries the leverage; v3 does not.
             "fetchPositionsRisk": {"useV2": True},
         }
+        if swap:  # recent trades weigh 5 on futures, aggregate trades 20
+            options["fetchTradesMethod"] = "fapiPublicGetTrades"
     else:
         options = {
             "defaultType": "swap" if swap else "spot",

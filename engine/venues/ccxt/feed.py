@@ -27,6 +27,7 @@ NAME = "ccxt"
 BOOK_DEPTH = 10
 BARS_EVERY = 10  # polls between minute-bar reads
 FUNDING_EVERY = 30  # polls between funding-rate reads
+TRADES_LIMIT = 100  # recent public trades per poll (more between two polls: the oldest missed)
 
 
 class CcxtFeed:
@@ -170,8 +171,10 @@ class CcxtFeed:
         return events
 
     def _trades(self, symbol: str, rules: MarketRules) -> list[TradeTick]:
+        # The most recent trades, not "since the last one": Binance answers a start time with
+        # that hour only, so a quiet hour would hide every trade after it.
         last = self._last_trade.get(symbol)
-        rows = self.exchange.fetch_trades(rules.ccxt_symbol, since=last[0] if last else None)
+        rows = self.exchange.fetch_trades(rules.ccxt_symbol, limit=TRADES_LIMIT)
         rows = sorted(rows, key=lambda r: (r.get("timestamp") or 0, str(r.get("id"))))
         if last is None:  # the first read only marks where live trades begin
             if rows:

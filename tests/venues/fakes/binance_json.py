@@ -65,10 +65,23 @@ def depth(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
 
 def agg_trades(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
     m = ex.market(p.get("symbol", ""))
-    rows = ex.public_trades.get(m.id, [])[-int(p.get("limit") or 500) :]
+    start, end = int(p.get("startTime") or 0), int(p.get("endTime") or 2**62)
+    inside = [t for t in ex.public_trades.get(m.id, []) if start <= t["time"] <= end]
+    rows = inside[-int(p.get("limit") or 500) :]
     return [
         {"a": t["id"], "p": _s(t["price"]), "q": _s(t["qty"]), "f": t["id"], "l": t["id"],
          "T": t["time"], "m": t["buyer_maker"]}
+        for t in rows
+    ]  # fmt: skip
+
+
+def recent_trades(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
+    m = ex.market(p.get("symbol", ""))
+    rows = ex.public_trades.get(m.id, [])[-int(p.get("limit") or 500) :]
+    return [
+        {"id": t["id"], "price": _s(t["price"]), "qty": _s(t["qty"]),
+         "quoteQty": _s(t["price"] * t["qty"]), "time": t["time"],
+         "isBuyerMaker": t["buyer_maker"], "isBestMatch": True}
         for t in rows
     ]  # fmt: skip
 
@@ -325,6 +338,7 @@ for prefix in ("/api/v3", "/fapi/v1"):
         ("GET", f"{prefix}/time"): server_time,
         ("GET", f"{prefix}/depth"): depth,
         ("GET", f"{prefix}/aggTrades"): agg_trades,
+        ("GET", f"{prefix}/trades"): recent_trades,
         ("GET", f"{prefix}/klines"): klines,
         ("GET", f"{prefix}/ticker/24hr"): ticker_24hr,
         ("POST", f"{prefix}/order"): post_order,
