@@ -207,3 +207,16 @@ def test_quiet_day_then_new_trades_still_found_past_binances_window() -> None:
         assert kinds(harness, resting.id) == [OrderEventKind.ACCEPTED, OrderEventKind.FILLED]
     finally:
         harness.close()
+
+
+def test_exchange_clock_a_minute_ahead_then_signed_requests_still_accepted() -> None:
+    """Binance refuses a timestamp outside its recvWindow (-1021): ccxt measures the clock
+    difference when it loads the markets, so orders still go through."""
+    harness = CcxtHarness("swap")
+    try:
+        harness.fake.ex.shift_ms = 60_000
+        order = make_order()
+        harness.broker.submit(order)
+        assert kinds(harness, order.id) == [OrderEventKind.ACCEPTED, OrderEventKind.FILLED]
+    finally:
+        harness.close()

@@ -305,6 +305,9 @@ class CcxtBroker(OrderBookkeeping, Brackets):
 
     # ----- faults and connection -----
     def _fault(self, exc: BaseException) -> None:
+        if errors.clock_skew(exc):
+            with contextlib.suppress(Exception):  # the retry says whether it worked
+                self.exchange.load_time_difference()
         fate = errors.classify(exc)
         if fate is errors.Fate.AUTH:
             self._halt(f"{self.settings.exchange} refused the API key: {errors.message(exc)}")

@@ -26,11 +26,17 @@ def classify(exc: BaseException) -> Fate:
     # Order matters: AuthenticationError and OperationFailed are both ExchangeError kin.
     if isinstance(exc, ccxt.AuthenticationError | ccxt.PermissionDenied | ccxt.AccountSuspended):
         return Fate.AUTH
-    if isinstance(exc, ccxt.NetworkError | ccxt.OperationFailed):
+    if isinstance(exc, ccxt.NetworkError | ccxt.OperationFailed) or clock_skew(exc):
         return Fate.RETRY
     if isinstance(exc, ccxt.ExchangeError):
         return Fate.REFUSED
     return Fate.BUG
+
+
+def clock_skew(exc: BaseException) -> bool:
+    """The exchange refused our timestamp (Binance -1021: InvalidNonce on futures, BadRequest
+    on spot): measure the clock difference again and retry, it is not the order's fault."""
+    return isinstance(exc, ccxt.InvalidNonce) or '"code": -1021' in str(exc).replace(":-", ": -")
 
 
 def message(exc: BaseException) -> str:

@@ -43,6 +43,9 @@ def make_exchange(settings: CcxtSettings, live: bool) -> Any:
             "defaultType": "swap" if swap else "spot",
             "fetchMarkets": {"types": ["linear"] if swap else ["spot"]},
         }
+    # Signed requests carry a timestamp the exchange checks against its clock: ccxt measures
+    # the difference when it loads the markets, so a drifting local clock is not a refusal.
+    options["adjustForTimeDifference"] = True
     exchange = klass(
         {
             "apiKey": settings.api_key,

@@ -151,7 +151,7 @@ class CcxtFeed:
             bids = tuple(BookLevel(float(p), float(q)) for p, q, *_ in book["bids"][:BOOK_DEPTH])
             asks = tuple(BookLevel(float(p), float(q)) for p, q, *_ in book["asks"][:BOOK_DEPTH])
             if bids and asks:
-                ts = float(book.get("timestamp") or now * 1000) / 1000
+                ts = now  # when it arrived: staleness is about our view, not their clock
                 events.append(Quote(symbol, bids[0].price, asks[0].price, bids[0].size,
                                     asks[0].size, ts))  # fmt: skip
                 events.append(OrderBook(symbol, bids, asks, ts))

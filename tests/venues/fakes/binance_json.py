@@ -48,7 +48,7 @@ def exchange_info(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
 
 
 def server_time(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
-    return {"serverTime": _now()}
+    return {"serverTime": ex.now_ms()}
 
 
 def depth(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:

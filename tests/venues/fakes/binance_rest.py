@@ -132,7 +132,7 @@ class FakeBinance:
             return 404, {"code": -1, "msg": f"no route {method} {path}"}
         private = "signature" in p
         if private or handler.__name__ in PRIVATE:
-            problem = _auth_problem(req.headers.get("X-MBX-APIKEY", ""), signed)
+            problem = _auth_problem(req.headers.get("X-MBX-APIKEY", ""), signed, p, self.ex)
             if problem is not None:
                 return problem
         try:
@@ -142,11 +142,18 @@ class FakeBinance:
             return refusal.status, {"code": refusal.code, "msg": refusal.msg}
 
 
-def _auth_problem(key: str, signed: str) -> Answer | None:
+def _auth_problem(key: str, signed: str, p: dict[str, str], ex: FakeExchange) -> Answer | None:
     if key != API_KEY:
         return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
     query, _, signature = signed.rpartition("&signature=")
     expected = hmac.new(SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(signature, expected):
         return 400, {"code": -1022, "msg": "Signature for this request is not valid."}
+    # Binance: a timestamp more than 1 s ahead of its clock, or older than recvWindow.
+    lag = ex.now_ms() - int(p.get("timestamp") or 0)
+    if lag < -1000 or lag > int(p.get("recvWindow") or 5000):
+        return 400, {
+            "code": -1021,
+            "msg": "Timestamp for this request is outside of the recvWindow.",
+        }
     return None
