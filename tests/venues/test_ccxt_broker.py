@@ -220,3 +220,26 @@ def test_exchange_clock_a_minute_ahead_then_signed_requests_still_accepted() -> 
         assert kinds(harness, order.id) == [OrderEventKind.ACCEPTED, OrderEventKind.FILLED]
     finally:
         harness.close()
+
+
+def test_spot_fee_paid_in_the_coin_then_fills_match_what_the_exchange_holds() -> None:
+    harness = CcxtHarness("spot")
+    try:
+        harness.fake.ex.fee_in_base = True  # Binance spot's default without BNB
+        order = make_order(qty=2.0)
+        harness.broker.submit(order)
+        events = order_events(harness, order.id)
+        assert [e.kind for e in events] == [OrderEventKind.ACCEPTED, OrderEventKind.FILLED]
+        fill = events[-1].fill
+        assert fill is not None and fill.qty == pytest.approx(1.998) and fill.fee == 0.0
+        assert fill.qty * fill.price == pytest.approx(2.0 * 400.1)  # the cash paid, unchanged
+        (held,) = harness.broker.positions()
+        assert held.qty == pytest.approx(fill.qty)  # Vigil's position is the exchange's
+
+        closing = harness.broker.close_position(SYMBOL)
+
+        assert closing is not None and closing.qty == pytest.approx(1.998)
+        assert kinds(harness, closing.id)[-1] is OrderEventKind.FILLED
+        assert harness.broker.positions() == []
+    finally:
+        harness.close()

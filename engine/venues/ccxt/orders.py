@@ -157,7 +157,7 @@ class OrderBookkeeping:
         since = max(self._since.get(rules.vigil, self._start_ms), floor)
         raws = self.exchange.fetch_my_trades(rules.ccxt_symbol, since=since)
         for raw in sorted(raws, key=lambda r: (r.get("timestamp") or 0, str(r.get("id")))):
-            done = trade(raw, rules.vigil)
+            done = trade(raw, rules)
             if done.id in self._seen:
                 continue
             self._seen[done.id] = None
@@ -180,7 +180,7 @@ class OrderBookkeeping:
             self._event(OrderEventKind.FILLED, _stub(vigil_id, rules.vigil), done.venue_order_id,
                         fill=fill)  # fmt: skip
             return
-        tracked.filled += done.qty
+        tracked.filled += done.gross_qty or done.qty
         final = tracked.filled >= tracked.order.qty - _EPS
         kind = OrderEventKind.FILLED if final else OrderEventKind.PARTIALLY_FILLED
         self._event(kind, tracked.order, tracked.venue_id, fill=fill)
@@ -220,7 +220,7 @@ class OrderBookkeeping:
         fills = []
         for rules in self.rules.values():
             for raw in self.exchange.fetch_my_trades(rules.ccxt_symbol, since=since):
-                done = trade(raw, rules.vigil)
+                done = trade(raw, rules)
                 vigil_id = self._vigil_id(done.venue_order_id, rules)
                 fills.append(done.fill(vigil_id, self.settings.exchange))
         return fills

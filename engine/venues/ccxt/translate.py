@@ -107,6 +107,7 @@ class Trade:
     price: float
     fee: float
     ts: float
+    gross_qty: float = 0.0  # what the order filled (qty is what the account received)
 
     def fill(self, order_id: str, exchange: str) -> Fill:
         return Fill(
@@ -121,17 +122,28 @@ class Trade:
         )
 
 
-def trade(raw: dict[str, Any], vigil_symbol: str) -> Trade:
+def trade(raw: dict[str, Any], rules: MarketRules) -> Trade:
+    """An execution in the quote currency's terms. Binance spot takes a buy's fee in the coin
+    bought (unless paid in BNB): the fill is then the coins received at the price that cost,
+    so Vigil's position is what the exchange holds and the cash paid is unchanged."""
     fee = raw.get("fee") or {}
+    cost = float(fee.get("cost") or 0.0)
+    currency = fee.get("currency")
+    qty, price = float(raw["amount"]), float(raw["price"])
+    if currency == rules.base and 0 < cost < qty:
+        price, qty, cost = price * qty / (qty - cost), qty - cost, 0.0
+    elif currency not in (None, rules.quote):
+        cost = 0.0  # paid in a third coin (BNB): not in the quote currency's terms
     return Trade(
         id=str(raw["id"]),
         venue_order_id=str(raw.get("order") or ""),
-        symbol=vigil_symbol,
+        symbol=rules.vigil,
         side=Side(str(raw["side"])),
-        qty=float(raw["amount"]),
-        price=float(raw["price"]),
-        fee=float(fee.get("cost") or 0.0),
+        qty=qty,
+        price=price,
+        fee=cost,
         ts=float(raw.get("timestamp") or 0) / 1000.0,
+        gross_qty=float(raw["amount"]),
     )
 
 

@@ -88,6 +88,7 @@ class FakeExchange:
     lock: threading.RLock = field(default_factory=threading.RLock)
     # The exchange's clock (trade and order times); a test may move it.
     shift_ms: int = 0
+    fee_in_base: bool = False  # spot buys pay their fee in the coin bought
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
 
     def now_ms(self) -> int:
@@ -278,19 +279,28 @@ class FakeExchange:
             if other is not order:
                 other.status, other.update_ms = "EXPIRED", now
         sign = 1 if order.side == "BUY" else -1
-        fee = qty * price * FEE_RATE
+        fee, fee_asset = qty * price * FEE_RATE, "USDT"
         pnl = self._book_swap(order.symbol, sign * qty, price) if order.swap else 0.0
         if order.swap:
             self.wallet += pnl - fee
         else:
             base = self.markets[order.symbol].base
-            self.spot[base] = self.spot.get(base, 0.0) + sign * qty
-            self.spot["USDT"] = self.spot.get("USDT", 0.0) - sign * qty * price - fee
+            if self.fee_in_base and sign > 0:  # Binance's default: a buy pays in the coin
+                fee, fee_asset = round(qty * FEE_RATE, 12), base
+            self.spot[base] = (
+                self.spot.get(base, 0.0) + sign * qty - (fee if fee_asset == base else 0)
+            )
+            self.spot["USDT"] = (
+                self.spot.get("USDT", 0.0)
+                - sign * qty * price
+                - (fee if fee_asset == "USDT" else 0)
+            )
         trade_id = next(self._ids)
         self.trades.append(
             {
                 "id": trade_id, "orderId": order.order_id, "symbol": order.symbol,
                 "side": order.side, "price": price, "qty": qty, "fee": fee, "time": now,
+                "fee_asset": fee_asset,
                 "swap": order.swap, "pnl": pnl, "maker": order.type == "LIMIT",
             }
         )  # fmt: skip

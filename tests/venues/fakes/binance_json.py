@@ -319,7 +319,7 @@ def my_trades(ex: FakeExchange, p: dict[str, str], swap: bool) -> Any:
         rows.append(
             {"symbol": t["symbol"], "id": t["id"], "orderId": t["orderId"], "side": t["side"],
              "price": _s(t["price"]), "qty": _s(t["qty"]), "quoteQty": _s(t["qty"] * t["price"]),
-             "commission": _s(t["fee"]), "commissionAsset": "USDT", "time": t["time"],
+             "commission": _s(t["fee"]), "commissionAsset": t["fee_asset"], "time": t["time"],
              "realizedPnl": _s(t["pnl"]), "buyer": buyer, "isBuyer": buyer,
              "maker": t["maker"], "isMaker": t["maker"], "positionSide": "BOTH"}
         )  # fmt: skip
