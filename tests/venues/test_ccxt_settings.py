@@ -3,6 +3,7 @@ checked with the real ccxt (against the Binance fake where a request is made).""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,13 +12,15 @@ import ccxt
 import pytest
 
 from engine.clock import SystemClock
-from engine.models import AssetClass, Instrument
+from engine.models import AssetClass, Instrument, OrderType, Side
 from engine.settings_group import SettingsError, load_group
 from engine.venues.ccxt import errors
 from engine.venues.ccxt.build import build_ccxt_broker
-from engine.venues.ccxt.exchange import make_exchange
+from engine.venues.ccxt.exchange import MarketRules, make_exchange
 from engine.venues.ccxt.settings import CcxtSettings
+from engine.venues.ccxt.translate import order_args
 from tests.conftest import make_settings
+from tests.venues.broker_contract import make_order
 from tests.venues.ccxt_harness import ccxt_settings, fast_exchange
 from tests.venues.fakes.binance_book import FakeMarket
 from tests.venues.fakes.binance_json import UID
@@ -189,3 +192,19 @@ def test_exception_classes_not_raised_by_the_fake_then_sorted_too(
     exc: Exception, fate: str
 ) -> None:
     assert errors.classify(exc).value == fate
+
+
+def test_bybit_contract_stop_then_trigger_direction_from_its_side() -> None:
+    """Read from ccxt's bybit.py (not run against a fake): its contracts' trigger orders need
+    a direction; a sell stop (a long's stop-loss) triggers on a fall."""
+    rules = MarketRules("BTCUSDT", "BTC/USDT:USDT", "BTCUSDT", "BTC", "USDT", 0.1, 0.001, 0.001, 5)
+    stop = make_order(Side.SELL, 1.0, OrderType.STOP, reduce_only=True)
+    stop = dataclasses.replace(stop, symbol="BTCUSDT", stop_price=49_000.0)
+    args = order_args(stop, rules, swap=True, exchange="bybit")
+    assert args["params"] == {
+        "clientOrderId": stop.id,
+        "reduceOnly": True,
+        "triggerPrice": 49_000.0,
+        "triggerDirection": "descending",
+    }
+    assert "triggerDirection" not in order_args(stop, rules, True, "binance")["params"]

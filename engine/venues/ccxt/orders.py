@@ -79,7 +79,8 @@ class OrderBookkeeping:
         raw: dict[str, Any] | None = None
         for attempt in range(self.settings.submit_attempts):
             try:
-                raw = self.exchange.create_order(**order_args(order, rules, self.swap))
+                args = order_args(order, rules, self.swap, self.settings.exchange)
+                raw = self.exchange.create_order(**args)
                 break
             except Exception as exc:  # noqa: BLE001 - any ccxt failure is sorted by errors.classify
                 fate = errors.classify(exc)

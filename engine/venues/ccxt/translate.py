@@ -21,7 +21,9 @@ def parent_of(client_id: str) -> str | None:
     return None
 
 
-def order_args(order: Order, rules: MarketRules, swap: bool) -> dict[str, Any]:
+def order_args(
+    order: Order, rules: MarketRules, swap: bool, exchange: str = "binance"
+) -> dict[str, Any]:
     """ccxt create_order's arguments for a Vigil order (already rounded and checked)."""
     params: dict[str, Any] = {"clientOrderId": order.id}
     if order.reduce_only and swap:
@@ -32,6 +34,8 @@ def order_args(order: Order, rules: MarketRules, swap: bool) -> dict[str, Any]:
         type_, price = "limit", order.limit_price
     elif order.type is OrderType.STOP:
         params["triggerPrice"] = order.stop_price
+        if exchange == "bybit" and swap:  # Bybit's contracts want the trigger's direction
+            params["triggerDirection"] = "ascending" if order.side.sign > 0 else "descending"
     return {
         "symbol": rules.ccxt_symbol,
         "type": type_,
