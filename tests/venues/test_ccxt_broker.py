@@ -243,3 +243,14 @@ def test_spot_fee_paid_in_the_coin_then_fills_match_what_the_exchange_holds() ->
         assert harness.broker.positions() == []
     finally:
         harness.close()
+
+
+def test_markets_not_loaded_then_orders_denied_not_sent_unchecked(venue: CcxtHarness) -> None:
+    venue.fake.fail_next(10_000, 503, -1001, "Internal error.", path="/fapi/v1/exchangeInfo")
+    fresh = CcxtHarness("swap", fake=venue.fake)
+    try:
+        req = OrderRequest(SYMBOL, Side.BUY, 1.0)
+        _, code, message = fresh.broker.prepare(req, 400.1)
+        assert code == "VENUE_NOT_READY" and "markets are not loaded" in message
+    finally:
+        fresh.broker.stop()

@@ -46,6 +46,7 @@ from engine.venues.net import Backoff
 T = TypeVar("T")
 NAME = "ccxt"
 ACCOUNT_EVERY = 5  # polls between account reports
+NOT_READY = "VENUE_NOT_READY"
 
 
 class CcxtBroker(OrderBookkeeping, Brackets):
@@ -107,9 +108,11 @@ class CcxtBroker(OrderBookkeeping, Brackets):
     def prepare(self, req: OrderRequest, price: float | None) -> tuple[OrderRequest, str, str]:
         """Round `req` to the exchange's precision; ("", "") or a denial code and message
         when it is under the exchange's minimum. Pure: no call to the exchange."""
+        if not _positive(req.qty):
+            return req, "", ""  # the gateway names what is wrong with it
         rules = self.rules.get(req.symbol)
-        if rules is None or not _positive(req.qty):
-            return req, "", ""
+        if rules is None:  # fail closed: without the exchange's rules nothing is checked
+            return req, NOT_READY, f"{self.settings.exchange}'s markets are not loaded yet"
         rounded = dataclasses.replace(
             req,
             qty=rules.round_qty(req.qty),

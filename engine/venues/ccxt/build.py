@@ -30,13 +30,14 @@ def build_ccxt_broker(
         )
     mode = load_group(TradingModeSettings)
     broker = CcxtBroker(group, mode, instruments, clock=clock)
-    if mode.live:
-        try:
-            broker.connect()  # the live-account guard refuses the start here, in one line
-        except VenueError as exc:
+    try:
+        broker.connect()  # markets (rounding, minimums) ready before the first order
+    except VenueError as exc:
+        if mode.live:  # the live-account guard refuses the start here, in one line
             text = str(exc)
             line = text if text.startswith("VIGIL_") else f"VIGIL_BROKER: {text}"
             raise SettingsError(line) from None
+        # Testnet: a fault is retried once started, a refused key halts, saying so.
     return broker
 
 
