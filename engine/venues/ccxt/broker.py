@@ -73,6 +73,7 @@ class CcxtBroker(OrderBookkeeping, Brackets):
         self._sink: VenueSink | None = None
         self._thread = VenueThread(f"ccxt-broker-{settings.exchange}", self._poll, settings.poll_s)
         self._state = ConnectionState.CONNECTING
+        self._message = ""
         self._polls = 0
         self.halt_reason = ""
         self.perp_positions: dict[str, PerpPosition] = {}
@@ -83,6 +84,8 @@ class CcxtBroker(OrderBookkeeping, Brackets):
     # ----- lifecycle -----
     def start(self, sink: VenueSink) -> None:
         self._sink = sink
+        if self._state is not ConnectionState.CONNECTING:  # connect() ran before: say so now
+            self._connection(self._state, self._message, halt=bool(self.halt_reason))
         self._thread.start()
 
     def stop(self) -> None:
@@ -326,7 +329,7 @@ class CcxtBroker(OrderBookkeeping, Brackets):
             self._connection(ConnectionState.CONNECTED, "")
 
     def _connection(self, state: ConnectionState, message: str, halt: bool = False) -> None:
-        self._state = state
+        self._state, self._message = state, message
         attempt = self._backoff.attempt
         self._emit(
             ConnectionEvent("broker", NAME, state, self._clock.time(), attempt, message, halt)
