@@ -85,7 +85,9 @@ TOPICS: tuple[Topic, ...] = (
         "`{name, state, attempt, message, since_ts}` with `state` one of `connecting`, "
         "`connected`, `reconnecting` (`attempt` counts the tries), `disconnected`, `stale` "
         "(connected, but no market data for `VIGIL_STALE_QUOTE_S`), `ended` (a replay played "
-        "out)",
+        "out); plus `details` where the venue gives them (the crypto venue: `exchange`, "
+        "`market`, `mode`, `account`, perpetual `positions` with side, entry, liquidation, "
+        "leverage and unrealized P&L; its feed: `funding` per symbol)",
         conflate_by=(),
         alerts=("degraded",),
     ),
