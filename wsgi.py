@@ -11,11 +11,15 @@ import atexit
 import logging
 import os
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from flask import Flask
 
 from engine.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from dashboard.services import Services
+    from notifier.dispatcher import Dispatcher
 
 log = logging.getLogger("vigil")
 BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
@@ -48,6 +52,7 @@ def serve() -> Flask:
     """The serving process: read the latch, rebuild state, start the engine, then serve."""
     from dashboard.app import create_app as build
     from dashboard.cli import register
+    from dashboard.services import Services
     from engine.datadir_lock import DataDirLocked
     from engine.runtime import EngineRuntime
     from engine.store import StoreError
@@ -76,20 +81,30 @@ def serve() -> Flask:
     except NotifierConfigError as exc:
         runtime.stop()
         _refuse(f"configuration error: {exc}")
-    notifier.attach(runtime.bus)
-    notifier.start()
     app = build(settings, runtime, notifier=notifier, users=users)
     register(app)
+    services = Services.of(app)
+    # The factory built everything; the threads start here, the engine's last: the bridge
+    # and the notifier listen to the bus before the engine publishes its first live event.
+    services.start_bridge()
+    notifier.attach(runtime.bus)
+    notifier.start()
     runtime.start()
-    atexit.register(_shutdown, runtime, notifier)
+    atexit.register(_shutdown, services, notifier)
     _banner(settings, generated)
     return app
 
 
-def _shutdown(runtime: Any, notifier: Any) -> None:
-    if notifier is not None:
-        notifier.stop(2.0)
-    runtime.stop()
+def _shutdown(services: Services, notifier: Dispatcher) -> None:
+    """Stop in the reverse order of the start: the engine (its last events are delivered),
+    then the notifier, then the bridge."""
+    try:
+        services.engine().stop()
+    finally:
+        try:
+            notifier.stop(2.0)
+        finally:
+            services.stop_bridge()
 
 
 def _banner(settings: Settings, generated: str | None) -> None:

@@ -258,7 +258,7 @@ def one_transaction(store: Any) -> Iterator[None]:
 
 def place_in_process(engine: Any) -> None:
     engine.market(1.0)
-    quote_of = engine.c.market.quote_payload
+    quote_of = engine.parts.market.quote_payload
     for n in range(ORDERS):
         answer = engine.do("place_order", resting_buy(quote_of(SYMBOLS[n % len(SYMBOLS)])))
         if not answer.get("ok"):
@@ -280,7 +280,7 @@ def run_breakdown(rounds: int, profile: bool) -> dict[str, list[float]]:
         settings = make_settings(Path(tmp) / "var", **SERVER_ENV)
         engine = SyncEngine(settings, FakeClock(start=time.time()))
         try:
-            c = engine.c
+            c = engine.parts
 
             def persist_in_one_transaction() -> None:
                 with one_transaction(c.store):
@@ -294,7 +294,7 @@ def run_breakdown(rounds: int, profile: bool) -> dict[str, list[float]]:
             timers.wrap(c.store, "save_order", "store.save_order x100 (commit each)")
             timers.wrap(c.desk, "publish_orders", "desk.publish_orders")
             timers.wrap(c.store, "audit", "store.audit")
-            timers.wrap(c, "_publish_safety", "publish safety + breakers")
+            timers.wrap(c.safety_loop, "publish", "publish safety + breakers")
             for i in range(2 * rounds):
                 what_if = i % 2 == 1
                 place_in_process(engine)

@@ -1,4 +1,5 @@
-"""create_app: wires settings, the engine runtime and the notifier into a Flask-SocketIO app."""
+"""create_app: builds the Flask-SocketIO app and its Services from settings, the engine runtime
+and the notifier; it starts no thread."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import secrets
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, jsonify
 from flask_socketio import SocketIO
@@ -17,18 +18,24 @@ from dashboard import auth, metrics, routes, security, share_links, sockets
 from dashboard.bridge import SocketBridge
 from dashboard.connection_guard import BoundedWebSocket, ConnectionGuard
 from dashboard.event_guard import EventGuard
+from dashboard.services import Notifier, Services
+from dashboard.share_links import ShareLinks
 from engine.settings import Settings
 from engine.users import UserStore
+
+if TYPE_CHECKING:
+    from engine.runtime import EngineRuntime
 
 
 def create_app(
     settings: Settings,
-    runtime: Any | None,
+    runtime: EngineRuntime | None,
     *,
-    notifier: Any | None = None,
+    notifier: Notifier | None = None,
     users: UserStore | None = None,
 ) -> Flask:
-    """Build the app. `runtime` may be None for CLI-only use (no engine, no broker)."""
+    """Build the app; start nothing. `runtime` may be None for CLI-only use (no engine, no
+    broker). The serving process starts the bridge (`Services.start_bridge`), see wsgi.serve."""
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key or load_or_create_secret(settings.data_dir),
@@ -42,13 +49,6 @@ def create_app(
         JSON_SORT_KEYS=False,
     )
     app.json = security.BoundedJSONProvider(app)
-    user_store = users or UserStore(settings.db_path)
-    app.extensions["vigil.settings"] = settings
-    app.extensions["vigil.users"] = user_store
-    app.extensions["vigil.throttle"] = auth.LoginThrottle()
-    app.extensions["vigil.runtime"] = runtime
-    app.extensions["vigil.notifier"] = notifier
-    app.extensions["vigil.store"] = runtime.c.store if runtime is not None else None
 
     socketio = SocketIO(
         app,
@@ -61,7 +61,6 @@ def create_app(
         # per request, outside the connection guard's count.
         transports=["websocket"],
     )
-    app.extensions["vigil.socketio"] = socketio
     eio = socketio.server.eio
     eio._async = {  # this server's copy: the driver table is shared module state
         **eio._async,
@@ -69,9 +68,7 @@ def create_app(
     }
     event_guard = EventGuard(socketio.server)
     event_guard.install()
-    app.extensions["vigil.event_guard"] = event_guard
-    guard = ConnectionGuard(app.wsgi_app, app, settings)
-    app.extensions["vigil.connection_guard"] = guard
+    guard = ConnectionGuard(app.wsgi_app, app, settings, event_guard)
     app.wsgi_app = guard  # type: ignore[method-assign]
     if settings.trust_proxy:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -79,15 +76,19 @@ def create_app(
         # Outermost, so the socket path (guard, origin check) sees the same client address,
         # host and scheme as every HTTP route.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    bridge = SocketBridge(socketio, clock=runtime.clock if runtime is not None else None)
-    app.extensions["vigil.bridge"] = bridge
-    if runtime is not None:
-        runtime.bus.subscribe(bridge.on_event)
-        bridge.start()
-        if notifier is not None and hasattr(notifier, "on_status_change"):
-            notifier.on_status_change = lambda channels: bridge.on_event(
-                "alerts_update", {"channels": channels}
-            )
+    Services(
+        settings=settings,
+        users=users or UserStore(settings.db_path),
+        throttle=auth.LoginThrottle(),
+        sessions=auth.SessionRevocations(settings.db_path),
+        share_links=ShareLinks(settings.db_path, app.secret_key or ""),
+        socketio=socketio,
+        bridge=SocketBridge(socketio, clock=runtime.clock if runtime is not None else None),
+        event_guard=event_guard,
+        connection_guard=guard,
+        runtime=runtime,
+        notifier=notifier,
+    ).install(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(routes.bp)

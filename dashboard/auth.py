@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request, session
-from flask.blueprints import BlueprintSetupState
 
+from dashboard.services import services
 from engine.commands import COMMAND_SPECS
 from engine.store.connections import SqliteConnections
 from engine.users import User, UserStore
@@ -149,18 +149,12 @@ class SessionRevocations:
         return row is not None
 
 
-@bp.record_once
-def _setup(state: BlueprintSetupState) -> None:
-    settings = state.app.extensions["vigil.settings"]
-    state.app.extensions.setdefault("vigil.sessions", SessionRevocations(settings.db_path))
-
-
 def error_response(code: str, message: str, status: int) -> Any:
     return jsonify({"ok": False, "error": {"code": code, "message": message}}), status
 
 
 def users() -> UserStore:
-    return current_app.extensions["vigil.users"]
+    return services().users
 
 
 def session_account() -> User | None:
@@ -171,7 +165,7 @@ def session_account() -> User | None:
     # Absolute, not sliding: a refreshed cookie must not keep a session alive for ever.
     if time.time() - iat > current_app.permanent_session_lifetime.total_seconds():
         return None
-    if current_app.extensions["vigil.sessions"].revoked(sid):
+    if services().sessions.revoked(sid):
         return None
     return users().get(name)
 
@@ -183,8 +177,7 @@ def current_user() -> User | None:
     user = session_account()
     share = session.get("share")
     if user is None and isinstance(share, str):
-        links = current_app.extensions.get("vigil.share_links")
-        user = links.verify(share) if links is not None else None
+        user = services().share_links.verify(share)
     g.user = user
     return user
 
@@ -200,10 +193,7 @@ def socket_rooms(user: User) -> list[str]:
 
 def close_sockets(room: str) -> int:
     """Disconnect every socket in `room`; returns how many."""
-    socketio = current_app.extensions.get("vigil.socketio")
-    if socketio is None:
-        return 0
-    server = socketio.server
+    server = services().socketio.server
     members = [sid for sid, _eio in server.manager.get_participants("/", room)]
     for sid in members:
         server.disconnect(sid, namespace="/")
@@ -217,7 +207,7 @@ def shared_view() -> bool:
 
 def audit_denied(user: User, action: str, reason: str) -> None:
     """A role refusal, audited the same way for HTTP and socket commands."""
-    store = current_app.extensions.get("vigil.store")
+    store = services().store
     if store is not None:
         store.audit(
             user.username,
@@ -275,8 +265,8 @@ def login() -> Any:
     if len(username) > 64 or len(password) > 1024:
         return error_response("INVALID_PAYLOAD", "username or password too long", 400)
     keys = throttle_keys(username)
-    store = current_app.extensions["vigil.store"]
-    throttle: LoginThrottle = current_app.extensions["vigil.throttle"]
+    store = services().engine_store()
+    throttle = services().throttle
     wait = throttle.begin(*keys)
     if wait > 0:
         store.audit(
@@ -310,7 +300,7 @@ def _end_session() -> None:
     session.clear()
     if isinstance(sid, str) and isinstance(iat, int | float):
         lifetime = current_app.permanent_session_lifetime.total_seconds()
-        current_app.extensions["vigil.sessions"].revoke(sid, iat + lifetime)
+        services().sessions.revoke(sid, iat + lifetime)
         close_sockets(f"session:{sid}")
 
 
@@ -319,7 +309,7 @@ def logout() -> Any:
     user = current_user()
     _end_session()
     if user is not None:
-        current_app.extensions["vigil.store"].audit(user.username, "logout", outcome="ok")
+        services().engine_store().audit(user.username, "logout", outcome="ok")
     return jsonify({"ok": True})
 
 
@@ -335,7 +325,7 @@ def check_password(user: User, password: str) -> tuple[bool, float]:
     the password faster than a login could.
     """
     keys = (f"reset:{user.username.lower()}",)
-    throttle: LoginThrottle = current_app.extensions["vigil.throttle"]
+    throttle = services().throttle
     wait = throttle.begin(*keys)
     if wait > 0:
         return False, wait

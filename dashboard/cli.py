@@ -13,6 +13,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from dashboard.services import services
 from dashboard.share_links import ShareLinks
 from engine.models import KillLevel
 from engine.safety.latch import KillSwitchLatch, LatchCorrupt
@@ -28,9 +29,7 @@ share_cli = AppGroup("share", help="Read-only share links: create, list, revoke.
 
 
 def _settings() -> Settings:
-    from flask import current_app
-
-    return current_app.extensions["vigil.settings"]
+    return services().settings
 
 
 def _fail(message: str) -> None:
@@ -202,9 +201,7 @@ def list_users() -> None:
 
 
 def _share_links() -> ShareLinks:
-    from flask import current_app
-
-    return current_app.extensions["vigil.share_links"]
+    return services().share_links
 
 
 def _audit(actor: str, action: str, **fields: Any) -> None:

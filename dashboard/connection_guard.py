@@ -26,7 +26,7 @@ import simple_websocket
 from flask import Flask
 
 from dashboard.auth import current_user
-from dashboard.event_guard import CLIENT_KEY
+from dashboard.event_guard import CLIENT_KEY, EventGuard
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,12 @@ def max_held_sockets(threads: int) -> int:
 class ConnectionGuard:
     """WSGI middleware in front of the Socket.IO app; other paths pass straight through."""
 
-    def __init__(self, inner: Callable[..., Any], app: Flask, settings: Settings) -> None:
+    def __init__(
+        self, inner: Callable[..., Any], app: Flask, settings: Settings, events: EventGuard
+    ) -> None:
         self._inner = inner
         self._app = app
+        self._events = events
         self.max_held = max_held_sockets(settings.threads)
         self.per_address = settings.max_connections_per_ip
         self._lock = threading.Lock()
@@ -71,8 +74,7 @@ class ConnectionGuard:
         if client is None:
             return self._refuse(start_response, 401, "UNAUTHENTICATED", "log in first")
         environ[CLIENT_KEY] = client
-        events = self._app.extensions.get("vigil.event_guard")
-        wait = events.blocked_for(client) if events is not None else 0.0
+        wait = self._events.blocked_for(client)
         if wait > 0:
             message = f"dropped for flooding; try again in {int(wait) + 1} s"
             return self._refuse(start_response, 429, "RATE_LIMITED", message)

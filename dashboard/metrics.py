@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from dashboard.auth import login_required
+from dashboard.services import services
 
 bp = Blueprint("metrics", __name__)
 STATE_CODES = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
@@ -19,8 +20,8 @@ def _line(name: str, help_text: str, value: float, kind: str = "gauge") -> str:
 @bp.get("/metrics")
 @login_required()
 def metrics() -> Any:
-    runtime = current_app.extensions["vigil.runtime"]
-    bridge = current_app.extensions["vigil.bridge"]
+    runtime = services().engine()
+    bridge = services().bridge
     snap = runtime.snapshot()
     account, safety, health = snap["account"], snap["safety"], runtime.health_payload()
     now_ms = runtime.clock.time() * 1000

@@ -7,12 +7,14 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
 from dashboard.auth import current_user, error_response, login_required
+from dashboard.services import services
 from dashboard.sockets import run_command, snapshot_for
 from engine.commands import COMMAND_SPECS, SPECS, error
 from engine.market.bars import TIMEFRAMES
+from engine.runtime import EngineRuntime
 from engine.users import ROLES
 
 bp = Blueprint("routes", __name__)
@@ -21,8 +23,8 @@ bp = Blueprint("routes", __name__)
 CONTROL_ROLE = min((s.role for s in COMMAND_SPECS if s.http), key=ROLES.index)
 
 
-def _runtime() -> Any:
-    return current_app.extensions["vigil.runtime"]
+def _runtime() -> EngineRuntime:
+    return services().engine()
 
 
 @bp.get("/")
@@ -85,7 +87,7 @@ def audit() -> Any:
     limit = _int_arg("limit", 200, 1, 1000)
     if limit is None:
         return error_response("INVALID_PAYLOAD", "limit must be an integer 1-1000", 400)
-    entries = current_app.extensions["vigil.store"].audit_log(limit=limit)
+    entries = services().engine_store().audit_log(limit=limit)
     return jsonify({"ok": True, "entries": entries})
 
 
@@ -124,7 +126,7 @@ def ticks_csv() -> Any:
 @bp.get("/api/trades.csv")
 @login_required()
 def trades_csv() -> Any:
-    trades = current_app.extensions["vigil.store"].load_trades()
+    trades = services().engine_store().load_trades()
     symbol, side = request.args.get("symbol") or None, request.args.get("side") or None
     result = request.args.get("result") or None
     start, end = _date_arg("from"), _date_arg("to")

@@ -36,6 +36,7 @@ from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 
 from dashboard.auth import error_response
+from dashboard.services import Services
 from engine.commands import MAX_PAYLOAD_DEPTH, too_deeply_nested
 from engine.settings import Settings
 
@@ -156,12 +157,11 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
 
 def install(app: Flask) -> None:
-    settings: Settings = app.extensions["vigil.settings"]
+    services = Services.of(app)
+    settings = services.settings
     app.config["VIGIL_ORIGINS"] = configured_origins(settings)
-    socketio = app.extensions.get("vigil.socketio")
-    if socketio is not None:
-        # Set here, next to the HTTP rule, so the two cannot drift apart.
-        socketio.server.eio.cors_allowed_origins = socket_origin_check(settings)
+    # Set here, next to the HTTP rule, so the two cannot drift apart.
+    services.socketio.server.eio.cors_allowed_origins = socket_origin_check(settings)
 
     @app.before_request
     def _guard_cross_site() -> Any:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, request, session
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, Response, jsonify, redirect, request, session
 from itsdangerous import BadData, URLSafeSerializer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -28,6 +27,7 @@ from dashboard.auth import (
     login_required,
     session_account,
 )
+from dashboard.services import services
 from engine.clock import Clock, SystemClock
 from engine.store.connections import SqliteConnections
 from engine.users import User
@@ -148,19 +148,12 @@ class ShareLinks:
         return User(link.username, "viewer")
 
 
-@bp.record_once
-def _setup(state: BlueprintSetupState) -> None:
-    settings = state.app.extensions["vigil.settings"]
-    links = ShareLinks(settings.db_path, state.app.secret_key or "")
-    state.app.extensions.setdefault("vigil.share_links", links)
-
-
 def _links() -> ShareLinks:
-    return current_app.extensions["vigil.share_links"]
+    return services().share_links
 
 
 def _audit(actor: str, action: str, **fields: Any) -> None:
-    store = current_app.extensions.get("vigil.store")
+    store = services().store
     if store is not None:
         store.audit(actor, action, **fields)
 

@@ -6,11 +6,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
 from dashboard.auth import check_password, current_user, socket_rooms
 from dashboard.bridge import bar_room
+from dashboard.services import services
 from engine.commands import (
     COMMAND_SPECS,
     SPECS,
@@ -25,10 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def snapshot_for(user: Any) -> dict[str, Any]:
-    runtime = current_app.extensions["vigil.runtime"]
+    runtime = services().engine()
     snap = runtime.snapshot()
     snap["user"] = {"username": user.username, "role": user.role}
-    notifier = current_app.extensions.get("vigil.notifier")
+    notifier = services().notifier
     snap["alerts"] = notifier.status() if notifier is not None else []
     snap["ts"] = int(runtime.clock.time() * 1000)
     return snap
@@ -43,10 +44,8 @@ def register(socketio: SocketIO) -> None:
         for room in socket_rooms(user):
             join_room(room)
         # A trader's kill_switch passes the per-connection rate limit: never throttle a halt.
-        guard = current_app.extensions.get("vigil.event_guard")
-        if guard is not None:
-            eio_sid = socketio.server.manager.eio_sid_from_sid(request.sid, "/")  # type: ignore[attr-defined]
-            guard.allow_halt(eio_sid, user.has_role(SPECS["kill_switch"].role))
+        eio_sid = socketio.server.manager.eio_sid_from_sid(request.sid, "/")  # type: ignore[attr-defined]
+        services().event_guard.allow_halt(eio_sid, user.has_role(SPECS["kill_switch"].role))
         snap = snapshot_for(user)
         emit("initial_state", snap)
         return True
@@ -82,7 +81,7 @@ def _subscribe_bars(*args: Any) -> dict[str, Any]:
     user = current_user()
     if user is None:
         return error("UNAUTHENTICATED", "log in first")
-    runtime = current_app.extensions["vigil.runtime"]
+    runtime = services().engine()
     payload = args[0] if len(args) == 1 else None
     if (
         not isinstance(payload, dict)
@@ -114,7 +113,7 @@ def _command_handler(name: str) -> Any:
 
 def run_command(name: str, payload: Any) -> dict[str, Any]:
     """Authenticate, authorise, validate, then hand the command to the engine thread."""
-    store = current_app.extensions["vigil.store"]
+    store = services().engine_store()
     user = current_user()
     if user is None:
         return error("UNAUTHENTICATED", "log in first")
@@ -137,7 +136,7 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
                 outcome=command["error"]["code"],
             )
         return command
-    runtime = current_app.extensions["vigil.runtime"]
+    runtime = services().engine()
     symbol = getattr(command, "symbol", None)
     if symbol is not None and symbol not in runtime.state.symbols:
         return error("UNKNOWN_SYMBOL", "symbol: not one this server trades")
@@ -160,7 +159,7 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
 
 
 def _test_notification(command: TestNotificationCmd) -> dict[str, Any]:
-    notifier = current_app.extensions.get("vigil.notifier")
+    notifier = services().notifier
     if notifier is None:
         return error("NO_CHANNELS", "notifications are not set up")
     results = notifier.send_test(command.message, timeout=15.0)

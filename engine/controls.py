@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,21 +14,30 @@ if TYPE_CHECKING:
     from engine.bus import EventBus
     from engine.market.view import MarketView
     from engine.safety.manager import SafetyManager
+    from engine.safety_loop import SafetyLoop
     from engine.store import Store
     from engine.strategies.demo import DemoStrategy
     from engine.trading.desk import TradingDesk
 
 
 class OperatorControls:
-    """Mixed into Components, which provides the parts named below."""
+    """The command handlers: each runs one registry entry's command on the engine thread."""
 
-    bus: EventBus
-    desk: TradingDesk
-    market: MarketView
-    safety: SafetyManager
-    store: Store
-    strategy: DemoStrategy | None
-    _publish_safety: Callable[..., None]
+    def __init__(
+        self,
+        *,
+        desk: TradingDesk,
+        market: MarketView,
+        safety: SafetyManager,
+        store: Store,
+        strategy: DemoStrategy | None,
+        bus: EventBus,
+        safety_loop: SafetyLoop,
+    ) -> None:
+        self.desk, self.market, self.safety, self.store = desk, market, safety, store
+        self.strategy, self.bus = strategy, bus
+        # After every command (not a query) it publishes the safety and breaker sections.
+        self.safety_loop = safety_loop
 
     def execute(self, name: str, command: Any, actor: str) -> dict[str, Any]:
         """Run the handler the registry names; after a command (not a query) publish safety."""
@@ -39,7 +47,7 @@ class OperatorControls:
         handler, is_query = found
         result: dict[str, Any] = handler(self, command, actor)
         if not is_query:
-            self._publish_safety(force=True)
+            self.safety_loop.publish(force=True)
         return result
 
     # Queries run here too: bars and ticks belong to this thread, so reading them elsewhere
@@ -93,15 +101,11 @@ class OperatorControls:
         return self.desk.modify_stops(c.symbol, c.stop_loss, c.take_profit, actor)
 
     def pause_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
-        self.safety.manual_pause = True
-        self.store.audit(actor, "pause_entries", outcome="paused")
-        self.bus.publish("system", {"message": f"entries paused by {actor}"})
+        self.safety.pause_entries(actor)
         return {"ok": True}
 
     def resume_entries(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
-        self.safety.manual_pause = False
-        self.store.audit(actor, "resume_entries", outcome="resumed")
-        self.bus.publish("system", {"message": f"entries resumed by {actor}"})
+        self.safety.resume_entries(actor)
         return {"ok": True}
 
     def start_strategy(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
@@ -129,9 +133,8 @@ class OperatorControls:
     reject_signal = approve_signal
 
     def set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
-        old = getattr(self.safety.limits, c.name)
         value: float | int = int(c.value) if c.name == "max_positions" else c.value
-        self.safety.limits = dataclasses.replace(self.safety.limits, **{c.name: value})
+        old = self.safety.override_limit(c.name, value)
         self.store.audit(
             actor,
             "risk_override",

@@ -10,10 +10,10 @@ from typing import Any
 from engine.bus import EventBus
 from engine.clock import Clock
 from engine.models import Health
+from engine.parts import EngineParts
 from engine.settings import Settings
 from engine.state import DashboardState
 from engine.venues.base import ConnectionEvent, ConnectionState
-from engine.wiring import Components
 
 
 class HealthReport:
@@ -23,7 +23,7 @@ class HealthReport:
     clock: Clock
     bus: EventBus
     state: DashboardState
-    c: Components
+    parts: EngineParts
     _queue: queue.PriorityQueue[Any]
     started_at: float
     errors: int
@@ -53,7 +53,7 @@ class HealthReport:
             "heartbeat_ts": int(self.heartbeat * 1000),
             "feed": self.settings.feed,
             "broker": self.settings.broker,
-            "strategy": self.c.strategy_status(),
+            "strategy": self.parts.strategy_status(),
             "queue_depth": self._queue.qsize(),
             "events_per_s": recent / 5.0,
             "dropped_market_events": self.dropped_market_events,
@@ -66,7 +66,7 @@ class HealthReport:
         state, message = event.state, event.message
         if source == "feed" and state is ConnectionState.CONNECTED:
             # Connected but silent is not healthy: say "stale" as the stale-quote check would.
-            last = self.c.market.last_data_ts or event.ts
+            last = self.parts.market.last_data_ts or event.ts
             silent = self.clock.time() - last
             if silent > self.settings.stale_quote_s:
                 state, message = ConnectionState.STALE, f"no market data for {silent:.0f} s"
@@ -79,7 +79,8 @@ class HealthReport:
         }
         # A venue that says more about itself (the crypto exchange, market type, mode, its
         # balances, perpetual positions, funding) has it shown beside its state.
-        details = getattr(self.c.broker if source == "broker" else self.c.feed, "details", None)
+        venue = self.parts.broker if source == "broker" else self.parts.feed
+        details = getattr(venue, "details", None)
         if callable(details):
             status["details"] = details()
         return status
@@ -87,7 +88,7 @@ class HealthReport:
     def _health_status(self) -> Health:
         # ERROR: safety state (e.g. an engaged kill switch) holds in memory but not on disk.
         # Also while fills or orders the venue reported are held in memory, not yet stored.
-        if self.c.safety.durability_problem or self.c.desk.storage_problem:
+        if self.parts.safety.durability_problem or self.parts.desk.storage_problem:
             return Health.ERROR
         return Health.DEGRADED if self.errors else Health.OK
 

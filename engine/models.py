@@ -140,8 +140,12 @@ class BarEvent:
 
 @dataclass(frozen=True)
 class VixUpdate:
+    """The regime's volatility reading; `source` says what it is ("VIX", or a feed's stand-in
+    such as engine/market/vol_proxy.py's "realized-vol proxy"), and the page shows it."""
+
     value: float
     ts: float
+    source: str = "VIX"
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,11 @@ from typing import Any
 
 from engine.bus import EventBus
 from engine.clock import Clock, SystemClock
-from engine.commands import COMMAND_SPECS, QUERIES, error
+from engine.commands import COMMAND_SPECS, QUERIES, KillSwitchCmd, error
 from engine.datadir_lock import DataDirLock
 from engine.health import HealthReport
-from engine.models import OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import KillLevel, OrderBook, Quote, TradeTick, VixUpdate
+from engine.parts import EngineParts, build_parts
 from engine.settings import Settings
 from engine.state import DashboardState
 from engine.topics import ACTIVITY_TOPICS
@@ -44,7 +45,6 @@ from engine.venues.base import (
     OrderEvent,
     VenueError,
 )
-from engine.wiring import Components, build_components
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class EngineRuntime(HealthReport):
         settings: Settings,
         *,
         clock: Clock | None = None,
-        components: Components | None = None,
+        parts: EngineParts | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -96,7 +96,7 @@ class EngineRuntime(HealthReport):
         self.bus = EventBus(self.clock)
         self.state = DashboardState()
         try:
-            self.c = components or build_components(settings, self.clock, self.bus, self.state)
+            self.parts = parts or build_parts(settings, self.clock, self.bus, self.state)
         except BaseException:
             self.lock.release()
             raise
@@ -133,8 +133,8 @@ class EngineRuntime(HealthReport):
         self.connections: dict[str, ConnectionEvent] = {
             "broker": ConnectionEvent("broker", settings.broker, broker_state, now)
         }
-        if self.c.feed is not None:
-            self.connections["feed"] = self.c.feed.connection()
+        if self.parts.feed is not None:
+            self.connections["feed"] = self.parts.feed.connection()
 
     # ----- lifecycle -----
     def boot(self) -> None:
@@ -143,17 +143,17 @@ class EngineRuntime(HealthReport):
         if not self.booted:
             # The venue reports from now on; its events wait on the queue until the engine
             # thread runs, so nothing it says is applied before the state is restored.
-            self.c.broker.start(self.submit_venue)
-            self.c.boot()
-            self.c.start_publishing()
+            self.parts.broker.start(self.submit_venue)
+            self.parts.boot()
+            self.parts.publish_snapshot()
             self._publish_health()
             self.booted = True
 
     def start(self, *, feed: bool = True) -> None:
         self.boot()
-        self._feed_wanted = feed and self.c.feed is not None
+        self._feed_wanted = feed and self.parts.feed is not None
         if self._feed_wanted and self.settings.sim_history_s > 0:
-            self._history = self.c.warm_up(self.clock.time())
+            self._history = self.parts.router.warm_up(self.clock.time())
         else:
             self.history_loaded.set()
         self._thread = threading.Thread(target=self._run, name="vigil-engine", daemon=True)
@@ -163,28 +163,28 @@ class EngineRuntime(HealthReport):
 
     def _start_feed(self) -> None:
         # The feed's process carries on from where the history ends: no event before that.
-        if self._feed_started or self._stop.is_set() or self.c.feed is None:
+        if self._feed_started or self._stop.is_set() or self.parts.feed is None:
             return
         self._feed_started = True
-        self.c.feed.subscribe(list(self.c.market.symbols))
-        self.c.feed.start(self.submit_market)
+        self.parts.feed.subscribe(list(self.parts.market.symbols))
+        self.parts.feed.start(self.submit_market)
 
     def stop(self, timeout: float = 5.0) -> None:
         try:
-            if self._feed_started and self.c.feed is not None:
+            if self._feed_started and self.parts.feed is not None:
                 # Stop the feed first (it saves its state) and apply what it handed over,
                 # so the engine's last prices are the ones the feed resumes from.
-                self.c.feed.stop()
+                self.parts.feed.stop()
                 self.wait_idle(timeout)
         finally:
             self._stop.set()
             if self._thread is not None:
                 self._thread.join(timeout)
             try:
-                if self._feed_started and self.c.feed is not None:
-                    self.c.feed.stop()  # started by the last history slice while stopping
-                self.c.broker.stop()
-                self.c.close()
+                if self._feed_started and self.parts.feed is not None:
+                    self.parts.feed.stop()  # started by the last history slice while stopping
+                self.parts.broker.stop()
+                self.parts.close()
             finally:
                 self.lock.release()
 
@@ -306,10 +306,10 @@ class EngineRuntime(HealthReport):
                 self._on_connection(item.body)
             elif item.priority == VENUE_PRIORITY:
                 venue_event = item.body
-                self._safe(lambda: self.c.on_venue(venue_event), "venue event")
+                self._safe(lambda: self.parts.on_venue(venue_event), "venue event")
             else:
                 self._count_event(self.clock.monotonic())
-                self._safe(lambda: self.c.on_market(item.body), "market data")
+                self._safe(lambda: self.parts.router.on_market(item.body), "market data")
         if periodic:
             self._safe(self._periodic, "housekeeping")
         if barrier is not None:
@@ -329,7 +329,7 @@ class EngineRuntime(HealthReport):
             self._safe(lambda: self._drop_late(call), f"dropping {call.name}")
             return
         try:
-            result = self.c.execute(call.name, call.command, call.actor)
+            result = self.parts.commands.execute(call.name, call.command, call.actor)
         except Exception as exc:  # noqa: BLE001 - answer the operator, never die
             self._record_error(exc, f"command {call.name}")
             result = error("INTERNAL", f"{call.name} failed inside the engine; see the log")
@@ -348,7 +348,7 @@ class EngineRuntime(HealthReport):
             "reached it, and a late run could add risk"
         )
         self.bus.publish("system", {"message": message, "kind": "dropped_command"})
-        self.c.store.audit(
+        self.parts.store.audit(
             call.actor, f"{call.name}_dropped", reason="caller timed out", outcome="DROPPED"
         )
 
@@ -362,7 +362,7 @@ class EngineRuntime(HealthReport):
         self.errors += 1
         self.last_error = f"{where}: {type(exc).__name__}: {exc}"
         log.exception("engine error in %s", where)
-        self.c.safety.record_error(self.clock.time())
+        self.parts.safety.record_error(self.clock.time())
         self.bus.publish("error", {"message": self.last_error, "where": where})
         self._publish_health()
 
@@ -370,16 +370,16 @@ class EngineRuntime(HealthReport):
         now = self.clock.time()
         self.heartbeat = now
         if self._is_due("latch", now, 0.2):
-            self.c.poll_latch()
-        if self.c.safety.dirty or self._is_due("safety", now, 0.25):
-            self.c.evaluate_safety(now)
+            self.parts.safety_loop.poll_latch()
+        if self.parts.safety.dirty or self._is_due("safety", now, 0.25):
+            self.parts.safety_loop.evaluate(now)
         if self._is_due("health", now, 1.0):
             self._publish_health()
-        if self.c.desk.storage_problem and self._is_due("store_retry", now, 1.0):
-            self.c.desk.retry_unsaved()  # fills the store refused are kept until it takes them
+        if self.parts.desk.storage_problem and self._is_due("store_retry", now, 1.0):
+            self.parts.desk.retry_unsaved()  # fills the store refused are kept until it takes them
         if self._is_due("equity", now, 5.0):
-            self.c.record_equity(now)
-        self.c.reconciler.tick(now)  # the venue's record, every VIGIL_RECONCILE_EVERY_S
+            self.parts.publisher.record_equity(now)
+        self.parts.reconciler.tick(now)  # the venue's record, every VIGIL_RECONCILE_EVERY_S
 
     def _is_due(self, name: str, now: float, every: float) -> bool:
         if now < self._due.get(name, 0.0):
@@ -390,7 +390,12 @@ class EngineRuntime(HealthReport):
     # ----- venue connections -----
     def _on_connection(self, event: ConnectionEvent) -> None:
         self.connections[event.source] = event
-        self._safe(lambda: self.c.on_connection(event), "connection state")
+        self._safe(lambda: self.parts.router.on_connection(event), "connection state")
+        if event.halt:  # the venue cannot trade on safely (its keys were refused): HALT
+            why = KillSwitchCmd(
+                level=KillLevel.HALT, reason=f"{event.venue}: {event.message}"[:500]
+            )
+            self._safe(lambda: self.parts.commands.engage_kill_switch(why, "system"), "venue halt")
         if event.state in (ConnectionState.RECONNECTING, ConnectionState.DISCONNECTED):
             # A lost connection counts like any engine error (health, error-rate breaker).
             where = f"{event.source} {event.venue}"

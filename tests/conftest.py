@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from engine.clock import FakeClock
+from engine.parts import EngineParts
 from engine.runtime import EngineRuntime
 from engine.settings import Settings, load_settings
 
@@ -68,25 +69,25 @@ class SyncEngine:
         self.rt.boot()  # restores state and publishes the whole snapshot
         # Market data a test feeds straight in reaches the venue, whose answers queue up: they
         # are applied right after, as the engine thread would before the next tick.
-        on_market = self.rt.c.on_market
+        on_market = self.rt.parts.router.on_market
 
         def on_market_then_venue(event: Any) -> None:
             on_market(event)
             self.venue()
 
-        self.rt.c.on_market = on_market_then_venue
+        self.rt.parts.router.on_market = on_market_then_venue
 
     @property
-    def c(self) -> Any:
-        return self.rt.c
+    def parts(self) -> EngineParts:
+        return self.rt.parts
 
     def market(self, seconds: float, dt: float = 0.2) -> None:
         """Step the simulated market; every event goes through the engine as it would live."""
         steps = max(round(seconds / dt), 1)
         for _ in range(steps):
             self.clock.advance(dt)
-            for event in self.c.feed.step(self.clock.time(), dt):
-                self.c.on_market(event)
+            for event in self.parts.feed.step(self.clock.time(), dt):
+                self.parts.router.on_market(event)
         self.rt.run_once()
         self.venue()  # what the periodic work sent (a flatten, say) has its answer too
 
@@ -102,7 +103,7 @@ class SyncEngine:
 
         command = parse_command(name, payload)
         assert not isinstance(command, dict), command
-        result = self.c.execute(name, command, actor)
+        result = self.parts.commands.execute(name, command, actor)
         self.venue()
         return result
 

@@ -8,6 +8,7 @@ ERROR, an alert, a line on the page) and every poll retries until the disk has i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from typing import Any
@@ -150,6 +151,38 @@ class SafetyManager(LatchWatch, ReconciliationReports):
     def record_error(self, now: float) -> None:
         self.error_times.append(now)
         self.dirty = True
+
+    def mark_dirty(self) -> None:
+        """Something a breaker measures changed (a fill): evaluate on the engine's next turn."""
+        self.dirty = True
+
+    def clear_dirty(self) -> None:
+        """The breakers are about to run on the current state."""
+        self.dirty = False
+
+    # ----- operator settings -----
+    def pause_entries(self, actor: str) -> None:
+        """No new entries until resumed; orders that reduce a position still go through."""
+        self.manual_pause = True
+        self._store.audit(actor, "pause_entries", outcome="paused")
+        self._bus.publish("system", {"message": f"entries paused by {actor}"})
+
+    def resume_entries(self, actor: str) -> None:
+        self.manual_pause = False
+        self._store.audit(actor, "resume_entries", outcome="resumed")
+        self._bus.publish("system", {"message": f"entries resumed by {actor}"})
+
+    def override_limit(self, name: str, value: float | int) -> float | int:
+        """Replace one pre-trade limit for this process's life; returns the old value."""
+        old: float | int = getattr(self.limits, name)
+        self.limits = dataclasses.replace(self.limits, **{name: value})
+        return old
+
+    def hold_halt_in_memory(self, reason: str) -> None:
+        """Halt when engaging the kill switch itself failed: memory holds the halt, the
+        first reason stays."""
+        if not self.fail_reason:
+            self.fail_reason = reason
 
     # ----- the kill switch -----
     def engage(

@@ -238,7 +238,7 @@ class TradingDesk(DeskPublishing, VenueReports, KillSwitchExecutor):
         """
         if not fills:
             return
-        self.safety.dirty = True
+        self.safety.mark_dirty()
         touched: set[str] = set()
         try:
             for fill in fills:
@@ -329,8 +329,7 @@ class TradingDesk(DeskPublishing, VenueReports, KillSwitchExecutor):
             self.safety.engage(KillLevel.HALT, reason, STORE_ACTOR, self)
         except Exception:  # the halt must hold even if persisting it fails
             log.exception("engaging the kill switch failed; halting in memory")
-            if not self.safety.fail_reason:
-                self.safety.fail_reason = reason
+            self.safety.hold_halt_in_memory(reason)
             self.detach_strategy(reason)
             self.cancel_all_orders(reason)
 

@@ -13,9 +13,11 @@ from typing import Any
 from engine.clock import Clock
 from engine.models import Instrument
 from engine.settings import Settings, SettingsError
+from engine.venues.alpaca.feed_builder import build_alpaca_feed
 from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.ccxt.build import build_ccxt_broker, build_ccxt_feed
 from engine.venues.paper.venue import PaperVenue
+from engine.venues.polygon.builder import build_polygon_feed
 from engine.venues.pumped import PumpedFeed, StepSource
 from engine.venues.replay.feed import build_replay_feed
 from engine.venues.sim.catalogue import select_instruments
@@ -77,6 +79,8 @@ def _sim(settings: Settings, clock: Clock) -> MarketFeed:
 FEEDS: dict[str, FeedBuilder] = {
     "sim": _sim,
     "replay": lambda settings, clock: _pumped(build_replay_feed(settings), settings, clock),
+    "alpaca": build_alpaca_feed,
+    "polygon": build_polygon_feed,
     "ccxt": build_ccxt_feed,
 }
 

@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard import create_app
+from dashboard.services import Services
 from engine.runtime import EngineRuntime
 from engine.settings import Settings
 from engine.users import UserStore
@@ -31,13 +32,15 @@ class LiveApp:
         self.users.add("tina", PASSWORDS["tina"], "trader")
         self.users.add("vic", PASSWORDS["vic"], "viewer")
         self.app: Flask = create_app(settings, self.runtime, users=self.users)
-        self.socketio = self.app.extensions["vigil.socketio"]
+        self.services = Services.of(self.app)
+        self.socketio = self.services.socketio
+        self.services.start_bridge()  # the factory starts no thread; serve() starts these
         self.runtime.start(feed=False)
 
     def push_market(self, seconds: float = 1.0, dt: float = 0.2) -> None:
         now = time.time()
         for i in range(max(int(seconds / dt), 1)):
-            for event in self.runtime.c.feed.step(now + i * dt, dt):
+            for event in self.runtime.parts.feed.step(now + i * dt, dt):
                 self.runtime.submit_market(event)
         self.wait_idle()
 
@@ -76,7 +79,7 @@ class LiveApp:
         return self.socketio.test_client(self.app, flask_test_client=self.http(user))
 
     def close(self) -> None:
-        self.app.extensions["vigil.bridge"].stop()
+        self.services.stop_bridge()
         self.runtime.stop()
 
 

@@ -21,7 +21,7 @@ def below(spec: CommandSpec) -> str | None:
 
 
 def denied(live: LiveApp, user: str, name: str) -> int:
-    rows = live.runtime.c.store.audit_log(limit=1000)
+    rows = live.runtime.parts.store.audit_log(limit=1000)
     return sum(1 for r in rows if r["actor"] == user and r["action"] == f"{name}_denied")
 
 

@@ -30,7 +30,7 @@ def safety(live: LiveApp) -> dict[str, Any]:
 
 
 def audit_actions(live: LiveApp) -> list[str]:
-    return [entry["action"] for entry in live.runtime.c.store.audit_log(limit=1000)]
+    return [entry["action"] for entry in live.runtime.parts.store.audit_log(limit=1000)]
 
 
 def login(client: FlaskClient, user: str, password: str, addr: str = "127.0.0.1") -> Any:
@@ -86,21 +86,17 @@ def test_wildcard_in_allowed_origins_then_ignored_and_listed_origin_accepted(
     settings = make_settings(tmp_path / "var", VIGIL_ALLOWED_ORIGINS="*, https://ops.example.com/")
     other = create_app(settings, live.runtime, users=live.users)
     assert other.config["VIGIL_ORIGINS"] == ["https://ops.example.com"]
-    try:
-        with RealServer(other) as server:
-            cookie = server.login("admin")
-            with pytest.raises(websocket.WebSocketBadStatusException):
-                server.handshake(cookie, EVIL)
-            server.handshake(cookie, "https://ops.example.com").close()
-            client = other.test_client()
-            login(client, "admin", ADMIN_PASSWORD)
-            body = {"level": "pause", "reason": "from the ops page"}
-            assert (
-                client.post("/api/kill-switch", json=body, headers={"Origin": EVIL}).status_code
-                == 403
-            )
-    finally:
-        other.extensions["vigil.bridge"].stop()
+    with RealServer(other) as server:
+        cookie = server.login("admin")
+        with pytest.raises(websocket.WebSocketBadStatusException):
+            server.handshake(cookie, EVIL)
+        server.handshake(cookie, "https://ops.example.com").close()
+        client = other.test_client()
+        login(client, "admin", ADMIN_PASSWORD)
+        body = {"level": "pause", "reason": "from the ops page"}
+        assert (
+            client.post("/api/kill-switch", json=body, headers={"Origin": EVIL}).status_code == 403
+        )
 
 
 def test_logout_then_copied_cookie_refused_and_open_socket_closed(live: LiveApp) -> None:
@@ -155,7 +151,7 @@ def test_viewer_then_cannot_trade_engage_or_reset(live: LiveApp) -> None:
     assert http.post("/api/kill-switch/reset", json=reset).status_code == 403
     assert http.post("/api/control/place_order", json={}).status_code == 403
     assert safety(live)["trading_state"] == "ACTIVE" and not safety(live)["kill_switch"]["engaged"]
-    assert live.runtime.c.broker.open_orders() == []
+    assert live.runtime.parts.broker.open_orders() == []
     assert "kill_switch_denied" in audit_actions(live)
 
 
@@ -228,7 +224,7 @@ def test_repeated_failures_from_one_address_then_address_locked_for_everyone(
 
 def test_lockout_then_lifted_after_the_lockout_period(live: LiveApp) -> None:
     clock = FakeClock(start=1000.0)
-    live.app.extensions["vigil.throttle"] = LoginThrottle(clock=clock.monotonic)
+    live.services.throttle = LoginThrottle(clock=clock.monotonic)
     client = live.app.test_client()
     for _ in range(MAX_FAILURES):
         login(client, "vic", "wrong")
@@ -276,24 +272,21 @@ def test_forwarded_for_without_trust_proxy_then_ignored(live: LiveApp) -> None:
 def test_trust_proxy_then_forwarded_for_and_host_believed(live: LiveApp, tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var", VIGIL_TRUST_PROXY="1", VIGIL_SECURE_COOKIES="1")
     app = create_app(settings, live.runtime, users=live.users)
-    try:
-        client = app.test_client()
-        for i in range(MAX_FAILURES):
-            client.post(
-                "/api/login",
-                json={"username": f"y{i}", "password": "wrong"},
-                headers={"X-Forwarded-For": "10.3.0.1"},
-            )
-        proxied = {"X-Forwarded-For": "10.3.0.2", "X-Forwarded-Proto": "https"}
-        answer = client.post(
-            "/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}, headers=proxied
+    client = app.test_client()
+    for i in range(MAX_FAILURES):
+        client.post(
+            "/api/login",
+            json={"username": f"y{i}", "password": "wrong"},
+            headers={"X-Forwarded-For": "10.3.0.1"},
         )
-        assert answer.status_code == 200
-        cookie = answer.headers["Set-Cookie"]
-        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-        assert "max-age=" in app.test_client().get("/login").headers["Strict-Transport-Security"]
-    finally:
-        app.extensions["vigil.bridge"].stop()
+    proxied = {"X-Forwarded-For": "10.3.0.2", "X-Forwarded-Proto": "https"}
+    answer = client.post(
+        "/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}, headers=proxied
+    )
+    assert answer.status_code == 200
+    cookie = answer.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "max-age=" in app.test_client().get("/login").headers["Strict-Transport-Security"]
 
 
 # ----- cross-site requests ------------------------------------------------------------------
@@ -321,7 +314,7 @@ def test_cross_site_post_then_refused_and_nothing_changes(live: LiveApp) -> None
             assert answer.get_json()["error"]["code"] == "CROSS_SITE"
         assert client.delete("/api/share-links/abc", headers=headers).status_code == 403
     assert client.get("/api/state").status_code == 200  # the logout was refused too
-    assert not safety(live)["kill_switch"]["engaged"] and not live.runtime.c.safety.manual_pause
+    assert not safety(live)["kill_switch"]["engaged"] and not live.runtime.parts.safety.manual_pause
     assert client.get("/api/share-links").get_json()["links"] == []
 
 
@@ -333,7 +326,7 @@ def test_form_or_text_body_then_refused_even_from_same_origin(live: LiveApp) -> 
         "/api/control/pause_entries", data="{}", content_type="text/plain", headers=same
     )
     assert form.status_code == text.status_code == 415
-    assert not safety(live)["kill_switch"]["engaged"] and not live.runtime.c.safety.manual_pause
+    assert not safety(live)["kill_switch"]["engaged"] and not live.runtime.parts.safety.manual_pause
 
 
 def test_script_without_origin_and_same_origin_page_then_allowed(live: LiveApp) -> None:

@@ -31,7 +31,7 @@ def answer_of(raw: str) -> dict[str, Any]:
 
 
 def audit_rows(live: LiveApp) -> list[dict[str, Any]]:
-    return live.runtime.c.store.audit_log(limit=1000)
+    return live.runtime.parts.store.audit_log(limit=1000)
 
 
 # ----- per-connection event rate limit -----------------------------------------------------
@@ -42,7 +42,7 @@ def test_event_burst_then_rate_limited_trader_halt_passes_viewer_halt_does_not(
 ) -> None:
     from dashboard.event_guard import EVENT_BURST, PATIENCE
 
-    guard = live.app.extensions["vigil.event_guard"]
+    guard = live.services.event_guard
     guard.clock = lambda: 1000.0  # frozen: no token comes back during the test
     with RealServer(live.app) as server:
         trader, _ = server.connect(server.login("tina"), server.url)
@@ -213,14 +213,11 @@ def test_http_origin_with_other_scheme_or_port_then_refused(live: LiveApp) -> No
 def test_secure_cookies_then_only_https_origin_is_the_pages(live: LiveApp, tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var", VIGIL_SECURE_COOKIES="1")
     app = create_app(settings, live.runtime, users=live.users)
-    try:
-        client = app.test_client()
-        # The Secure cookie is not sent over the test client's http, so refusals are all we see.
-        for origin, code in (("http://localhost", 403), ("https://localhost", 401)):
-            answer = client.post("/api/kill-switch", json={}, headers={"Origin": origin})
-            assert answer.status_code == code, origin
-    finally:
-        app.extensions["vigil.bridge"].stop()
+    client = app.test_client()
+    # The Secure cookie is not sent over the test client's http, so refusals are all we see.
+    for origin, code in (("http://localhost", 403), ("https://localhost", 401)):
+        answer = client.post("/api/kill-switch", json={}, headers={"Origin": origin})
+        assert answer.status_code == code, origin
 
 
 def test_socket_handshake_with_other_scheme_then_refused(live: LiveApp, tmp_path: Path) -> None:
@@ -232,12 +229,9 @@ def test_socket_handshake_with_other_scheme_then_refused(live: LiveApp, tmp_path
         server.handshake(cookie, server.url).close()
     settings = make_settings(tmp_path / "proxied", VIGIL_TRUST_PROXY="1")
     app = create_app(settings, live.runtime, users=live.users)
-    try:
-        with RealServer(app) as server:
-            cookie = server.login("admin")
-            https = {"X_Forwarded_Proto": "https"}
-            server.handshake(cookie, f"https://127.0.0.1:{server.port}", **https).close()
-            with pytest.raises(websocket.WebSocketBadStatusException):
-                server.handshake(cookie, server.url, **https)
-    finally:
-        app.extensions["vigil.bridge"].stop()
+    with RealServer(app) as server:
+        cookie = server.login("admin")
+        https = {"X_Forwarded_Proto": "https"}
+        server.handshake(cookie, f"https://127.0.0.1:{server.port}", **https).close()
+        with pytest.raises(websocket.WebSocketBadStatusException):
+            server.handshake(cookie, server.url, **https)

@@ -138,8 +138,8 @@ def accepted(live: LiveApp, name: str, payload: Any) -> bool:
 def fingerprint(live: LiveApp) -> Any:
     """Everything an operator command could change, and nothing the clock changes."""
     rt = live.runtime
-    guard = rt.c.safety
-    counts = rt.c.store.counts()
+    guard = rt.parts.safety
+    counts = rt.parts.store.counts()
     return (
         guard.kill,
         guard.manual_pause,
@@ -147,7 +147,7 @@ def fingerprint(live: LiveApp) -> Any:
         guard.reconcile_issue,
         guard.flatten_pending,
         json.dumps(rt.state.get("positions"), sort_keys=True, default=str),
-        sorted(order.id for order in rt.c.broker.open_orders()),
+        sorted(order.id for order in rt.parts.broker.open_orders()),
         (counts["orders"], counts["fills"], counts["trades"]),
         rt.state.get("account")["balance"],
     )

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 import wsgi
 from dashboard import create_app
+from dashboard.services import Services
 from engine.runtime import EngineRuntime
 from engine.settings import Settings, load_settings
 from engine.users import UserStore
@@ -164,7 +165,9 @@ class NotifiedApp(LiveApp):
         self.notifier.attach(self.runtime.bus)
         self.notifier.start()
         self.app = create_app(settings, self.runtime, notifier=self.notifier, users=self.users)
-        self.socketio = self.app.extensions["vigil.socketio"]
+        self.services = Services.of(self.app)
+        self.socketio = self.services.socketio
+        self.services.start_bridge()
         self.runtime.start(feed=False)
 
     def close(self) -> None:
@@ -246,13 +249,13 @@ def test_secrets_then_absent_from_logs_payloads_errors_and_files(
     keep(admin.post("/api/logout"))
     assert not socket.is_connected()
     seen += [json.dumps(a, default=str) for a in answers]
-    seen += [json.dumps(app.runtime.c.store.audit_log(limit=1000), default=str)]
+    seen += [json.dumps(app.runtime.parts.store.audit_log(limit=1000), default=str)]
     seen += [repr(app.runtime.settings), str(app.runtime.settings), repr(app.notifier.status())]
     out, err = capfd.readouterr()
     seen += [caplog.text, out, err]
     files = [p for p in app.runtime.settings.data_dir.iterdir() if p.name != "secret_key"]
     raw = b"".join(p.read_bytes() for p in files if p.is_file())
-    actions = [entry["action"] for entry in app.runtime.c.store.audit_log(limit=1000)]
+    actions = [entry["action"] for entry in app.runtime.parts.store.audit_log(limit=1000)]
     assert {"login_failed", "login", "reset_kill_switch_denied", "logout"} <= set(actions)
     assert caplog.records  # the failing Pushover calls were logged
     for name, secret in SECRETS.items():

@@ -55,7 +55,7 @@ def test_admin_creates_link_then_it_opens_a_viewer_session(live: LiveApp) -> Non
     socket = share_socket(live, client)
     assert socket.is_connected()
     assert received(socket, "initial_state")[0]["user"]["role"] == "viewer"
-    actions = [e["action"] for e in live.runtime.c.store.audit_log()]
+    actions = [e["action"] for e in live.runtime.parts.store.audit_log()]
     assert "share_link_created" in actions and "share_link_opened" in actions
 
 
@@ -73,7 +73,7 @@ def test_share_viewer_then_cannot_trade_engage_or_make_links(live: LiveApp) -> N
     assert client.post("/api/share-links", json={"ttl_hours": 1}).status_code == 403
     assert client.get("/api/share-links").status_code == 403
     assert live.runtime.state.get("safety")["kill_switch"]["engaged"] is False
-    assert live.runtime.c.broker.open_orders() == []
+    assert live.runtime.parts.broker.open_orders() == []
 
 
 def test_non_admins_then_cannot_create_list_or_revoke(live: LiveApp) -> None:
@@ -105,7 +105,7 @@ def test_revoke_then_next_request_refused_and_open_socket_closed(live: LiveApp) 
     _, page = open_link(live, created["url"], Accept="text/html,*/*")
     assert page.status_code == 403 and page.mimetype == "text/html"
     assert "<script" not in page.get_data(as_text=True)
-    actions = [e["action"] for e in live.runtime.c.store.audit_log()]
+    actions = [e["action"] for e in live.runtime.parts.store.audit_log()]
     assert "share_link_revoked" in actions and "share_link_refused" in actions
 
 
@@ -123,7 +123,7 @@ def test_revoked_elsewhere_then_next_socket_command_refused(live: LiveApp) -> No
 def test_link_past_its_expiry_then_refused(live: LiveApp) -> None:
     clock = FakeClock(start=time.time())
     db, secret = live.runtime.settings.db_path, live.app.secret_key
-    live.app.extensions["vigil.share_links"] = ShareLinks(db, secret, clock=clock)
+    live.services.share_links = ShareLinks(db, secret, clock=clock)
     created = create_link(live, ttl_hours=1)
     client, answer = open_link(live, created["url"])
     assert answer.status_code == 302

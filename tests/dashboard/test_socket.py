@@ -92,7 +92,7 @@ def test_invalid_payloads_then_structured_errors_and_nothing_changes(live: LiveA
         assert ack["ok"] is False, (name, payload)
         assert set(ack["error"]) == {"code", "message"}
     assert live.runtime.state.get("safety") == version_before
-    assert live.runtime.c.broker.open_orders() == []
+    assert live.runtime.parts.broker.open_orders() == []
 
 
 def test_reset_with_wrong_password_then_refused_and_audited(live: LiveApp) -> None:
@@ -105,7 +105,7 @@ def test_reset_with_wrong_password_then_refused_and_audited(live: LiveApp) -> No
     )
     assert ack["error"]["code"] == "WRONG_PASSWORD"
     assert live.runtime.state.get("safety")["trading_state"] == "HALTED"
-    actions = [e["action"] for e in live.runtime.c.store.audit_log()]
+    actions = [e["action"] for e in live.runtime.parts.store.audit_log()]
     assert "reset_kill_switch_denied" in actions
 
 
@@ -148,4 +148,4 @@ def test_manual_order_through_socket_then_acknowledged_with_order(live: LiveApp)
     assert ack["ok"] and ack["order"]["status"] == "new"
     live.wait_idle()
     assert [p["symbol"] for p in live.runtime.state.get("positions")] == ["QQQ"]
-    assert live.runtime.c.desk.orders.get(ack["order"]["id"]).status.value == "filled"
+    assert live.runtime.parts.desk.orders.get(ack["order"]["id"]).status.value == "filled"

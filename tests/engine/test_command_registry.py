@@ -63,7 +63,9 @@ def test_execute_of_a_name_with_no_engine_handler_then_unknown_command(
     engine: SyncEngine,
 ) -> None:
     for name in ("test_notification", "request_state", "feed_error", "nonsense"):
-        assert engine.c.execute(name, {}, "t")["error"]["code"] == "UNKNOWN_COMMAND", name
+        assert engine.parts.commands.execute(name, {}, "t")["error"]["code"] == "UNKNOWN_COMMAND", (
+            name
+        )
 
 
 def test_query_then_no_safety_published_and_command_then_safety_published(
@@ -71,7 +73,7 @@ def test_query_then_no_safety_published_and_command_then_safety_published(
 ) -> None:
     engine.market(1.0)
     engine.events.clear()
-    assert engine.c.execute("query_ticks_csv", {"symbol": "SPY"}, "query")["ok"]
+    assert engine.parts.commands.execute("query_ticks_csv", {"symbol": "SPY"}, "query")["ok"]
     assert engine.topics("safety_update") == []
     assert engine.do("pause_entries", {})["ok"]
     assert engine.topics("safety_update")
@@ -107,7 +109,7 @@ def test_command_whose_caller_timed_out_then_runs_late_or_is_dropped_as_its_entr
         if a.get("kind") in ("late_command", "dropped_command")
         and a["message"].startswith(f"{name} by tina ")
     }
-    dropped = any(e["action"] == f"{name}_dropped" for e in blocked.c.store.audit_log())
+    dropped = any(e["action"] == f"{name}_dropped" for e in blocked.parts.store.audit_log())
     if SPECS[name].runs_late:
         assert "will still run" in answer["error"]["message"]
         assert kinds == {"late_command"} and not dropped

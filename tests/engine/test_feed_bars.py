@@ -1,5 +1,5 @@
 """MarketFeed.subscribe (PumpedFeed filters by symbol) and a provider's 1m bars as market events
-through the real Components.on_market: the charts equal the provider's bars on every timeframe."""
+through the real MarketRouter.on_market: the charts equal the provider's bars on every timeframe."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from engine.bus import EventBus
 from engine.clock import FakeClock, SystemClock
 from engine.market.bars import Bar
 from engine.models import BarEvent, Quote, Side, TradeTick, VixUpdate
+from engine.parts import EngineParts, build_parts
 from engine.runtime import EngineRuntime
 from engine.state import DashboardState
 from engine.venues.base import ConnectionEvent, VenueError
 from engine.venues.pumped import PumpedFeed
 from engine.venues.sim.catalogue import select_instruments
-from engine.wiring import Components, build_components
 from tests.conftest import make_settings, wait_until
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z: a 4h bucket boundary
@@ -92,7 +92,7 @@ def test_runtime_subscribes_the_configured_instruments_before_the_feed_starts(
 ) -> None:
     rt = EngineRuntime(make_settings(tmp_path / "var", VIGIL_SYMBOLS="QQQ, BTC/USD"))
     calls: list[Any] = []
-    feed = rt.c.feed
+    feed = rt.parts.feed
     real_subscribe, real_start = feed.subscribe, feed.start
 
     def subscribe(symbols: Sequence[str]) -> None:
@@ -116,12 +116,12 @@ def test_runtime_subscribes_the_configured_instruments_before_the_feed_starts(
 # ----- a provider's bars -----
 
 
-def components(tmp_path: Path) -> tuple[Components, list[tuple[str, dict[str, Any]]], FakeClock]:
+def engine_parts(tmp_path: Path) -> tuple[EngineParts, list[tuple[str, dict[str, Any]]], FakeClock]:
     clock = FakeClock(T0 + 10_000)
     bus = EventBus(clock)
     published: list[tuple[str, dict[str, Any]]] = []
     bus.subscribe(lambda topic, payload: published.append((topic, payload)), {"bar_update"})
-    c = build_components(
+    c = build_parts(
         make_settings(tmp_path / "var", VIGIL_SYMBOLS="QQQ"), clock, bus, DashboardState()
     )
     return c, published, clock
@@ -151,7 +151,7 @@ DELIVERED = [
 
 
 def test_bars_only_feed_then_every_chart_equals_the_delivered_bars(tmp_path: Path) -> None:
-    c, published, clock = components(tmp_path)
+    c, published, clock = engine_parts(tmp_path)
 
     class Recorder:
         def __init__(self) -> None:
@@ -162,10 +162,10 @@ def test_bars_only_feed_then_every_chart_equals_the_delivered_bars(tmp_path: Pat
             return []
 
     recorder = Recorder()
-    c.strategy = recorder  # type: ignore[assignment]
+    c.router.strategy = recorder  # type: ignore[assignment]
     try:
         for event in DELIVERED:
-            c.on_market(event)
+            c.router.on_market(event)
         assert ohlcv(c.market.bars.bars("QQQ", "1m")) == [as_row(e) for e in DELIVERED]
         assert ohlcv(c.market.bars.bars("QQQ", "5m")) == [
             (T0, 100.0, 102.0, 98.0, 99.9, 43.0),
@@ -189,12 +189,12 @@ def test_bars_only_feed_then_every_chart_equals_the_delivered_bars(tmp_path: Pat
 def test_bar_for_a_bucket_built_from_trades_then_the_provider_bar_replaces_it(
     tmp_path: Path,
 ) -> None:
-    c, published, _ = components(tmp_path)
+    c, published, _ = engine_parts(tmp_path)
     try:
         for i, price in enumerate([100.0, 105.0, 95.0, 101.0]):  # minute 0 from trades
-            c.on_market(TradeTick("QQQ", price, 2.0, Side.BUY, T0 + 10 * i))
-        c.on_market(TradeTick("QQQ", 120.0, 1.0, Side.SELL, T0 + 90))  # minute 1 from trades
-        c.on_market(minute(0, 100.0, 104.0, 96.0, 101.5, 50.0))  # the provider's minute 0
+            c.router.on_market(TradeTick("QQQ", price, 2.0, Side.BUY, T0 + 10 * i))
+        c.router.on_market(TradeTick("QQQ", 120.0, 1.0, Side.SELL, T0 + 90))  # minute 1 from trades
+        c.router.on_market(minute(0, 100.0, 104.0, 96.0, 101.5, 50.0))  # the provider's minute 0
         assert ohlcv(c.market.bars.bars("QQQ", "1m")) == [
             (T0, 100.0, 104.0, 96.0, 101.5, 50.0),
             (T0 + 60, 120.0, 120.0, 120.0, 120.0, 1.0),
@@ -205,8 +205,8 @@ def test_bar_for_a_bucket_built_from_trades_then_the_provider_bar_replaces_it(
         replaced = [p for _, p in published if p["timeframe"] == "1m"][-1]
         assert replaced["bar"]["t"] == round(T0 * 1000) and replaced["closed"] is True
         # A revised provider bar for the forming minute replaces the earlier version too.
-        c.on_market(minute(1, 120.0, 121.0, 119.0, 119.5, 9.0, closed=False))
-        c.on_market(minute(1, 120.0, 122.0, 119.0, 121.0, 12.0))
+        c.router.on_market(minute(1, 120.0, 121.0, 119.0, 119.5, 9.0, closed=False))
+        c.router.on_market(minute(1, 120.0, 122.0, 119.0, 121.0, 12.0))
         assert ohlcv(c.market.bars.bars("QQQ", "1m"))[-1] == (T0 + 60, 120, 122, 119, 121, 12)
         assert ohlcv(c.market.bars.bars("QQQ", "5m")) == [(T0, 100.0, 122.0, 96.0, 121.0, 62.0)]
     finally:
@@ -224,9 +224,9 @@ def test_bar_for_a_bucket_built_from_trades_then_the_provider_bar_replaces_it(
     ],
 )
 def test_bad_bar_then_dropped_and_counted(tmp_path: Path, bad: BarEvent) -> None:
-    c, published, _ = components(tmp_path)
+    c, published, _ = engine_parts(tmp_path)
     try:
-        c.on_market(bad)
+        c.router.on_market(bad)
         assert c.market.bars.bars("QQQ", "1m") == [] and published == []
         assert c.market.bars.rejected == 1 and c.market.last_data_ts is None
     finally:

@@ -91,7 +91,7 @@ def test_runtime_when_feed_fails_then_errors_counted_and_health_shows_attempts(
     tmp_path: Path,
 ) -> None:
     rt = EngineRuntime(make_settings(tmp_path / "var", VIGIL_SIM_TICK_MS="5"))
-    real_step = rt.c.feed.step
+    real_step = rt.parts.feed.step
     failing = threading.Event()
     failing.set()
 
@@ -100,7 +100,7 @@ def test_runtime_when_feed_fails_then_errors_counted_and_health_shows_attempts(
             raise ConnectionError("no route to the market")
         return real_step(now, dt)
 
-    rt.c.feed.step = step  # type: ignore[method-assign]
+    rt.parts.feed.step = step  # type: ignore[method-assign]
     rt.start()
     try:
         feed = wait_until(
@@ -165,7 +165,7 @@ def test_connected_feed_when_silent_then_stale_until_data_arrives(
         clock.advance(settings.stale_quote_s + 1)
         feed = rt.health_payload()["venues"]["feed"]
         assert feed["state"] == "stale" and feed["message"] == "no market data for 11 s"
-        for event in rt.c.feed.step(clock.time(), 0.2):
+        for event in rt.parts.feed.step(clock.time(), 0.2):
             rt.submit_market(event)
         rt.drain()
         assert rt.health_payload()["venues"]["feed"]["state"] == "connected"

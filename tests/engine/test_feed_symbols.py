@@ -10,33 +10,33 @@ import pytest
 from engine.bus import EventBus
 from engine.clock import FakeClock
 from engine.models import TradeTick
+from engine.parts import build_parts
 from engine.settings import SettingsError
 from engine.state import DashboardState
 from engine.venues.replay.feed import build_replay_feed
 from engine.venues.sim.catalogue import DEFAULT_INSTRUMENTS, OPTION_SYMBOL
-from engine.wiring import build_components
 from tests.conftest import make_settings
 from tests.engine.test_replay_feed import HEADER, T0, play_to_end, replay_env, write
 
 
 def test_sim_symbols_when_a_subset_then_only_those_instruments(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var", VIGIL_SYMBOLS="QQQ, BTC/USD")
-    components = build_components(settings, FakeClock(), *_bus_state())
+    parts = build_parts(settings, FakeClock(), *_bus_state())
     try:
-        assert list(components.feed.instruments) == ["QQQ", "BTC/USD"]
-        assert components.market.symbols == ["QQQ", "BTC/USD"]
-        symbols = {getattr(e, "symbol", None) for e in components.feed.step(T0, 1.0)} - {None}
+        assert list(parts.feed.instruments) == ["QQQ", "BTC/USD"]
+        assert parts.market.symbols == ["QQQ", "BTC/USD"]
+        symbols = {getattr(e, "symbol", None) for e in parts.feed.step(T0, 1.0)} - {None}
         assert symbols == {"QQQ", "BTC/USD"}
     finally:
-        components.close()
+        parts.close()
 
 
 def test_sim_symbols_when_unset_then_the_full_default_set(tmp_path: Path) -> None:
-    components = build_components(make_settings(tmp_path / "var"), FakeClock(), *_bus_state())
+    parts = build_parts(make_settings(tmp_path / "var"), FakeClock(), *_bus_state())
     try:
-        assert set(components.feed.instruments) == set(DEFAULT_INSTRUMENTS)
+        assert set(parts.feed.instruments) == set(DEFAULT_INSTRUMENTS)
     finally:
-        components.close()
+        parts.close()
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_sim_symbols_when_unknown_then_one_line_error(
     tmp_path: Path, symbols: str, expected: str
 ) -> None:
     with pytest.raises(SettingsError) as caught:
-        build_components(
+        build_parts(
             make_settings(tmp_path / "var", VIGIL_SYMBOLS=symbols), FakeClock(), *_bus_state()
         )
     assert str(caught.value).startswith(expected)

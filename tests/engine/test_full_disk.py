@@ -33,15 +33,15 @@ def test_fill_when_disk_full_then_booked_halted_and_stored_once_when_space_retur
         assert answer["ok"] is True, answer
         assert answer["warning"]["code"] == "NOT_DURABLE"
         assert "full" in answer["warning"]["message"]
-        position = engine.c.desk.ledger.position("QQQ")
+        position = engine.parts.desk.ledger.position("QQQ")
         assert position is not None and position.qty == 0.5
-        assert engine.c.safety.trading_state.value == "HALTED"
+        assert engine.parts.safety.trading_state.value == "HALTED"
         denied = engine.do("place_order", {"symbol": "SPY", "side": "buy", "qty": 0.1})
         assert not denied["ok"]
-        assert engine.c.desk.retry_unsaved() is False
+        assert engine.parts.desk.retry_unsaved() is False
 
         small_disk.free()
-        assert engine.c.desk.retry_unsaved() is True
+        assert engine.parts.desk.retry_unsaved() is True
         fresh = Store(settings.db_path)
         try:
             fills = fresh.load_fills()

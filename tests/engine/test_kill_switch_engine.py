@@ -15,7 +15,7 @@ from tests.conftest import SyncEngine
 
 
 def rest_limit_orders(engine: SyncEngine, count: int) -> None:
-    quote = engine.c.market.quote("QQQ")
+    quote = engine.parts.market.quote("QQQ")
     for i in range(count):
         answer = engine.do(
             "place_order",
@@ -34,18 +34,18 @@ def rest_limit_orders(engine: SyncEngine, count: int) -> None:
 def test_halt_when_orders_open_then_all_cancelled_and_new_orders_denied(engine: SyncEngine) -> None:
     engine.market(2)
     rest_limit_orders(engine, 3)
-    assert len(engine.c.broker.open_orders()) == 3
+    assert len(engine.parts.broker.open_orders()) == 3
 
     answer = engine.do("kill_switch", {"level": "halt", "reason": "test halt"})
 
     assert answer["ok"] and answer["changed"] and answer["cancelled"] == 3
-    assert engine.c.broker.open_orders() == []
-    assert engine.c.safety.trading_state.value == "HALTED"
+    assert engine.parts.broker.open_orders() == []
+    assert engine.parts.safety.trading_state.value == "HALTED"
     activated = engine.topics("kill_switch_activated")
     assert activated[-1]["level"] == "halt" and activated[-1]["cancelled"] == 3
     denied = engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.1})
     assert denied["error"]["code"] == "TRADING_HALTED"
-    assert not engine.c.desk.strategy_attached
+    assert not engine.parts.desk.strategy_attached
 
 
 def test_engage_twice_then_one_cancel_all_and_one_audit_record(engine: SyncEngine) -> None:
@@ -54,7 +54,7 @@ def test_engage_twice_then_one_cancel_all_and_one_audit_record(engine: SyncEngin
     first = engine.do("kill_switch", {"level": "halt", "reason": "first click"})
     second = engine.do("kill_switch", {"level": "halt", "reason": "double click"})
     assert first["changed"] and not second["changed"]
-    audits = [e for e in engine.c.store.audit_log() if e["action"] == "kill_switch_engaged"]
+    audits = [e for e in engine.parts.store.audit_log() if e["action"] == "kill_switch_engaged"]
     assert len(audits) == 1
     assert len(engine.topics("kill_switch_activated")) == 1
 
@@ -67,7 +67,7 @@ def test_pause_then_entries_denied_but_exits_allowed(engine: SyncEngine) -> None
     assert not entry["ok"] and entry["error"]["code"] in {"REDUCING_ONLY", "ENTRIES_PAUSED"}
     exit_ = engine.do("close_position", {"symbol": "QQQ"})
     assert exit_["ok"], exit_
-    assert engine.c.desk.ledger.position("QQQ") is None
+    assert engine.parts.desk.ledger.position("QQQ") is None
 
 
 def test_flatten_then_positions_closed_and_latched_until_reset(engine: SyncEngine) -> None:
@@ -76,9 +76,9 @@ def test_flatten_then_positions_closed_and_latched_until_reset(engine: SyncEngin
     assert engine.do("place_order", {"symbol": "ETH/USD", "side": "sell", "qty": 0.1})["ok"]
     answer = engine.do("kill_switch", {"level": "flatten", "reason": "get out"})
     assert answer["ok"]
-    assert engine.c.desk.is_flat()
-    assert engine.c.broker.open_orders() == []
-    assert engine.c.safety.trading_state.value == "HALTED"
+    assert engine.parts.desk.is_flat()
+    assert engine.parts.broker.open_orders() == []
+    assert engine.parts.safety.trading_state.value == "HALTED"
     reset = engine.do(
         "reset_kill_switch",
         {"reason": "all clear", "confirm": "RESET", "password": "x"},
@@ -94,15 +94,15 @@ def test_reset_when_flatten_could_not_finish_then_refused(
     engine = SyncEngine(settings, clock)
     engine.market(2)
     assert engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})["ok"]
-    engine.c.safety.flatten_pending = True  # as if the close order had been rejected
-    engine.c.safety.engage(KillLevel.HALT, "halted first", "alice", engine.c.desk)
+    engine.parts.safety.flatten_pending = True  # as if the close order had been rejected
+    engine.parts.safety.engage(KillLevel.HALT, "halted first", "alice", engine.parts.desk)
     answer = engine.do(
         "reset_kill_switch",
         {"reason": "too soon", "confirm": "RESET", "password": "x"},
         actor="admin",
     )
     assert answer["error"]["code"] == "FLATTEN_IN_PROGRESS"
-    assert engine.c.safety.trading_state.value == "HALTED"
+    assert engine.parts.safety.trading_state.value == "HALTED"
     engine.close()
 
 
@@ -149,7 +149,7 @@ def test_two_operators_engage_at_once_then_exactly_one_cancel_all(settings: Sett
         for t in threads:
             t.join(5)
         assert sorted(a["changed"] for a in answers) == [False, True]
-        engaged = [e for e in rt.c.store.audit_log() if e["action"] == "kill_switch_engaged"]
+        engaged = [e for e in rt.parts.store.audit_log() if e["action"] == "kill_switch_engaged"]
         assert len(engaged) == 1
     finally:
         rt.stop()
@@ -160,8 +160,8 @@ def test_boot_when_latch_is_garbage_then_halted_with_reason(
 ) -> None:
     settings.latch_path.write_text('{"body": {"engaged": tru')
     engine = SyncEngine(settings, clock)
-    assert engine.c.safety.trading_state.value == "HALTED"
-    assert "unreadable" in engine.c.safety.state_reason()
+    assert engine.parts.safety.trading_state.value == "HALTED"
+    assert "unreadable" in engine.parts.safety.state_reason()
     assert engine.topics("risk_limit")[0]["code"] == "FAIL_CLOSED"
     denied = engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.1})
     assert denied["error"]["code"] == "TRADING_HALTED"
@@ -174,7 +174,7 @@ def test_boot_when_latch_truncated_then_halted(settings: Settings, clock: FakeCl
     data = settings.latch_path.read_bytes()
     settings.latch_path.write_bytes(data[: len(data) // 2])
     engine = SyncEngine(settings, clock)
-    assert engine.c.safety.trading_state.value == "HALTED"
+    assert engine.parts.safety.trading_state.value == "HALTED"
     engine.close()
 
 
@@ -186,8 +186,8 @@ def test_boot_when_latch_missing_but_store_says_engaged_then_halted(
     first.close()
     settings.latch_path.unlink()
     second = SyncEngine(settings, clock)
-    assert second.c.safety.trading_state.value == "HALTED"
-    assert "missing" in second.c.safety.state_reason()
+    assert second.parts.safety.trading_state.value == "HALTED"
+    assert "missing" in second.parts.safety.state_reason()
     second.close()
 
 
@@ -198,7 +198,7 @@ def test_restart_while_halted_then_halted_before_any_order(
     first.do("kill_switch", {"level": "halt", "reason": "overnight"})
     first.close()
     second = SyncEngine(settings, clock)
-    assert second.c.safety.trading_state.value == "HALTED"
-    assert second.c.safety.kill.reason == "overnight"
-    assert not second.c.desk.strategy_attached
+    assert second.parts.safety.trading_state.value == "HALTED"
+    assert second.parts.safety.kill.reason == "overnight"
+    assert not second.parts.desk.strategy_attached
     second.close()

@@ -26,7 +26,7 @@ from tests.storage_faults import frozen, require_freezable
 
 
 def audit_actions(engine: SyncEngine) -> list[str]:
-    return [row["action"] for row in engine.c.store.audit_log()]
+    return [row["action"] for row in engine.parts.store.audit_log()]
 
 
 def cli_reset(settings: Settings, store_engine: SyncEngine, who: str = "admin") -> int:
@@ -34,7 +34,7 @@ def cli_reset(settings: Settings, store_engine: SyncEngine, who: str = "admin") 
     latch = KillSwitchLatch(settings.latch_path)
 
     def record(seq: int) -> None:
-        store_engine.c.store.audit(
+        store_engine.parts.store.audit(
             who, "kill_switch_reset", reason="cli", details={"latch_seq": seq, "source": "cli"}
         )
 
@@ -42,7 +42,7 @@ def cli_reset(settings: Settings, store_engine: SyncEngine, who: str = "admin") 
 
 
 def halted(engine: SyncEngine) -> bool:
-    return engine.c.safety.trading_state.value == "HALTED"
+    return engine.parts.safety.trading_state.value == "HALTED"
 
 
 def test_latch_deleted_while_engaged_then_halted_audited_alerted_and_rewritten(
@@ -52,7 +52,7 @@ def test_latch_deleted_while_engaged_then_halted_audited_alerted_and_rewritten(
     seq_before = KillSwitchLatch(settings.latch_path).read().seq
     settings.latch_path.unlink()
 
-    engine.c.poll_latch()
+    engine.parts.safety_loop.poll_latch()
     safety = engine.rt.snapshot()["safety"]
     assert safety["trading_state"] == "HALTED"  # a PAUSE is escalated: the latch is gone
     assert "deleted" in safety["state_reason"]
@@ -70,7 +70,7 @@ def test_latch_deleted_then_restart_still_halted(settings: Settings, clock: Fake
     first = SyncEngine(settings, clock)
     first.do("kill_switch", {"level": "halt", "reason": "night"})
     settings.latch_path.unlink()
-    first.c.poll_latch()
+    first.parts.safety_loop.poll_latch()
     first.close()
     second = SyncEngine(settings, clock)
     assert halted(second)
@@ -85,8 +85,8 @@ def test_latch_deleted_while_released_then_nothing_happens(engine: SyncEngine, s
         actor="admin",
     )["ok"]
     settings.latch_path.unlink()
-    engine.c.poll_latch()
-    assert engine.c.safety.trading_state.value == "ACTIVE"
+    engine.parts.safety_loop.poll_latch()
+    assert engine.parts.safety.trading_state.value == "ACTIVE"
     assert "latch_untrusted" not in audit_actions(engine)
 
 
@@ -97,9 +97,9 @@ def test_released_latch_written_by_hand_then_halted_and_latch_reengaged(
     engine.do("kill_switch", {"level": "halt", "reason": "stop"})
     # A valid, checksummed released latch, but no reset behind it.
     KillSwitchLatch(settings.latch_path).reset("mallory", "by hand", time.time())
-    engine.c.poll_latch()
+    engine.parts.safety_loop.poll_latch()
     assert halted(engine)
-    assert "released outside a reset" in engine.c.safety.state_reason()
+    assert "released outside a reset" in engine.parts.safety.state_reason()
     assert KillSwitchLatch(settings.latch_path).read().engaged
     denied = engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.1})
     assert denied["error"]["code"] == "TRADING_HALTED"
@@ -108,13 +108,13 @@ def test_released_latch_written_by_hand_then_halted_and_latch_reengaged(
 def test_old_released_copy_put_back_then_halted(engine: SyncEngine, settings: Settings) -> None:
     engine.do("kill_switch", {"level": "halt", "reason": "first"})
     cli_reset(settings, engine)
-    engine.c.poll_latch()
+    engine.parts.safety_loop.poll_latch()
     old_copy = settings.latch_path.read_bytes()  # released, with its reset recorded
     engine.do("kill_switch", {"level": "halt", "reason": "second"})
     settings.latch_path.write_bytes(old_copy)
-    engine.c.poll_latch()
+    engine.parts.safety_loop.poll_latch()
     assert halted(engine)
-    assert "older released copy" in engine.c.safety.state_reason()
+    assert "older released copy" in engine.parts.safety.state_reason()
 
 
 def test_latch_lowered_by_hand_then_halted(engine: SyncEngine, settings: Settings) -> None:
@@ -122,9 +122,9 @@ def test_latch_lowered_by_hand_then_halted(engine: SyncEngine, settings: Setting
     latch = KillSwitchLatch(settings.latch_path)
     latch.reset("mallory", "x", time.time())
     latch.engage(KillLevel.PAUSE, "only a pause", "mallory", time.time())
-    engine.c.poll_latch()
+    engine.parts.safety_loop.poll_latch()
     assert halted(engine)
-    assert "lowered" in engine.c.safety.state_reason()
+    assert "lowered" in engine.parts.safety.state_reason()
     assert latch.read().level is KillLevel.HALT
 
 
@@ -132,9 +132,9 @@ def test_corrupt_latch_at_runtime_then_halted_and_reset_releases(
     engine: SyncEngine, settings: Settings
 ) -> None:
     settings.latch_path.write_text("{not json")
-    engine.c.poll_latch()
-    assert halted(engine) and "unreadable" in engine.c.safety.state_reason()
-    assert "{not json" in engine.c.store.audit_log()[0]["details"]["file"]
+    engine.parts.safety_loop.poll_latch()
+    assert halted(engine) and "unreadable" in engine.parts.safety.state_reason()
+    assert "{not json" in engine.parts.store.audit_log()[0]["details"]["file"]
     answer = engine.do(
         "reset_kill_switch", {"reason": "fixed", "confirm": "RESET", "password": "x"}, "admin"
     )
@@ -146,12 +146,14 @@ def test_recorded_cli_reset_then_released_audited_and_in_activity(
 ) -> None:
     engine.do("kill_switch", {"level": "halt", "reason": "stop"})
     cli_reset(settings, engine, who="root-admin")
-    engine.c.poll_latch()
-    assert engine.c.safety.trading_state.value == "ACTIVE"
+    engine.parts.safety_loop.poll_latch()
+    assert engine.parts.safety.trading_state.value == "ACTIVE"
     assert engine.topics("kill_switch_reset")[-1]["actor"] == "root-admin"
-    applied = [r for r in engine.c.store.audit_log() if r["action"] == "kill_switch_reset_applied"]
+    applied = [
+        r for r in engine.parts.store.audit_log() if r["action"] == "kill_switch_reset_applied"
+    ]
     assert applied and applied[0]["actor"] == "root-admin"
-    assert engine.c.store.get_kv(ENGAGED_KEY) == "0"
+    assert engine.parts.store.get_kv(ENGAGED_KEY) == "0"
 
 
 def test_cli_engage_then_immediate_engage_applies_it_and_answers_the_truth(
@@ -163,9 +165,9 @@ def test_cli_engage_then_immediate_engage_applies_it_and_answers_the_truth(
     # No poll in between: the page's engage arrives first.
     answer = engine.do("kill_switch", {"level": "halt", "reason": "from page"})
     assert answer["ok"] and answer["trading_state"] == "HALTED"
-    assert engine.c.broker.open_orders() == []
+    assert engine.parts.broker.open_orders() == []
     assert halted(engine)
-    engaged = [r for r in engine.c.store.audit_log() if r["action"] == "kill_switch_engaged"]
+    engaged = [r for r in engine.parts.store.audit_log() if r["action"] == "kill_switch_engaged"]
     assert engaged and engaged[0]["actor"] == "cli:ops"
     assert engine.topics("kill_switch_activated")[-1]["actor"] == "cli:ops"
     reset = engine.do(
@@ -184,11 +186,11 @@ def test_flatten_pending_survives_restart_and_flatten_retries(
     KillSwitchLatch(settings.latch_path).engage(KillLevel.FLATTEN, "out", "cli:ops", time.time())
     first.close()
     second = SyncEngine(settings, clock)
-    assert second.c.safety.flatten_pending
+    assert second.parts.safety.flatten_pending
     assert second.rt.snapshot()["safety"]["flatten_pending"] is True
-    assert not second.c.desk.is_flat()
+    assert not second.parts.desk.is_flat()
     second.market(2)  # quotes arrive; the periodic evaluation retries the flatten
-    assert second.c.desk.is_flat()
+    assert second.parts.desk.is_flat()
     second.close()
 
 
@@ -200,7 +202,7 @@ def test_boot_when_latch_released_but_store_engaged_without_reset_then_halted(
     first.close()
     KillSwitchLatch(settings.latch_path).reset("mallory", "offline edit", time.time())
     second = SyncEngine(settings, clock)
-    assert halted(second) and "no reset is recorded" in second.c.safety.state_reason()
+    assert halted(second) and "no reset is recorded" in second.parts.safety.state_reason()
     second.close()
 
 
@@ -212,8 +214,8 @@ def test_boot_when_reset_recorded_but_store_not_updated_then_released(
     cli_reset(settings, first)  # and the CLI died before it set the store's flag
     first.close()
     second = SyncEngine(settings, clock)
-    assert second.c.safety.trading_state.value == "ACTIVE"
-    assert second.c.store.get_kv(ENGAGED_KEY) == "0"
+    assert second.parts.safety.trading_state.value == "ACTIVE"
+    assert second.parts.store.get_kv(ENGAGED_KEY) == "0"
     second.close()
 
 
@@ -227,7 +229,7 @@ def test_engage_when_latch_unwritable_then_halted_not_durable_then_saved_once_wr
         answer = engine.do("kill_switch", {"level": "halt", "reason": "disk trouble"})
         assert answer["ok"] and answer["trading_state"] == "HALTED"
         assert answer["durable"] is False and "NOT DURABLE" in answer["warning"]
-        assert answer["cancelled"] == 3 and engine.c.broker.open_orders() == []
+        assert answer["cancelled"] == 3 and engine.parts.broker.open_orders() == []
         assert engine.rt.health_payload()["status"] == "ERROR"
         safety = engine.rt.snapshot()["safety"]
         assert safety["durable"] is False and "NOT DURABLE" in safety["state_reason"]
@@ -240,11 +242,11 @@ def test_engage_when_latch_unwritable_then_halted_not_durable_then_saved_once_wr
         )
         assert refused["error"]["code"] == "NOT_DURABLE"
         engine.clock.advance(2)
-        engine.c.poll_latch()  # still frozen: still not durable
-        assert engine.c.safety.durability_problem
+        engine.parts.safety_loop.poll_latch()  # still frozen: still not durable
+        assert engine.parts.safety.durability_problem
     engine.clock.advance(2)
-    engine.c.poll_latch()
-    assert engine.c.safety.durability_problem == ""
+    engine.parts.safety_loop.poll_latch()
+    assert engine.parts.safety.durability_problem == ""
     assert engine.rt.health_payload()["status"] == "OK"
     assert KillSwitchLatch(settings.latch_path).read().level is KillLevel.HALT
     assert {"kill_switch_engaged", "durability_problem", "durability_restored"} <= set(
@@ -257,7 +259,7 @@ def test_engage_when_store_full_then_halted_and_records_written_later(
     engine: SyncEngine, settings: Settings
 ) -> None:
     engine.market(2)
-    conn = engine.c.store._conn()  # the engine thread's connection: this test's thread
+    conn = engine.parts.store._conn()  # the engine thread's connection: this test's thread
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages}")
     for size in (900, 100, 1):  # use up the free space inside the file too
@@ -275,13 +277,13 @@ def test_engage_when_store_full_then_halted_and_records_written_later(
     assert answer["ok"] and answer["durable"] is False
     assert halted(engine)
     assert KillSwitchLatch(settings.latch_path).read().engaged  # the latch file did save
-    assert engine.c.store.get_kv(ENGAGED_KEY) != "1"
+    assert engine.parts.store.get_kv(ENGAGED_KEY) != "1"
     conn.execute("PRAGMA max_page_count = 1073741823")
     engine.clock.advance(2)
-    engine.c.poll_latch()
-    assert not engine.c.safety.durability_problem
-    assert engine.c.store.get_kv(ENGAGED_KEY) == "1"
-    row = next(r for r in engine.c.store.audit_log() if r["action"] == "kill_switch_engaged")
+    engine.parts.safety_loop.poll_latch()
+    assert not engine.parts.safety.durability_problem
+    assert engine.parts.store.get_kv(ENGAGED_KEY) == "1"
+    row = next(r for r in engine.parts.store.audit_log() if r["action"] == "kill_switch_engaged")
     assert row["ts"] == round(engaged_at * 1000)  # recorded late, with its own time
 
 
@@ -301,8 +303,8 @@ def test_reset_when_latch_cannot_be_written_then_refused_and_its_seq_void(
     # seq is still foreign.
     forged = KillSwitchLatch(settings.latch_path).reset("mallory", "reuse", time.time())
     assert forged.seq == engaged_seq + 1
-    engine.c.poll_latch()
-    assert halted(engine) and "released outside a reset" in engine.c.safety.state_reason()
+    engine.parts.safety_loop.poll_latch()
+    assert halted(engine) and "released outside a reset" in engine.parts.safety.state_reason()
 
 
 class VenueDown:
@@ -358,10 +360,10 @@ def test_old_engaged_copy_put_back_then_rewritten_and_a_later_cli_reset_still_wo
     engine.do("kill_switch", {"level": "halt", "reason": "second"})
     known = KillSwitchLatch(settings.latch_path).read().seq
     settings.latch_path.write_bytes(old_copy)
-    engine.c.poll_latch()
+    engine.parts.safety_loop.poll_latch()
     assert halted(engine)
     assert KillSwitchLatch(settings.latch_path).read().seq > known
     assert "latch_rewritten" in audit_actions(engine)
     cli_reset(settings, engine)
-    engine.c.poll_latch()
-    assert engine.c.safety.trading_state.value == "ACTIVE"
+    engine.parts.safety_loop.poll_latch()
+    assert engine.parts.safety.trading_state.value == "ACTIVE"

@@ -135,7 +135,7 @@ def test_v1_data_dir_upgrades_with_history_pnl_and_latch_intact(tmp_path: Path) 
     data_dir = tmp_path / "var"
     counts = build_v1_data_dir(data_dir, clock.time(), halted=True)
     engine = SyncEngine(make_settings(data_dir), clock)
-    c, state = engine.c, engine.rt.state
+    c, state = engine.parts, engine.rt.state
     try:
         assert c.store.migration is not None and c.store.migration.to_version == SCHEMA_VERSION
         # The history and the P&L, as the page sees them.

@@ -9,7 +9,7 @@ from tests.conftest import SyncEngine
 
 
 def quote(engine: SyncEngine, symbol: str = "QQQ") -> Quote:
-    q = engine.c.market.quote(symbol)
+    q = engine.parts.market.quote(symbol)
     assert q is not None
     return q
 
@@ -18,7 +18,7 @@ def push_quote(engine: SyncEngine, bid: float, ask: float, ts: float | None = No
     """A quote through the engine as the feed would send it (the book is older, so it rules)."""
     q = quote(engine)
     stamp = engine.clock.time() if ts is None else ts
-    engine.c.on_market(replace(q, bid=bid, ask=ask, ts=stamp))
+    engine.parts.router.on_market(replace(q, bid=bid, ask=ask, ts=stamp))
 
 
 def open_bracketed_short(engine: SyncEngine) -> tuple[Quote, dict]:
@@ -41,7 +41,7 @@ def open_bracketed_short(engine: SyncEngine) -> tuple[Quote, dict]:
 def protective(engine: SyncEngine) -> dict[OrderType, float | None]:
     return {
         o.type: (o.stop_price if o.type is OrderType.STOP else o.limit_price)
-        for o in engine.c.broker.open_orders()
+        for o in engine.parts.broker.open_orders()
         if o.reduce_only and o.parent_id
     }
 
@@ -99,8 +99,8 @@ def test_bracket_with_absurd_take_profit_then_denied_and_nothing_opened(
         "place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5, "take_profit": 1e11}
     )
     assert answer["error"]["code"] == "PRICE_COLLAR", answer
-    assert engine.c.desk.ledger.position("QQQ") is None
-    assert engine.c.broker.open_orders() == []
+    assert engine.parts.desk.ledger.position("QQQ") is None
+    assert engine.parts.broker.open_orders() == []
 
 
 # ----- a bracket never protects the wrong side -----
@@ -123,9 +123,9 @@ def test_bracketed_buy_that_reduces_a_short_then_denied(engine: SyncEngine) -> N
     )
 
     assert answer["error"]["code"] == "BRACKET_ON_REDUCING", answer
-    position = engine.c.desk.ledger.position("QQQ")
+    position = engine.parts.desk.ledger.position("QQQ")
     assert position is not None and position.qty == -0.5
-    assert engine.c.broker.open_orders() == []
+    assert engine.parts.broker.open_orders() == []
 
 
 def _rest_bracketed_buy(engine: SyncEngine, qty: float) -> float:
@@ -157,11 +157,11 @@ def test_resting_bracket_fills_into_a_short_then_no_sell_side_protection(
 
     push_quote(engine, limit - 0.02, limit - 0.01)  # the resting buy fills: short -0.2 left
 
-    position = engine.c.desk.ledger.position("QQQ")
+    position = engine.parts.desk.ledger.position("QQQ")
     assert position is not None and round(position.qty, 9) == -0.2
-    wrong = [o for o in engine.c.broker.open_orders() if o.reduce_only and o.side is Side.SELL]
+    wrong = [o for o in engine.parts.broker.open_orders() if o.reduce_only and o.side is Side.SELL]
     assert wrong == []
-    row = next(p for p in engine.c.state.snapshot()["positions"] if p["symbol"] == "QQQ")
+    row = next(p for p in engine.parts.state.snapshot()["positions"] if p["symbol"] == "QQQ")
     assert row["stop_loss"] is None and row["take_profit"] is None
 
 
@@ -174,9 +174,9 @@ def test_resting_bracket_fills_through_a_short_then_protection_cut_to_the_new_lo
 
     push_quote(engine, limit - 0.02, limit - 0.01)  # the buy of 0.8 leaves a long of 0.3
 
-    position = engine.c.desk.ledger.position("QQQ")
+    position = engine.parts.desk.ledger.position("QQQ")
     assert position is not None and round(position.qty, 9) == 0.3
-    children = [o for o in engine.c.broker.open_orders() if o.reduce_only]
+    children = [o for o in engine.parts.broker.open_orders() if o.reduce_only]
     assert {o.type for o in children} == {OrderType.STOP, OrderType.LIMIT}
     assert all(o.side is Side.SELL and round(o.remaining, 9) == 0.3 for o in children)
 
@@ -199,10 +199,10 @@ def test_bracket_stop_triggered_by_a_quote_stamped_before_the_order_then_exit_af
     # Market data queued behind the command carries the feed's earlier time stamp.
     push_quote(engine, stop_loss - 0.05, stop_loss - 0.04, ts=placed_at - 0.79)
 
-    assert engine.c.desk.ledger.position("QQQ") is None
-    trade = engine.c.desk.trades[-1]
+    assert engine.parts.desk.ledger.position("QQQ") is None
+    trade = engine.parts.desk.trades[-1]
     assert trade.exit_ts >= trade.entry_ts
-    stored = engine.c.store.load_trades(limit=1)[0]
+    stored = engine.parts.store.load_trades(limit=1)[0]
     assert stored.exit_ts >= stored.entry_ts
 
 
@@ -229,11 +229,11 @@ def test_three_swapped_bracket_typos_then_three_denials_and_no_error_rate_trip(
         assert answer["error"]["code"] == "WRONG_SIDE", answer
         engine.clock.advance(1)
     engine.rt.run_once()
-    engine.c.evaluate_safety(engine.clock.time())
+    engine.parts.safety_loop.evaluate(engine.clock.time())
 
-    assert list(engine.c.safety.error_times) == []
-    assert engine.c.safety.trading_state.value == "ACTIVE"
-    assert not engine.c.safety.board.tripped()
+    assert list(engine.parts.safety.error_times) == []
+    assert engine.parts.safety.trading_state.value == "ACTIVE"
+    assert not engine.parts.safety.board.tripped()
     assert engine.topics("error") == []
 
 
@@ -243,14 +243,14 @@ def test_broker_rejects_orders_the_gateway_passed_then_counted_as_venue_errors(
     engine.market(2)
     for _ in range(3):
         # A venue that refuses the order, as a closed or failing market does; it says so later.
-        engine.c.broker.reject_next("the venue is closed")
+        engine.parts.broker.reject_next("the venue is closed")
         answer = engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
-        rejected = engine.c.desk.orders.get(answer["order"]["id"])
+        rejected = engine.parts.desk.orders.get(answer["order"]["id"])
         assert rejected is not None and rejected.status.value == "rejected", answer
         assert rejected.reject_reason == "the venue is closed"
         engine.clock.advance(1)
-    engine.c.evaluate_safety(engine.clock.time())
+    engine.parts.safety_loop.evaluate(engine.clock.time())
 
-    assert len(engine.c.safety.error_times) == 3
-    assert [t.name for t in engine.c.safety.board.tripped()] == ["error_rate"]
-    assert engine.c.safety.trading_state.value == "HALTED"
+    assert len(engine.parts.safety.error_times) == 3
+    assert [t.name for t in engine.parts.safety.board.tripped()] == ["error_rate"]
+    assert engine.parts.safety.trading_state.value == "HALTED"

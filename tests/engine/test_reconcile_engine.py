@@ -36,7 +36,7 @@ def venue(engine: SyncEngine) -> FakeVenueRecord:
     """The engine's reconciler reads this record from now on (the paper venue of this branch
     keeps none of its own)."""
     fake = FakeVenueRecord()
-    engine.c.reconciler.venue = fake
+    engine.parts.reconciler.venue = fake
     return fake
 
 
@@ -49,7 +49,7 @@ def next_round(engine: SyncEngine) -> None:
 
 
 def state(engine: SyncEngine) -> str:
-    return engine.c.safety.trading_state.value
+    return engine.parts.safety.trading_state.value
 
 
 def shown(engine: SyncEngine) -> list[tuple[str, str]]:
@@ -67,7 +67,7 @@ def alerts(engine: SyncEngine) -> list[str]:
 
 
 def audit_actions(engine: SyncEngine) -> list[str]:
-    return [row["action"] for row in engine.c.store.audit_log()]
+    return [row["action"] for row in engine.parts.store.audit_log()]
 
 
 def order(oid: str, created: float) -> Order:
@@ -123,9 +123,9 @@ def test_order_open_in_the_store_unknown_to_the_venue_after_the_grace(
 ) -> None:
     engine.clock.advance(EVERY_S + 1)
     # Sent a moment ago and not acknowledged yet: in flight, not a mismatch.
-    engine.c.store.save_order(order("P-77", engine.clock.time()))
+    engine.parts.store.save_order(order("P-77", engine.clock.time()))
     engine.rt.run_once()
-    assert engine.c.reconciler.runs >= 2 and state(engine) == "ACTIVE"
+    assert engine.parts.reconciler.runs >= 2 and state(engine) == "ACTIVE"
     next_round(engine)  # now older than the grace and still unknown to the venue
     assert state(engine) == "REDUCING"
     assert shown(engine) == [("order_unknown_to_venue", "P-77")]
@@ -155,16 +155,16 @@ def test_fills_the_store_missed_are_booked_audited_and_not_a_mismatch(
     ts = engine.clock.time() - 20
     venue.execute(Fill("V-OUT-1", "SPY", Side.BUY, 2.0, 400.0, 0.08, ts, "VF-1"))
     next_round(engine)
-    assert state(engine) == "ACTIVE", engine.c.safety.state_reason()
+    assert state(engine) == "ACTIVE", engine.parts.safety.state_reason()
     assert shown(engine) == []
-    assert engine.c.desk.ledger.position("SPY").qty == 2.0
-    assert [f.id for f in engine.c.store.load_fills()] == ["VF-1"]
+    assert engine.parts.desk.ledger.position("SPY").qty == 2.0
+    assert [f.id for f in engine.parts.store.load_fills()] == ["VF-1"]
     assert "reconciliation_fills_applied" in audit_actions(engine)
     assert any(p.get("kind") == "reconciliation_fills" for p in engine.topics("system"))
     assert {p["symbol"]: p["qty"] for p in engine.rt.state.get("positions")} == {"SPY": 2.0}
     next_round(engine)  # fills_since(the last stored fill) returns it again: booked once
-    assert engine.c.desk.ledger.position("SPY").qty == 2.0
-    assert engine.c.store.counts()["fills"] == 1
+    assert engine.parts.desk.ledger.position("SPY").qty == 2.0
+    assert engine.parts.store.counts()["fills"] == 1
 
 
 def test_a_fill_lost_behind_a_later_one_that_arrived_is_still_found(
@@ -175,11 +175,11 @@ def test_a_fill_lost_behind_a_later_one_that_arrived_is_still_found(
     later = Fill("P-7", "SPY", Side.BUY, 2.0, 401.0, 0.0, engine.clock.time() + 15, "VF-later")
     venue.execute(lost)
     venue.execute(later)
-    engine.c.desk.apply_fills([later], "broker")  # its event arrived; the first one's did not
+    engine.parts.desk.apply_fills([later], "broker")  # its event arrived; the first one's did not
     next_round(engine)
-    assert sorted(f.id for f in engine.c.store.load_fills()) == ["VF-later", "VF-lost"]
-    assert engine.c.desk.ledger.position("SPY").qty == 3.0
-    assert state(engine) == "ACTIVE", engine.c.safety.state_reason()
+    assert sorted(f.id for f in engine.parts.store.load_fills()) == ["VF-later", "VF-lost"]
+    assert engine.parts.desk.ledger.position("SPY").qty == 3.0
+    assert state(engine) == "ACTIVE", engine.parts.safety.state_reason()
 
 
 def test_a_fill_still_in_flight_waits_for_its_event(
@@ -188,9 +188,9 @@ def test_a_fill_still_in_flight_waits_for_its_event(
     engine.clock.advance(EVERY_S + 1)
     venue.execute(Fill("P-5", "SPY", Side.BUY, 1.0, 400.0, 0.0, engine.clock.time(), "VF-2"))
     engine.rt.run_once()
-    assert engine.c.store.counts()["fills"] == 0 and state(engine) == "ACTIVE"
+    assert engine.parts.store.counts()["fills"] == 0 and state(engine) == "ACTIVE"
     next_round(engine)  # no event came: now it is booked by reconciliation
-    assert engine.c.store.counts()["fills"] == 1 and state(engine) == "ACTIVE"
+    assert engine.parts.store.counts()["fills"] == 1 and state(engine) == "ACTIVE"
 
 
 def test_an_unreadable_venue_fails_closed_and_is_raised_once(
@@ -225,22 +225,22 @@ def test_paper_broker_with_a_consistent_state_reconciles_clean_across_a_restart(
     settings = make_settings(tmp_path / "var", VIGIL_STRATEGY="none")
     first = SyncEngine(settings, clock)
     first.market(3)
-    quote = first.c.market.quote("QQQ")
+    quote = first.parts.market.quote("QQQ")
     assert first.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})["ok"]
     resting = {"symbol": "QQQ", "side": "buy", "qty": 0.5, "type": "limit"}
     assert first.do("place_order", {**resting, "limit_price": round(quote.bid * 0.97, 2)})["ok"]
-    assert first.c.desk.ledger.position("QQQ").qty == 0.5
-    assert len(first.c.broker.open_orders()) == 1
+    assert first.parts.desk.ledger.position("QQQ").qty == 0.5
+    assert len(first.parts.broker.open_orders()) == 1
     first.close()
     clock.advance(60)
     second = SyncEngine(settings, clock)
     try:
-        assert second.c.reconciler.runs == 1  # at boot, before any order
-        assert second.c.safety.trading_state.value == "ACTIVE"
+        assert second.parts.reconciler.runs == 1  # at boot, before any order
+        assert second.parts.safety.trading_state.value == "ACTIVE"
         assert second.rt.state.get("safety")["reconciliation"] is None
         second.market(EVERY_S + 1)
-        assert second.c.reconciler.runs == 2
-        assert second.c.safety.reconciliation.active == []
+        assert second.parts.reconciler.runs == 2
+        assert second.parts.safety.reconciliation.active == []
         assert "reconciliation_mismatch" not in audit_actions(second)
     finally:
         second.close()

@@ -78,20 +78,20 @@ class ReplayEngine:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.rt.bus.subscribe(lambda topic, payload: self.events.append((topic, payload)))
         self.rt.boot()
-        self.rt.c.start_publishing()
+        self.rt.parts.publish_snapshot()
 
     def play(self, wall_seconds: float, dt: float = 0.2) -> None:
         for _ in range(max(round(wall_seconds / dt), 1)):
             self.clock.advance(dt)
-            for event in self.rt.c.feed.step(self.clock.time(), dt):
-                self.rt.c.on_market(event)
+            for event in self.rt.parts.feed.step(self.clock.time(), dt):
+                self.rt.parts.router.on_market(event)
             self.rt.run_once()
 
     def topics(self, name: str) -> list[dict[str, Any]]:
         return [payload for topic, payload in self.events if topic == name]
 
     def close(self) -> None:
-        self.rt.c.close()
+        self.rt.parts.close()
 
 
 # ----- the bars Vigil builds equal the recording ------------------------------------------------
@@ -105,7 +105,7 @@ def test_qqq_file_when_replayed_through_the_engine_then_1m_chart_bars_equal_the_
     engine = ReplayEngine(tmp_path, **replay_env(csv, VIGIL_REPLAY_SPEED="600"))
     try:
         engine.play(60.0)  # 600 recorded minutes (the April 1 pre-market and morning)
-        chart = engine.rt.c.execute(
+        chart = engine.rt.parts.commands.execute(
             "query_chart", {"symbol": "QQQ", "timeframe": "1m", "limit": 1500}, "test"
         )["chart"]
         # The last bar is still forming (the replay is inside that minute): compare the rest.
@@ -114,7 +114,7 @@ def test_qqq_file_when_replayed_through_the_engine_then_1m_chart_bars_equal_the_
         assert len(got) >= 590
         assert got == want
         # The demo strategy traded April 2020 prices through the paper broker.
-        fills = engine.rt.c.store.load_fills()
+        fills = engine.rt.parts.store.load_fills()
         assert fills, "the demo strategy never traded the replay"
         lowest = min(r.l for r in rows[: len(got)])
         highest = max(r.h for r in rows[: len(got)])
@@ -174,7 +174,7 @@ def test_engine_when_replaying_then_stale_feed_measured_from_arrival_not_file_ti
     engine = ReplayEngine(tmp_path, **replay_env(path, VIGIL_STRATEGY="none"))
     try:
         engine.play(0.4)
-        assert engine.rt.c.market.last_data_ts == pytest.approx(engine.clock.time(), abs=0.5)
+        assert engine.rt.parts.market.last_data_ts == pytest.approx(engine.clock.time(), abs=0.5)
     finally:
         engine.close()
 
@@ -394,7 +394,7 @@ def test_end_of_file_when_position_open_then_page_told_and_stale_feed_halts(
         engine.play(0.4)
         from engine.commands import parse_command
 
-        answer = engine.rt.c.execute(
+        answer = engine.rt.parts.commands.execute(
             "place_order",
             parse_command("place_order", {"symbol": "QQQ", "side": "buy", "qty": 1}),
             "alice",
@@ -402,9 +402,9 @@ def test_end_of_file_when_position_open_then_page_told_and_stale_feed_halts(
         assert answer["ok"], answer
         # Playing, the feed is fresh although its trades are stamped in 2020.
         engine.play(1.0)
-        engine.rt.c.evaluate_safety(engine.clock.time())
-        assert "stale_feed" not in {t.name for t in engine.rt.c.safety.board.tripped()}
-        assert str(engine.rt.c.safety.trading_state) == "ACTIVE"
+        engine.rt.parts.safety_loop.evaluate(engine.clock.time())
+        assert "stale_feed" not in {t.name for t in engine.rt.parts.safety.board.tripped()}
+        assert str(engine.rt.parts.safety.trading_state) == "ACTIVE"
         engine.play(5.0)
         messages = [p["message"] for p in engine.topics("system")]
         assert any(m.startswith("replay ended") for m in messages)
@@ -412,8 +412,8 @@ def test_end_of_file_when_position_open_then_page_told_and_stale_feed_halts(
         assert any(a.get("message", "").startswith("replay ended") for a in activity)
         engine.clock.advance(31.0)
         engine.rt.run_once()
-        engine.rt.c.evaluate_safety(engine.clock.time())
-        assert "stale_feed" in {t.name for t in engine.rt.c.safety.board.tripped()}
-        assert str(engine.rt.c.safety.trading_state) == "HALTED"
+        engine.rt.parts.safety_loop.evaluate(engine.clock.time())
+        assert "stale_feed" in {t.name for t in engine.rt.parts.safety.board.tripped()}
+        assert str(engine.rt.parts.safety.trading_state) == "HALTED"
     finally:
         engine.close()

@@ -11,11 +11,11 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.models import Order, OrderStatus, OrderType, Quote, Side
+from engine.parts import assemble_parts
 from engine.runtime import EngineRuntime
 from engine.settings import Settings
 from engine.venues.paper.venue import PaperVenue
 from engine.venues.sim.catalogue import DEFAULT_INSTRUMENTS
-from engine.wiring import Components
 from tests.conftest import SyncEngine, make_settings, wait_until
 
 
@@ -31,8 +31,8 @@ def test_handler_raises_then_degraded_error_published_and_thread_keeps_running(
         def boom(event: Any) -> None:
             raise RuntimeError("feed handler bug")
 
-        monkeypatch.setattr(rt.c, "on_market", boom)
-        events = rt.c.feed.step(time.time(), 0.2)
+        monkeypatch.setattr(rt.parts.router, "on_market", boom)
+        events = rt.parts.feed.step(time.time(), 0.2)
         rt.submit_market(events[0])
         assert rt.wait_idle(10)
         assert errors and "feed handler bug" in errors[0]["message"]
@@ -68,9 +68,9 @@ def test_order_too_large_then_denied_published_and_audited(engine: SyncEngine) -
     answer = engine.do("place_order", {"symbol": "SPY", "side": "buy", "qty": 5})
     assert answer["error"]["code"] == "MAX_NOTIONAL"
     assert engine.topics("risk_limit")[-1]["code"] == "MAX_NOTIONAL"
-    audit = engine.c.store.audit_log()
+    audit = engine.parts.store.audit_log()
     assert audit[0]["action"] == "order_denied" and audit[0]["outcome"] == "MAX_NOTIONAL"
-    assert engine.c.broker.open_orders() == [] and engine.c.desk.is_flat()
+    assert engine.parts.broker.open_orders() == [] and engine.parts.desk.is_flat()
 
 
 def test_unknown_symbol_then_denied(engine: SyncEngine) -> None:
@@ -122,22 +122,22 @@ def test_daily_loss_limit_when_restarted_then_still_counted(
     first.market(2)
     first.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
     first.do("close_position", {"symbol": "QQQ"})  # pays the spread and fees: a small loss
-    assert first.c.desk.daily_pnl < -0.01
+    assert first.parts.desk.daily_pnl < -0.01
     first.close()
     second = SyncEngine(settings, clock)
-    assert second.c.desk.daily_pnl < -0.01
-    second.c.evaluate_safety(clock.time())
-    assert second.c.safety.trading_state.value == "HALTED"
+    assert second.parts.desk.daily_pnl < -0.01
+    second.parts.safety_loop.evaluate(clock.time())
+    assert second.parts.safety.trading_state.value == "HALTED"
     assert second.topics("risk_limit")[-1]["code"] == "BREAKER_DAILY_LOSS"
     second.close()
 
 
 def test_error_burst_then_error_rate_breaker_halts(engine: SyncEngine) -> None:
     for _ in range(3):
-        engine.c.safety.record_error(engine.clock.time())
-    engine.c.evaluate_safety(engine.clock.time())
-    assert engine.c.safety.trading_state.value == "HALTED"
-    assert engine.c.safety.kill.actor == "breaker:error_rate"
+        engine.parts.safety.record_error(engine.clock.time())
+    engine.parts.safety_loop.evaluate(engine.clock.time())
+    assert engine.parts.safety.trading_state.value == "HALTED"
+    assert engine.parts.safety.kill.actor == "breaker:error_rate"
 
 
 def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
@@ -169,7 +169,7 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
     from engine.venues.sim.feed import SimulatedFeed
 
     bus, state = EventBus(clock), DashboardState()
-    components = Components(
+    parts = assemble_parts(
         settings,
         clock,
         bus,
@@ -180,22 +180,24 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
         strategy=None,
         instruments=instruments,
     )
-    rt = EngineRuntime(settings, clock=clock, components=components)
+    rt = EngineRuntime(settings, clock=clock, parts=parts)
     rt.boot()
-    assert rt.c.safety.trading_state.value == "REDUCING"
-    assert "X-1" in rt.c.safety.reconcile_issue
-    assert any(e["action"] == "reconciliation_mismatch" for e in rt.c.store.audit_log())
+    assert rt.parts.safety.trading_state.value == "REDUCING"
+    assert "X-1" in rt.parts.safety.reconcile_issue
+    assert any(e["action"] == "reconciliation_mismatch" for e in rt.parts.store.audit_log())
     from engine.commands import AckReconciliationCmd
 
-    assert rt.c.execute("acknowledge_reconciliation", AckReconciliationCmd(), "admin")["ok"]
-    assert rt.c.safety.trading_state.value == "ACTIVE"
-    rt.c.close()
+    assert rt.parts.commands.execute("acknowledge_reconciliation", AckReconciliationCmd(), "admin")[
+        "ok"
+    ]
+    assert rt.parts.safety.trading_state.value == "ACTIVE"
+    rt.parts.close()
 
 
 def test_commands_queue_ahead_of_market_backlog(settings: Settings) -> None:
     rt = EngineRuntime(settings)
     rt.boot()
-    events = rt.c.feed.step(time.time(), 0.2) * 200
+    events = rt.parts.feed.step(time.time(), 0.2) * 200
     for event in events:
         rt.submit_market(event)
     answers: list[dict[str, Any]] = []
@@ -211,8 +213,8 @@ def test_commands_queue_ahead_of_market_backlog(settings: Settings) -> None:
     rt.run_once()
     caller.join(2)
     assert answers == [{"ok": True}]
-    assert rt.c.safety.manual_pause
-    rt.c.close()
+    assert rt.parts.safety.manual_pause
+    rt.parts.close()
 
 
 def test_activity_events_then_kept_in_snapshot_for_late_joiners(engine: SyncEngine) -> None:
@@ -229,7 +231,7 @@ def test_trade_closed_then_performance_counts_it_on_the_next_turn(engine: SyncEn
     engine.market(2)
     engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
     engine.do("close_position", {"symbol": "QQQ"})
-    engine.c.evaluate_safety(engine.clock.time())
+    engine.parts.safety_loop.evaluate(engine.clock.time())
     performance = engine.rt.snapshot()["performance"]
     assert performance["trades"] == 1
     assert engine.topics("performance_update")[-1]["performance"]["trades"] == 1
@@ -242,12 +244,12 @@ def test_event_rate_then_counted_per_second_without_a_ceiling(settings: Settings
         for _ in range(3000):
             rt._count_event(float(int(now)) - second + 0.5)
     assert rt.health_payload()["events_per_s"] == 3000.0
-    rt.c.close()
+    rt.parts.close()
 
 
 def test_resting_order_then_orders_update_lists_it(engine: SyncEngine) -> None:
     engine.market(2)
-    bid = engine.c.market.quote("QQQ").bid
+    bid = engine.parts.market.quote("QQQ").bid
     answer = engine.do(
         "place_order",
         {
@@ -269,7 +271,7 @@ def test_performance_then_names_the_session_zone_the_page_groups_days_by(
     engine = SyncEngine(make_settings(tmp_path / "var", VIGIL_SESSION_TZ="Asia/Tokyo"), clock)
     try:
         assert engine.rt.snapshot()["performance"]["session_tz"] == "Asia/Tokyo"
-        engine.c.record_equity(clock.time())
+        engine.parts.publisher.record_equity(clock.time())
         assert engine.topics("performance_update")[-1]["performance"]["session_tz"] == "Asia/Tokyo"
     finally:
         engine.close()

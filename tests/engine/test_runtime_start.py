@@ -83,11 +83,11 @@ def test_history_slices_then_bars_filled_but_not_counted_as_live_data(
     rt = EngineRuntime(settings, clock=clock)
     rt.boot()
     try:
-        slices = list(rt.c.warm_up(clock.time()))
+        slices = list(rt.parts.router.warm_up(clock.time()))
         assert len(slices) > 10 and slices[-1] == 1.0
-        assert rt.c.market.bars.bars("SPY", "1m"), "history did not reach the bars"
+        assert rt.parts.market.bars.bars("SPY", "1m"), "history did not reach the bars"
         # Old ticks must not look like (stale) live data to the stale-feed breaker.
-        assert rt.c.market.last_data_ts is None
+        assert rt.parts.market.last_data_ts is None
     finally:
         rt.stop()
 
@@ -102,9 +102,9 @@ def test_risk_adding_command_after_its_caller_timed_out_then_dropped_and_audited
     reset = ResetKillSwitchCmd(reason="later", confirm="RESET", password="x")
     assert rt.call("reset_kill_switch", reset, "admin", timeout=0.05)["error"]["code"] == "TIMEOUT"
     assert rt.drain() == 2
-    assert rt.c.broker.open_orders() == [] and rt.c.desk.is_flat()
+    assert rt.parts.broker.open_orders() == [] and rt.parts.desk.is_flat()
     assert not any(a["type"] == "order_placing" for a in rt.snapshot()["activity"])
-    actions = [(e["action"], e["outcome"], e["actor"]) for e in rt.c.store.audit_log()]
+    actions = [(e["action"], e["outcome"], e["actor"]) for e in rt.parts.store.audit_log()]
     assert ("place_order_dropped", "DROPPED", "tina") in actions
     assert ("reset_kill_switch_dropped", "DROPPED", "admin") in actions
     dropped = messages(rt, "dropped_command")
@@ -122,7 +122,7 @@ def test_risk_reducing_command_after_its_caller_timed_out_then_runs_and_says_so(
     assert rt.snapshot()["safety"]["trading_state"] == "ACTIVE"  # nothing ran yet
     rt.drain()
     assert rt.snapshot()["safety"]["trading_state"] == "HALTED"
-    assert rt.c.safety.manual_pause
+    assert rt.parts.safety.manual_pause
     late = messages(rt, "late_command")
     assert late == [
         "kill_switch by tina ran late, after its caller timed out: ok",
@@ -146,11 +146,11 @@ def test_wait_idle_then_everything_queued_before_it_was_handled(settings: Settin
     rt.start(feed=False)
     try:
         for _ in range(20):
-            for event in rt.c.feed.step(rt.clock.time(), 0.2):
+            for event in rt.parts.feed.step(rt.clock.time(), 0.2):
                 rt.submit_market(event)
         assert rt.wait_idle(10)
         assert rt.health_payload()["queue_depth"] == 0
-        assert set(rt.snapshot()["market"]["quotes"]) == set(rt.c.market.symbols)
+        assert set(rt.snapshot()["market"]["quotes"]) == set(rt.parts.market.symbols)
     finally:
         rt.stop()
 
@@ -170,7 +170,7 @@ def test_event_rate_then_measured_on_the_injected_clock(
     rt.boot()
     try:
         clock.set(float(int(clock.time())) + 0.5)
-        events = rt.c.feed.step(clock.time(), 0.2)
+        events = rt.parts.feed.step(clock.time(), 0.2)
         for _ in range(6):
             for event in events[:10]:
                 rt.submit_market(event)
@@ -189,14 +189,14 @@ def test_feed_pump_then_steps_with_the_injected_clock(tmp_path: Any) -> None:
     clock = FakeClock()
     rt = EngineRuntime(settings, clock=clock)
     steps: list[float] = []
-    feed_step = rt.c.feed.step
+    feed_step = rt.parts.feed.step
 
     def step(now: float, dt: float) -> list[Any]:
         steps.append(dt)
         clock.advance(2.0)  # the fake clock moves 2 s between two pumps, whatever real time does
         return feed_step(now, dt)
 
-    rt.c.feed.step = step  # type: ignore[method-assign]
+    rt.parts.feed.step = step  # type: ignore[method-assign]
     rt.start()
     try:
         wait_until(lambda: len(steps) >= 3, 10, "three feed steps")

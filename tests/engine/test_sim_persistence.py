@@ -41,9 +41,9 @@ def test_restart_when_sim_ran_then_prices_chart_and_pnl_carry_on(tmp_path: Path)
         rt.stop()
     assert (data / STATE_FILE).exists()
     last_mid = {s: q["mid"] for s, q in rt.snapshot()["market"]["quotes"].items()}
-    closed_bar = rt.c.market.bars.bars("SPY", "1m")[-2]
-    unrealized = rt.c.desk.ledger.unrealized_pnl
-    assert rt.c.desk.ledger.position("SPY") is not None
+    closed_bar = rt.parts.market.bars.bars("SPY", "1m")[-2]
+    unrealized = rt.parts.desk.ledger.unrealized_pnl
+    assert rt.parts.desk.ledger.position("SPY") is not None
 
     second = make_settings(data, VIGIL_SIM_SPEED="1", VIGIL_SIM_TICK_MS="50", **common)
     rt = EngineRuntime(second)
@@ -57,7 +57,7 @@ def test_restart_when_sim_ran_then_prices_chart_and_pnl_carry_on(tmp_path: Path)
         for symbol, mid in first_mid.items():
             # One 50 ms step of a market at normal speed: a few ticks, not a new market.
             assert abs(mid - last_mid[symbol]) / last_mid[symbol] < 2e-4, (symbol, mid, last_mid)
-        bars = {bar.t: bar for bar in rt.c.market.bars.bars("SPY", "1m")}
+        bars = {bar.t: bar for bar in rt.parts.market.bars.bars("SPY", "1m")}
         again = bars[closed_bar.t]
         assert (again.o, again.h, again.l, again.c) == (
             closed_bar.o,
@@ -67,8 +67,11 @@ def test_restart_when_sim_ran_then_prices_chart_and_pnl_carry_on(tmp_path: Path)
         )
         assert abs(again.v - closed_bar.v) < 1e-6
         assert rt.wait_idle(10)
-        moved = abs(rt.c.desk.ledger.unrealized_pnl - unrealized)
-        assert moved < 0.5 * last_mid["SPY"] * 4e-4, (unrealized, rt.c.desk.ledger.unrealized_pnl)
+        moved = abs(rt.parts.desk.ledger.unrealized_pnl - unrealized)
+        assert moved < 0.5 * last_mid["SPY"] * 4e-4, (
+            unrealized,
+            rt.parts.desk.ledger.unrealized_pnl,
+        )
         messages = [a["message"] for a in rt.snapshot()["activity"] if a["type"] == "system"]
         assert any("resumed from its last prices" in m for m in messages), messages
     finally:

@@ -22,9 +22,9 @@ SYMBOL = "BTCUSDT"
 class CcxtEngine(SyncEngine):
     def settle(self) -> None:
         """The broker's and the feed's news so far, applied by the engine."""
-        self.c.feed.sync()
+        self.parts.feed.sync()
         with contextlib.suppress(VenueError):  # one that cannot poll has reported why
-            self.c.broker.sync()
+            self.parts.broker.sync()
         self.venue()
 
     def place(self, **order: Any) -> dict[str, Any]:
@@ -58,7 +58,7 @@ def start_engine(
         monkeypatch.setenv(name, value)
     settings = make_settings(data_dir, VIGIL_BROKER="ccxt", VIGIL_FEED="ccxt", VIGIL_SYMBOLS=SYMBOL)
     sync = CcxtEngine(settings, clock)
-    sync.c.feed.start(sync.rt.submit_market)
+    sync.parts.feed.start(sync.rt.submit_market)
     return sync
 
 
@@ -69,7 +69,7 @@ def engine(
     sync = start_engine(fake, tmp_path / "var", clock, monkeypatch)
     sync.settle()
     yield sync
-    sync.c.feed.stop()
+    sync.parts.feed.stop()
     sync.close()
 
 
@@ -79,7 +79,7 @@ def test_halt_with_one_cancel_refused_then_halted_and_it_is_named(
     ids = [
         engine.place(type="limit", limit_price=49_500.0 - 100 * i)["order"]["id"] for i in range(3)
     ]
-    assert len(engine.c.broker.open_orders()) == 3
+    assert len(engine.parts.broker.open_orders()) == 3
     fake.ex.uncancelable.add(ids[1])
 
     answer = engine.do("kill_switch", {"level": "halt", "reason": "test halt"})
@@ -87,9 +87,9 @@ def test_halt_with_one_cancel_refused_then_halted_and_it_is_named(
     assert answer["trading_state"] == "HALTED" and answer["unconfirmed"] == [ids[1]]
     (warning,) = [e for e in engine.topics("risk_limit") if e["code"] == "UNCONFIRMED_ORDERS"]
     assert ids[1] in warning["message"] and "Unknown order sent." in warning["message"]
-    assert [o.id for o in engine.c.broker.open_orders()] == [ids[1]]
+    assert [o.id for o in engine.parts.broker.open_orders()] == [ids[1]]
     engine.settle()
-    assert engine.c.safety.trading_state.value == "HALTED"
+    assert engine.parts.safety.trading_state.value == "HALTED"
     denied = engine.do("place_order", {"symbol": SYMBOL, "side": "buy", "qty": 0.01})
     assert denied["error"]["code"] == "TRADING_HALTED"
 
@@ -100,13 +100,13 @@ def test_flatten_then_reduce_only_closes_and_exchange_flat(
     first = engine.place(qty=0.008)
     assert first["ok"], first
     assert engine.place(side="sell", qty=0.003)["ok"]
-    assert engine.c.desk.ledger.position(SYMBOL).qty == pytest.approx(0.005)
+    assert engine.parts.desk.ledger.position(SYMBOL).qty == pytest.approx(0.005)
 
     answer = engine.do("kill_switch", {"level": "flatten", "reason": "get out"})
     engine.settle()
 
-    assert answer["ok"] and engine.c.desk.is_flat()
-    assert engine.c.broker.positions() == []  # verified at the exchange, not only in memory
+    assert answer["ok"] and engine.parts.desk.is_flat()
+    assert engine.parts.broker.positions() == []  # verified at the exchange, not only in memory
     closes = [o for o in fake.ex.orders.values() if o.reduce_only]
     assert [(o.side, o.qty, o.status) for o in closes] == [("SELL", 0.005, "FILLED")]
 
@@ -124,9 +124,9 @@ def test_refused_key_then_engine_halts_and_says_why(
     engine = start_engine(fake, tmp_path / "var", clock, monkeypatch, key="revoked-key")
     try:
         engine.settle()
-        assert engine.c.safety.trading_state.value == "HALTED"
-        reason = engine.c.safety.kill.reason
+        assert engine.parts.safety.trading_state.value == "HALTED"
+        reason = engine.parts.safety.kill.reason
         assert "refused the API key" in reason and "Invalid API-key" in reason
     finally:
-        engine.c.feed.stop()
+        engine.parts.feed.stop()
         engine.close()

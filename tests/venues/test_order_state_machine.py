@@ -18,13 +18,13 @@ def place(engine: SyncEngine, **body: object) -> dict:
 
 
 def order(engine: SyncEngine, order_id: str) -> Order:
-    found = engine.c.desk.orders.get(order_id)
+    found = engine.parts.desk.orders.get(order_id)
     assert found is not None
     return found
 
 
 def resting_limit(engine: SyncEngine) -> str:
-    q = engine.c.market.quote("QQQ")
+    q = engine.parts.market.quote("QQQ")
     assert q is not None
     return place(engine, type="limit", limit_price=round(q.bid * 0.995, 2))["id"]
 
@@ -47,16 +47,16 @@ def test_market_order_then_new_then_accepted_then_filled_with_both_ids(
     engine: SyncEngine,
 ) -> None:
     engine.market(2)
-    engine.c.broker.stall()  # hold the venue's answers to see each step
+    engine.parts.broker.stall()  # hold the venue's answers to see each step
     placed = place(engine)
     assert placed["status"] == "new" and order(engine, placed["id"]).status is OrderStatus.NEW
 
-    engine.c.broker.resume()
+    engine.parts.broker.resume()
     engine.venue()
 
     done = order(engine, placed["id"])
     assert done.status is OrderStatus.FILLED and done.venue_order_id.startswith("PV-")
-    stored = {o.id: o for o in engine.c.store.load_orders()}
+    stored = {o.id: o for o in engine.parts.store.load_orders()}
     assert stored[placed["id"]].venue_order_id == done.venue_order_id
 
 
@@ -67,14 +67,14 @@ def test_large_order_then_partially_filled_then_filled(tmp_path: Path, clock: Fa
         placed = place(engine)
         first = order(engine, placed["id"])
         assert first.status is OrderStatus.PARTIALLY_FILLED and first.filled_qty == 0.2
-        position = engine.c.desk.ledger.position("QQQ")
+        position = engine.parts.desk.ledger.position("QQQ")
         assert position is not None and position.qty == 0.2
         assert engine.rt.snapshot()["orders"][0]["status"] == "partially_filled"
 
         engine.market(1)
 
         assert order(engine, placed["id"]).status is OrderStatus.FILLED
-        position = engine.c.desk.ledger.position("QQQ")
+        position = engine.parts.desk.ledger.position("QQQ")
         assert position is not None and abs(position.qty - 0.5) < 1e-9
     finally:
         engine.close()
@@ -82,16 +82,16 @@ def test_large_order_then_partially_filled_then_filled(tmp_path: Path, clock: Fa
 
 def test_fill_after_cancel_request_then_booked_and_filled(engine: SyncEngine) -> None:
     engine.market(2)
-    engine.c.broker.stall()  # the cancel cannot reach the venue; its fill is already on the way
-    placed = place(engine, type="limit", limit_price=round(engine.c.market.quote("QQQ").bid, 2))
-    engine.c.desk.cancel_all_orders("operator")
-    assert placed["id"] in engine.c.desk.orders.cancel_requested
+    engine.parts.broker.stall()  # the cancel cannot reach the venue; its fill is already on the way
+    placed = place(engine, type="limit", limit_price=round(engine.parts.market.quote("QQQ").bid, 2))
+    engine.parts.desk.cancel_all_orders("operator")
+    assert placed["id"] in engine.parts.desk.orders.cancel_requested
 
     o = order(engine, placed["id"])
     venue_event(engine, fill_event(engine, o, 0.5, "X-F1", OrderEventKind.FILLED))
 
     assert order(engine, placed["id"]).status is OrderStatus.FILLED
-    position = engine.c.desk.ledger.position("QQQ")
+    position = engine.parts.desk.ledger.position("QQQ")
     assert position is not None and position.qty == 0.5
 
 
@@ -103,7 +103,7 @@ def test_same_fill_twice_then_booked_once(engine: SyncEngine) -> None:
     venue_event(engine, event)
 
     assert order(engine, o.id).filled_qty == 0.2
-    position = engine.c.desk.ledger.position("QQQ")
+    position = engine.parts.desk.ledger.position("QQQ")
     assert position is not None and position.qty == 0.2
 
 
@@ -114,12 +114,12 @@ def test_fill_booked_by_reconciliation_then_late_event_moves_the_order_only(
     o = order(engine, resting_limit(engine))
     event = fill_event(engine, o, 0.5, "RECON-1", OrderEventKind.FILLED)
     assert event.fill is not None
-    engine.c.desk.apply_fills([event.fill], "reconciliation")  # found in the venue's record
+    engine.parts.desk.apply_fills([event.fill], "reconciliation")  # found in the venue's record
 
     venue_event(engine, event)  # the venue's own report arrives late
 
     assert order(engine, o.id).status is OrderStatus.FILLED  # not left open for ever
-    position = engine.c.desk.ledger.position("QQQ")
+    position = engine.parts.desk.ledger.position("QQQ")
     assert position is not None and position.qty == 0.5  # booked once
 
 
@@ -132,29 +132,29 @@ def test_fill_for_a_closed_order_then_still_booked(engine: SyncEngine) -> None:
 
     venue_event(engine, fill_event(engine, o, 0.5, "LATE-1", OrderEventKind.FILLED))
 
-    position = engine.c.desk.ledger.position("QQQ")
+    position = engine.parts.desk.ledger.position("QQQ")
     assert position is not None and position.qty == 0.5  # money moved
     assert order(engine, o.id).status is OrderStatus.CANCELED
 
 
 def test_venue_rejects_then_rejected_and_counted_as_venue_error(engine: SyncEngine) -> None:
     engine.market(2)
-    engine.c.broker.reject_next("insufficient buying power")
+    engine.parts.broker.reject_next("insufficient buying power")
     placed = place(engine)
     rejected = order(engine, placed["id"])
     assert rejected.status is OrderStatus.REJECTED
     assert rejected.reject_reason == "insufficient buying power"
-    assert len(engine.c.safety.error_times) == 1
-    assert engine.c.desk.ledger.position("QQQ") is None
+    assert len(engine.parts.safety.error_times) == 1
+    assert engine.parts.desk.ledger.position("QQQ") is None
     assert engine.rt.snapshot()["orders"] == []
 
 
 def test_venue_unreachable_then_rejected_not_sent(engine: SyncEngine) -> None:
     engine.market(2)
-    engine.c.broker.fail_next()
+    engine.parts.broker.fail_next()
     answer = engine.do("place_order", {"symbol": "QQQ", "side": "buy", "qty": 0.5})
     assert answer["error"]["code"] == "BROKER_UNAVAILABLE"
-    assert engine.c.desk.orders.open_orders() == []
+    assert engine.parts.desk.orders.open_orders() == []
 
 
 def test_expiry_then_expired_and_no_longer_open(engine: SyncEngine) -> None:
@@ -166,7 +166,7 @@ def test_expiry_then_expired_and_no_longer_open(engine: SyncEngine) -> None:
     )
     assert order(engine, o.id).status is OrderStatus.EXPIRED
     assert engine.rt.snapshot()["orders"] == []
-    assert {x.id: x for x in engine.c.store.load_orders()}[o.id].status is OrderStatus.EXPIRED
+    assert {x.id: x for x in engine.parts.store.load_orders()}[o.id].status is OrderStatus.EXPIRED
 
 
 def test_late_accepted_after_fill_then_status_stays_filled(engine: SyncEngine) -> None:
@@ -200,26 +200,26 @@ def test_unknown_order_from_the_venue_then_recorded_and_reducing(engine: SyncEng
     fill = Fill("EXT-2", "QQQ", Side.BUY, 0.1, 400.0, 0.0, now, "EXT-2-F1")
     venue_event(engine, OrderEvent(OrderEventKind.FILLED, "EXT-2", "V-10", "QQQ", now, fill=fill))
 
-    assert [o.id for o in engine.c.desk.orders.open_orders()] == ["EXT-1"]
-    position = engine.c.desk.ledger.position("QQQ")
+    assert [o.id for o in engine.parts.desk.orders.open_orders()] == ["EXT-1"]
+    position = engine.parts.desk.ledger.position("QQQ")
     assert position is not None and position.qty == 0.1  # a fill is money, known or not
-    assert engine.c.safety.trading_state.value == "REDUCING"
+    assert engine.parts.safety.trading_state.value == "REDUCING"
     codes = [e["code"] for e in engine.topics("risk_limit")]
     assert codes.count("RECONCILIATION") == 2
-    assert [r for r in engine.c.store.audit_log() if r["action"] == "unknown_venue_order"]
+    assert [r for r in engine.parts.store.audit_log() if r["action"] == "unknown_venue_order"]
 
 
 def test_bracket_children_made_by_the_venue_then_adopted_under_the_parent(
     engine: SyncEngine,
 ) -> None:
     engine.market(2)
-    q = engine.c.market.quote("QQQ")
+    q = engine.parts.market.quote("QQQ")
     assert q is not None
     placed = place(engine, stop_loss=round(q.bid * 0.99, 2), take_profit=round(q.ask * 1.01, 2))
-    children = [o for o in engine.c.desk.orders.open_orders() if o.parent_id == placed["id"]]
+    children = [o for o in engine.parts.desk.orders.open_orders() if o.parent_id == placed["id"]]
     assert sorted(o.type for o in children) == [OrderType.LIMIT, OrderType.STOP]
     assert all(o.venue_order_id and o.status is OrderStatus.ACCEPTED for o in children)
-    assert engine.c.safety.trading_state.value == "ACTIVE"
+    assert engine.parts.safety.trading_state.value == "ACTIVE"
     position = engine.rt.snapshot()["positions"][0]
     assert position["stop_loss"] == round(q.bid * 0.99, 2)
 
@@ -228,14 +228,14 @@ def test_venue_never_answers_then_kill_switch_halts_and_names_unconfirmed(
     engine: SyncEngine,
 ) -> None:
     engine.market(2)
-    engine.c.broker.stall()
+    engine.parts.broker.stall()
     placed = place(engine)
 
     answer = engine.do("kill_switch", {"level": "halt", "reason": "venue silent"})
 
     assert answer["ok"] and answer["trading_state"] == "HALTED"
     assert answer["unconfirmed"] == [placed["id"]]
-    engaged = [r for r in engine.c.store.audit_log() if r["action"] == "kill_switch_engaged"]
+    engaged = [r for r in engine.parts.store.audit_log() if r["action"] == "kill_switch_engaged"]
     outcomes = engaged[-1]["details"]["outcomes"]
     assert [(o["order_id"], o["status"]) for o in outcomes] == [(placed["id"], "unconfirmed")]
     unconfirmed = [e for e in engine.topics("risk_limit") if e["code"] == "UNCONFIRMED_ORDERS"]
@@ -250,7 +250,7 @@ def test_orders_in_flight_count_against_position_and_notional_limits(
     engine = SyncEngine(make_settings(tmp_path / "var", VIGIL_MAX_POSITIONS="1"), clock)
     try:
         engine.market(2)
-        engine.c.broker.stall()  # nothing fills: both entries stay in flight
+        engine.parts.broker.stall()  # nothing fills: both entries stay in flight
         place(engine, qty=0.5)
 
         other = engine.do("place_order", {"symbol": "SPY", "side": "buy", "qty": 0.1})
@@ -273,18 +273,20 @@ def test_restart_then_desk_and_venue_match_orders_by_vigil_id(
 
     second = SyncEngine(settings, clock)
     try:
-        assert [o.id for o in second.c.desk.orders.open_orders()] == [order_id]
-        assert [o.id for o in second.c.broker.open_orders()] == [order_id]
-        assert second.c.safety.trading_state.value == "ACTIVE"
-        q = second.c.market.quote("QQQ")
+        assert [o.id for o in second.parts.desk.orders.open_orders()] == [order_id]
+        assert [o.id for o in second.parts.broker.open_orders()] == [order_id]
+        assert second.parts.safety.trading_state.value == "ACTIVE"
+        q = second.parts.market.quote("QQQ")
         limit = order(second, order_id).limit_price
         assert limit is not None
         second.market(0.2)
         from dataclasses import replace
 
-        quote = second.c.market.quote("QQQ") or q
+        quote = second.parts.market.quote("QQQ") or q
         assert quote is not None
-        second.c.on_market(replace(quote, bid=limit - 0.02, ask=limit - 0.01, ts=clock.time()))
+        second.parts.router.on_market(
+            replace(quote, bid=limit - 0.02, ask=limit - 0.01, ts=clock.time())
+        )
         assert order(second, order_id).status is OrderStatus.FILLED
     finally:
         second.close()
@@ -302,20 +304,24 @@ def test_data_dir_from_before_the_venue_record_then_venue_adopts_the_store(
 
     second = SyncEngine(settings, clock)
     try:
-        assert second.c.safety.trading_state.value == "ACTIVE", second.c.safety.reconcile_issue
-        assert [(p.symbol, p.qty) for p in second.c.broker.positions()] == [("QQQ", 0.5)]
-        assert [o.id for o in second.c.broker.open_orders()] == [order_id]
+        assert second.parts.safety.trading_state.value == "ACTIVE", (
+            second.parts.safety.reconcile_issue
+        )
+        assert [(p.symbol, p.qty) for p in second.parts.broker.positions()] == [("QQQ", 0.5)]
+        assert [o.id for o in second.parts.broker.open_orders()] == [order_id]
         assert settings.paper_venue_path.exists()
         limit = order(second, order_id).limit_price
-        quote = second.c.market.quote("QQQ")
+        quote = second.parts.market.quote("QQQ")
         assert (limit is not None and quote is None) or quote is not None
         second.market(0.2)
         from dataclasses import replace
 
-        q = second.c.market.quote("QQQ")
+        q = second.parts.market.quote("QQQ")
         assert q is not None
-        second.c.on_market(replace(q, bid=limit - 0.02, ask=limit - 0.01, ts=clock.time()))
+        second.parts.router.on_market(
+            replace(q, bid=limit - 0.02, ask=limit - 0.01, ts=clock.time())
+        )
         assert order(second, order_id).status is OrderStatus.FILLED
-        assert second.c.broker.positions()[0].qty == 1.0
+        assert second.parts.broker.positions()[0].qty == 1.0
     finally:
         second.close()

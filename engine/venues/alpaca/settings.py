@@ -27,6 +27,12 @@ class AlpacaSettings(SettingsGroup):
     http_timeout_s: float = Field(5.0, alias="VIGIL_ALPACA_HTTP_TIMEOUT_S", gt=0, le=60)
     # Alpaca allows 200 requests a minute per account; the kill path keeps a reserve of them.
     requests_per_minute: int = Field(190, alias="VIGIL_ALPACA_REQUESTS_PER_MINUTE", ge=10, le=200)
+    # Market data (the feed): chart history waits at most this long at start (the engine
+    # thread waits for it); a stream silent this long while its market is open is STALE, and
+    # reconnected after VIGIL_ALPACA_STALE_RECONNECT_S of silence (0: never).
+    history_timeout_s: float = Field(6.0, alias="VIGIL_ALPACA_HISTORY_TIMEOUT_S", gt=0, le=60)
+    stale_s: float = Field(15.0, alias="VIGIL_ALPACA_STALE_S", gt=0, le=3600)
+    stale_reconnect_s: float = Field(120.0, alias="VIGIL_ALPACA_STALE_RECONNECT_S", ge=0)
 
     def trading_base(self, live: bool) -> str:
         if self.trading_url.strip():

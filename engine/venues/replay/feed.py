@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from engine.market.vol_proxy import PROXY_SOURCE
 from engine.models import (
     BookLevel,
     Instrument,
@@ -126,7 +127,7 @@ class ReplayFeed:
         vix = self._vol.value
         if vix is not None and (vix != self._last_vix or touched):
             self._last_vix = vix
-            events.append(VixUpdate(vix, now))
+            events.append(VixUpdate(vix, now, PROXY_SOURCE))
         if (
             not self._pending
             and self._next >= len(self._rows)
@@ -182,7 +183,7 @@ class ReplayFeed:
             if row.t >= self.start - seconds:
                 events.extend(self._trades(symbol, row))
         if self._start_vix is not None:
-            events.append(VixUpdate(self._start_vix, self.start))
+            events.append(VixUpdate(self._start_vix, self.start, PROXY_SOURCE))
         return events
 
     # the replayed clock ----------------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""Loopback fakes of venue APIs that the real SDKs talk to in tests (127.0.0.1 only)."""
+"""Loopback fakes of the venues' servers: real sockets on 127.0.0.1 that the real SDKs talk to."""

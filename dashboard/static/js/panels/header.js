@@ -55,11 +55,14 @@ export function createHeader(ctx) {
     if (!r) return;
     const name = String(r.regime || "UNKNOWN");
     setText(n.regime.querySelector(".badge-text"), name.replaceAll("_", " "));
-    setText(n.regime.querySelector(".badge-sub"), `VIX ${num(r.vix, 2)}`);
+    // "VIX", or the feed's stand-in when the data plan has none ("realized-vol proxy").
+    const source = String(r.source || "VIX");
+    setText(n.regime.querySelector(".badge-sub"), `${source} ${num(r.vix, 2)}`);
     n.regime.dataset.regime = name;
+    n.regime.dataset.source = source;
     const t = r.thresholds || {};
     n.regime.title =
-      `Volatility regime ${name}; VIX ${num(r.vix, 2)}` +
+      `Volatility regime ${name}; ${source} ${num(r.vix, 2)}` +
       ` (ultra-low below ${num(t.ultra_low_below, 1)}, high above ${num(t.high_above, 1)})`;
   }
 

@@ -1,0 +1,223 @@
+"""EngineParts: the engine's parts (desk, safety, market, venue, store...) and the jobs over
+them (market router, publisher, safety loop, command handlers), built once from settings; the
+runtime drives them on its one writer thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.controls import OperatorControls
+from engine.market.view import MarketView
+from engine.market_router import MarketRouter
+from engine.publisher import Publisher
+from engine.safety.breakers import BreakerBoard, build_breakers
+from engine.safety.checks import Limits
+from engine.safety.latch import KillSwitchLatch
+from engine.safety.manager import SafetyManager
+from engine.safety_loop import SafetyLoop
+from engine.settings import Settings
+from engine.state import DashboardState
+from engine.store import Store
+from engine.strategies.demo import DemoStrategy
+from engine.trading.desk import TradingDesk
+from engine.trading.ledger import Ledger
+from engine.trading.reconcile import Reconciler
+from engine.venues.base import (
+    AccountEvent,
+    Broker,
+    MarketFeed,
+    OrderEvent,
+    VenueAccount,
+    VenuePosition,
+)
+from engine.venues.registry import build_broker, build_feed
+
+
+class EngineParts:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        bus: EventBus,
+        state: DashboardState,
+        *,
+        feed: MarketFeed | None,
+        broker: Broker,
+        store: Store,
+        strategy: DemoStrategy | None,
+        market: MarketView,
+        safety: SafetyManager,
+        desk: TradingDesk,
+        reconciler: Reconciler,
+    ) -> None:
+        self.settings, self.clock, self.bus, self.state = settings, clock, bus, state
+        self.feed, self.broker, self.store, self.strategy = feed, broker, store, strategy
+        self.market, self.safety, self.desk, self.reconciler = market, safety, desk, reconciler
+        self.venue_account: VenueAccount | None = None
+        self.publisher = Publisher(settings, bus, state, market=market, desk=desk, store=store)
+        self.safety_loop = SafetyLoop(
+            settings,
+            clock,
+            bus,
+            state,
+            safety=safety,
+            desk=desk,
+            market=market,
+            publisher=self.publisher,
+        )
+        self.router = MarketRouter(
+            settings,
+            bus,
+            state,
+            market=market,
+            desk=desk,
+            broker=broker,
+            feed=feed,
+            strategy=strategy,
+        )
+        self.commands = OperatorControls(
+            desk=desk,
+            market=market,
+            safety=safety,
+            store=store,
+            strategy=strategy,
+            bus=bus,
+            safety_loop=self.safety_loop,
+        )
+
+    # ----- start -----
+    def boot(self) -> None:
+        """Restore the state from the store and the latch, then reconcile with the venue."""
+        if self.store.migration is not None:  # the activity log says the upgrade happened
+            self.bus.publish("system", {"message": self.store.migration.describe()})
+        self.safety.boot()
+        now = self.clock.time()
+        self.safety_loop.booted(now)
+        self.desk.restore(self.safety_loop.session_start(now))
+        self._adopt_into_new_venue_record()
+        self.desk.all_trades = list(reversed(self.store.load_trades()))
+        self.publisher.equity_points.extend(self.store.load_equity())
+        self.reconciler.run(now)  # the venue's record against the store, before any order
+        if self.safety.trading_state.value == "HALTED":
+            self.desk.detach_strategy(self.safety.state_reason())
+
+    def _adopt_into_new_venue_record(self) -> None:
+        """A data directory from before the paper venue kept its own record: the venue starts
+        from the store's positions and open orders (the only record there was)."""
+        adopt = getattr(self.broker, "adopt", None)
+        if adopt is None:
+            return
+        positions = [
+            VenuePosition(p.symbol, p.qty, p.avg_price, p.multiplier)
+            for p in self.desk.ledger.positions().values()
+        ]
+        adopt(positions, self.store.load_orders(open_only=True), self.desk.ledger.cash)
+
+    def publish_snapshot(self) -> None:
+        """The complete snapshot (account, safety, breakers...) from the restored state.
+
+        Runs in boot, before the server answers anything, so no page ever sees an empty
+        account or safety section; market history comes later, in `router.warm_up` slices.
+        """
+        self.publisher.publish_snapshot()
+        self.safety_loop.publish(force=True)
+        self.bus.publish("system", {"message": "engine started", "kind": "start"})
+
+    # ----- what the venue reports -----
+    def on_venue(self, event: OrderEvent | AccountEvent) -> None:
+        """Order updates and account changes; connection changes go to `router.on_connection`."""
+        if isinstance(event, OrderEvent):
+            self.desk.on_order_event(event)
+        elif isinstance(event, AccountEvent):
+            self.venue_account = event.account
+
+    def strategy_status(self) -> str:
+        if self.strategy is None:
+            return "none"
+        return "running" if self.desk.strategy_attached else "stopped"
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def assemble_parts(
+    settings: Settings,
+    clock: Clock,
+    bus: EventBus,
+    state: DashboardState,
+    *,
+    feed: MarketFeed | None,
+    broker: Broker,
+    store: Store,
+    strategy: DemoStrategy | None,
+    instruments: dict[str, Any],
+) -> EngineParts:
+    """The safety manager, the desk and the reconciler around a given venue, feed and store."""
+    market = MarketView(instruments, clock)
+    safety = SafetyManager(
+        clock=clock,
+        bus=bus,
+        store=store,
+        latch=KillSwitchLatch(settings.latch_path),
+        board=BreakerBoard(build_breakers(settings.breaker_names, settings)),
+        limits=Limits.from_settings(settings),
+    )
+    desk = TradingDesk(
+        clock=clock,
+        bus=bus,
+        state=state,
+        store=store,
+        broker=broker,
+        ledger=Ledger(instruments, settings.starting_balance),
+        market=market,
+        safety=safety,
+        starting_balance=settings.starting_balance,
+    )
+    reconciler = Reconciler(
+        venue=broker,
+        store=store,
+        positions=lambda: {s: p.qty for s, p in desk.ledger.positions().items()},
+        apply_fills=desk.apply_fills,
+        safety=safety,
+        bus=bus,
+        clock=clock,
+        every_s=settings.reconcile_every_s,
+        grace_s=settings.reconcile_grace_s,
+    )
+    return EngineParts(
+        settings,
+        clock,
+        bus,
+        state,
+        feed=feed,
+        broker=broker,
+        store=store,
+        strategy=strategy,
+        market=market,
+        safety=safety,
+        desk=desk,
+        reconciler=reconciler,
+    )
+
+
+def build_parts(
+    settings: Settings, clock: Clock, bus: EventBus, state: DashboardState
+) -> EngineParts:
+    """The feed and the broker that VIGIL_FEED and VIGIL_BROKER name (engine/venues/registry)."""
+    feed = build_feed(settings, clock)
+    instruments = feed.instruments
+    broker = build_broker(settings, clock, instruments)
+    strategy = DemoStrategy(instruments) if settings.strategy == "demo" else None
+    return assemble_parts(
+        settings,
+        clock,
+        bus,
+        state,
+        feed=feed,
+        broker=broker,
+        store=Store(settings.db_path),
+        strategy=strategy,
+        instruments=instruments,
+    )

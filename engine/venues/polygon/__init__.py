@@ -1,0 +1,1 @@
+"""Polygon market data through `massive` (the maintained polygon-api-client): VIGIL_FEED=polygon."""

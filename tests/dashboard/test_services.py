@@ -1,0 +1,101 @@
+"""The app's services: one typed object built by the factory, which starts no thread; the
+serving process starts the bridge, and shutdown stops in the reverse order of the start."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import wsgi
+from dashboard import create_app
+from dashboard.services import Services
+from engine.runtime import EngineRuntime
+from engine.settings import Settings
+from engine.users import UserStore
+from tests.conftest import wait_until
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[EngineRuntime]:
+    rt = EngineRuntime(settings)
+    rt.boot()
+    yield rt
+    rt.stop()
+
+
+def _threads() -> set[threading.Thread]:
+    return set(threading.enumerate())
+
+
+def test_factory_then_services_hold_what_it_was_given(
+    settings: Settings, runtime: EngineRuntime
+) -> None:
+    users = UserStore(settings.db_path)
+    app = create_app(settings, runtime, users=users)
+    services = Services.of(app)
+    assert services.settings is settings and services.users is users
+    assert services.runtime is runtime and services.engine() is runtime
+    assert services.store is runtime.parts.store and services.engine_store() is services.store
+    assert services.notifier is None
+    with app.app_context():
+        from dashboard.services import services as current
+
+        assert current() is services
+
+
+def test_factory_without_engine_then_no_store_and_engine_refused(settings: Settings) -> None:
+    services = Services.of(create_app(settings, None))
+    assert services.runtime is None and services.store is None
+    with pytest.raises(RuntimeError, match="without an engine"):
+        services.engine()
+
+
+def test_factory_then_no_thread_started_until_the_bridge_is(
+    settings: Settings, runtime: EngineRuntime
+) -> None:
+    before = _threads()
+    app = create_app(settings, runtime)
+    assert _threads() == before  # the factory builds, it starts nothing
+    services = Services.of(app)
+    runtime.bus.publish("system", {"message": "before the bridge"})
+    assert services.bridge.step() is False  # not subscribed to the bus either
+
+    services.start_bridge()
+    started = wait_until(lambda: _threads() - before, 5, "the bridge's thread")
+    try:
+        client = services.socketio.test_client(app)  # no session: refused, so no emits to it
+        assert not client.is_connected()
+        sent_before = services.bridge.emitted
+        runtime.bus.publish("system", {"message": "after the bridge"})
+        wait_until(lambda: services.bridge.emitted > sent_before, 5, "the bridge to emit")
+    finally:
+        services.stop_bridge()
+    wait_until(lambda: not any(t.is_alive() for t in started), 5, "the bridge to stop")
+
+
+class _Recorder:
+    def __init__(self, calls: list[str], name: str) -> None:
+        self.calls, self.name = calls, name
+
+    def stop(self, *args: Any) -> None:
+        self.calls.append(f"{self.name}.stop")
+
+
+class _FakeServices:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def engine(self) -> _Recorder:
+        return _Recorder(self.calls, "engine")
+
+    def stop_bridge(self) -> None:
+        self.calls.append("bridge.stop")
+
+
+def test_shutdown_then_engine_notifier_bridge_in_that_order() -> None:
+    calls: list[str] = []
+    wsgi._shutdown(_FakeServices(calls), _Recorder(calls, "notifier"))  # type: ignore[arg-type]
+    assert calls == ["engine.stop", "notifier.stop", "bridge.stop"]
