@@ -102,3 +102,32 @@ def test_server_on_the_fake_exchange_shows_venue_book_positions_and_halts(
         assert not [p for p in fake.ex.positions.values() if p.qty]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"VIGIL_CCXT_API_KEY": ""}, "VIGIL_CCXT_API_KEY"),
+        ({"VIGIL_CCXT_MARKET": "futures"}, "VIGIL_CCXT_MARKET"),
+        ({"VIGIL_TRADING_MODE": "live", "VIGIL_LIVE_ACCOUNT": "999"}, "VIGIL_LIVE_ACCOUNT"),
+    ],
+)
+def test_start_refused_then_one_line_naming_the_variable(
+    fake: FakeBinance, tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
+    base = {
+        "VIGIL_BROKER": "ccxt",
+        "VIGIL_FEED": "ccxt",
+        "VIGIL_SYMBOLS": "BTCUSDT",
+        "VIGIL_CCXT_MARKET": "swap",
+        "VIGIL_CCXT_API_KEY": API_KEY,
+        "VIGIL_CCXT_SECRET": SECRET,
+        "VIGIL_CCXT_API_URL": fake.url,
+    }
+    server = ServerProcess(tmp_path / "var", **(base | env))
+    code = server.run_to_exit(60)
+    output = server.output()
+    assert code != 0, output
+    errors = [line for line in output.splitlines() if line.startswith("vigil:")]
+    assert len(errors) == 1 and variable in errors[0], output
+    assert "Traceback" not in output

@@ -13,7 +13,9 @@ import pytest
 
 from engine.clock import SystemClock
 from engine.models import AssetClass, Instrument, OrderType, Side
-from engine.settings_group import SettingsError, load_group
+from engine.settings import SettingsError
+from engine.settings_group import SettingsError as GroupSettingsError
+from engine.settings_group import load_group
 from engine.venues.ccxt import errors
 from engine.venues.ccxt.build import build_ccxt_broker
 from engine.venues.ccxt.exchange import MarketRules, make_exchange
@@ -77,7 +79,7 @@ def test_live_mode_then_the_exchanges_own_urls() -> None:
     ],
 )
 def test_bad_setting_then_one_line_naming_it(env: dict[str, str], variable: str) -> None:
-    with pytest.raises(SettingsError, match=f"^{variable}: "):
+    with pytest.raises(GroupSettingsError, match=f"^{variable}: "):
         load_group(CcxtSettings, env)
 
 

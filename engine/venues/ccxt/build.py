@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from engine.clock import Clock
 from engine.models import Instrument
-from engine.settings import Settings
-from engine.settings_group import SettingsError, load_group
+from engine.settings import Settings, SettingsError
+from engine.settings_group import SettingsError as GroupSettingsError
+from engine.settings_group import load_group
 from engine.venues.base import Broker, MarketFeed, VenueError
 from engine.venues.ccxt.broker import CcxtBroker
 from engine.venues.ccxt.feed import CcxtFeed
@@ -14,10 +15,17 @@ from engine.venues.ccxt.settings import DEFAULT_SYMBOLS, CcxtSettings
 from engine.venues.mode import TradingModeSettings
 
 
+def _groups() -> tuple[CcxtSettings, TradingModeSettings]:
+    try:
+        return load_group(CcxtSettings), load_group(TradingModeSettings)
+    except GroupSettingsError as exc:  # the start's own one-line refusal, not a traceback
+        raise SettingsError(str(exc)) from None
+
+
 def build_ccxt_broker(
     settings: Settings, clock: Clock, instruments: dict[str, Instrument]
 ) -> Broker:
-    group = load_group(CcxtSettings)
+    group, mode = _groups()
     if not group.has_keys:
         raise SettingsError(
             "VIGIL_CCXT_API_KEY: VIGIL_BROKER=ccxt needs the exchange's API key and "
@@ -28,7 +36,6 @@ def build_ccxt_broker(
             "VIGIL_FEED: VIGIL_BROKER=ccxt needs VIGIL_FEED=ccxt (its symbols are the "
             "exchange's markets)"
         )
-    mode = load_group(TradingModeSettings)
     broker = CcxtBroker(group, mode, instruments, clock=clock)
     try:
         broker.connect()  # markets (rounding, minimums) ready before the first order
@@ -36,15 +43,16 @@ def build_ccxt_broker(
         if mode.live:  # the live-account guard refuses the start here, in one line
             text = str(exc)
             line = text if text.startswith("VIGIL_") else f"VIGIL_BROKER: {text}"
+            broker.stop()
             raise SettingsError(line) from None
         # Testnet: a fault is retried once started, a refused key halts, saying so.
     return broker
 
 
 def build_ccxt_feed(settings: Settings, clock: Clock) -> MarketFeed:
-    group = load_group(CcxtSettings)
+    group, mode = _groups()
     symbols = settings.symbol_list or list(DEFAULT_SYMBOLS)
     try:
-        return CcxtFeed(group, load_group(TradingModeSettings), symbols, clock=clock)
+        return CcxtFeed(group, mode, symbols, clock=clock)
     except VenueError as exc:
         raise SettingsError(f"VIGIL_CCXT_EXCHANGE: {exc}") from None
