@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
 from flask import Flask
 
-from engine.settings import Settings, SettingsError, load_settings
+from dashboard.settings import VigilSettings, load_settings
+from engine.settings_group import SettingsError
 
 if TYPE_CHECKING:
     from dashboard.services import Services
@@ -31,7 +31,7 @@ def _refuse(message: str, code: int = BOOT_ERROR) -> NoReturn:
     raise SystemExit(code)
 
 
-def _settings_or_exit(code: int = BOOT_ERROR) -> Settings:
+def _settings_or_exit(code: int = BOOT_ERROR) -> VigilSettings:
     try:
         return load_settings()
     except SettingsError as exc:
@@ -57,14 +57,14 @@ def serve() -> Flask:
     from engine.runtime import EngineRuntime
     from engine.store import StoreError
     from engine.users import UserStore
-    from notifier.config import NotifierConfigError, build_dispatcher
+    from notifier.config import build_dispatcher
 
     settings = _settings_or_exit()
     logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.web.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        runtime = EngineRuntime(settings)
+        runtime = EngineRuntime(settings.engine)
     except SettingsError as exc:
         _refuse(f"configuration error: {exc}")
     except DataDirLocked as exc:
@@ -74,13 +74,9 @@ def serve() -> Flask:
     # The latch is read here, before any broker or strategy runs, and the whole snapshot is
     # published before the app exists: no request can see it half built.
     runtime.boot()
-    users = UserStore(settings.db_path)
-    generated = users.ensure_admin(settings.admin_password)
-    try:
-        notifier = build_dispatcher(os.environ, settings.data_dir)
-    except NotifierConfigError as exc:
-        runtime.stop()
-        _refuse(f"configuration error: {exc}")
+    users = UserStore(settings.engine.store.db_path)
+    generated = users.ensure_admin(settings.web.admin_password)
+    notifier = build_dispatcher(settings.alerts, settings.engine.store.data_dir)
     app = build(settings, runtime, notifier=notifier, users=users)
     register(app)
     services = Services.of(app)
@@ -107,20 +103,21 @@ def _shutdown(services: Services, notifier: Dispatcher) -> None:
             services.stop_bridge()
 
 
-def _banner(settings: Settings, generated: str | None) -> None:
-    url = f"http://{settings.host}:{settings.port}"
+def _banner(settings: VigilSettings, generated: str | None) -> None:
+    web = settings.web
+    url = f"http://{web.host}:{web.port}"
     lines = [f"Vigil is serving on {url}"]
     if generated:
         lines.append(f"First run: log in as 'admin' with password: {generated}")
         lines.append("(shown once; stored only as a hash. Set VIGIL_ADMIN_PASSWORD to choose it.)")
-    elif settings.admin_password:
+    elif web.admin_password:
         lines.append("Log in as 'admin' with the password in VIGIL_ADMIN_PASSWORD.")
     else:
         lines.append("Log in with an existing account (flask --app wsgi users list).")
     print("\n".join(lines), flush=True)
-    if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.secure_cookies:
+    if web.host not in ("127.0.0.1", "localhost", "::1") and not web.secure_cookies:
         warning = (
-            f"SECURITY WARNING: Vigil is bound to {settings.host}, reachable from other "
+            f"SECURITY WARNING: Vigil is bound to {web.host}, reachable from other "
             "machines, without VIGIL_SECURE_COOKIES=1: session cookies can travel in clear "
             "text. Bind 127.0.0.1 behind a TLS proxy and set VIGIL_SECURE_COOKIES=1."
         )

@@ -19,8 +19,8 @@ from dashboard.bridge import SocketBridge
 from dashboard.connection_guard import BoundedWebSocket, ConnectionGuard
 from dashboard.event_guard import EventGuard
 from dashboard.services import Notifier, Services
+from dashboard.settings import VigilSettings
 from dashboard.share_links import ShareLinks
-from engine.settings import Settings
 from engine.users import UserStore
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 def create_app(
-    settings: Settings,
+    settings: VigilSettings,
     runtime: EngineRuntime | None,
     *,
     notifier: Notifier | None = None,
@@ -36,16 +36,17 @@ def create_app(
 ) -> Flask:
     """Build the app; start nothing. `runtime` may be None for CLI-only use (no engine, no
     broker). The serving process starts the bridge (`Services.start_bridge`), see wsgi.serve."""
+    web, files = settings.web, settings.engine.store
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.secret_key or load_or_create_secret(settings.data_dir),
+        SECRET_KEY=web.secret_key or load_or_create_secret(files.data_dir),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_SECURE=web.secure_cookies,
         SESSION_COOKIE_NAME="vigil_session",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        MAX_CONTENT_LENGTH=settings.max_message_bytes,
-        VIGIL_ORIGINS=settings.origins,
+        MAX_CONTENT_LENGTH=web.max_message_bytes,
+        VIGIL_ORIGINS=web.origins,
         JSON_SORT_KEYS=False,
     )
     app.json = security.BoundedJSONProvider(app)
@@ -54,7 +55,7 @@ def create_app(
         app,
         async_mode="threading",
         # The handshake's origin check is installed by security.install (same rule as HTTP).
-        max_http_buffer_size=settings.max_message_bytes,
+        max_http_buffer_size=web.max_message_bytes,
         ping_interval=10,
         ping_timeout=10,
         # Websocket only (the page asks for nothing else): a long-poll would hold a thread
@@ -64,13 +65,13 @@ def create_app(
     eio = socketio.server.eio
     eio._async = {  # this server's copy: the driver table is shared module state
         **eio._async,
-        "websocket": BoundedWebSocket.limited_to(settings.max_message_bytes),
+        "websocket": BoundedWebSocket.limited_to(web.max_message_bytes),
     }
     event_guard = EventGuard(socketio.server)
     event_guard.install()
-    guard = ConnectionGuard(app.wsgi_app, app, settings, event_guard)
+    guard = ConnectionGuard(app.wsgi_app, app, web, event_guard)
     app.wsgi_app = guard  # type: ignore[method-assign]
-    if settings.trust_proxy:
+    if web.trust_proxy:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         # Outermost, so the socket path (guard, origin check) sees the same client address,
@@ -78,10 +79,10 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     Services(
         settings=settings,
-        users=users or UserStore(settings.db_path),
+        users=users or UserStore(files.db_path),
         throttle=auth.LoginThrottle(),
-        sessions=auth.SessionRevocations(settings.db_path),
-        share_links=ShareLinks(settings.db_path, app.secret_key or ""),
+        sessions=auth.SessionRevocations(files.db_path),
+        share_links=ShareLinks(files.db_path, app.secret_key or ""),
         socketio=socketio,
         bridge=SocketBridge(socketio, clock=runtime.clock if runtime is not None else None),
         event_guard=event_guard,

@@ -14,13 +14,14 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from dashboard.services import services
+from dashboard.settings import VigilSettings
 from dashboard.share_links import ShareLinks
 from engine.models import KillLevel
 from engine.safety.latch import KillSwitchLatch, LatchCorrupt
 from engine.safety.manager import ENGAGED_KEY, FLATTEN_KEY
 from engine.safety.trust import RESET_ACTION, void_reset
-from engine.settings import Settings
 from engine.store import Store, StoreError
+from engine.store.settings import StoreSettings
 from engine.users import ROLES, UserError, UserStore
 
 kill_switch = AppGroup("kill-switch", help="Engage, inspect or reset the kill switch latch.")
@@ -28,8 +29,13 @@ users_cli = AppGroup("users", help="Manage operator accounts.")
 share_cli = AppGroup("share", help="Read-only share links: create, list, revoke.")
 
 
-def _settings() -> Settings:
+def _settings() -> VigilSettings:
     return services().settings
+
+
+def _files() -> StoreSettings:
+    """Where the store and the latch are: the data directory's files."""
+    return _settings().engine.store
 
 
 def _fail(message: str) -> None:
@@ -51,20 +57,20 @@ def engage(level: str, reason: str, actor: str | None) -> None:
     """Write the latch. A running server acts on it within a second; a stopped one starts HALTED."""
     if len(reason.strip()) < 3:
         _fail("--reason needs at least 3 characters")
-    settings = _settings()
+    files = _files()
     who = actor or f"cli:{getpass.getuser()}"
     try:
-        state, changed = KillSwitchLatch(settings.latch_path).engage(
+        state, changed = KillSwitchLatch(files.latch_path).engage(
             KillLevel(level), reason.strip(), who, time.time()
         )
     except OSError as exc:
-        _fail(f"cannot write the latch {settings.latch_path}: {exc.strerror or exc}")
+        _fail(f"cannot write the latch {files.latch_path}: {exc.strerror or exc}")
         return
     word = "engaged" if changed else "already engaged at this level or higher"
     click.echo(f"kill switch {word}: {json.dumps(state.to_dict())}")
     # The latch alone already halts: a store that cannot take the record must not hide that.
     try:
-        store = Store(settings.db_path)
+        store = Store(files.db_path)
         try:
             store.set_kv(ENGAGED_KEY, "1")
             if state.level is KillLevel.FLATTEN:
@@ -87,7 +93,7 @@ def engage(level: str, reason: str, actor: str | None) -> None:
 def status() -> None:
     """Print the latch as JSON; exit 2 when it cannot be read (the server would start HALTED)."""
     try:
-        state = KillSwitchLatch(_settings().latch_path).read()
+        state = KillSwitchLatch(_files().latch_path).read()
     except LatchCorrupt as exc:
         click.echo(json.dumps({"engaged": None, "error": str(exc)}))
         sys.exit(2)
@@ -106,13 +112,13 @@ def reset(username: str, reason: str, confirm: str | None, password_stdin: bool)
     before the file changes: a running server releases only a latch it finds recorded there
     (engine/safety/trust.py), so a released latch written by hand keeps it HALTED.
     """
-    settings = _settings()
-    store = Store(settings.db_path)
+    files = _files()
+    store = Store(files.db_path)
     try:
         if len(reason.strip()) < 3:
             _fail("--reason needs at least 3 characters")
         password = _read_password(password_stdin)
-        user = UserStore(settings.db_path).verify(username.lower(), password)
+        user = UserStore(files.db_path).verify(username.lower(), password)
         if user is None or user.role != "admin":
             store.audit(
                 username,
@@ -139,7 +145,7 @@ def reset(username: str, reason: str, confirm: str | None, password_stdin: bool)
             recorded.append(seq)
 
         try:
-            KillSwitchLatch(settings.latch_path).reset(
+            KillSwitchLatch(files.latch_path).reset(
                 user.username, reason.strip(), time.time(), before_write=record
             )
         except (OSError, sqlite3.Error, StoreError) as exc:
@@ -165,7 +171,7 @@ def add_user(name: str, role: str, password_stdin: bool) -> None:
     """Create an account (password from a prompt, or --password-stdin)."""
     password = _read_password(password_stdin, f"Password for {name}")
     try:
-        user = UserStore(_settings().db_path).add(name, password, role)
+        user = UserStore(_files().db_path).add(name, password, role)
     except UserError as exc:
         _fail(str(exc))
         return
@@ -178,7 +184,7 @@ def add_user(name: str, role: str, password_stdin: bool) -> None:
 def passwd(name: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin, f"New password for {name}")
     try:
-        UserStore(_settings().db_path).set_password(name.lower(), password)
+        UserStore(_files().db_path).set_password(name.lower(), password)
     except UserError as exc:
         _fail(str(exc))
     click.echo(f"password changed for {name.lower()}")
@@ -188,7 +194,7 @@ def passwd(name: str, password_stdin: bool) -> None:
 @click.argument("name")
 def remove(name: str) -> None:
     try:
-        UserStore(_settings().db_path).remove(name.lower())
+        UserStore(_files().db_path).remove(name.lower())
     except UserError as exc:
         _fail(str(exc))
     click.echo(f"removed {name.lower()}")
@@ -196,7 +202,7 @@ def remove(name: str) -> None:
 
 @users_cli.command("list")
 def list_users() -> None:
-    for user in UserStore(_settings().db_path).list():
+    for user in UserStore(_files().db_path).list():
         click.echo(f"{user.username}\t{user.role}")
 
 
@@ -205,7 +211,7 @@ def _share_links() -> ShareLinks:
 
 
 def _audit(actor: str, action: str, **fields: Any) -> None:
-    store = Store(_settings().db_path)
+    store = Store(_files().db_path)
     try:
         store.audit(actor, action, **fields)
     finally:
@@ -219,13 +225,13 @@ def _audit(actor: str, action: str, **fields: Any) -> None:
 @click.option("--base-url", default=None, help="The address people reach Vigil at.")
 def share_create(ttl_hours: int, note: str, actor: str | None, base_url: str | None) -> None:
     """Print a new viewer link; it is shown once, so copy it now."""
-    settings = _settings()
+    web = _settings().web
     who = actor or f"cli:{getpass.getuser()}"
     if len(note) > 200 or any(ord(ch) < 32 or ord(ch) == 127 for ch in note):
         _fail("--note: at most 200 printable characters")
     link, token = _share_links().create(who, ttl_hours, note.strip())
     _audit(who, "share_link_created", outcome=link.id, details={"expires_ts": link.expires_ts})
-    base = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    base = (base_url or f"http://{web.host}:{web.port}").rstrip("/")
     expires = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(link.expires_ts))
     click.echo(f"{base}/share/{token}")
     click.echo(f"id {link.id}, expires {expires}", err=True)

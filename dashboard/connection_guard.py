@@ -27,7 +27,7 @@ from flask import Flask
 
 from dashboard.auth import current_user
 from dashboard.event_guard import CLIENT_KEY, EventGuard
-from engine.settings import Settings
+from dashboard.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +50,13 @@ class ConnectionGuard:
     """WSGI middleware in front of the Socket.IO app; other paths pass straight through."""
 
     def __init__(
-        self, inner: Callable[..., Any], app: Flask, settings: Settings, events: EventGuard
+        self, inner: Callable[..., Any], app: Flask, web: WebSettings, events: EventGuard
     ) -> None:
         self._inner = inner
         self._app = app
         self._events = events
-        self.max_held = max_held_sockets(settings.threads)
-        self.per_address = settings.max_connections_per_ip
+        self.max_held = max_held_sockets(web.threads)
+        self.per_address = web.max_connections_per_ip
         self._lock = threading.Lock()
         self._held: dict[str, int] = {}
         self._total = 0

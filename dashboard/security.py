@@ -37,8 +37,8 @@ from flask.json.provider import DefaultJSONProvider
 
 from dashboard.auth import error_response
 from dashboard.services import Services
+from dashboard.settings import WebSettings
 from engine.commands import MAX_PAYLOAD_DEPTH, too_deeply_nested
-from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,10 @@ NO_STORE_PREFIXES = ("/api/", "/share/")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def configured_origins(settings: Settings) -> list[str]:
+def configured_origins(web: WebSettings) -> list[str]:
     """VIGIL_ALLOWED_ORIGINS normalised to scheme://host[:port]; "*" is dropped, loudly."""
     origins: list[str] = []
-    for raw in settings.origins:
+    for raw in web.origins:
         if "*" in raw:
             log.warning("VIGIL_ALLOWED_ORIGINS: %r ignored; wildcards are never allowed", raw)
             continue
@@ -121,21 +121,21 @@ def allowed_origin(origin: str | None) -> bool:
     )
 
 
-def socket_origin_check(settings: Settings) -> Callable[[str | None, Mapping[str, Any]], bool]:
+def socket_origin_check(web: WebSettings) -> Callable[[str | None, Mapping[str, Any]], bool]:
     """The Engine.IO `cors_allowed_origins` callable: the HTTP rule, applied to the handshake.
 
     python-engineio's own same-origin default also believes X-Forwarded-Host/-Proto from any
     client; this one sees them only behind a configured proxy, where ProxyFix (outermost in
     front of the Socket.IO app too) has already applied them to the environ.
     """
-    listed = set(configured_origins(settings))
+    listed = set(configured_origins(web))
 
     def check(origin: str | None, environ: Mapping[str, Any]) -> bool:
         return page_origin_matches(
             origin,
             str(environ.get("wsgi.url_scheme", "http")),
             str(environ.get("HTTP_HOST", "")),
-            secure_cookies=settings.secure_cookies,
+            secure_cookies=web.secure_cookies,
             listed=listed,
         )
 
@@ -158,10 +158,10 @@ class BoundedJSONProvider(DefaultJSONProvider):
 
 def install(app: Flask) -> None:
     services = Services.of(app)
-    settings = services.settings
-    app.config["VIGIL_ORIGINS"] = configured_origins(settings)
+    web = services.settings.web
+    app.config["VIGIL_ORIGINS"] = configured_origins(web)
     # Set here, next to the HTTP rule, so the two cannot drift apart.
-    services.socketio.server.eio.cors_allowed_origins = socket_origin_check(settings)
+    services.socketio.server.eio.cors_allowed_origins = socket_origin_check(web)
 
     @app.before_request
     def _guard_cross_site() -> Any:

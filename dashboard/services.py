@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from dashboard.bridge import SocketBridge
     from dashboard.connection_guard import ConnectionGuard
     from dashboard.event_guard import EventGuard
+    from dashboard.settings import VigilSettings
     from dashboard.share_links import ShareLinks
     from engine.runtime import EngineRuntime
-    from engine.settings import Settings
     from engine.store import Store
     from engine.users import UserStore
 
@@ -40,7 +40,7 @@ class Services:
     """One per app, stored under `app.extensions["vigil"]`; every module reads it through
     `services()` (in a request, a socket handler or a CLI command) or `Services.of(app)`."""
 
-    settings: Settings
+    settings: VigilSettings
     users: UserStore
     throttle: LoginThrottle
     sessions: SessionRevocations

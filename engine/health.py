@@ -11,7 +11,7 @@ from engine.bus import EventBus
 from engine.clock import Clock
 from engine.models import Health
 from engine.parts import EngineParts
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.venues.base import ConnectionEvent, ConnectionState
 
@@ -19,7 +19,7 @@ from engine.venues.base import ConnectionEvent, ConnectionState
 class HealthReport:
     """Mixin for EngineRuntime: builds and publishes `system_health_update` from its fields."""
 
-    settings: Settings
+    settings: EngineSettings
     clock: Clock
     bus: EventBus
     state: DashboardState
@@ -51,15 +51,47 @@ class HealthReport:
             "last_error": self.last_error,
             "uptime_s": round(self.clock.time() - self.started_at, 1),
             "heartbeat_ts": int(self.heartbeat * 1000),
-            "feed": self.settings.feed,
-            "broker": self.settings.broker,
+            "feed": self.settings.feed.name,
+            "broker": self.settings.broker.name,
             "strategy": self.parts.strategy_status(),
             "queue_depth": self._queue.qsize(),
             "events_per_s": recent / 5.0,
             "dropped_market_events": self.dropped_market_events,
             "history_loaded": self.history_loaded.is_set(),
             "venues": {source: self._venue_status(source) for source in self.connections},
+            "trading": self._trading_status(),
         }
+
+    def _trading_status(self) -> dict[str, Any]:
+        """Paper or live and the account traded, always shown; a venue with market hours
+        (Alpaca) adds whether its market is open."""
+        broker = self.parts.broker
+        live = getattr(broker, "mode", "paper") == "live"
+        account = self.parts.venue_account or getattr(broker, "last_account", None)
+        number = account.account_id if account is not None and broker.name != "paper" else ""
+        status: dict[str, Any] = {
+            "mode": "LIVE" if live else "PAPER",
+            "account": number or "paper",
+            "market": None,
+            # The venue's own figures (Vigil's balance and equity are its ledger's).
+            "venue": None,
+        }
+        if number and account is not None:
+            status["venue"] = {
+                "cash": account.cash,
+                "equity": account.equity,
+                "buying_power": account.buying_power,
+                "currency": account.currency,
+            }
+        clock = getattr(broker, "market_clock", None)
+        if clock is not None and clock.known:
+            status["market"] = {
+                "open": clock.is_open,
+                "next_open_ts": int(clock.next_open * 1000),
+                "next_close_ts": int(clock.next_close * 1000),
+                "extended_hours": bool(getattr(broker, "extended_hours", False)),
+            }
+        return status
 
     def _venue_status(self, source: str) -> dict[str, Any]:
         event = self.connections[source]
@@ -68,7 +100,7 @@ class HealthReport:
             # Connected but silent is not healthy: say "stale" as the stale-quote check would.
             last = self.parts.market.last_data_ts or event.ts
             silent = self.clock.time() - last
-            if silent > self.settings.stale_quote_s:
+            if silent > self.settings.limits.stale_quote_s:
                 state, message = ConnectionState.STALE, f"no market data for {silent:.0f} s"
         status: dict[str, Any] = {
             "name": event.venue,

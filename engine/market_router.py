@@ -11,7 +11,7 @@ from engine.market.regime import regime_payload
 from engine.market.view import MarketView
 from engine.models import BarEvent, OrderBook, Quote, TradeTick, VixUpdate
 from engine.payloads import book_payload, signal_payload
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.strategies.demo import DemoStrategy
 from engine.trading.desk import TradingDesk
@@ -25,7 +25,7 @@ WARMUP_SLICE_STEPS = 6
 class MarketRouter:
     def __init__(
         self,
-        settings: Settings,
+        settings: EngineSettings,
         bus: EventBus,
         state: DashboardState,
         *,
@@ -50,7 +50,7 @@ class MarketRouter:
         feed = self.feed
         assert feed is not None
         self.bus.publish("progress", {"message": "loading market history", "pct": 0})
-        seconds = self.settings.sim_history_s
+        seconds = self.settings.feed.sim_history_s
         # A feed that can hand its history over in slices (the pumped sources, Polygon's
         # fetch on its own thread) does, so commands are handled between them.
         slicer = getattr(feed, "history_slices", None)
@@ -115,7 +115,7 @@ class MarketRouter:
         elif isinstance(event, VixUpdate):
             self.vix = event.value
             regime = regime_payload(
-                event.value, self.settings.regime_ultra_low_below, self.settings.regime_high_above
+                event.value, self.settings.regime.ultra_low_below, self.settings.regime.high_above
             )
             regime["source"] = event.source  # "VIX" or the feed's stand-in: the page says which
             self.state.set("regime", regime)

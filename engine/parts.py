@@ -17,7 +17,7 @@ from engine.safety.checks import Limits
 from engine.safety.latch import KillSwitchLatch
 from engine.safety.manager import SafetyManager
 from engine.safety_loop import SafetyLoop
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.store import Store
 from engine.strategies.demo import DemoStrategy
@@ -38,7 +38,7 @@ from engine.venues.registry import build_broker, build_feed
 class EngineParts:
     def __init__(
         self,
-        settings: Settings,
+        settings: EngineSettings,
         clock: Clock,
         bus: EventBus,
         state: DashboardState,
@@ -143,7 +143,7 @@ class EngineParts:
 
 
 def assemble_parts(
-    settings: Settings,
+    settings: EngineSettings,
     clock: Clock,
     bus: EventBus,
     state: DashboardState,
@@ -160,9 +160,9 @@ def assemble_parts(
         clock=clock,
         bus=bus,
         store=store,
-        latch=KillSwitchLatch(settings.latch_path),
-        board=BreakerBoard(build_breakers(settings.breaker_names, settings)),
-        limits=Limits.from_settings(settings),
+        latch=KillSwitchLatch(settings.store.latch_path),
+        board=BreakerBoard(build_breakers(settings.breakers.names, settings.limits)),
+        limits=Limits.from_settings(settings.limits),
     )
     desk = TradingDesk(
         clock=clock,
@@ -170,10 +170,10 @@ def assemble_parts(
         state=state,
         store=store,
         broker=broker,
-        ledger=Ledger(instruments, settings.starting_balance),
+        ledger=Ledger(instruments, settings.paper.starting_balance),
         market=market,
         safety=safety,
-        starting_balance=settings.starting_balance,
+        starting_balance=settings.paper.starting_balance,
     )
     reconciler = Reconciler(
         venue=broker,
@@ -183,8 +183,8 @@ def assemble_parts(
         safety=safety,
         bus=bus,
         clock=clock,
-        every_s=settings.reconcile_every_s,
-        grace_s=settings.reconcile_grace_s,
+        every_s=settings.reconcile.every_s,
+        grace_s=settings.reconcile.grace_s,
     )
     return EngineParts(
         settings,
@@ -203,13 +203,13 @@ def assemble_parts(
 
 
 def build_parts(
-    settings: Settings, clock: Clock, bus: EventBus, state: DashboardState
+    settings: EngineSettings, clock: Clock, bus: EventBus, state: DashboardState
 ) -> EngineParts:
     """The feed and the broker that VIGIL_FEED and VIGIL_BROKER name (engine/venues/registry)."""
     feed = build_feed(settings, clock)
     instruments = feed.instruments
     broker = build_broker(settings, clock, instruments)
-    strategy = DemoStrategy(instruments) if settings.strategy == "demo" else None
+    strategy = DemoStrategy(instruments) if settings.strategy.name == "demo" else None
     return assemble_parts(
         settings,
         clock,
@@ -217,7 +217,7 @@ def build_parts(
         state,
         feed=feed,
         broker=broker,
-        store=Store(settings.db_path),
+        store=Store(settings.store.db_path),
         strategy=strategy,
         instruments=instruments,
     )

@@ -9,7 +9,7 @@ from typing import Any
 from engine.bus import EventBus
 from engine.market.view import MarketView
 from engine.payloads import trade_payload
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.store import Store
 from engine.trading.desk import TradingDesk
@@ -21,7 +21,7 @@ EQUITY_CURVE_POINTS = 500
 class Publisher:
     def __init__(
         self,
-        settings: Settings,
+        settings: EngineSettings,
         bus: EventBus,
         state: DashboardState,
         *,
@@ -52,9 +52,9 @@ class Publisher:
 
     def publish_performance(self, equity_point: dict[str, Any] | None = None) -> None:
         performance = compute_performance(
-            self.desk.all_trades, list(self.equity_points), self.settings.session_tz
+            self.desk.all_trades, list(self.equity_points), self.settings.session.tz
         )
-        performance["session_tz"] = self.settings.session_tz  # the page's daily P&L days
+        performance["session_tz"] = self.settings.session.tz  # the page's daily P&L days
         self.state.set("performance", performance)
         step = max(len(self.equity_points) // EQUITY_CURVE_POINTS, 1)
         curve = [{"t": int(t * 1000), "equity": e} for t, e in list(self.equity_points)[::step]]

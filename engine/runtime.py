@@ -35,7 +35,7 @@ from engine.datadir_lock import DataDirLock
 from engine.health import HealthReport
 from engine.models import KillLevel, OrderBook, Quote, TradeTick, VixUpdate
 from engine.parts import EngineParts, build_parts
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.topics import ACTIVITY_TOPICS
 from engine.venues.base import (
@@ -83,7 +83,7 @@ class EngineRuntime(HealthReport):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: EngineSettings,
         *,
         clock: Clock | None = None,
         parts: EngineParts | None = None,
@@ -91,7 +91,7 @@ class EngineRuntime(HealthReport):
         self.settings = settings
         self.clock = clock or SystemClock()
         # Before anything in the data directory is read: a second engine stops here.
-        self.lock = DataDirLock(settings.data_dir)
+        self.lock = DataDirLock(settings.store.data_dir)
         self.lock.acquire()
         self.bus = EventBus(self.clock)
         self.state = DashboardState()
@@ -127,11 +127,10 @@ class EngineRuntime(HealthReport):
         now = self.clock.time()
         # The paper venue lives in this process: connected by construction. A broker that
         # connects over a network reports its state with ConnectionEvents like a feed does.
-        broker_state = (
-            ConnectionState.CONNECTED if settings.broker == "paper" else ConnectionState.CONNECTING
-        )
+        paper = settings.broker.name == "paper"
+        broker_state = ConnectionState.CONNECTED if paper else ConnectionState.CONNECTING
         self.connections: dict[str, ConnectionEvent] = {
-            "broker": ConnectionEvent("broker", settings.broker, broker_state, now)
+            "broker": ConnectionEvent("broker", settings.broker.name, broker_state, now)
         }
         if self.parts.feed is not None:
             self.connections["feed"] = self.parts.feed.connection()
@@ -152,7 +151,7 @@ class EngineRuntime(HealthReport):
     def start(self, *, feed: bool = True) -> None:
         self.boot()
         self._feed_wanted = feed and self.parts.feed is not None
-        if self._feed_wanted and self.settings.sim_history_s > 0:
+        if self._feed_wanted and self.settings.feed.sim_history_s > 0:
             self._history = self.parts.router.warm_up(self.clock.time())
         else:
             self.history_loaded.set()

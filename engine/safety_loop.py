@@ -11,7 +11,7 @@ from engine.market.view import MarketView
 from engine.publisher import Publisher
 from engine.safety.breakers import SafetySnapshot
 from engine.safety.manager import SafetyManager
-from engine.settings import Settings
+from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.trading.desk import TradingDesk
 from engine.trading.session import session_start
@@ -20,7 +20,7 @@ from engine.trading.session import session_start
 class SafetyLoop:
     def __init__(
         self,
-        settings: Settings,
+        settings: EngineSettings,
         clock: Clock,
         bus: EventBus,
         state: DashboardState,
@@ -42,7 +42,7 @@ class SafetyLoop:
         self._booted_at = now
 
     def session_start(self, now: float) -> float:
-        return session_start(now, self.settings.session_tz, self.settings.session_start)
+        return session_start(now, self.settings.session.tz, self.settings.session.start)
 
     def poll_latch(self) -> None:
         if self.safety.poll_latch(self.desk):
@@ -72,7 +72,7 @@ class SafetyLoop:
         equity = self.desk.ledger.equity
         points = self.publisher.equity_points
         history = [p for p in points if p[0] >= now - 1200] + [(now, equity)]
-        peak = max([equity, self.settings.starting_balance] + [e for _, e in points])
+        peak = max([equity, self.settings.paper.starting_balance] + [e for _, e in points])
         return SafetySnapshot(
             now=now,
             equity=equity,

@@ -2,11 +2,12 @@
 
 from notifier.alerts import EMERGENCY, HIGH, LOW, LOWEST, NORMAL, Alert, Channel, SendResult
 from notifier.apprise_channel import AppriseChannel
-from notifier.config import NotifierConfigError, build_channels, build_dispatcher
+from notifier.config import build_channels, build_dispatcher
 from notifier.dispatcher import Dispatcher
 from notifier.outbox import Outbox
 from notifier.pushover import PushoverChannel
 from notifier.rules import DEFAULT_RULES, AlertMapper, Rule
+from notifier.settings import AlertSettings
 
 __all__ = [
     "DEFAULT_RULES",
@@ -17,10 +18,10 @@ __all__ = [
     "NORMAL",
     "Alert",
     "AlertMapper",
+    "AlertSettings",
     "AppriseChannel",
     "Channel",
     "Dispatcher",
-    "NotifierConfigError",
     "Outbox",
     "PushoverChannel",
     "Rule",

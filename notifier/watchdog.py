@@ -14,8 +14,10 @@ from typing import Any
 import requests
 
 from engine.clock import Clock, SystemClock
+from engine.settings_group import SettingsError, load_group
 from notifier.alerts import EMERGENCY, NORMAL, Alert, Channel
 from notifier.config import build_channels
+from notifier.settings import AlertSettings, WatchdogSettings
 
 log = logging.getLogger("notifier.watchdog")
 
@@ -208,27 +210,26 @@ def run_watchdog(
     return watchdog.run(interval_s=interval_s, once=once, stop=stop, sleep=sleep)
 
 
-def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
-    port = env.get("VIGIL_PORT") or "5000"
+def _parser(watch: WatchdogSettings, port: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m notifier.watchdog",
         description="Alert (Pushover emergency / Apprise) when Vigil's server or engine stops.",
     )
     parser.add_argument(
         "--url",
-        default=env.get("VIGIL_WATCHDOG_URL") or f"http://127.0.0.1:{port}/healthz",
+        default=watch.url or f"http://127.0.0.1:{port}/healthz",
         help="health endpoint (env VIGIL_WATCHDOG_URL; default http://127.0.0.1:$VIGIL_PORT/healthz)",
     )
     parser.add_argument(
         "--stale-after",
         type=float,
-        default=float(env.get("VIGIL_WATCHDOG_STALE_S") or 30),
+        default=watch.stale_s,
         help="seconds of silence or heartbeat age that make an outage (env VIGIL_WATCHDOG_STALE_S)",
     )
     parser.add_argument(
         "--interval",
         type=float,
-        default=float(env.get("VIGIL_WATCHDOG_INTERVAL_S") or 5),
+        default=watch.interval_s,
         help="seconds between polls (env VIGIL_WATCHDOG_INTERVAL_S)",
     )
     parser.add_argument("--once", action="store_true", help="check once; exit 0 healthy, 1 not")
@@ -237,12 +238,18 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    args = _parser(env).parse_args(argv)
     logging.basicConfig(
         level=env.get("VIGIL_LOG_LEVEL") or "INFO",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    channels = build_channels(env)
+    try:
+        watch = load_group(WatchdogSettings, env)
+        channels = build_channels(load_group(AlertSettings, env))
+    except SettingsError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
+    # VIGIL_PORT is the web layer's variable: read as text, only to guess the health URL.
+    args = _parser(watch, env.get("VIGIL_PORT") or "5000").parse_args(argv)
     if not any(c.configured for c in channels):
         log.warning("no notification channel configured: outages will only be logged")
     stop = threading.Event()

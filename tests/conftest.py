@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from dashboard.settings import VigilSettings, load_settings
 from engine.clock import FakeClock
 from engine.parts import EngineParts
 from engine.runtime import EngineRuntime
-from engine.settings import Settings, load_settings
+from engine.settings import EngineSettings
 
 ADMIN_PASSWORD = "correct-horse-battery"
 TEST_SECRET_KEY = "test-secret-key-7f1c2a9e5b"
@@ -35,7 +36,7 @@ def wait_until(
         time.sleep(0.01)
 
 
-def make_settings(data_dir: Path, **env: str) -> Settings:
+def make_settings(data_dir: Path, **env: str) -> VigilSettings:
     base = {
         "VIGIL_DATA_DIR": str(data_dir),
         "VIGIL_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -48,8 +49,12 @@ def make_settings(data_dir: Path, **env: str) -> Settings:
     return load_settings(base)
 
 
+def make_engine_settings(data_dir: Path, **env: str) -> EngineSettings:
+    return make_settings(data_dir, **env).engine
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path) -> VigilSettings:
     return make_settings(tmp_path / "var")
 
 
@@ -61,9 +66,9 @@ def clock() -> FakeClock:
 class SyncEngine:
     """An engine driven from the test's thread: no writer thread, no feed pump, a fake clock."""
 
-    def __init__(self, settings: Settings, clock: FakeClock) -> None:
+    def __init__(self, settings: VigilSettings, clock: FakeClock) -> None:
         self.clock = clock
-        self.rt = EngineRuntime(settings, clock=clock)
+        self.rt = EngineRuntime(settings.engine, clock=clock)
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.rt.bus.subscribe(lambda topic, payload: self.events.append((topic, payload)))
         self.rt.boot()  # restores state and publishes the whole snapshot
@@ -115,7 +120,7 @@ class SyncEngine:
 
 
 @pytest.fixture
-def engine(settings: Settings, clock: FakeClock) -> Iterator[SyncEngine]:
+def engine(settings: VigilSettings, clock: FakeClock) -> Iterator[SyncEngine]:
     sync = SyncEngine(settings, clock)
     yield sync
     sync.close()

@@ -82,7 +82,13 @@ def test_second_server_on_one_data_dir_then_refused_in_one_line_and_first_keeps_
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"), [("VIGIL_FEED", "bogus"), ("VIGIL_BROKER", "alpaca")]
+    ("variable", "value"),
+    [
+        ("VIGIL_FEED", "bogus"),
+        ("VIGIL_BROKER", "alpaca"),
+        ("VIGIL_PORT", "abc"),  # refused by gunicorn.conf.py, before gunicorn binds
+        ("VIGIL_ALERT_QUEUE_SIZE", "0"),  # the notifier's group, before the engine starts
+    ],
 )
 def test_bad_configuration_under_gunicorn_then_one_line_and_exit(
     tmp_path: Path, variable: str, value: str

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from engine.models import OrderRequest, OrderType, Quote, Side, TradingState
+from engine.safety.settings import LimitSettings
 
 TRADING_HALTED = "TRADING_HALTED"
 REDUCING_ONLY = "REDUCING_ONLY"
@@ -25,6 +25,7 @@ DAILY_LOSS_BUDGET = "DAILY_LOSS_BUDGET"
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 WRONG_SIDE = "WRONG_SIDE"
 BRACKET_ON_REDUCING = "BRACKET_ON_REDUCING"
+MARKET_CLOSED = "MARKET_CLOSED"
 
 CHECK_CODES: tuple[str, ...] = (
     TRADING_HALTED,
@@ -34,6 +35,7 @@ CHECK_CODES: tuple[str, ...] = (
     REDUCE_ONLY_VIOLATION,
     INVALID_ORDER,
     BRACKET_ON_REDUCING,
+    MARKET_CLOSED,
     MAX_QTY,
     NO_QUOTE,
     STALE_QUOTE,
@@ -49,19 +51,10 @@ CHECK_CODES: tuple[str, ...] = (
 _REL_TOL = 1e-9
 
 
-class _LimitSettings(Protocol):
-    max_order_qty: float
-    max_notional: float
-    max_positions: int
-    price_collar_pct: float
-    stale_quote_s: float
-    order_rate_max: int
-    order_rate_window_s: float
-    daily_loss_limit: float
-
-
 @dataclass(frozen=True)
 class Limits:
+    """The limits in force: VIGIL_* at start, changed at run time by the `set_limit` command."""
+
     max_order_qty: float
     max_notional: float
     max_positions: int
@@ -72,17 +65,9 @@ class Limits:
     daily_loss_limit: float
 
     @classmethod
-    def from_settings(cls, settings: _LimitSettings) -> Limits:
-        return cls(
-            max_order_qty=settings.max_order_qty,
-            max_notional=settings.max_notional,
-            max_positions=settings.max_positions,
-            price_collar_pct=settings.price_collar_pct,
-            stale_quote_s=settings.stale_quote_s,
-            order_rate_max=settings.order_rate_max,
-            order_rate_window_s=settings.order_rate_window_s,
-            daily_loss_limit=settings.daily_loss_limit,
-        )
+    def from_settings(cls, limits: LimitSettings) -> Limits:
+        """The limits as configured; the same names as LimitSettings' fields."""
+        return cls(**limits.model_dump())
 
 
 @dataclass(frozen=True)
@@ -103,6 +88,9 @@ class PreTradeContext:
     store_writable: bool = True
     # Notional of the entries in flight in this symbol: the notional limit covers them too.
     pending_notional: float = 0.0
+    # Why the venue would queue a market order instead of filling it (its market is closed
+    # and the user has not allowed that); empty: it would fill now.
+    market_closed: str = ""
 
 
 @dataclass(frozen=True)
@@ -289,6 +277,8 @@ def review_order(req: OrderRequest, ctx: PreTradeContext, limits: Limits) -> Den
             f"{side} {req.qty:g} {req.symbol} reduces the position of {ctx.position_qty:g} "
             f"(close or reduce without a bracket, then open anew)",
         )
+    if req.type is OrderType.MARKET and ctx.market_closed:
+        return Denial(MARKET_CLOSED, ctx.market_closed)
     if _exceeds(req.qty, limits.max_order_qty):
         return Denial(MAX_QTY, f"quantity {req.qty:g} exceeds the {limits.max_order_qty:g} limit")
 

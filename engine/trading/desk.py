@@ -199,6 +199,7 @@ class TradingDesk(DeskPublishing, VenueReports, KillSwitchExecutor):
             lot_size=self.market.instruments[req.symbol].lot_size,
             store_writable=not self.storage_problem,
             pending_notional=pending_notional,
+            market_closed=_market_closed(self.broker, req.symbol),
         )
 
     def exposure(self, symbol: str) -> float:
@@ -394,3 +395,9 @@ class TradingDesk(DeskPublishing, VenueReports, KillSwitchExecutor):
         self.publish_orders()
         self.publish_positions()
         return self._with_durability({"ok": True, "orders": [order_payload(o) for o in changed]})
+
+
+def _market_closed(broker: Any, symbol: str) -> str:
+    """A venue with market hours (Alpaca) says why it would queue a market order now."""
+    closed = getattr(broker, "market_closed_reason", None)
+    return closed(symbol) if callable(closed) else ""

@@ -91,16 +91,16 @@ class KillSwitchExecutor:
                     "reason": problem or "the venue did not list it as open",
                 }
             )
-        # A cancel the venue refused while the order stays open (or its state is unknown) is
-        # as unconfirmed as one it never answered: named, and the system stays HALTED.
-        refused = [o for o in ours if o.id in answers and _still_open(answers[o.id])]
-        unconfirmed = missing + refused
-        self.unconfirmed_at_halt = [o.id for o in unconfirmed]
-        if unconfirmed:
+        # An order the venue answered for but would not cancel is as open as one it never
+        # confirmed: named with the venue's reason, and the system stays HALTED. Not an answer
+        # whose status says the order is closed anyway (it filled before it could be cancelled).
+        refused = [a for a in answers.values() if _still_open(a)]
+        self.unconfirmed_at_halt = [o.id for o in missing] + [a.order_id for a in refused]
+        if self.unconfirmed_at_halt:
             names = ", ".join(self.unconfirmed_at_halt)
-            reasons = [answers[o.id].reason for o in refused if answers[o.id].reason]
-            causes = [c for c in (problem, *reasons) if c]
-            cause = f" ({'; '.join(causes)})" if causes else ""
+            reasons = [problem] if problem else []
+            reasons += [f"{a.order_id}: {a.reason or a.status}" for a in refused]
+            cause = f" ({'; '.join(reasons)})" if reasons else ""
             self._bus.publish(
                 "risk_limit",
                 {

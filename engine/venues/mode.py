@@ -15,8 +15,16 @@ from engine.settings_group import SettingsError, SettingsGroup
 
 
 class TradingModeSettings(SettingsGroup):
-    trading_mode: Literal["paper", "live"] = Field("paper", alias="VIGIL_TRADING_MODE")
-    live_account: str = Field("", alias="VIGIL_LIVE_ACCOUNT")
+    """Trading mode (every real broker: its paper account unless both say live)"""
+
+    trading_mode: Literal["paper", "live"] = Field(
+        "paper", alias="VIGIL_TRADING_MODE", description="paper | live"
+    )
+    live_account: str = Field(
+        "",
+        alias="VIGIL_LIVE_ACCOUNT",
+        description="live only: the account number the venue reports, or the start is refused",
+    )
 
     @property
     def live(self) -> bool:

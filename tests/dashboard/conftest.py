@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 from dashboard import create_app
 from dashboard.services import Services
+from dashboard.settings import VigilSettings
 from engine.runtime import EngineRuntime
-from engine.settings import Settings
 from engine.users import UserStore
 from tests.conftest import ADMIN_PASSWORD, wait_until
 
@@ -24,11 +24,11 @@ PASSWORDS = {"admin": ADMIN_PASSWORD, "tina": "trader-pass-1", "vic": "viewer-pa
 class LiveApp:
     _markers = 0
 
-    def __init__(self, settings: Settings) -> None:
-        self.runtime = EngineRuntime(settings)
+    def __init__(self, settings: VigilSettings) -> None:
+        self.runtime = EngineRuntime(settings.engine)
         self.runtime.boot()
-        self.users = UserStore(settings.db_path)
-        self.users.ensure_admin(settings.admin_password)
+        self.users = UserStore(settings.engine.store.db_path)
+        self.users.ensure_admin(settings.web.admin_password)
         self.users.add("tina", PASSWORDS["tina"], "trader")
         self.users.add("vic", PASSWORDS["vic"], "viewer")
         self.app: Flask = create_app(settings, self.runtime, users=self.users)
@@ -84,7 +84,7 @@ class LiveApp:
 
 
 @pytest.fixture
-def live(settings: Settings) -> Iterator[LiveApp]:
+def live(settings: VigilSettings) -> Iterator[LiveApp]:
     app = LiveApp(settings)
     app.push_market(1.0)
     yield app

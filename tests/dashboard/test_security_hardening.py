@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 import wsgi
 from dashboard import create_app
 from dashboard.services import Services
+from dashboard.settings import VigilSettings, load_settings
 from engine.runtime import EngineRuntime
-from engine.settings import Settings, load_settings
 from engine.users import UserStore
 from notifier.config import build_dispatcher
 from tests.conftest import ADMIN_PASSWORD, make_settings, wait_until
@@ -120,7 +120,7 @@ def test_login_cookie_then_httponly_samesite_strict_not_secure_by_default(live: 
 def test_secret_key_then_generated_once_into_data_dir(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var", VIGIL_SECRET_KEY="")
     first, second = create_app(settings, None), create_app(settings, None)
-    key_file = settings.data_dir / "secret_key"
+    key_file = settings.engine.store.data_dir / "secret_key"
     assert first.secret_key == second.secret_key == key_file.read_text().strip()
     assert len(str(first.secret_key)) >= 64 and (key_file.stat().st_mode & 0o777) == 0o600
     given = create_app(make_settings(tmp_path / "var", VIGIL_SECRET_KEY="from-env-abc"), None)
@@ -130,7 +130,7 @@ def test_secret_key_then_generated_once_into_data_dir(tmp_path: Path) -> None:
 def test_default_bind_is_loopback_and_public_bind_warns(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert load_settings({"VIGIL_DATA_DIR": str(tmp_path / "var")}).host == "127.0.0.1"
+    assert load_settings({"VIGIL_DATA_DIR": str(tmp_path / "var")}).web.host == "127.0.0.1"
     wsgi._banner(make_settings(tmp_path / "var"), None)
     assert "WARNING" not in capsys.readouterr().err
     wsgi._banner(make_settings(tmp_path / "var", VIGIL_HOST="0.0.0.0"), None)
@@ -154,14 +154,14 @@ SECRETS = {
 class NotifiedApp(LiveApp):
     """LiveApp plus the real notifier, pointed at a loopback Pushover."""
 
-    def __init__(self, settings: Settings, pushover: PushoverFake) -> None:
-        self.runtime = EngineRuntime(settings)
+    def __init__(self, settings: VigilSettings, pushover: PushoverFake) -> None:
+        self.runtime = EngineRuntime(settings.engine)
         self.runtime.boot()
-        self.users = UserStore(settings.db_path)
-        self.users.ensure_admin(settings.admin_password)
+        self.users = UserStore(settings.engine.store.db_path)
+        self.users.ensure_admin(settings.web.admin_password)
         self.users.add("vic", PASSWORDS["vic"], "viewer")
-        env = {**SECRETS, "VIGIL_PUSHOVER_API_URL": pushover.url}
-        self.notifier = build_dispatcher(env, settings.data_dir)
+        alerts = settings.alerts.model_copy(update={"pushover_api_url": pushover.url})
+        self.notifier = build_dispatcher(alerts, settings.engine.store.data_dir)
         self.notifier.attach(self.runtime.bus)
         self.notifier.start()
         self.app = create_app(settings, self.runtime, notifier=self.notifier, users=self.users)
@@ -253,7 +253,7 @@ def test_secrets_then_absent_from_logs_payloads_errors_and_files(
     seen += [repr(app.runtime.settings), str(app.runtime.settings), repr(app.notifier.status())]
     out, err = capfd.readouterr()
     seen += [caplog.text, out, err]
-    files = [p for p in app.runtime.settings.data_dir.iterdir() if p.name != "secret_key"]
+    files = [p for p in app.runtime.settings.store.data_dir.iterdir() if p.name != "secret_key"]
     raw = b"".join(p.read_bytes() for p in files if p.is_file())
     actions = [entry["action"] for entry in app.runtime.parts.store.audit_log(limit=1000)]
     assert {"login_failed", "login", "reset_kill_switch_denied", "logout"} <= set(actions)

@@ -12,15 +12,15 @@ import pytest
 import wsgi
 from dashboard import create_app
 from dashboard.services import Services
+from dashboard.settings import VigilSettings
 from engine.runtime import EngineRuntime
-from engine.settings import Settings
 from engine.users import UserStore
 from tests.conftest import wait_until
 
 
 @pytest.fixture
-def runtime(settings: Settings) -> Iterator[EngineRuntime]:
-    rt = EngineRuntime(settings)
+def runtime(settings: VigilSettings) -> Iterator[EngineRuntime]:
+    rt = EngineRuntime(settings.engine)
     rt.boot()
     yield rt
     rt.stop()
@@ -31,9 +31,9 @@ def _threads() -> set[threading.Thread]:
 
 
 def test_factory_then_services_hold_what_it_was_given(
-    settings: Settings, runtime: EngineRuntime
+    settings: VigilSettings, runtime: EngineRuntime
 ) -> None:
-    users = UserStore(settings.db_path)
+    users = UserStore(settings.engine.store.db_path)
     app = create_app(settings, runtime, users=users)
     services = Services.of(app)
     assert services.settings is settings and services.users is users
@@ -46,7 +46,7 @@ def test_factory_then_services_hold_what_it_was_given(
         assert current() is services
 
 
-def test_factory_without_engine_then_no_store_and_engine_refused(settings: Settings) -> None:
+def test_factory_without_engine_then_no_store_and_engine_refused(settings: VigilSettings) -> None:
     services = Services.of(create_app(settings, None))
     assert services.runtime is None and services.store is None
     with pytest.raises(RuntimeError, match="without an engine"):
@@ -54,7 +54,7 @@ def test_factory_without_engine_then_no_store_and_engine_refused(settings: Setti
 
 
 def test_factory_then_no_thread_started_until_the_bridge_is(
-    settings: Settings, runtime: EngineRuntime
+    settings: VigilSettings, runtime: EngineRuntime
 ) -> None:
     before = _threads()
     app = create_app(settings, runtime)

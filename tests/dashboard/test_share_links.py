@@ -115,14 +115,16 @@ def test_revoked_elsewhere_then_next_socket_command_refused(live: LiveApp) -> No
     client, _ = open_link(live, created["url"])
     socket = share_socket(live, client)
     assert socket.emit("request_state", {}, callback=True)["ok"] is True
-    ShareLinks(live.runtime.settings.db_path, live.app.secret_key).revoke(created["id"], "cli")
+    ShareLinks(live.runtime.settings.store.db_path, live.app.secret_key).revoke(
+        created["id"], "cli"
+    )
     answer = socket.emit("request_state", {}, callback=True)
     assert answer == {"ok": False, "error": {"code": "UNAUTHENTICATED", "message": "log in first"}}
 
 
 def test_link_past_its_expiry_then_refused(live: LiveApp) -> None:
     clock = FakeClock(start=time.time())
-    db, secret = live.runtime.settings.db_path, live.app.secret_key
+    db, secret = live.runtime.settings.store.db_path, live.app.secret_key
     live.services.share_links = ShareLinks(db, secret, clock=clock)
     created = create_link(live, ttl_hours=1)
     client, answer = open_link(live, created["url"])

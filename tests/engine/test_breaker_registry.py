@@ -39,7 +39,7 @@ def test_breakers_when_built_from_settings_then_thresholds_follow_the_settings(
         VIGIL_MAX_POSITIONS="7",
         VIGIL_ORDER_RATE_MAX="9",
     )
-    built = {b.name: b for b in build_breakers(list(BREAKER_TYPES), settings)}
+    built = {b.name: b for b in build_breakers(list(BREAKER_TYPES), settings.engine.limits)}
     assert built["daily_loss"].threshold == 250
     assert built["max_positions"].threshold == 7
     assert built["order_rate"].threshold == 18  # the runaway guard sits at twice the limit

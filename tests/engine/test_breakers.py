@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dashboard.settings import VigilSettings, load_settings
 from engine.clock import FakeClock
 from engine.safety.breakers import (
     BREAKER_TYPES,
@@ -25,7 +26,7 @@ from engine.safety.breakers import (
     Trip,
     build_breakers,
 )
-from engine.settings import DEFAULT_BREAKERS, Settings, load_settings
+from engine.safety.settings import DEFAULT_BREAKERS
 
 NOW = FakeClock().time()
 CALM = SafetySnapshot(
@@ -177,7 +178,7 @@ def test_reading_pct_is_share_of_threshold_used():
     assert MaxPositionsBreaker(0).evaluate(snap(open_positions=1)).triggered
 
 
-def _settings(tmp_path: Path, **env: str) -> Settings:
+def _settings(tmp_path: Path, **env: str) -> VigilSettings:
     return load_settings({"VIGIL_DATA_DIR": str(tmp_path), **env})
 
 
@@ -189,7 +190,7 @@ def test_build_breakers_from_default_settings_in_configured_order(tmp_path: Path
         VIGIL_ORDER_RATE_MAX="10",
         VIGIL_ORDER_RATE_WINDOW_S="30",
     )
-    breakers = build_breakers(settings.breaker_names, settings)
+    breakers = build_breakers(settings.engine.breakers.names, settings.engine.limits)
     assert [b.name for b in breakers] == DEFAULT_BREAKERS.split(",")
     by_name = {b.name: b for b in breakers}
     assert by_name["daily_loss"].threshold == 750

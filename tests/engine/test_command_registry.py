@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from dashboard.settings import VigilSettings
 from engine import command_docs
 from engine.clock import FakeClock
 from engine.commands import COMMAND_SPECS, QUERY_SPECS, SPECS, parse_command
 from engine.controls import OperatorControls
 from engine.runtime import EngineRuntime
-from engine.settings import Settings
 from engine.users import ROLES
 from tests.conftest import ADMIN_PASSWORD, SyncEngine
 
@@ -80,9 +80,9 @@ def test_query_then_no_safety_published_and_command_then_safety_published(
 
 
 @pytest.fixture
-def blocked(settings: Settings, clock: FakeClock) -> Iterator[EngineRuntime]:
+def blocked(settings: VigilSettings, clock: FakeClock) -> Iterator[EngineRuntime]:
     """A runtime whose 'engine thread' is stuck: commands wait in the queue until drained."""
-    rt = EngineRuntime(settings, clock=clock)
+    rt = EngineRuntime(settings.engine, clock=clock)
     rt.boot()
     gate = threading.Event()
     stuck = threading.Thread(target=gate.wait, daemon=True)

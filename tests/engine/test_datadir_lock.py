@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.settings import VigilSettings
 from engine.clock import SystemClock
 from engine.datadir_lock import DataDirLock, DataDirLocked
 from engine.models import KillLevel
 from engine.runtime import EngineRuntime
 from engine.safety.latch import KillSwitchLatch
-from engine.settings import Settings
 from tests.server_process import ROOT
 
 HOLDER = """
@@ -28,10 +28,10 @@ sys.stdin.read()
 
 
 @pytest.fixture
-def other_process(settings: Settings) -> Iterator[subprocess.Popen[str]]:
+def other_process(settings: VigilSettings) -> Iterator[subprocess.Popen[str]]:
     """Another process holding the data directory, as a running server's worker would."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(settings.data_dir)],
+        [sys.executable, "-c", HOLDER, str(settings.engine.store.data_dir)],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -45,37 +45,39 @@ def other_process(settings: Settings) -> Iterator[subprocess.Popen[str]]:
 
 
 def test_data_dir_held_by_another_process_then_engine_refuses_naming_its_pid(
-    settings: Settings, other_process: subprocess.Popen[str]
+    settings: VigilSettings, other_process: subprocess.Popen[str]
 ) -> None:
     with pytest.raises(DataDirLocked) as refused:
-        EngineRuntime(settings)
+        EngineRuntime(settings.engine)
     message = str(refused.value)
-    assert f"pid {other_process.pid}" in message and str(settings.data_dir) in message
+    assert f"pid {other_process.pid}" in message and str(settings.engine.store.data_dir) in message
     assert "\n" not in message
     assert refused.value.holder == other_process.pid
     # Nothing of the engine was built: the store was never opened by the refused engine.
-    assert not settings.db_path.exists()
+    assert not settings.engine.store.db_path.exists()
 
 
 def test_holder_exits_then_the_next_engine_starts(
-    settings: Settings, other_process: subprocess.Popen[str]
+    settings: VigilSettings, other_process: subprocess.Popen[str]
 ) -> None:
     other_process.kill()  # as in a crash: the kernel drops the lock with the process
     other_process.wait(10)
-    rt = EngineRuntime(settings)
+    rt = EngineRuntime(settings.engine)
     try:
         rt.boot()
-        assert (settings.data_dir / "engine.lock").read_text().strip() == str(os.getpid())
+        assert (settings.engine.store.data_dir / "engine.lock").read_text().strip() == str(
+            os.getpid()
+        )
     finally:
         rt.stop()
-    assert (settings.data_dir / "engine.lock").read_text() == ""
+    assert (settings.engine.store.data_dir / "engine.lock").read_text() == ""
 
 
 def test_engine_holds_lock_then_latch_cli_path_still_writes(
-    settings: Settings, other_process: subprocess.Popen[str]
+    settings: VigilSettings, other_process: subprocess.Popen[str]
 ) -> None:
     """The kill-switch CLI writes the latch file only; it must not need the engine's lock."""
-    latch = KillSwitchLatch(settings.latch_path)
+    latch = KillSwitchLatch(settings.engine.store.latch_path)
     latch.engage(KillLevel.HALT, "from cli", "cli:ops", SystemClock().time())
     assert latch.read().engaged
 

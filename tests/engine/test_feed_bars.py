@@ -19,7 +19,7 @@ from engine.state import DashboardState
 from engine.venues.base import ConnectionEvent, VenueError
 from engine.venues.pumped import PumpedFeed
 from engine.venues.sim.catalogue import select_instruments
-from tests.conftest import make_settings, wait_until
+from tests.conftest import make_engine_settings, wait_until
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z: a 4h bucket boundary
 SYMBOLS = ["SPY", "QQQ", "BTC/USD"]
@@ -90,7 +90,7 @@ def test_subscribe_when_a_symbol_is_unknown_then_venue_error_naming_it_and_nothi
 def test_runtime_subscribes_the_configured_instruments_before_the_feed_starts(
     tmp_path: Path,
 ) -> None:
-    rt = EngineRuntime(make_settings(tmp_path / "var", VIGIL_SYMBOLS="QQQ, BTC/USD"))
+    rt = EngineRuntime(make_engine_settings(tmp_path / "var", VIGIL_SYMBOLS="QQQ, BTC/USD"))
     calls: list[Any] = []
     feed = rt.parts.feed
     real_subscribe, real_start = feed.subscribe, feed.start
@@ -122,7 +122,7 @@ def engine_parts(tmp_path: Path) -> tuple[EngineParts, list[tuple[str, dict[str,
     published: list[tuple[str, dict[str, Any]]] = []
     bus.subscribe(lambda topic, payload: published.append((topic, payload)), {"bar_update"})
     c = build_parts(
-        make_settings(tmp_path / "var", VIGIL_SYMBOLS="QQQ"), clock, bus, DashboardState()
+        make_engine_settings(tmp_path / "var", VIGIL_SYMBOLS="QQQ"), clock, bus, DashboardState()
     )
     return c, published, clock
 

@@ -7,15 +7,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from dashboard.settings import VigilSettings
 from engine.clock import FakeClock, SystemClock
 from engine.models import TradeTick
 from engine.runtime import EngineRuntime
-from engine.settings import Settings
 from engine.venues.base import ConnectionEvent, ConnectionState, MarketFeed
 from engine.venues.pumped import PumpedFeed
 from engine.venues.sim.catalogue import select_instruments
 from engine.venues.sim.feed import SimulatedFeed
-from tests.conftest import make_settings, wait_until
+from tests.conftest import make_engine_settings, make_settings, wait_until
 
 T0 = 1_767_225_600.0
 
@@ -90,7 +90,7 @@ def test_failing_steps_then_reconnecting_with_attempts_then_connected_again() ->
 def test_runtime_when_feed_fails_then_errors_counted_and_health_shows_attempts(
     tmp_path: Path,
 ) -> None:
-    rt = EngineRuntime(make_settings(tmp_path / "var", VIGIL_SIM_TICK_MS="5"))
+    rt = EngineRuntime(make_engine_settings(tmp_path / "var", VIGIL_SIM_TICK_MS="5"))
     real_step = rt.parts.feed.step
     failing = threading.Event()
     failing.set()
@@ -140,7 +140,7 @@ def test_replay_when_played_out_then_health_says_ended(tmp_path: Path) -> None:
         VIGIL_REPLAY_SPEED="600",
         VIGIL_SIM_TICK_MS="10",
     )
-    rt = EngineRuntime(settings)
+    rt = EngineRuntime(settings.engine)
     rt.start()
     try:
         wait_until(lambda: rt.health_payload()["venues"]["feed"]["state"] == "ended", 20, "end")
@@ -153,16 +153,16 @@ def test_replay_when_played_out_then_health_says_ended(tmp_path: Path) -> None:
 
 
 def test_connected_feed_when_silent_then_stale_until_data_arrives(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
-    rt = EngineRuntime(settings, clock=clock)
+    rt = EngineRuntime(settings.engine, clock=clock)
     rt.boot()
     try:
         assert rt.health_payload()["venues"]["feed"]["state"] == "connecting"
         rt.submit_market(ConnectionEvent("feed", "sim", ConnectionState.CONNECTED, clock.time()))
         rt.drain()
         assert rt.health_payload()["venues"]["feed"]["state"] == "connected"
-        clock.advance(settings.stale_quote_s + 1)
+        clock.advance(settings.engine.limits.stale_quote_s + 1)
         feed = rt.health_payload()["venues"]["feed"]
         assert feed["state"] == "stale" and feed["message"] == "no market data for 11 s"
         for event in rt.parts.feed.step(clock.time(), 0.2):

@@ -42,7 +42,7 @@ def test_fill_when_disk_full_then_booked_halted_and_stored_once_when_space_retur
 
         small_disk.free()
         assert engine.parts.desk.retry_unsaved() is True
-        fresh = Store(settings.db_path)
+        fresh = Store(settings.engine.store.db_path)
         try:
             fills = fresh.load_fills()
         finally:

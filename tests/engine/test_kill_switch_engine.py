@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
+from dashboard.settings import VigilSettings
 from engine.clock import FakeClock
 from engine.commands import KillSwitchCmd
 from engine.models import KillLevel
 from engine.runtime import EngineRuntime
 from engine.safety.latch import KillSwitchLatch
-from engine.settings import Settings
 from tests.conftest import SyncEngine
 
 
@@ -89,7 +89,7 @@ def test_flatten_then_positions_closed_and_latched_until_reset(engine: SyncEngin
 
 
 def test_reset_when_flatten_could_not_finish_then_refused(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
     engine = SyncEngine(settings, clock)
     engine.market(2)
@@ -107,16 +107,16 @@ def test_reset_when_flatten_could_not_finish_then_refused(
 
 
 def test_latch_written_by_another_process_then_running_engine_halts_within_a_second(
-    settings: Settings,
+    settings: VigilSettings,
 ) -> None:
-    rt = EngineRuntime(settings)
+    rt = EngineRuntime(settings.engine)
     seen = threading.Event()
     rt.bus.subscribe(lambda t, p: seen.set(), {"kill_switch_activated"})
     rt.start(feed=False)
     try:
         assert rt.wait_idle(10)  # the engine runs and has read the latch once
         started = time.monotonic()
-        KillSwitchLatch(settings.latch_path).engage(
+        KillSwitchLatch(settings.engine.store.latch_path).engage(
             KillLevel.HALT, "from cli", "cli:ops", time.time()
         )
         assert seen.wait(1.0), "the engine did not notice the latch within 1 s"
@@ -126,8 +126,8 @@ def test_latch_written_by_another_process_then_running_engine_halts_within_a_sec
         rt.stop()
 
 
-def test_two_operators_engage_at_once_then_exactly_one_cancel_all(settings: Settings) -> None:
-    rt = EngineRuntime(settings)
+def test_two_operators_engage_at_once_then_exactly_one_cancel_all(settings: VigilSettings) -> None:
+    rt = EngineRuntime(settings.engine)
     rt.start(feed=False)
     try:
         answers: list[dict] = []
@@ -156,9 +156,9 @@ def test_two_operators_engage_at_once_then_exactly_one_cancel_all(settings: Sett
 
 
 def test_boot_when_latch_is_garbage_then_halted_with_reason(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
-    settings.latch_path.write_text('{"body": {"engaged": tru')
+    settings.engine.store.latch_path.write_text('{"body": {"engaged": tru')
     engine = SyncEngine(settings, clock)
     assert engine.parts.safety.trading_state.value == "HALTED"
     assert "unreadable" in engine.parts.safety.state_reason()
@@ -168,23 +168,23 @@ def test_boot_when_latch_is_garbage_then_halted_with_reason(
     engine.close()
 
 
-def test_boot_when_latch_truncated_then_halted(settings: Settings, clock: FakeClock) -> None:
-    latch = KillSwitchLatch(settings.latch_path)
+def test_boot_when_latch_truncated_then_halted(settings: VigilSettings, clock: FakeClock) -> None:
+    latch = KillSwitchLatch(settings.engine.store.latch_path)
     latch.engage(KillLevel.PAUSE, "seed", "t", time.time())
-    data = settings.latch_path.read_bytes()
-    settings.latch_path.write_bytes(data[: len(data) // 2])
+    data = settings.engine.store.latch_path.read_bytes()
+    settings.engine.store.latch_path.write_bytes(data[: len(data) // 2])
     engine = SyncEngine(settings, clock)
     assert engine.parts.safety.trading_state.value == "HALTED"
     engine.close()
 
 
 def test_boot_when_latch_missing_but_store_says_engaged_then_halted(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
     first = SyncEngine(settings, clock)
     first.do("kill_switch", {"level": "halt", "reason": "before crash"})
     first.close()
-    settings.latch_path.unlink()
+    settings.engine.store.latch_path.unlink()
     second = SyncEngine(settings, clock)
     assert second.parts.safety.trading_state.value == "HALTED"
     assert "missing" in second.parts.safety.state_reason()
@@ -192,7 +192,7 @@ def test_boot_when_latch_missing_but_store_says_engaged_then_halted(
 
 
 def test_restart_while_halted_then_halted_before_any_order(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
     first = SyncEngine(settings, clock)
     first.do("kill_switch", {"level": "halt", "reason": "overnight"})

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dashboard.settings import load_settings
 from engine.clock import FakeClock
 from engine.models import OrderRequest, OrderType, Quote, Side, TradingState
 from engine.safety.checks import (
@@ -18,7 +19,6 @@ from engine.safety.checks import (
     is_reducing,
     review_order,
 )
-from engine.settings import load_settings
 
 NOW = FakeClock().time()
 QUOTE = Quote("SPY", bid=99.0, ask=101.0, bid_size=5, ask_size=5, ts=NOW)  # mid 100
@@ -195,6 +195,9 @@ CASES: list[tuple[str, OrderRequest, dict[str, Any], str | None]] = [
         "BRACKET_ON_REDUCING",
     ),
     ("bracket_on_flipping_sell", sell(8, stop_loss=103), LONG5, "BRACKET_ON_REDUCING"),
+    # a venue whose market is closed would queue a market order: denied; a limit rests
+    ("market_order_while_closed", buy(), {"market_closed": "market closed"}, "MARKET_CLOSED"),
+    ("limit_order_while_closed", limit(buy, 1, 100), {"market_closed": "market closed"}, None),
     # lot size, when known
     ("lot_size_multiple", buy(0.3), {"lot_size": 0.1}, None),
     ("lot_size_violated", buy(0.25), {"lot_size": 0.1}, "INVALID_ORDER"),
@@ -263,7 +266,7 @@ def test_limits_from_settings_takes_every_limit(tmp_path: Path):
             "VIGIL_DAILY_LOSS_LIMIT": "250",
         }
     )
-    assert Limits.from_settings(settings) == Limits(
+    assert Limits.from_settings(settings.engine.limits) == Limits(
         max_order_qty=7,
         max_notional=750,
         max_positions=2,

@@ -12,13 +12,13 @@ import pytest
 from engine.clock import FakeClock
 from engine.models import Quote, TradeTick, VixUpdate
 from engine.runtime import EngineRuntime
-from engine.settings import SettingsError
+from engine.settings_group import SettingsError
 from engine.venues.bar_trades import BarRow, bar_trades
 from engine.venues.base import ConnectionEvent, ConnectionState
 from engine.venues.replay.bars import replay_instrument
 from engine.venues.replay.csv_file import load_replay, parse_timestamp
 from engine.venues.replay.feed import ReplayFeed, build_replay_feed
-from tests.conftest import make_settings
+from tests.conftest import make_engine_settings, make_settings
 
 # The repo is cloned next to shared/ (here and in CI): <repo>/../shared/data.
 QQQ_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "QQQ_2020-04_1m.csv"
@@ -74,7 +74,7 @@ class ReplayEngine:
 
     def __init__(self, tmp_path: Path, **env: str) -> None:
         self.clock = FakeClock(start=time.time())
-        self.rt = EngineRuntime(make_settings(tmp_path / "var", **env), clock=self.clock)
+        self.rt = EngineRuntime(make_engine_settings(tmp_path / "var", **env), clock=self.clock)
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.rt.bus.subscribe(lambda topic, payload: self.events.append((topic, payload)))
         self.rt.boot()
@@ -277,7 +277,7 @@ def test_bad_file_when_building_the_engine_then_one_line_names_the_line_and_prob
     path = write(tmp_path, text)
     settings = make_settings(tmp_path / "var", **replay_env(path))
     with pytest.raises(SettingsError) as caught:
-        build_replay_feed(settings)
+        build_replay_feed(settings.engine.feed)
     message = str(caught.value)
     assert message.startswith(f"VIGIL_REPLAY_CSV: {path}")
     assert expected in message
@@ -296,7 +296,7 @@ def test_header_when_mixed_case_with_extra_columns_then_read(tmp_path: Path) -> 
 def test_missing_file_when_starting_then_settings_error(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "var", **replay_env(tmp_path / "nope.csv"))
     with pytest.raises(SettingsError, match=r"^VIGIL_REPLAY_CSV: .*nope.csv: cannot be read"):
-        build_replay_feed(settings)
+        build_replay_feed(settings.engine.feed)
 
 
 def test_replay_without_csv_when_loading_settings_then_refused(tmp_path: Path) -> None:
@@ -308,7 +308,7 @@ def test_file_without_symbol_column_when_no_replay_symbol_then_refused(tmp_path:
     path = write(tmp_path, HEADER + "2020-04-01T08:00:00Z,10,11,9,10,5\n")
     settings = make_settings(tmp_path / "var", VIGIL_FEED="replay", VIGIL_REPLAY_CSV=str(path))
     with pytest.raises(SettingsError, match="VIGIL_REPLAY_SYMBOL must name its symbol"):
-        build_replay_feed(settings)
+        build_replay_feed(settings.engine.feed)
 
 
 # ----- start and end ---------------------------------------------------------------------------
@@ -321,7 +321,7 @@ def test_replay_start_when_set_then_first_trade_there_and_history_is_the_bars_be
     rows = load_replay([csv], ["QQQ"]).rows["QQQ"]
     start = "2020-04-02T13:30:00Z"
     settings = make_settings(tmp_path / "var", **replay_env(csv, VIGIL_REPLAY_START=start))
-    feed = build_replay_feed(settings)
+    feed = build_replay_feed(settings.engine.feed)
     history = feed.history(time.time(), 3600)
     first = next(e for e in feed.step(1_800_000_000.0) if isinstance(e, TradeTick))
     assert first.ts == parse_timestamp(start)
@@ -356,7 +356,7 @@ def test_replay_start_when_after_the_file_then_refused(tmp_path: Path) -> None:
         tmp_path / "var", **replay_env(path, VIGIL_REPLAY_START="2021-01-01T00:00:00Z")
     )
     with pytest.raises(SettingsError, match=r"^VIGIL_REPLAY_START: 2021-01-01T00:00:00Z is after"):
-        build_replay_feed(settings)
+        build_replay_feed(settings.engine.feed)
 
 
 def test_replay_start_when_unparseable_then_refused_at_settings(tmp_path: Path) -> None:

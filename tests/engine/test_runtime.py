@@ -9,20 +9,20 @@ from typing import Any
 
 import pytest
 
+from dashboard.settings import VigilSettings
 from engine.clock import FakeClock
 from engine.models import Order, OrderStatus, OrderType, Quote, Side
 from engine.parts import assemble_parts
 from engine.runtime import EngineRuntime
-from engine.settings import Settings
 from engine.venues.paper.venue import PaperVenue
 from engine.venues.sim.catalogue import DEFAULT_INSTRUMENTS
 from tests.conftest import SyncEngine, make_settings, wait_until
 
 
 def test_handler_raises_then_degraded_error_published_and_thread_keeps_running(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: VigilSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rt = EngineRuntime(settings)
+    rt = EngineRuntime(settings.engine)
     errors: list[dict[str, Any]] = []
     rt.bus.subscribe(lambda t, p: errors.append(p), {"error"})
     rt.start(feed=False)
@@ -91,7 +91,7 @@ def test_round_trip_then_trade_recorded_with_pnl_and_history_event(engine: SyncE
 
 
 def test_restart_then_trades_positions_and_pnl_rebuilt_from_store(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
     first = SyncEngine(settings, clock)
     first.market(2)
@@ -141,11 +141,13 @@ def test_error_burst_then_error_rate_breaker_halts(engine: SyncEngine) -> None:
 
 
 def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
     instruments = dict(DEFAULT_INSTRUMENTS)
     # The venue's own record holds an order the store never saw (placed outside Vigil).
-    outside = PaperVenue(instruments, settings.paper_venue_path, clock=clock, latency_ms=0)
+    outside = PaperVenue(
+        instruments, settings.engine.store.paper_venue_path, clock=clock, latency_ms=0
+    )
     outside.start(lambda event: None)
     outside.on_market(Quote("SPY", 409.9, 410.1, 1.0, 1.0, clock.time()))
     stray = Order(
@@ -161,7 +163,9 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
     )
     outside.submit(stray)
     clock.advance(60)  # the venue stamps the order itself: let it age past the grace
-    broker = PaperVenue(instruments, settings.paper_venue_path, clock=clock, latency_ms=0)
+    broker = PaperVenue(
+        instruments, settings.engine.store.paper_venue_path, clock=clock, latency_ms=0
+    )
     from engine.bus import EventBus
     from engine.state import DashboardState
     from engine.store import Store
@@ -170,17 +174,17 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
 
     bus, state = EventBus(clock), DashboardState()
     parts = assemble_parts(
-        settings,
+        settings.engine,
         clock,
         bus,
         state,
         feed=PumpedFeed(SimulatedFeed(1, instruments), clock=clock, tick_s=0.2),
         broker=broker,
-        store=Store(settings.db_path),
+        store=Store(settings.engine.store.db_path),
         strategy=None,
         instruments=instruments,
     )
-    rt = EngineRuntime(settings, clock=clock, parts=parts)
+    rt = EngineRuntime(settings.engine, clock=clock, parts=parts)
     rt.boot()
     assert rt.parts.safety.trading_state.value == "REDUCING"
     assert "X-1" in rt.parts.safety.reconcile_issue
@@ -194,8 +198,8 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
     rt.parts.close()
 
 
-def test_commands_queue_ahead_of_market_backlog(settings: Settings) -> None:
-    rt = EngineRuntime(settings)
+def test_commands_queue_ahead_of_market_backlog(settings: VigilSettings) -> None:
+    rt = EngineRuntime(settings.engine)
     rt.boot()
     events = rt.parts.feed.step(time.time(), 0.2) * 200
     for event in events:
@@ -237,8 +241,8 @@ def test_trade_closed_then_performance_counts_it_on_the_next_turn(engine: SyncEn
     assert engine.topics("performance_update")[-1]["performance"]["trades"] == 1
 
 
-def test_event_rate_then_counted_per_second_without_a_ceiling(settings: Settings) -> None:
-    rt = EngineRuntime(settings)
+def test_event_rate_then_counted_per_second_without_a_ceiling(settings: VigilSettings) -> None:
+    rt = EngineRuntime(settings.engine)
     now = time.monotonic()
     for second in range(1, 7):
         for _ in range(3000):

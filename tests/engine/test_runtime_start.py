@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from dashboard.settings import VigilSettings
 from engine.clock import FakeClock
 from engine.commands import EmptyCmd, KillSwitchCmd, PlaceOrderCmd, ResetKillSwitchCmd
 from engine.models import KillLevel
 from engine.runtime import EngineRuntime
-from engine.settings import Settings
 from tests.conftest import make_settings, wait_until
 
 
@@ -30,8 +30,8 @@ class _Blocked:
 
 
 @pytest.fixture
-def blocked(settings: Settings, clock: FakeClock) -> Iterator[EngineRuntime]:
-    rt = EngineRuntime(settings, clock=clock)
+def blocked(settings: VigilSettings, clock: FakeClock) -> Iterator[EngineRuntime]:
+    rt = EngineRuntime(settings.engine, clock=clock)
     rt.boot()
     gate = _Blocked()
     rt._thread = gate.thread  # the engine "runs" but is stuck: commands wait in the queue
@@ -45,15 +45,15 @@ def messages(rt: EngineRuntime, kind: str) -> list[str]:
     return [a["message"] for a in rt.snapshot()["activity"] if a.get("kind") == kind]
 
 
-def test_boot_then_snapshot_complete_before_the_engine_thread_runs(settings: Settings) -> None:
-    rt = EngineRuntime(settings)
+def test_boot_then_snapshot_complete_before_the_engine_thread_runs(settings: VigilSettings) -> None:
+    rt = EngineRuntime(settings.engine)
     rt.boot()
     try:
         snap = rt.snapshot()
         for section in ("account", "safety", "breakers", "health"):
             assert snap[section], f"{section} is empty after boot"
         assert snap["safety"]["trading_state"] == "ACTIVE"
-        assert snap["account"]["balance"] == settings.starting_balance
+        assert snap["account"]["balance"] == settings.engine.paper.starting_balance
         assert snap["health"]["status"] == "OK"
         assert rt.readiness() == (False, "the engine is not running")
     finally:
@@ -62,7 +62,7 @@ def test_boot_then_snapshot_complete_before_the_engine_thread_runs(settings: Set
 
 def test_long_history_then_a_command_answers_while_it_still_loads(tmp_path: Any) -> None:
     settings = make_settings(tmp_path / "var", VIGIL_SIM_HISTORY_S=str(3 * 86_400))
-    rt = EngineRuntime(settings)
+    rt = EngineRuntime(settings.engine)
     rt.start()
     try:
         assert rt.readiness() == (True, "ready")
@@ -77,10 +77,10 @@ def test_long_history_then_a_command_answers_while_it_still_loads(tmp_path: Any)
 
 
 def test_history_slices_then_bars_filled_but_not_counted_as_live_data(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
-    settings = settings.model_copy(update={"sim_history_s": 3600.0})
-    rt = EngineRuntime(settings, clock=clock)
+    settings = make_settings(settings.engine.store.data_dir, VIGIL_SIM_HISTORY_S="3600")
+    rt = EngineRuntime(settings.engine, clock=clock)
     rt.boot()
     try:
         slices = list(rt.parts.router.warm_up(clock.time()))
@@ -130,8 +130,8 @@ def test_risk_reducing_command_after_its_caller_timed_out_then_runs_and_says_so(
     ]
 
 
-def test_command_answered_in_time_then_no_late_or_dropped_message(settings: Settings) -> None:
-    rt = EngineRuntime(settings)
+def test_command_answered_in_time_then_no_late_or_dropped_message(settings: VigilSettings) -> None:
+    rt = EngineRuntime(settings.engine)
     rt.start(feed=False)
     try:
         assert rt.call("pause_entries", EmptyCmd(), "t") == {"ok": True}
@@ -141,8 +141,8 @@ def test_command_answered_in_time_then_no_late_or_dropped_message(settings: Sett
         rt.stop()
 
 
-def test_wait_idle_then_everything_queued_before_it_was_handled(settings: Settings) -> None:
-    rt = EngineRuntime(settings)
+def test_wait_idle_then_everything_queued_before_it_was_handled(settings: VigilSettings) -> None:
+    rt = EngineRuntime(settings.engine)
     rt.start(feed=False)
     try:
         for _ in range(20):
@@ -155,8 +155,8 @@ def test_wait_idle_then_everything_queued_before_it_was_handled(settings: Settin
         rt.stop()
 
 
-def test_wait_idle_when_engine_not_running_then_false(settings: Settings) -> None:
-    rt = EngineRuntime(settings)
+def test_wait_idle_when_engine_not_running_then_false(settings: VigilSettings) -> None:
+    rt = EngineRuntime(settings.engine)
     try:
         assert rt.wait_idle(0.1) is False
     finally:
@@ -164,9 +164,9 @@ def test_wait_idle_when_engine_not_running_then_false(settings: Settings) -> Non
 
 
 def test_event_rate_then_measured_on_the_injected_clock(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
-    rt = EngineRuntime(settings, clock=clock)
+    rt = EngineRuntime(settings.engine, clock=clock)
     rt.boot()
     try:
         clock.set(float(int(clock.time())) + 0.5)
@@ -187,7 +187,7 @@ def test_event_rate_then_measured_on_the_injected_clock(
 def test_feed_pump_then_steps_with_the_injected_clock(tmp_path: Any) -> None:
     settings = make_settings(tmp_path / "var", VIGIL_SIM_TICK_MS="5")
     clock = FakeClock()
-    rt = EngineRuntime(settings, clock=clock)
+    rt = EngineRuntime(settings.engine, clock=clock)
     steps: list[float] = []
     feed_step = rt.parts.feed.step
 

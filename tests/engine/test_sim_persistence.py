@@ -29,7 +29,7 @@ def test_restart_when_sim_ran_then_prices_chart_and_pnl_carry_on(tmp_path: Path)
     common = {"VIGIL_SYMBOLS": SYMBOLS, "VIGIL_STRATEGY": "none", "VIGIL_SIM_HISTORY_S": "600"}
     # First run: a fast market, so it moves far from where a new market (same seed) would be.
     first = make_settings(data, VIGIL_SIM_SPEED="300", VIGIL_SIM_TICK_MS="20", **common)
-    rt = EngineRuntime(first)
+    rt = EngineRuntime(first.engine)
     seen = quotes_seen(rt)
     rt.start()
     try:
@@ -46,7 +46,7 @@ def test_restart_when_sim_ran_then_prices_chart_and_pnl_carry_on(tmp_path: Path)
     assert rt.parts.desk.ledger.position("SPY") is not None
 
     second = make_settings(data, VIGIL_SIM_SPEED="1", VIGIL_SIM_TICK_MS="50", **common)
-    rt = EngineRuntime(second)
+    rt = EngineRuntime(second.engine)
     seen = quotes_seen(rt)
     rt.start()
     try:
@@ -122,7 +122,7 @@ def test_corrupt_state_file_when_starting_then_new_market_and_a_warning(tmp_path
     data.mkdir()
     (data / STATE_FILE).write_text('{"version": 1, "now": "soon"')
     settings = make_settings(data, VIGIL_SIM_TICK_MS="20")
-    rt = EngineRuntime(settings)
+    rt = EngineRuntime(settings.engine)
     rt.start()
     try:
 
@@ -140,7 +140,7 @@ def test_corrupt_state_file_when_starting_then_new_market_and_a_warning(tmp_path
         rt.stop()
     # The bad file was replaced by a good one at stop.
     state = json.loads((data / STATE_FILE).read_text())
-    assert state["version"] == 1 and state["seed"] == settings.seed
+    assert state["version"] == 1 and state["seed"] == settings.engine.feed.seed
 
 
 def test_state_file_when_values_bad_then_refused_and_fresh(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The outbox file on its own, and building channels and the dispatcher from settings."""
+"""The outbox file on its own, and building channels and the dispatcher from the alerts group."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings import load_settings
+from dashboard.settings import load_settings
+from engine.settings_group import SettingsError, load_group
 from notifier.alerts import EMERGENCY, Alert
 from notifier.apprise_channel import AppriseChannel
-from notifier.config import NotifierConfigError, build_channels, build_dispatcher
+from notifier.config import build_channels, build_dispatcher
 from notifier.outbox import Outbox
 from notifier.pushover import DEFAULT_API_URL, PushoverChannel
+from notifier.settings import AlertSettings
 from tests.notifier.pushover_fake import TOKEN, USER
 
 
@@ -61,7 +63,7 @@ def test_build_channels_from_env_keys_then_pushover_and_apprise() -> None:
         "VIGIL_PUSHOVER_EMERGENCY_RETRY_S": "120",
     }
 
-    pushover, apprise = build_channels(env)
+    pushover, apprise = build_channels(load_group(AlertSettings, env))
 
     assert isinstance(pushover, PushoverChannel) and isinstance(apprise, AppriseChannel)
     assert pushover.configured and pushover.api_url == "http://127.0.0.1:9/1/messages.json"
@@ -69,12 +71,12 @@ def test_build_channels_from_env_keys_then_pushover_and_apprise() -> None:
     assert not apprise.configured and apprise.unconfigured_reason is None
 
 
-def test_build_channels_from_engine_settings_then_same_values(tmp_path: Path) -> None:
+def test_build_channels_from_the_process_settings_then_same_values(tmp_path: Path) -> None:
     settings = load_settings(
         {"PUSHOVER_USER_KEY": USER, "PUSHOVER_API_TOKEN": TOKEN, "VIGIL_DATA_DIR": str(tmp_path)}
     )
 
-    pushover, _ = build_channels(settings)
+    pushover, _ = build_channels(settings.alerts)
 
     assert pushover.configured and pushover.api_url == DEFAULT_API_URL
 
@@ -82,7 +84,7 @@ def test_build_channels_from_engine_settings_then_same_values(tmp_path: Path) ->
 def test_build_dispatcher_then_outbox_in_data_dir_and_rules_applied(tmp_path: Path) -> None:
     env = {"VIGIL_ALERT_MIN_PRIORITY": "high", "VIGIL_ALERT_DEDUPE_S": "60"}
 
-    dispatcher = build_dispatcher(env, tmp_path)
+    dispatcher = build_dispatcher(load_group(AlertSettings, env), tmp_path)
     dispatcher.handle_event("trade_executed", {"symbol": "SPY", "side": "buy"})
     dispatcher.handle_event("error", {"message": "x"})
 
@@ -104,8 +106,8 @@ def test_build_dispatcher_then_outbox_in_data_dir_and_rules_applied(tmp_path: Pa
 def test_build_dispatcher_with_bad_value_then_error_names_variable(
     tmp_path: Path, env: dict[str, str], variable: str
 ) -> None:
-    with pytest.raises(NotifierConfigError, match=f"^{variable}: "):
-        build_dispatcher(env, tmp_path)
+    with pytest.raises(SettingsError, match=f"^{variable}: "):
+        build_dispatcher(load_group(AlertSettings, env), tmp_path)
 
 
 def test_import_notifier_then_no_web_framework_loaded() -> None:

@@ -152,15 +152,14 @@ def test_instruments_from_alpaca_notation() -> None:
         alpaca_instruments(["BTCUSD!"])
 
 
-def _alpaca_env(monkeypatch: pytest.MonkeyPatch, rest: Any, stream: Any, **extra: str) -> None:
-    for name, value in {
+def _alpaca_env(rest: Any, stream: Any, **extra: str) -> dict[str, str]:
+    return {
         "ALPACA_API_KEY": API_KEY,
         "ALPACA_SECRET_KEY": SECRET_KEY,
         "VIGIL_ALPACA_DATA_URL": rest.url,
         "VIGIL_ALPACA_STREAM_URL": stream.url,
         **extra,
-    }.items():
-        monkeypatch.setenv(name, value)
+    }
 
 
 def test_registry_refuses_alpaca_without_keys_in_one_line(
@@ -170,31 +169,29 @@ def test_registry_refuses_alpaca_without_keys_in_one_line(
     monkeypatch.delenv("ALPACA_SECRET_KEY", raising=False)
     settings = make_settings(tmp_path / "var", VIGIL_FEED="alpaca")
     with pytest.raises(RootSettingsError, match=r"^ALPACA_API_KEY: ") as refused:
-        build_feed(settings, SystemClock())
+        build_feed(settings.engine, SystemClock())
     assert "\n" not in str(refused.value)
 
 
-def test_registry_builds_the_alpaca_feed_for_the_symbols(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fakes: Any
-) -> None:
+def test_registry_builds_the_alpaca_feed_for_the_symbols(tmp_path: Path, fakes: Any) -> None:
     rest, stream = fakes
-    _alpaca_env(monkeypatch, rest, stream)
-    settings = make_settings(tmp_path / "var", VIGIL_FEED="alpaca", VIGIL_SYMBOLS="SPY,ETH/USD")
-    feed = build_feed(settings, SystemClock())
+    env = _alpaca_env(rest, stream, VIGIL_FEED="alpaca")
+    settings = make_settings(tmp_path / "var", **env, VIGIL_SYMBOLS="SPY,ETH/USD")
+    feed = build_feed(settings.engine, SystemClock())
     assert isinstance(feed, AlpacaFeed) and list(feed.instruments) == ["SPY", "ETH/USD"]
-    bad = make_settings(tmp_path / "var2", VIGIL_FEED="alpaca", VIGIL_SYMBOLS="SPY 261218C500")
+    bad = make_settings(tmp_path / "var2", **env, VIGIL_SYMBOLS="SPY 261218C500")
     with pytest.raises(RootSettingsError, match="VIGIL_SYMBOLS"):
-        build_feed(bad, SystemClock())
+        build_feed(bad.engine, SystemClock())
 
 
 def test_engine_with_alpaca_feed_when_the_stream_goes_silent_then_stale_feed_halts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fakes: Any
+    tmp_path: Path, fakes: Any
 ) -> None:
     rest, stream = fakes
-    _alpaca_env(monkeypatch, rest, stream, VIGIL_ALPACA_STALE_S="10")
+    env = _alpaca_env(rest, stream, VIGIL_ALPACA_STALE_S="10", VIGIL_FEED="alpaca")
     clock = FakeClock(start=time.time())
     settings = make_settings(
-        tmp_path / "var", VIGIL_FEED="alpaca", VIGIL_SYMBOLS="BTC/USD", VIGIL_STRATEGY="none"
+        tmp_path / "var", **env, VIGIL_SYMBOLS="BTC/USD", VIGIL_STRATEGY="none"
     )
     engine = SyncEngine(settings, clock)
     feed = engine.parts.feed

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dashboard.settings import VigilSettings
 from engine.clock import FakeClock
 from engine.models import Fill, Order, OrderStatus, OrderType, Side
-from engine.settings import Settings
 from engine.venues.base import OrderEvent, OrderEventKind
 from tests.conftest import SyncEngine, make_settings
 
@@ -264,7 +264,7 @@ def test_orders_in_flight_count_against_position_and_notional_limits(
 
 
 def test_restart_then_desk_and_venue_match_orders_by_vigil_id(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
     first = SyncEngine(settings, clock)
     first.market(2)
@@ -293,14 +293,15 @@ def test_restart_then_desk_and_venue_match_orders_by_vigil_id(
 
 
 def test_data_dir_from_before_the_venue_record_then_venue_adopts_the_store(
-    settings: Settings, clock: FakeClock
+    settings: VigilSettings, clock: FakeClock
 ) -> None:
     first = SyncEngine(settings, clock)
     first.market(2)
     place(first)  # a position
     order_id = resting_limit(first)
     first.close()
-    settings.paper_venue_path.unlink()  # as the previous version left it: no venue record
+    # As the previous version left it: no venue record.
+    settings.engine.store.paper_venue_path.unlink()
 
     second = SyncEngine(settings, clock)
     try:
@@ -309,7 +310,7 @@ def test_data_dir_from_before_the_venue_record_then_venue_adopts_the_store(
         )
         assert [(p.symbol, p.qty) for p in second.parts.broker.positions()] == [("QQQ", 0.5)]
         assert [o.id for o in second.parts.broker.open_orders()] == [order_id]
-        assert settings.paper_venue_path.exists()
+        assert settings.engine.store.paper_venue_path.exists()
         limit = order(second, order_id).limit_price
         quote = second.parts.market.quote("QQQ")
         assert (limit is not None and quote is None) or quote is not None

@@ -33,16 +33,13 @@ SETTINGS = {
 
 
 @pytest.fixture
-def start_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rest: FakePolygonRest, ws: FakePolygonWs
-) -> Iterator[Any]:
+def start_engine(tmp_path: Path, rest: FakePolygonRest, ws: FakePolygonWs) -> Iterator[Any]:
     runtimes: list[EngineRuntime] = []
 
     def start(wait: bool = True, **env: str) -> tuple[EngineRuntime, FakeClock]:
-        for name, value in polygon_env(rest, ws, **env).items():
-            monkeypatch.setenv(name, value)
         clock = FakeClock(start=time.time())
-        rt = EngineRuntime(make_settings(tmp_path / "var", **SETTINGS), clock=clock)
+        settings = make_settings(tmp_path / "var", **SETTINGS, **polygon_env(rest, ws, **env))
+        rt = EngineRuntime(settings.engine, clock=clock)
         runtimes.append(rt)
         rt.start()
         if not wait:
@@ -152,4 +149,4 @@ def test_without_the_key_then_the_start_is_refused_naming_it(
     monkeypatch.delenv("POLYGON_API_KEY", raising=False)
     settings = make_settings(tmp_path / "var", **SETTINGS)
     with pytest.raises(SettingsError, match=r"^POLYGON_API_KEY: required"):
-        build_feed(settings, FakeClock())
+        build_feed(settings.engine, FakeClock())

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 import engine.runtime as runtime_module
+from dashboard.settings import VigilSettings
 from engine.clock import SystemClock
 from engine.commands import EmptyCmd
 from engine.runtime import COMMAND_PRIORITY, EngineRuntime, _Call, _Item
-from engine.settings import Settings, SettingsError
+from engine.settings_group import SettingsError
 from engine.venues.base import AccountEvent, VenueAccount
 from engine.venues.registry import BROKERS, FEEDS, build_broker, build_feed
 from tests.conftest import make_settings
@@ -23,8 +24,8 @@ def account_event(cash: float) -> AccountEvent:
     return AccountEvent(VenueAccount("paper", cash, cash, cash), time.time())
 
 
-def test_venue_event_then_handled_before_queued_market_data(settings: Settings) -> None:
-    rt = EngineRuntime(settings)
+def test_venue_event_then_handled_before_queued_market_data(settings: VigilSettings) -> None:
+    rt = EngineRuntime(settings.engine)
     rt.boot()
     try:
         for event in rt.parts.feed.step(time.time(), 0.2):
@@ -39,8 +40,8 @@ def test_venue_event_then_handled_before_queued_market_data(settings: Settings) 
         rt.stop()
 
 
-def test_command_then_handled_before_queued_venue_event(settings: Settings) -> None:
-    rt = EngineRuntime(settings)
+def test_command_then_handled_before_queued_venue_event(settings: VigilSettings) -> None:
+    rt = EngineRuntime(settings.engine)
     rt.boot()
     try:
         rt.submit_venue(account_event(1.0))
@@ -59,10 +60,10 @@ def test_command_then_handled_before_queued_venue_event(settings: Settings) -> N
 
 
 def test_market_backlog_then_market_dropped_but_venue_events_kept(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: VigilSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runtime_module, "MAX_MARKET_BACKLOG", 3)
-    rt = EngineRuntime(settings)
+    rt = EngineRuntime(settings.engine)
     rt.boot()
     try:
         for event in rt.parts.feed.step(time.time(), 0.2) * 3:
@@ -87,18 +88,18 @@ def test_market_backlog_then_market_dropped_but_venue_events_kept(
 
 
 def test_registry_then_one_line_per_name(tmp_path: Any) -> None:
-    assert set(BROKERS) == {"paper", "ccxt"}
+    assert set(BROKERS) == {"paper", "alpaca", "ccxt"}
     assert set(FEEDS) == {"sim", "replay", "alpaca", "polygon", "ccxt"}
     settings = make_settings(tmp_path / "var")
-    feed = build_feed(settings, SystemClock())
-    broker = build_broker(settings, SystemClock(), feed.instruments)
+    feed = build_feed(settings.engine, SystemClock())
+    broker = build_broker(settings.engine, SystemClock(), feed.instruments)
     assert broker.name == "paper"
 
 
 @pytest.mark.parametrize(
     ("env", "line"),
     [
-        ({"VIGIL_BROKER": "alpaca"}, "VIGIL_BROKER: 'alpaca' is not available"),
+        ({"VIGIL_BROKER": "ccxt"}, "VIGIL_BROKER: 'ccxt' is not available"),
         ({"VIGIL_FEED": "ccxt"}, "VIGIL_FEED: 'ccxt' is not available"),
     ],
 )
@@ -112,13 +113,13 @@ def test_registry_when_name_not_available_then_one_line_naming_the_variable(
     settings = make_settings(tmp_path / "var", **env)
     with pytest.raises(SettingsError, match=line):
         if "VIGIL_FEED" in env:
-            build_feed(settings, SystemClock())
+            build_feed(settings.engine, SystemClock())
         else:
-            build_broker(settings, SystemClock(), {})
+            build_broker(settings.engine, SystemClock(), {})
 
 
 def test_unreadable_paper_record_then_start_refused_with_one_line(tmp_path: Any) -> None:
     settings = make_settings(tmp_path / "var")
-    settings.paper_venue_path.write_text("garbage")
+    settings.engine.store.paper_venue_path.write_text("garbage")
     with pytest.raises(SettingsError, match=r"^VIGIL_DATA_DIR: paper venue record"):
-        build_broker(settings, SystemClock(), {})
+        build_broker(settings.engine, SystemClock(), {})

@@ -2,7 +2,7 @@
 snapshot and the time, built from the settings it reads (engine/safety/breakers/<name>.py).
 
 Adding a breaker: a module here with a `Breaker` subclass (name, description, unit, action,
-`measure`, and `from_settings` if it reads settings) and one line in `BREAKER_TYPES`.
+`measure`, and `from_settings` if it reads the limits) and one line in `BREAKER_TYPES`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 from engine.safety.breakers.base import (
     Breaker,
-    BreakerSettings,
     Reading,
     SafetySnapshot,
     Trip,
@@ -25,6 +24,7 @@ from engine.safety.breakers.max_positions import MaxPositionsBreaker
 from engine.safety.breakers.order_rate import OrderRateBreaker
 from engine.safety.breakers.rapid_loss import RapidLossBreaker
 from engine.safety.breakers.stale_feed import StaleFeedBreaker
+from engine.safety.settings import LimitSettings
 
 BREAKER_TYPES: dict[str, type[Breaker]] = {
     cls.name: cls
@@ -40,7 +40,7 @@ BREAKER_TYPES: dict[str, type[Breaker]] = {
 }
 
 
-def build_breakers(names: Sequence[str], settings: BreakerSettings) -> list[Breaker]:
+def build_breakers(names: Sequence[str], limits: LimitSettings) -> list[Breaker]:
     """Breakers in the configured order; a typo or a repeat stops the start, never passes."""
     known = ", ".join(BREAKER_TYPES)
     seen: set[str] = set()
@@ -52,7 +52,7 @@ def build_breakers(names: Sequence[str], settings: BreakerSettings) -> list[Brea
         if name in seen:
             raise ValueError(f"VIGIL_BREAKERS: breaker {name!r} is listed twice")
         seen.add(name)
-        breakers.append(BREAKER_TYPES[name].from_settings(settings))
+        breakers.append(BREAKER_TYPES[name].from_settings(limits))
     return breakers
 
 
@@ -60,7 +60,6 @@ __all__ = [
     "BREAKER_TYPES",
     "Breaker",
     "BreakerBoard",
-    "BreakerSettings",
     "DailyLossBreaker",
     "DrawdownBreaker",
     "ErrorRateBreaker",

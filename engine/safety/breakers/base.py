@@ -6,9 +6,10 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from engine.models import TradingState
+from engine.safety.settings import LimitSettings
 
 HALTED = TradingState.HALTED.value
 REDUCING = TradingState.REDUCING.value
@@ -71,13 +72,6 @@ def format_amount(value: float, unit: str) -> str:
     return f"{number} {unit}" if unit else number
 
 
-class BreakerSettings(Protocol):
-    daily_loss_limit: float
-    max_positions: int
-    order_rate_max: int
-    order_rate_window_s: float
-
-
 def pct_of(value: float, threshold: float) -> float:
     if not value > 0:
         return 0.0
@@ -104,8 +98,8 @@ class Breaker(ABC):
         self.threshold = float(threshold)
 
     @classmethod
-    def from_settings(cls, settings: BreakerSettings) -> Breaker:
-        """Build the breaker from the settings it reads; the default reads none."""
+    def from_settings(cls, limits: LimitSettings) -> Breaker:
+        """Build the breaker from the limits it reads; the default reads none."""
         return cls()  # type: ignore[call-arg]  # subclasses give every argument a default
 
     @abstractmethod

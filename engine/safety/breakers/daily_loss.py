@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from engine.safety.breakers.base import HALTED, Breaker, BreakerSettings, SafetySnapshot
+from engine.safety.breakers.base import HALTED, Breaker, SafetySnapshot
+from engine.safety.settings import LimitSettings
 
 
 class DailyLossBreaker(Breaker):
@@ -20,5 +21,5 @@ class DailyLossBreaker(Breaker):
         return max(-snapshot.daily_pnl, 0.0) if not math.isnan(snapshot.daily_pnl) else math.nan
 
     @classmethod
-    def from_settings(cls, settings: BreakerSettings) -> Breaker:
-        return cls(settings.daily_loss_limit)
+    def from_settings(cls, limits: LimitSettings) -> Breaker:
+        return cls(limits.daily_loss_limit)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine.safety.breakers.base import REDUCING, Breaker, BreakerSettings, SafetySnapshot
+from engine.safety.breakers.base import REDUCING, Breaker, SafetySnapshot
+from engine.safety.settings import LimitSettings
 
 
 class MaxPositionsBreaker(Breaker):
@@ -19,5 +20,5 @@ class MaxPositionsBreaker(Breaker):
         return float(snapshot.open_positions)
 
     @classmethod
-    def from_settings(cls, settings: BreakerSettings) -> Breaker:
-        return cls(settings.max_positions)
+    def from_settings(cls, limits: LimitSettings) -> Breaker:
+        return cls(limits.max_positions)

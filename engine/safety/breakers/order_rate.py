@@ -5,10 +5,10 @@ from __future__ import annotations
 from engine.safety.breakers.base import (
     HALTED,
     Breaker,
-    BreakerSettings,
     SafetySnapshot,
     count_since,
 )
+from engine.safety.settings import LimitSettings
 
 
 class OrderRateBreaker(Breaker):
@@ -25,5 +25,5 @@ class OrderRateBreaker(Breaker):
         return float(count_since(snapshot.order_times, snapshot.now - self.window_s))
 
     @classmethod
-    def from_settings(cls, settings: BreakerSettings) -> Breaker:
-        return cls(2 * settings.order_rate_max, settings.order_rate_window_s)
+    def from_settings(cls, limits: LimitSettings) -> Breaker:
+        return cls(2 * limits.order_rate_max, limits.order_rate_window_s)

@@ -6,32 +6,27 @@ another feed should not pay for it, so the feed module is imported only when it 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.clock import Clock
-from engine.settings import SettingsError
-from engine.settings_group import SettingsError as GroupSettingsError
-from engine.settings_group import load_group
-from engine.venues.alpaca.settings import AlpacaSettings
+from engine.settings import EngineSettings
+from engine.settings_group import SettingsError
 
 if TYPE_CHECKING:
     from engine.venues.alpaca.feed import AlpacaFeed
 
 
-def build_alpaca_feed(settings: Any, clock: Clock) -> AlpacaFeed:
-    """Alpaca's group from the process environment, VIGIL_SYMBOLS from the root settings.
+def build_alpaca_feed(settings: EngineSettings, clock: Clock) -> AlpacaFeed:
+    """Alpaca's group (loaded with the rest, since VIGIL_FEED=alpaca) and VIGIL_SYMBOLS.
 
-    Raises the root's SettingsError (the one the server prints as one line and exits 3).
+    Raises SettingsError (the one the server prints as one line and exits 3).
     """
-    try:
-        group = load_group(AlpacaSettings)
-        if not group.has_keys:
-            raise GroupSettingsError(
-                "ALPACA_API_KEY: VIGIL_FEED=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY "
-                "(the keys of your Alpaca account)"
-            )
-        from engine.venues.alpaca.feed import AlpacaFeed
+    alpaca = settings.alpaca
+    if alpaca is None or not alpaca.has_keys:
+        raise SettingsError(
+            "ALPACA_API_KEY: VIGIL_FEED=alpaca needs ALPACA_API_KEY and ALPACA_SECRET_KEY "
+            "(the keys of your Alpaca account)"
+        )
+    from engine.venues.alpaca.feed import AlpacaFeed
 
-        return AlpacaFeed(group, settings.symbol_list, clock=clock)
-    except GroupSettingsError as exc:
-        raise SettingsError(str(exc)) from None
+    return AlpacaFeed(alpaca, settings.feed.symbol_list, clock=clock)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.settings import Settings, SettingsError
-from engine.settings_group import SettingsError as GroupSettingsError
-from engine.settings_group import load_group
+from engine.settings import EngineSettings
+from engine.settings_group import SettingsError
 
 if TYPE_CHECKING:
     from engine.clock import Clock
@@ -15,15 +14,13 @@ if TYPE_CHECKING:
 DEFAULT_SYMBOLS = ("SPY", "QQQ")
 
 
-def build_polygon_feed(settings: Settings, clock: Clock) -> MarketFeed:
-    """The Polygon feed from the process environment; a missing POLYGON_API_KEY or a bad
-    variable is refused with one line naming it."""
+def build_polygon_feed(settings: EngineSettings, clock: Clock) -> MarketFeed:
+    """The Polygon feed from Polygon's group (loaded with the rest, since VIGIL_FEED=polygon);
+    a missing POLYGON_API_KEY is refused with one line naming it."""
     # Imported here: massive is loaded only by a process that uses Polygon.
     from engine.venues.polygon.feed import PolygonFeed
-    from engine.venues.polygon.settings import PolygonSettings
 
-    try:
-        config = load_group(PolygonSettings)
-        return PolygonFeed(config, settings.symbol_list or list(DEFAULT_SYMBOLS), clock=clock)
-    except GroupSettingsError as exc:
-        raise SettingsError(str(exc)) from None
+    if settings.polygon is None:  # for the type checker: loaded whenever VIGIL_FEED=polygon
+        raise SettingsError("POLYGON_API_KEY: required for VIGIL_FEED=polygon")
+    symbols = settings.feed.symbol_list or list(DEFAULT_SYMBOLS)
+    return PolygonFeed(settings.polygon, symbols, clock=clock)

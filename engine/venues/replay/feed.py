@@ -27,11 +27,12 @@ from engine.models import (
     TradeTick,
     VixUpdate,
 )
-from engine.settings import Settings, SettingsError
+from engine.settings_group import SettingsError
 from engine.venues.bar_trades import BarRow, bar_trades, decimals_of, format_ts
 from engine.venues.base import ConnectionEvent, ConnectionState
 from engine.venues.replay.bars import RealizedVol, replay_instrument, year_seconds
 from engine.venues.replay.csv_file import ReplayData, ReplayFileError, load_replay
+from engine.venues.settings import FeedSettings
 
 ReplayEvent = Quote | TradeTick | OrderBook | VixUpdate | ConnectionEvent
 
@@ -292,7 +293,7 @@ class ReplayFeed:
         return f"replaying {symbols}{where} from {first} at {self._speed:g}x"
 
 
-def build_replay_feed(settings: Settings) -> ReplayFeed:
+def build_replay_feed(settings: FeedSettings) -> ReplayFeed:
     """The replay feed VIGIL_REPLAY_* describe, for the symbols VIGIL_SYMBOLS picks.
 
     The file is read here, when the serving process builds its engine, not in load_settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.models import AssetClass, Instrument
-from engine.settings import SettingsError
+from engine.settings_group import SettingsError
 from engine.venues.sim.maths import CALENDAR_YEAR_S, parse_option
 
 OPTION_SYMBOL = "SPY 261218C500"

@@ -1,5 +1,6 @@
-// Header bar: account figures, regime/health/trading-state badges, the broker's and the feed's
-// connection state (from the health payload's `venues`), user, logout.
+// Header bar: account figures, paper/live mode and account, regime/health/trading-state badges,
+// the broker's and the feed's connection state (from the health payload's `venues` and
+// `trading`), user, logout.
 
 import { $, schedule, setClassFrom, setText } from "../dom.js";
 import { duration, money, num, pnlClass, signedMoney, signedPct, timeOf } from "../format.js";
@@ -21,6 +22,8 @@ export function createHeader(ctx) {
     role: $("#user-role"),
     logout: $("#logout-btn"),
     venues: { broker: $("#venue-broker"), feed: $("#venue-feed") },
+    mode: $("#trading-mode"),
+    market: $("#market-hours"),
   };
 
   n.logout.addEventListener("click", async () => {
@@ -107,6 +110,33 @@ export function createHeader(ctx) {
     }
   }
 
+  // "PAPER · paper" or "LIVE · PA3…" (LIVE in the danger colour), and "Market closed".
+  function trading(h) {
+    const t = h && h.trading;
+    if (!t) return;
+    const mode = t.mode === "LIVE" ? "LIVE" : "PAPER";
+    setText(n.mode.querySelector(".badge-text"), mode);
+    setText(n.mode.querySelector(".badge-sub"), String(t.account || ""));
+    n.mode.dataset.mode = mode;
+    const what = mode === "LIVE" ? "LIVE trading: real money" : "Paper trading";
+    const v = t.venue;
+    const figures = v
+      ? `\nAt the broker: equity ${money(v.equity)} · cash ${money(v.cash)}` +
+        ` · buying power ${money(v.buying_power)}`
+      : "";
+    n.mode.title = `${what} · account ${t.account}${figures}`;
+    n.mode.setAttribute("aria-label", `${what}, account ${t.account}`);
+    const m = t.market;
+    const closed = Boolean(m && m.open === false);
+    n.market.hidden = !closed;
+    if (closed) {
+      const queued = m.extended_hours
+        ? "market orders are queued for the open"
+        : "market orders are refused (use limit orders)";
+      n.market.title = `US market closed until ${timeOf(m.next_open_ts)}: ${queued}`;
+    }
+  }
+
   function safety(s) {
     if (!s) return;
     const st = String(s.trading_state || "UNKNOWN");
@@ -127,6 +157,7 @@ export function createHeader(ctx) {
     regime(snap.regime);
     health(snap.health);
     venues(snap.health);
+    trading(snap.health);
     safety(snap.safety);
     user(snap.user);
   }
@@ -144,6 +175,7 @@ export function createHeader(ctx) {
         schedule("header:health", () => {
           health(s().health);
           venues(s().health);
+          trading(s().health);
         }),
       safety_update: () => schedule("header:safety", () => safety(s().safety)),
       kill_switch_activated: () => schedule("header:safety", () => safety(s().safety)),
