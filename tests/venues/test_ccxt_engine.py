@@ -42,31 +42,30 @@ def fake() -> Iterator[FakeBinance]:
 
 
 def start_engine(
-    fake: FakeBinance, data_dir: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
-    key: str = API_KEY,
-) -> CcxtEngine:  # fmt: skip
-    # The builders read their settings group from the process environment, as at a real start.
-    for name, value in {
-        "VIGIL_CCXT_EXCHANGE": "binance",
-        "VIGIL_CCXT_MARKET": "swap",
-        "VIGIL_CCXT_API_KEY": key,
-        "VIGIL_CCXT_SECRET": SECRET,
-        "VIGIL_CCXT_API_URL": fake.url,
-        "VIGIL_CCXT_POLL_S": "30",
-        "VIGIL_CCXT_FEED_POLL_S": "30",
-    }.items():
-        monkeypatch.setenv(name, value)
-    settings = make_settings(data_dir, VIGIL_BROKER="ccxt", VIGIL_FEED="ccxt", VIGIL_SYMBOLS=SYMBOL)
+    fake: FakeBinance, data_dir: Path, clock: FakeClock, key: str = API_KEY
+) -> CcxtEngine:
+    # The registry builds both from the engine's settings, loaded as at a real start.
+    settings = make_settings(
+        data_dir,
+        VIGIL_BROKER="ccxt",
+        VIGIL_FEED="ccxt",
+        VIGIL_SYMBOLS=SYMBOL,
+        VIGIL_CCXT_EXCHANGE="binance",
+        VIGIL_CCXT_MARKET="swap",
+        VIGIL_CCXT_API_KEY=key,
+        VIGIL_CCXT_SECRET=SECRET,
+        VIGIL_CCXT_API_URL=fake.url,
+        VIGIL_CCXT_POLL_S="30",
+        VIGIL_CCXT_FEED_POLL_S="30",
+    )
     sync = CcxtEngine(settings, clock)
     sync.parts.feed.start(sync.rt.submit_market)
     return sync
 
 
 @pytest.fixture
-def engine(
-    fake: FakeBinance, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CcxtEngine]:
-    sync = start_engine(fake, tmp_path / "var", clock, monkeypatch)
+def engine(fake: FakeBinance, tmp_path: Path, clock: FakeClock) -> Iterator[CcxtEngine]:
+    sync = start_engine(fake, tmp_path / "var", clock)
     sync.settle()
     yield sync
     sync.parts.feed.stop()
@@ -119,9 +118,9 @@ def test_order_under_exchange_minimum_then_denied_with_its_code(engine: CcxtEngi
 
 
 def test_refused_key_then_engine_halts_and_says_why(
-    fake: FakeBinance, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    fake: FakeBinance, tmp_path: Path, clock: FakeClock
 ) -> None:
-    engine = start_engine(fake, tmp_path / "var", clock, monkeypatch, key="revoked-key")
+    engine = start_engine(fake, tmp_path / "var", clock, key="revoked-key")
     try:
         engine.settle()
         assert engine.parts.safety.trading_state.value == "HALTED"

@@ -13,7 +13,7 @@ import pytest
 
 from engine.clock import SystemClock
 from engine.models import AssetClass, Instrument, OrderType, Side
-from engine.settings import SettingsError
+from engine.settings import EngineSettings, SettingsError
 from engine.settings_group import SettingsError as GroupSettingsError
 from engine.settings_group import load_group
 from engine.venues.ccxt import errors
@@ -83,15 +83,17 @@ def test_bad_setting_then_one_line_naming_it(env: dict[str, str], variable: str)
         load_group(CcxtSettings, env)
 
 
-def ccxt_env(monkeypatch: pytest.MonkeyPatch, fake: FakeBinance, **extra: str) -> None:
+def ccxt_settings_for(fake: FakeBinance, data_dir: Path, **extra: str) -> EngineSettings:
+    """The engine's settings for a ccxt start on the fake, loaded as at a real start."""
     values = {
+        "VIGIL_BROKER": "ccxt",
+        "VIGIL_FEED": "ccxt",
         "VIGIL_CCXT_MARKET": "swap",
         "VIGIL_CCXT_API_KEY": API_KEY,
         "VIGIL_CCXT_SECRET": SECRET,
         "VIGIL_CCXT_API_URL": fake.url,
     } | extra
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
+    return make_settings(data_dir, **values).engine
 
 
 INSTRUMENTS = {"BTCUSDT": Instrument("BTCUSDT", AssetClass.CRYPTO)}
@@ -110,32 +112,26 @@ INSTRUMENTS = {"BTCUSDT": Instrument("BTCUSDT", AssetClass.CRYPTO)}
 )
 def test_builder_refuses_start_in_one_line(
     fake: FakeBinance,
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     extra: dict[str, str],
     line: str,
 ) -> None:
-    ccxt_env(monkeypatch, fake, **extra)
-    settings = make_settings(tmp_path / "var", VIGIL_BROKER="ccxt", VIGIL_FEED="ccxt")
+    settings = ccxt_settings_for(fake, tmp_path / "var", **extra)
     with pytest.raises(SettingsError, match=line):
         build_ccxt_broker(settings, SystemClock(), INSTRUMENTS)
 
 
-def test_live_account_matches_then_broker_built(
-    fake: FakeBinance, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    ccxt_env(monkeypatch, fake, VIGIL_TRADING_MODE="live", VIGIL_LIVE_ACCOUNT=str(UID))
-    settings = make_settings(tmp_path / "var", VIGIL_BROKER="ccxt", VIGIL_FEED="ccxt")
+def test_live_account_matches_then_broker_built(fake: FakeBinance, tmp_path: Path) -> None:
+    settings = ccxt_settings_for(
+        fake, tmp_path / "var", VIGIL_TRADING_MODE="live", VIGIL_LIVE_ACCOUNT=str(UID)
+    )
     broker = build_ccxt_broker(settings, SystemClock(), INSTRUMENTS)
     assert broker.details()["mode"] == "live"
     assert fake.calls("/api/v3/account") == 1  # the account asked, on the live URLs
 
 
-def test_broker_without_the_ccxt_feed_then_refused(
-    fake: FakeBinance, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    ccxt_env(monkeypatch, fake)
-    settings = make_settings(tmp_path / "var", VIGIL_BROKER="ccxt")
+def test_broker_without_the_ccxt_feed_then_refused(fake: FakeBinance, tmp_path: Path) -> None:
+    settings = ccxt_settings_for(fake, tmp_path / "var", VIGIL_FEED="sim")
     with pytest.raises(SettingsError, match=r"^VIGIL_FEED: VIGIL_BROKER=ccxt needs"):
         build_ccxt_broker(settings, SystemClock(), INSTRUMENTS)
 
