@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 from engine.venues.base import CancelOutcome, VenueError
 
-_CLOSED = {s.value for s in OrderStatus if not s.is_open}
+# Statuses of a refused cancel that say the order is no longer open: ours, plus ccxt's "closed"
+# (its word for an order that filled before the cancel reached it).
+_CLOSED = {s.value for s in OrderStatus if not s.is_open} | {"closed"}
 
 
 def _still_open(answer: CancelOutcome) -> bool:
