@@ -13,7 +13,8 @@ import engine.runtime as runtime_module
 from dashboard.settings import VigilSettings
 from engine.clock import SystemClock
 from engine.commands import EmptyCmd
-from engine.runtime import COMMAND_PRIORITY, EngineRuntime, _Call, _Item
+from engine.queue_items import COMMAND_PRIORITY, Call, Item
+from engine.runtime import EngineRuntime
 from engine.settings_group import SettingsError
 from engine.venues.base import AccountEvent, VenueAccount
 from engine.venues.registry import BROKERS, FEEDS, build_broker, build_feed
@@ -46,9 +47,7 @@ def test_command_then_handled_before_queued_venue_event(settings: VigilSettings)
     try:
         rt.submit_venue(account_event(1.0))
         future: Future[dict[str, Any]] = Future()
-        rt._queue.put(
-            _Item(COMMAND_PRIORITY, 10**9, _Call("pause_entries", EmptyCmd(), "t", future))
-        )
+        rt._queue.put(Item(COMMAND_PRIORITY, 10**9, Call("pause_entries", EmptyCmd(), "t", future)))
 
         rt.run_once()
 
