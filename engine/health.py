@@ -102,13 +102,20 @@ class HealthReport:
             silent = self.clock.time() - last
             if silent > self.settings.limits.stale_quote_s:
                 state, message = ConnectionState.STALE, f"no market data for {silent:.0f} s"
-        return {
+        status: dict[str, Any] = {
             "name": event.venue,
             "state": str(state),
             "attempt": event.attempt,
             "message": message,
             "since_ts": int(event.ts * 1000),
         }
+        # A venue that says more about itself (the crypto exchange, market type, mode, its
+        # balances, perpetual positions, funding) has it shown beside its state.
+        venue = self.parts.broker if source == "broker" else self.parts.feed
+        details = getattr(venue, "details", None)
+        if callable(details):
+            status["details"] = details()
+        return status
 
     def _health_status(self) -> Health:
         # ERROR: safety state (e.g. an engaged kill switch) holds in memory but not on disk.

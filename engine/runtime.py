@@ -25,16 +25,24 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from typing import Any
 
 from engine.bus import EventBus
 from engine.clock import Clock, SystemClock
-from engine.commands import COMMAND_SPECS, QUERIES, error
+from engine.commands import COMMAND_SPECS, QUERIES, KillSwitchCmd, error
 from engine.datadir_lock import DataDirLock
 from engine.health import HealthReport
-from engine.models import OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import KillLevel, OrderBook, Quote, TradeTick, VixUpdate
 from engine.parts import EngineParts, build_parts
+from engine.queue_items import (
+    BARRIER_PRIORITY,
+    COMMAND_PRIORITY,
+    MARKET_PRIORITY,
+    VENUE_PRIORITY,
+    Barrier,
+    Call,
+    Item,
+)
 from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.topics import ACTIVITY_TOPICS
@@ -48,34 +56,9 @@ from engine.venues.base import (
 
 log = logging.getLogger(__name__)
 
-# Operator commands first, then what the venue reports about our orders (never dropped), then
-# market data (conflatable, dropped under backlog); a barrier waits for everything before it.
-COMMAND_PRIORITY, VENUE_PRIORITY, MARKET_PRIORITY, BARRIER_PRIORITY = 0, 1, 2, 3
 # Commands that only reduce risk: worth running even when their caller has given up.
 RUN_LATE = frozenset(spec.name for spec in COMMAND_SPECS if spec.runs_late)
 MAX_MARKET_BACKLOG = 20_000
-
-
-@dataclass(order=True)
-class _Item:
-    priority: int
-    seq: int
-    body: Any = field(compare=False)
-
-
-@dataclass
-class _Call:
-    name: str
-    command: Any
-    actor: str
-    future: Future[dict[str, Any]]
-
-
-@dataclass
-class _Barrier:
-    """Resolves once the engine reaches it: everything queued before it has been handled."""
-
-    future: Future[bool]
 
 
 class EngineRuntime(HealthReport):
@@ -106,7 +89,7 @@ class EngineRuntime(HealthReport):
             lambda topic, payload: self.state.add_activity({**payload, "type": topic}),
             set(ACTIVITY_TOPICS),
         )
-        self._queue: queue.PriorityQueue[_Item] = queue.PriorityQueue()
+        self._queue: queue.PriorityQueue[Item] = queue.PriorityQueue()
         self._seq = itertools.count()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -211,12 +194,12 @@ class EngineRuntime(HealthReport):
             # would delay a kill switch queued behind it (commands have priority anyway).
             self.dropped_market_events += 1
             return
-        self._queue.put(_Item(MARKET_PRIORITY, next(self._seq), event))
+        self._queue.put(Item(MARKET_PRIORITY, next(self._seq), event))
 
     def submit_venue(self, event: OrderEvent | AccountEvent | ConnectionEvent) -> None:
         """A venue's report (any thread): queued above market data, below commands, and never
         dropped: a lost fill would be money the engine does not know about."""
-        self._queue.put(_Item(VENUE_PRIORITY, next(self._seq), event))
+        self._queue.put(Item(VENUE_PRIORITY, next(self._seq), event))
 
     def call(self, name: str, command: Any, actor: str, timeout: float = 10.0) -> dict[str, Any]:
         """Run an operator command on the engine thread and wait for its answer.
@@ -227,9 +210,7 @@ class EngineRuntime(HealthReport):
         future: Future[dict[str, Any]] = Future()
         if not self.running:
             return error("ENGINE_STOPPED", "the engine is not running")
-        self._queue.put(
-            _Item(COMMAND_PRIORITY, next(self._seq), _Call(name, command, actor, future))
-        )
+        self._queue.put(Item(COMMAND_PRIORITY, next(self._seq), Call(name, command, actor, future)))
         try:
             return future.result(timeout)
         except FutureTimeout:
@@ -251,7 +232,7 @@ class EngineRuntime(HealthReport):
         if not self.running:
             return False
         future: Future[bool] = Future()
-        self._queue.put(_Item(BARRIER_PRIORITY, next(self._seq), _Barrier(future)))
+        self._queue.put(Item(BARRIER_PRIORITY, next(self._seq), Barrier(future)))
         try:
             return future.result(timeout)
         except FutureTimeout:
@@ -290,16 +271,16 @@ class EngineRuntime(HealthReport):
     def run_once(self, timeout: float = 0.0, *, periodic: bool = True) -> bool:
         """Handle one queued item (if any) then the periodic work. Tests call this directly."""
         handled = False
-        barrier: _Barrier | None = None
+        barrier: Barrier | None = None
         try:
             item = self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
         except queue.Empty:
             item = None
         if item is not None:
             handled = True
-            if isinstance(item.body, _Call):
+            if isinstance(item.body, Call):
                 self._run_call(item.body)
-            elif isinstance(item.body, _Barrier):
+            elif isinstance(item.body, Barrier):
                 barrier = item.body
             elif isinstance(item.body, ConnectionEvent):
                 self._on_connection(item.body)
@@ -321,7 +302,7 @@ class EngineRuntime(HealthReport):
             count += 1
         return count
 
-    def _run_call(self, call: _Call) -> None:
+    def _run_call(self, call: Call) -> None:
         # False: the caller gave up (cancelled) before the engine got here.
         late = not call.future.set_running_or_notify_cancel()
         if late and call.name not in RUN_LATE:
@@ -339,7 +320,7 @@ class EngineRuntime(HealthReport):
         else:
             call.future.set_result(result)
 
-    def _drop_late(self, call: _Call) -> None:
+    def _drop_late(self, call: Call) -> None:
         if call.name in QUERIES:
             return  # a read nobody waits for: nothing to do, nothing to tell
         message = (
@@ -390,6 +371,11 @@ class EngineRuntime(HealthReport):
     def _on_connection(self, event: ConnectionEvent) -> None:
         self.connections[event.source] = event
         self._safe(lambda: self.parts.router.on_connection(event), "connection state")
+        if event.halt:  # the venue cannot trade on safely (its keys were refused): HALT
+            why = KillSwitchCmd(
+                level=KillLevel.HALT, reason=f"{event.venue}: {event.message}"[:500]
+            )
+            self._safe(lambda: self.parts.commands.engage_kill_switch(why, "system"), "venue halt")
         if event.state in (ConnectionState.RECONNECTING, ConnectionState.DISCONNECTED):
             # A lost connection counts like any engine error (health, error-rate breaker).
             where = f"{event.source} {event.venue}"

@@ -19,6 +19,7 @@ from engine.store.settings import StoreSettings
 from engine.strategies.settings import StrategySettings
 from engine.trading.settings import ReconcileSettings, SessionSettings
 from engine.venues.alpaca.settings import AlpacaSettings
+from engine.venues.ccxt.settings import CcxtSettings
 from engine.venues.mode import TradingModeSettings
 from engine.venues.paper.settings import PaperSettings
 from engine.venues.polygon.settings import PolygonSettings
@@ -47,6 +48,7 @@ class EngineSettings(SettingsTree):
     # loads it only when that venue is chosen, else it is None.
     alpaca: AlpacaSettings | None = None
     polygon: PolygonSettings | None = None
+    ccxt: CcxtSettings | None = None
 
     @classmethod
     def wants(cls, name: str, loaded: Mapping[str, Any]) -> bool:

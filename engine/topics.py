@@ -85,10 +85,12 @@ TOPICS: tuple[Topic, ...] = (
         "`{name, state, attempt, message, since_ts}` with `state` one of `connecting`, "
         "`connected`, `reconnecting` (`attempt` counts the tries), `disconnected`, `stale` "
         "(connected, but no market data for `VIGIL_STALE_QUOTE_S`), `ended` (a replay played "
-        "out); its `trading` says `{mode: PAPER|LIVE, account, market, venue}`, `market` null "
-        "or, for a venue with market hours (Alpaca), `{open, next_open_ts, next_close_ts, "
-        "extended_hours}`, `venue` null or the broker's own `{cash, equity, buying_power, "
-        "currency}`",
+        "out); plus `details` where the venue gives them (the crypto venue: `exchange`, "
+        "`market`, `mode`, `account`, perpetual `positions` with side, entry, liquidation, "
+        "leverage and unrealized P&L; its feed: `funding` per symbol); its `trading` says "
+        "`{mode: PAPER|LIVE, account, market, venue}`, `market` null or, for a venue with "
+        "market hours (Alpaca), `{open, next_open_ts, next_close_ts, extended_hours}`, `venue` "
+        "null or the broker's own `{cash, equity, buying_power, currency}`",
         conflate_by=(),
         alerts=("degraded",),
     ),

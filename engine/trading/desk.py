@@ -123,6 +123,15 @@ class TradingDesk(DeskPublishing, VenueReports, KillSwitchExecutor):
         )
         if req.symbol not in self.market.instruments:
             return self._deny(req, actor, "UNKNOWN_SYMBOL", f"unknown symbol {req.symbol!r}")
+        # A venue with its own precision and minimums (ccxt) rounds the order first, so the
+        # checks see what would be sent, and denies what the exchange would refuse.
+        prepare = getattr(self.broker, "prepare", None)
+        if prepare is not None:
+            quote = self.market.quote(req.symbol)
+            touch = None if quote is None else quote.ask if req.side is Side.BUY else quote.bid
+            req, code, message = prepare(req, touch)
+            if code:
+                return self._deny(req, actor, code, message)
         denial = self.safety.review(req, self._context(req, now))
         if denial is not None:
             return self._deny(req, actor, denial.code, denial.message)

@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from engine.trading.orders import OrderTracker
     from engine.venues.base import Broker
 
-from engine.venues.base import VenueError
+from engine.venues.base import CancelOutcome, VenueError
+
+# Statuses of a refused cancel that say the order is no longer open: ours, plus ccxt's "closed"
+# (its word for an order that filled before the cancel reached it).
+_CLOSED = {s.value for s in OrderStatus if not s.is_open} | {"closed"}
+
+
+def _still_open(answer: CancelOutcome) -> bool:
+    """A refused cancel, unless the venue says the order is closed anyway (it filled)."""
+    return not answer.ok and answer.status not in _CLOSED
 
 
 class KillSwitchExecutor:
@@ -73,8 +82,8 @@ class KillSwitchExecutor:
                 # The venue's own answer says cancelled (not merely "requested"): closed now,
                 # saved with the halt; its CANCELED event later is old news.
                 self.orders.close(answer.order_id, OrderStatus.CANCELED, "", now)
-        unconfirmed = [o for o in ours if o.id not in answers]
-        for order in unconfirmed:
+        missing = [o for o in ours if o.id not in answers]
+        for order in missing:
             outcomes.append(
                 {
                     "action": "cancel",
@@ -85,9 +94,10 @@ class KillSwitchExecutor:
                 }
             )
         # An order the venue answered for but would not cancel is as open as one it never
-        # confirmed: named with the venue's reason.
-        refused = [a for a in answers.values() if not a.ok]
-        self.unconfirmed_at_halt = [o.id for o in unconfirmed] + [a.order_id for a in refused]
+        # confirmed: named with the venue's reason, and the system stays HALTED. Not an answer
+        # whose status says the order is closed anyway (it filled before it could be cancelled).
+        refused = [a for a in answers.values() if _still_open(a)]
+        self.unconfirmed_at_halt = [o.id for o in missing] + [a.order_id for a in refused]
         if self.unconfirmed_at_halt:
             names = ", ".join(self.unconfirmed_at_halt)
             reasons = [problem] if problem else []

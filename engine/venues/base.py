@@ -118,6 +118,8 @@ class ConnectionEvent:
     ts: float
     attempt: int = 0
     message: str = ""
+    # The venue cannot trade on safely (its keys were refused): the engine halts, naming why.
+    halt: bool = False
 
 
 VenueEvent = OrderEvent | AccountEvent | ConnectionEvent

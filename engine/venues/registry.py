@@ -19,6 +19,7 @@ from engine.settings_group import SettingsError
 from engine.venues.alpaca.entry import build_alpaca_broker
 from engine.venues.alpaca.feed_builder import build_alpaca_feed
 from engine.venues.base import Broker, MarketFeed, VenueError
+from engine.venues.ccxt.build import build_ccxt_broker, build_ccxt_feed
 from engine.venues.paper.venue import PaperVenue
 from engine.venues.polygon.builder import build_polygon_feed
 from engine.venues.pumped import PumpedFeed, StepSource
@@ -58,6 +59,7 @@ def _paper_venue(
 BROKERS: dict[str, BrokerBuilder] = {
     "paper": _paper,
     "alpaca": build_alpaca_broker,
+    "ccxt": build_ccxt_broker,
 }
 
 
@@ -88,6 +90,7 @@ FEEDS: dict[str, FeedBuilder] = {
     "replay": lambda settings, clock: _pumped(build_replay_feed(settings.feed), settings, clock),
     "alpaca": build_alpaca_feed,
     "polygon": build_polygon_feed,
+    "ccxt": build_ccxt_feed,
 }
 
 

@@ -15,7 +15,7 @@ class BrokerSettings(SettingsGroup):
     """Broker"""
 
     name: Literal["paper", "alpaca", "ccxt"] = Field(
-        "paper", alias="VIGIL_BROKER", description="paper (alpaca and ccxt are not available yet)"
+        "paper", alias="VIGIL_BROKER", description="paper | alpaca | ccxt"
     )
 
 
@@ -25,7 +25,7 @@ class FeedSettings(SettingsGroup):
     name: Literal["sim", "replay", "alpaca", "polygon", "ccxt"] = Field(
         "sim",
         alias="VIGIL_FEED",
-        description="sim | replay | alpaca | polygon (ccxt is not available yet)",
+        description="sim | replay | alpaca | polygon | ccxt",
     )
     symbols: str = Field(
         "",

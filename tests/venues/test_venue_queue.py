@@ -13,7 +13,8 @@ import engine.runtime as runtime_module
 from dashboard.settings import VigilSettings
 from engine.clock import SystemClock
 from engine.commands import EmptyCmd
-from engine.runtime import COMMAND_PRIORITY, EngineRuntime, _Call, _Item
+from engine.queue_items import COMMAND_PRIORITY, Call, Item
+from engine.runtime import EngineRuntime
 from engine.settings_group import SettingsError
 from engine.venues.base import AccountEvent, VenueAccount
 from engine.venues.registry import BROKERS, FEEDS, build_broker, build_feed
@@ -46,9 +47,7 @@ def test_command_then_handled_before_queued_venue_event(settings: VigilSettings)
     try:
         rt.submit_venue(account_event(1.0))
         future: Future[dict[str, Any]] = Future()
-        rt._queue.put(
-            _Item(COMMAND_PRIORITY, 10**9, _Call("pause_entries", EmptyCmd(), "t", future))
-        )
+        rt._queue.put(Item(COMMAND_PRIORITY, 10**9, Call("pause_entries", EmptyCmd(), "t", future)))
 
         rt.run_once()
 
@@ -88,8 +87,8 @@ def test_market_backlog_then_market_dropped_but_venue_events_kept(
 
 
 def test_registry_then_one_line_per_name(tmp_path: Any) -> None:
-    assert set(BROKERS) == {"paper", "alpaca"}
-    assert set(FEEDS) == {"sim", "replay", "alpaca", "polygon"}
+    assert set(BROKERS) == {"paper", "alpaca", "ccxt"}
+    assert set(FEEDS) == {"sim", "replay", "alpaca", "polygon", "ccxt"}
     settings = make_settings(tmp_path / "var")
     feed = build_feed(settings.engine, SystemClock())
     broker = build_broker(settings.engine, SystemClock(), feed.instruments)
@@ -104,8 +103,12 @@ def test_registry_then_one_line_per_name(tmp_path: Any) -> None:
     ],
 )
 def test_registry_when_name_not_available_then_one_line_naming_the_variable(
-    tmp_path: Any, env: dict[str, str], line: str
+    tmp_path: Any, env: dict[str, str], line: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Every name the settings accept may have its line by now: take it out for this test.
+    for registry, name in ((BROKERS, env.get("VIGIL_BROKER")), (FEEDS, env.get("VIGIL_FEED"))):
+        if name in registry:
+            monkeypatch.delitem(registry, name)
     settings = make_settings(tmp_path / "var", **env)
     with pytest.raises(SettingsError, match=line):
         if "VIGIL_FEED" in env:

@@ -105,6 +105,7 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
   const ui = buildLayout(root);
   const frame = createFrameScheduler();
   const quotes = new Map();
+  let fundings = {}; // perpetuals: symbol -> {rate, next_ts}, from the feed's health details
   const books = new Map();
   let selected = null;
   let timeframe = TIMEFRAMES.includes(prefs.tf) ? prefs.tf : "1m";
@@ -148,6 +149,7 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
     strip.select(symbol);
     if (ui.symbolSelect.value !== symbol) ui.symbolSelect.value = symbol;
     quoteWidget.setSymbol(symbol);
+    quoteWidget.funding(fundings[symbol]);
     if (quotes.has(symbol)) quoteWidget.quote(quotes.get(symbol));
     book.setSymbol(symbol);
     depth.setSymbol(symbol);
@@ -236,6 +238,10 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
     },
     bar_update(p) {
       chart.bar(p);
+    },
+    system_health_update(h) {
+      fundings = h?.venues?.feed?.details?.funding || {};
+      if (selected) quoteWidget.funding(fundings[selected]);
     },
     signal(p) {
       if (!p?.symbol) return;

@@ -29,7 +29,7 @@ function cell(label, field, extraClass = "") {
   return { box, value };
 }
 
-/** Create the widget inside `parent`. Returns { setSymbol(s), quote(q), trade(px), render() }. */
+/** Create the widget inside `parent`: { setSymbol(s), quote(q), trade(px), funding(f), render() }. */
 export function createQuoteWidget(parent) {
   const f = {};
   const head = {
@@ -48,6 +48,8 @@ export function createQuoteWidget(parent) {
     ["24h Low", "low", ""],
     ["24h Volume", "volume", ""],
     ["Mid", "mid", ""],
+    ["Funding", "funding", ""],
+    ["Next funding", "funding-next", ""],
   ].map(([label, field, cls]) => {
     const c = cell(label, field, cls);
     f[field] = c.value;
@@ -98,6 +100,15 @@ export function createQuoteWidget(parent) {
     dirty = true;
   }
 
+  /** A perpetual's funding ({rate, next_ts}); cells stay hidden for other instruments. */
+  function funding(info) {
+    const show = Boolean(info && typeof info.rate === "number");
+    for (const key of ["funding", "funding-next"]) f[key].parentElement.hidden = !show;
+    if (!show) return;
+    setText(f.funding, `${num(info.rate * 100, 4)}%`);
+    setText(f["funding-next"], info.next_ts ? new Date(info.next_ts * 1000).toLocaleTimeString() : "—");
+  }
+
   function trade(px) {
     if (typeof px !== "number") return;
     last = px;
@@ -138,5 +149,6 @@ export function createQuoteWidget(parent) {
     }
   }
 
-  return { setSymbol, quote, trade, render, root };
+  funding(null);
+  return { setSymbol, quote, trade, funding, render, root };
 }

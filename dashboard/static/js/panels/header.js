@@ -94,12 +94,18 @@ export function createHeader(ctx) {
       if (!v) continue;
       const state = String(v.state || "unknown");
       const label = v.attempt > 0 ? `${state} (${v.attempt})` : state;
-      setText(node.querySelector(".venue-name"), String(v.name || source));
+      // A crypto exchange names itself, its market type and its mode: "ccxt binance swap testnet".
+      const d = v.details || {};
+      const where = [d.exchange, d.market, d.mode].filter(Boolean).join(" ");
+      setText(node.querySelector(".venue-name"), [v.name || source, where].join(" ").trim());
       setText(node.querySelector(".venue-state"), label);
       node.dataset.state = state;
       const what = source === "feed" ? "Market feed" : "Broker";
       const since = v.since_ts ? ` since ${timeOf(v.since_ts)}` : "";
-      node.title = `${what} ${v.name}: ${label}${since}${v.message ? `\n${v.message}` : ""}`;
+      const acct = d.account
+        ? `\n${d.exchange} balance ${money(d.account.cash)} · equity ${money(d.account.equity)}`
+        : "";
+      node.title = `${what} ${v.name} ${where}: ${label}${since}${v.message ? `\n${v.message}` : ""}${acct}`;
       node.setAttribute("aria-label", `${what} ${v.name} ${label}`);
     }
   }

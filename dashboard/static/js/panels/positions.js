@@ -12,6 +12,20 @@ function positionPct(p) {
   return basis ? p.unrealized_pnl / basis : NaN;
 }
 
+/** A perpetual's exchange-side facts: "short 10x · liq 439.89 · uPnL -0.15". */
+function perpText(v) {
+  const lev = v.leverage ? ` ${v.leverage}x` : "";
+  const liq = v.liquidation ? ` · liq ${price(v.liquidation, v.symbol)}` : "";
+  return `(${v.side}${lev}${liq} · uPnL ${signedMoney(v.unrealized_pnl)})`;
+}
+
+function withPerps(list, health) {
+  const perps = health?.venues?.broker?.details?.positions || [];
+  if (!perps.length) return list;
+  const bySymbol = new Map(perps.map((v) => [v.symbol, v]));
+  return list.map((p) => (bySymbol.has(p.symbol) ? { ...p, perp: bySymbol.get(p.symbol) } : p));
+}
+
 export function createPositions(ctx) {
   const count = $("#positions-count");
   const ordersCount = $("#orders-count");
@@ -36,7 +50,7 @@ export function createPositions(ctx) {
       tr.dataset.symbol = p.symbol;
     },
     columns: [
-      { value: (p) => p.symbol, base: "sym" },
+      { value: (p) => (p.perp ? `${p.symbol} ${perpText(p.perp)}` : p.symbol), base: "sym" },
       { value: (p) => String(p.side || "").toUpperCase(), cls: (p) => `side-${p.side}` },
       { value: (p) => qty(p.qty), base: "num" },
       { value: (p) => price(p.avg_price, p.symbol), base: "num" },
@@ -93,7 +107,7 @@ export function createPositions(ctx) {
   });
 
   function renderPositions() {
-    const list = ctx.snap.positions || [];
+    const list = withPerps(ctx.snap.positions || [], ctx.snap.health);
     positions.update(list);
     setText(count, String(list.length));
     let total = 0;
@@ -141,6 +155,7 @@ export function createPositions(ctx) {
     },
     events: {
       positions_update: () => schedule("positions", renderPositions),
+      system_health_update: () => schedule("positions", renderPositions),
       orders_update: () => schedule("orders", renderOrders),
       order_placed: orderPlaced,
       trade_executed: resyncOrders,
