@@ -244,7 +244,8 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "acknowledge_reconciliation",
         "admin",
-        "accept the venue's record: its positions in traded symbols are booked (`adopted`), others named (`not_adopted`); REDUCING ends",
+        "accept the venue's record: its positions in traded symbols are booked (`adopted`), "
+        "others named (`not_adopted`); REDUCING ends",
         AckReconciliationCmd,
         "acknowledge_reconciliation",
     ),
