@@ -61,13 +61,18 @@ class SignalFilters:
         blackouts = tuple(b for b in map(parse_blackout, comma_list(s.blackouts)) if b is not None)
         return cls(s.allow_list, s.deny_list, s.min_confidence, windows, blackouts, tz)
 
-    def refusal(self, symbol: str, confidence: float, now: float) -> tuple[str, str] | None:
+    def refusal(self, symbol: str, confidence: float | None, now: float) -> tuple[str, str] | None:
         """(code, message) when the signal may not enter the inbox, else None."""
         if symbol in self.deny:
             return "SYMBOL_DENIED", f"{symbol} is on the signal deny list"
         if self.allow and symbol not in self.allow:
             return "SYMBOL_NOT_ALLOWED", f"{symbol} is not on the signal allow list"
-        if confidence < self.min_confidence:
+        if self.min_confidence > 0 and confidence is None:
+            return (
+                "LOW_CONFIDENCE",
+                f"no confidence given; the minimum is {self.min_confidence:.2f}",
+            )
+        if confidence is not None and confidence < self.min_confidence:
             return (
                 "LOW_CONFIDENCE",
                 f"confidence {confidence:.2f} is below the minimum {self.min_confidence:.2f}",

@@ -38,7 +38,7 @@ class IncomingSignal:
     symbol: str
     side: Side
     qty: float
-    confidence: float
+    confidence: float | None  # 0..1; None: the sender gave none
     source: str  # "webhook" or "strategy"
     price: float | None = None
     strategy: str = ""
