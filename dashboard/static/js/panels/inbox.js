@@ -119,8 +119,13 @@ export function createInbox(ctx) {
         return;
       }
       const resp = await ctx.emit("set_signal_mode", { mode });
-      if (resp.ok) toast(`Signal mode: ${mode}`, "ok");
-      else toast(`Signal mode refused — ${ackError(resp)}`, "err", 8000);
+      if (resp.ok) {
+        // The answer is the server's state; its signals_update may come a moment later.
+        ctx.snap.signals = { ...(ctx.snap.signals || { pending: [] }), mode: resp.mode };
+        toast(`Signal mode: ${resp.mode}`, "ok");
+      } else {
+        toast(`Signal mode refused — ${ackError(resp)}`, "err", 8000);
+      }
       render();
     });
   }
