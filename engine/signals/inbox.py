@@ -92,7 +92,6 @@ class SignalInbox:
         self._senders: OrderedDict[str, float] = OrderedDict()
         self._prefix = secrets.token_hex(2)  # ids stay unique across restarts
         self._seq = itertools.count(1)
-        self.counts: dict[str, int] = {}
 
     # ----- intake -----
     def receive(self, sig: IncomingSignal, actor: str) -> dict[str, Any]:
@@ -101,14 +100,12 @@ class SignalInbox:
         now = self.clock.time()
         self._forget(now)
         if sig.symbol not in self._symbols():
-            return self._count(error("UNKNOWN_SYMBOL", f"unknown symbol {sig.symbol!r}"))
+            return error("UNKNOWN_SYMBOL", f"unknown symbol {sig.symbol!r}")
         if sig.sender_id is not None and sig.sender_id in self._senders:
             self.store.audit(
                 actor, "signal_duplicate", outcome="REFUSED", details={"sender_id": sig.sender_id}
             )
-            return self._count(
-                error("DUPLICATE_SIGNAL", f"signal id {sig.sender_id!r} was already received")
-            )
+            return error("DUPLICATE_SIGNAL", f"signal id {sig.sender_id!r} was already received")
         if sig.sender_id is not None:
             self._senders[sig.sender_id] = now
         signal_id = f"sig-{self._prefix}-{next(self._seq)}"
@@ -123,7 +120,6 @@ class SignalInbox:
                 actor, "signal_filtered", reason=message, outcome=code, details=details
             )
             self.bus.publish("system", {"message": f"signal {sig.symbol} filtered: {message}"})
-            self._count({"ok": True, "status": "filtered"})
             return {
                 "ok": True,
                 "id": signal_id,
@@ -138,7 +134,6 @@ class SignalInbox:
         self.pending[signal_id] = item
         self.store.audit(actor, "signal_queued", outcome=signal_id, details=details)
         self.publish()
-        self._count({"ok": True, "status": "pending"})
         return {"ok": True, "id": signal_id, "status": "pending"}
 
     def _send(self, signal_id: str, sig: IncomingSignal, actor: str, why: str) -> dict[str, Any]:
@@ -155,7 +150,6 @@ class SignalInbox:
             outcome=status if result.get("ok") else result["error"]["code"],
             details={**_details(sig), "id": signal_id},
         )
-        self._count({"ok": True, "status": status})
         answer: dict[str, Any] = {"ok": True, "id": signal_id, "status": status}
         if not result.get("ok"):
             answer["code"], answer["message"] = result["error"]["code"], result["error"]["message"]
@@ -294,11 +288,6 @@ class SignalInbox:
                 len(memory) > REMEMBER_MAX or _ts(next(iter(memory.values()))) < now - REMEMBER_S
             ):
                 memory.popitem(last=False)
-
-    def _count(self, answer: dict[str, Any]) -> dict[str, Any]:
-        key = answer.get("status") or answer["error"]["code"]
-        self.counts[key] = self.counts.get(key, 0) + 1
-        return answer
 
 
 def _ts(value: float | tuple[float, str]) -> float:
