@@ -29,6 +29,7 @@ MODES = ("auto", "approve")
 # alert gets a clear answer instead of "unknown".
 REMEMBER_S = 24 * 3600
 REMEMBER_MAX = 10_000
+MODE_KEY = "signals.mode"
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,10 @@ class SignalInbox:
         )
         self.filters = SignalFilters.from_settings(settings, tz)
         self._submit, self._price_of, self._symbols = submit, price_of, symbols
-        self.mode: str = settings.mode
+        # The operator's last choice survives a restart; VIGIL_SIGNAL_MODE=approve always
+        # starts held (the stricter of the two wins, so a restart never starts trading alone).
+        saved = store.get_kv(MODE_KEY)
+        self.mode: str = "approve" if "approve" in (saved, settings.mode) else "auto"
         self.pending: OrderedDict[str, Pending] = OrderedDict()
         self._handled: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._senders: OrderedDict[str, float] = OrderedDict()
@@ -159,6 +163,11 @@ class SignalInbox:
     def set_mode(self, mode: str, actor: str) -> dict[str, Any]:
         """Pending signals stay pending when the mode turns to auto: a signal that waited is
         sent only by a person who looked at it."""
+        try:
+            self.store.set_kv(MODE_KEY, mode)
+        except Exception as exc:  # noqa: BLE001 - a store fault is an answer, not a crash
+            if mode == "auto":  # a choice that would not survive a restart is not made
+                return error("STORE_UNAVAILABLE", f"the mode could not be saved: {exc}")
         old, self.mode = self.mode, mode
         self.store.audit(actor, "set_signal_mode", outcome=mode, details={"old": old, "new": mode})
         self.bus.publish("system", {"message": f"signal mode {old} → {mode} by {actor}"})

@@ -339,3 +339,23 @@ def test_reduce_only_exit_in_approve_mode_then_sent_at_once(inbox_engine: SyncEn
 
     assert answer["status"] == "submitted" and pending(inbox_engine) == []
     assert len(orders(inbox_engine)) == 2
+
+
+def test_mode_set_on_the_page_then_kept_after_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    sync = start(tmp_path, clock, VIGIL_SIGNAL_MODE="auto")
+    assert sync.do("set_signal_mode", {"mode": "approve"})["ok"]
+    sync.close()
+
+    again = SyncEngine(make_settings(tmp_path / "var", VIGIL_STRATEGY="none"), clock)
+    try:
+        assert again.rt.state.get("signals")["mode"] == "approve"
+        assert again.do("set_signal_mode", {"mode": "auto"})["ok"]
+    finally:
+        again.close()
+    strict = SyncEngine(
+        make_settings(tmp_path / "var", VIGIL_STRATEGY="none", VIGIL_SIGNAL_MODE="approve"), clock
+    )
+    try:
+        assert strict.rt.state.get("signals")["mode"] == "approve"  # the stricter one wins
+    finally:
+        strict.close()
