@@ -14,7 +14,7 @@ from flask import Flask, jsonify
 from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
-from dashboard import auth, metrics, routes, security, share_links, sockets
+from dashboard import auth, metrics, routes, security, share_links, sockets, webhook
 from dashboard.bridge import SocketBridge
 from dashboard.connection_guard import BoundedWebSocket, ConnectionGuard
 from dashboard.event_guard import EventGuard
@@ -95,6 +95,7 @@ def create_app(
     app.register_blueprint(routes.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(share_links.bp)
+    webhook.install(app, settings.webhook.secret, settings.webhook.rate_per_min)
     security.install(app)
     sockets.register(socketio)
     _install_error_handlers(app)

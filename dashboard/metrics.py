@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 
 from dashboard.auth import login_required
 from dashboard.services import services
@@ -63,4 +63,14 @@ def metrics() -> Any:
             "vigil_socket_dropped_total", "Socket.IO messages dropped", bridge.dropped, "counter"
         ),
     ]
+    parts.append(_webhook_lines())
     return Response("".join(parts), mimetype="text/plain; version=0.0.4")
+
+
+def _webhook_lines() -> str:
+    """Signal webhook requests by outcome: accepted, bad_signature, replay, malformed..."""
+    counts = current_app.extensions["vigil_webhook"].counts
+    name = "vigil_webhook_requests_total"
+    lines = [f"# HELP {name} Signal webhook requests by outcome\n# TYPE {name} counter\n"]
+    lines += [f'{name}{{outcome="{k}"}} {v}\n' for k, v in sorted(dict(counts).items())]
+    return "".join(lines)

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from engine.settings import EngineSettings
-from engine.settings_group import SettingsGroup, SettingsTree, comma_list
+from engine.settings_group import SettingsError, SettingsGroup, SettingsTree, comma_list
 from notifier.settings import AlertSettings
 
 
@@ -84,11 +84,35 @@ class WebSettings(SettingsGroup):
         return comma_list(self.allowed_origins)
 
 
+class WebhookSettings(SettingsGroup):
+    """Signal webhook: POST /api/signals, signed with HMAC-SHA256"""
+
+    secret: str = Field(
+        "",
+        alias="VIGIL_WEBHOOK_SECRET",
+        repr=False,
+        description="the HMAC-SHA256 key senders sign with (>= 16 characters); "
+        "unset: the webhook is off",
+    )
+    rate_per_min: int = Field(
+        60,
+        alias="VIGIL_WEBHOOK_RATE_PER_MIN",
+        ge=1,
+        le=6000,
+        description="webhook requests per minute per client address; more are refused (429)",
+    )
+
+    def check(self) -> None:
+        if self.secret and len(self.secret.strip()) < 16:
+            raise SettingsError("VIGIL_WEBHOOK_SECRET: must be at least 16 characters")
+
+
 class VigilSettings(SettingsTree):
     """Everything the serving process reads: `settings.engine.limits.max_order_qty`,
     `settings.web.port`, `settings.alerts.dedupe_s`."""
 
     web: WebSettings
+    webhook: WebhookSettings
     alerts: AlertSettings
     engine: EngineSettings
 

@@ -80,6 +80,10 @@ class SignalIdCmd(Command):
     id: Annotated[str, Field(min_length=1, max_length=64)]
 
 
+class SignalModeCmd(Command):
+    mode: Literal["auto", "approve"]
+
+
 OVERRIDE_BOUNDS: dict[str, tuple[float, float]] = {
     "max_notional": (1.0, 10_000_000.0),
     "max_order_qty": (1e-9, 10_000_000.0),
@@ -220,16 +224,23 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
         "bot_stop", "trader", "stop the strategy", EmptyCmd, "stop_strategy", runs_late=True
     ),
     CommandSpec(
+        "set_signal_mode",
+        "trader",
+        "`auto`: signals go to the gateway; `approve`: they wait in the inbox",
+        SignalModeCmd,
+        "set_signal_mode",
+    ),
+    CommandSpec(
         "approve_signal",
         "trader",
-        "approve a pending signal (today `APPROVAL_OFF`: the demo strategy does not ask)",
+        "send a pending signal's order through the gateway (once, however many approve)",
         SignalIdCmd,
         "approve_signal",
     ),
     CommandSpec(
         "reject_signal",
         "trader",
-        "discard a pending signal (today `APPROVAL_OFF`, as approve_signal)",
+        "discard a pending signal; nothing is sent",
         SignalIdCmd,
         "reject_signal",
         runs_late=True,
@@ -272,6 +283,9 @@ QUERY_SPECS: tuple[QuerySpec, ...] = (
     QuerySpec("query_chart", "query_chart"),
     QuerySpec("query_ticks_csv", "query_ticks_csv"),
 )
+
+# The signal webhook's hand-over to the engine (dashboard/webhook.py): no client event.
+INTAKE_SIGNAL = "intake_signal"
 
 SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMAND_SPECS}
 QUERIES: dict[str, QuerySpec] = {query.name: query for query in QUERY_SPECS}

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine import commands as cmd
-from engine.commands import COMMAND_SPECS, QUERY_SPECS, error
+from engine.commands import COMMAND_SPECS, INTAKE_SIGNAL, QUERY_SPECS, error
 from engine.market.chart import chart_payload
 from engine.models import OrderRequest
 from engine.trading.adopt import adoption_fills
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from engine.market.view import MarketView
     from engine.safety.manager import SafetyManager
     from engine.safety_loop import SafetyLoop
+    from engine.signals.inbox import IncomingSignal, SignalInbox
     from engine.store import Store
     from engine.strategies.demo import DemoStrategy
     from engine.trading.desk import TradingDesk
@@ -38,12 +39,14 @@ class OperatorControls:
         strategy: DemoStrategy | None,
         bus: EventBus,
         safety_loop: SafetyLoop,
+        inbox: SignalInbox,
     ) -> None:
         self.clock = clock
         self.desk, self.market, self.safety, self.store = desk, market, safety, store
         self.strategy, self.bus = strategy, bus
         # After every command (not a query) it publishes the safety and breaker sections.
         self.safety_loop = safety_loop
+        self.inbox = inbox
 
     def execute(self, name: str, command: Any, actor: str) -> dict[str, Any]:
         """Run the handler the registry names; after a command (not a query) publish safety."""
@@ -129,14 +132,18 @@ class OperatorControls:
         self.store.audit(actor, "bot_stop", outcome="stopped")
         return {"ok": True}
 
-    def approve_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
-        return error(
-            "APPROVAL_OFF",
-            "signal approval is not enabled: the demo strategy "
-            "sends its signals through the safety gateway directly",
-        )
+    def set_signal_mode(self, c: cmd.SignalModeCmd, actor: str) -> dict[str, Any]:
+        return self.inbox.set_mode(c.mode, actor)
 
-    reject_signal = approve_signal
+    def approve_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
+        return self.inbox.approve(c.id, actor)
+
+    def reject_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
+        return self.inbox.reject(c.id, actor)
+
+    # Not a client command: the web layer's signal webhook, already authenticated.
+    def intake_signal(self, signal: IncomingSignal, actor: str) -> dict[str, Any]:
+        return self.inbox.receive(signal, actor)
 
     def set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
         value: float | int = int(c.value) if c.name == "max_positions" else c.value
@@ -209,4 +216,6 @@ def _resolve(method: str) -> Handler:
 _HANDLERS: dict[str, tuple[Handler, bool]] = {
     **{s.name: (_resolve(s.handler), False) for s in COMMAND_SPECS if s.handler is not None},
     **{q.name: (_resolve(q.handler), True) for q in QUERY_SPECS},
+    # The webhook's intake (dashboard/webhook.py): no socket event, no role, never run late.
+    INTAKE_SIGNAL: (_resolve("intake_signal"), False),
 }

@@ -12,6 +12,7 @@ from engine.market.view import MarketView
 from engine.models import BarEvent, OrderBook, Quote, TradeTick, VixUpdate
 from engine.payloads import book_payload, signal_payload
 from engine.settings import EngineSettings
+from engine.signals.inbox import IncomingSignal, SignalInbox
 from engine.state import DashboardState
 from engine.strategies.demo import DemoStrategy
 from engine.trading.desk import TradingDesk
@@ -34,10 +35,11 @@ class MarketRouter:
         broker: Broker,
         feed: MarketFeed | None,
         strategy: DemoStrategy | None,
+        inbox: SignalInbox,
     ) -> None:
         self.settings, self.bus, self.state = settings, bus, state
         self.market, self.desk, self.broker = market, desk, broker
-        self.feed, self.strategy = feed, strategy
+        self.feed, self.strategy, self.inbox = feed, strategy, inbox
         self.vix: float | None = None
 
     # ----- history -----
@@ -171,4 +173,18 @@ class MarketRouter:
                 "EXIT" if signal.is_exit else signal.side.value.upper(),
             )
             if decision.order is not None:
-                self.desk.submit(decision.order, "strategy")
+                # Through the inbox: held for approval in "approve" mode, filtered in both.
+                self.inbox.receive(
+                    IncomingSignal(
+                        signal.symbol,
+                        signal.side,
+                        decision.order.qty,
+                        signal.confidence,
+                        "strategy",
+                        price=signal.price,
+                        strategy=decision.order.tag,
+                        reason=signal.reason,
+                        order=decision.order,
+                    ),
+                    "strategy",
+                )

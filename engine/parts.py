@@ -18,6 +18,7 @@ from engine.safety.latch import KillSwitchLatch
 from engine.safety.manager import SafetyManager
 from engine.safety_loop import SafetyLoop
 from engine.settings import EngineSettings
+from engine.signals.inbox import SignalInbox
 from engine.state import DashboardState
 from engine.store import Store
 from engine.strategies.demo import DemoStrategy
@@ -67,6 +68,18 @@ class EngineParts:
             market=market,
             publisher=self.publisher,
         )
+        # Every signal (strategy, webhook) passes the inbox on its way to the desk.
+        self.inbox = SignalInbox(
+            settings.signals,
+            settings.session.tz,
+            clock=clock,
+            bus=bus,
+            state=state,
+            store=store,
+            submit=desk.submit,
+            price_of=market.last_price,
+            symbols=lambda: market.instruments,
+        )
         self.router = MarketRouter(
             settings,
             bus,
@@ -76,6 +89,7 @@ class EngineParts:
             broker=broker,
             feed=feed,
             strategy=strategy,
+            inbox=self.inbox,
         )
         self.commands = OperatorControls(
             clock=clock,
@@ -86,6 +100,7 @@ class EngineParts:
             strategy=strategy,
             bus=bus,
             safety_loop=self.safety_loop,
+            inbox=self.inbox,
         )
 
     # ----- start -----
@@ -123,6 +138,7 @@ class EngineParts:
         account or safety section; market history comes later, in `router.warm_up` slices.
         """
         self.publisher.publish_snapshot()
+        self.inbox.publish()
         self.safety_loop.publish(force=True)
         self.bus.publish("system", {"message": "engine started", "kind": "start"})
 

@@ -357,6 +357,8 @@ class EngineRuntime(HealthReport):
             self._publish_health()
         if self.parts.desk.storage_problem and self._is_due("store_retry", now, 1.0):
             self.parts.desk.retry_unsaved()  # fills the store refused are kept until it takes them
+        if self._is_due("signals", now, 1.0):
+            self.parts.inbox.tick(now)  # expiries, and the pending signals' drift
         if self._is_due("equity", now, 5.0):
             self.parts.publisher.record_equity(now)
         self.parts.reconciler.tick(now)  # the venue's record, every VIGIL_RECONCILE_EVERY_S

@@ -15,6 +15,7 @@ from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.trading.desk import TradingDesk
 from engine.trading.session import session_start
+from engine.trading.summary import daily_summary
 
 
 class SafetyLoop:
@@ -36,6 +37,7 @@ class SafetyLoop:
         self._last_trips: frozenset[str] = frozenset()
         self._breakers_published = 0.0
         self._booted_at = clock.time()
+        self.session_trips: set[str] = set()  # breakers tripped this session, for its summary
 
     def booted(self, now: float) -> None:
         """Staleness of market data is measured from here until the first tick."""
@@ -59,6 +61,7 @@ class SafetyLoop:
             self.publisher.publish_performance()
         new_start = self.session_start(now)
         if new_start != self.desk.session_start:
+            self._end_session(new_start)
             self.desk.start_session(new_start)
         if self.safety.flatten_pending and not self.desk.is_flat():
             self.desk.flatten_positions("kill switch flatten (retry)")
@@ -66,6 +69,18 @@ class SafetyLoop:
             self.publish(force=True)
         else:
             self.publish()
+
+    def _end_session(self, new_start: float) -> None:
+        """The session that just ended, summed up for the page's log and the notifier."""
+        old_start = self.desk.session_start
+        if old_start <= 0 or new_start <= old_start:
+            return
+        summary = daily_summary(
+            old_start, new_start, self.desk.daily_pnl, self.desk.all_trades, self.session_trips
+        )
+        self.session_trips = {t.name for t in self.safety.board.tripped()}
+        self.bus.publish("daily_summary", summary)
+        self.bus.publish("system", {"message": summary["message"], "kind": "session_end"})
 
     def snapshot(self, now: float) -> SafetySnapshot:
         """What the breakers measure, now."""
@@ -95,6 +110,7 @@ class SafetyLoop:
             self.state.set("safety", payload)
             self.bus.publish("safety_update", payload)
         trips = frozenset(t.name for t in self.safety.board.tripped())
+        self.session_trips |= trips
         if force or trips != self._last_trips or now - self._breakers_published >= 1.0:
             self._last_trips, self._breakers_published = trips, now
             readings = self.safety.board.readings(self.snapshot(now))

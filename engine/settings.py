@@ -15,6 +15,7 @@ from typing import Any
 from engine.market.settings import RegimeSettings
 from engine.safety.settings import BreakerSettings, LimitSettings
 from engine.settings_group import SettingsError, SettingsTree
+from engine.signals.settings import SignalSettings
 from engine.store.settings import StoreSettings
 from engine.strategies.settings import StrategySettings
 from engine.trading.settings import ReconcileSettings, SessionSettings
@@ -33,6 +34,7 @@ class EngineSettings(SettingsTree):
     broker: BrokerSettings
     feed: FeedSettings
     strategy: StrategySettings
+    signals: SignalSettings
     regime: RegimeSettings
     limits: LimitSettings
     breakers: BreakerSettings

@@ -138,6 +138,22 @@ TOPICS: tuple[Topic, ...] = (
         '"last_error_ts","quota_remaining","quota_limit","quota_reset_ts"}]}`',
         when="when a channel's state changes",
     ),
+    Topic(
+        "signals_update",
+        'the `signals` object: `{"mode": "auto" \\| "approve", "pending": [{"id", "symbol", '
+        '"side", "qty", "confidence", "source", "price", "received_ts", "expires_ts", '
+        '"drift_pct", "drift_warn", "strategy", "reason"}], "ttl_s", "drift_warn_pct"}` '
+        "(`drift_pct`: the price's move since the signal, %, null without a price)",
+        conflate_by=(),
+        alerts=("signal_pending",),
+        when="on a change; every second while signals wait (drift)",
+    ),
+    Topic(
+        "daily_summary",
+        '`{"session_start", "session_end", "pnl", "trades", "wins", "losses", "win_rate", '
+        '"largest_loss", "breakers_tripped": [names], "message"}` at each session end',
+        alerts=("daily_summary",),
+    ),
     # The activity log, in the order of its filter chips.
     Topic(
         "signal",
@@ -190,7 +206,6 @@ TOPICS: tuple[Topic, ...] = (
         "its caller timed out — or `dropped_command` — any other command was dropped for that)",
         activity=True,
         log_tag="SYSTEM",
-        alerts=("daily_summary",),
     ),
     Topic("error", '`{"message","where"}`', activity=True, log_tag="ERROR", alerts=("error",)),
     Topic("progress", '`{"message","pct"}`', activity=True, log_tag="PROGRESS"),

@@ -42,6 +42,9 @@ DEFAULT_RULES: dict[str, Rule] = {
     "kill_switch_reset": Rule(HIGH),
     "fail_closed": Rule(EMERGENCY, "siren"),
     "daily_summary": Rule(LOW),
+    # A signal waiting for approval: {"signal_pending": {"priority": "high"}} in
+    # VIGIL_ALERT_RULES makes it page the phone; {"enabled": false} silences it.
+    "signal_pending": Rule(NORMAL),
     "test_notification": Rule(NORMAL),
 }
 
@@ -115,6 +118,7 @@ class AlertMapper:
         self._now_ms = clock_ms or (lambda: int(time.time() * 1000))
         self._tripped: set[str] = set()
         self._health: str | None = None
+        self._pending: set[str] = set()
 
     def map(self, topic: str, payload: Payload) -> list[Alert]:
         if topic not in TOPICS:
@@ -240,14 +244,36 @@ class AlertMapper:
         key = f"trade_exit:{trade.get('id') or trade.get('exit_ts') or ts}"
         return [("trade_exit", key, title, message)]
 
-    def _on_system(self, p: Payload, ts: int) -> list[tuple[str, str, str, str]]:
-        if p.get("kind") != "daily_summary":
-            return []
-        lines = [str(p["message"])] if p.get("message") else []
-        skip = {"kind", "message", "ts"}
-        lines += [f"{k}: {_num(v)}" for k, v in p.items() if k not in skip and _scalar(v)]
-        message = "\n".join(lines) or "Session closed."
-        return [("daily_summary", f"daily_summary:{ts}", "Vigil daily summary", message)]
+    def _on_daily_summary(self, p: Payload, ts: int) -> list[tuple[str, str, str, str]]:
+        rate = p.get("win_rate")
+        tripped = [str(b) for b in p.get("breakers_tripped") or []]
+        lines = [
+            f"P&L {_float(p.get('pnl')):+.2f}",
+            f"trades {_num(p.get('trades'))} ({_num(p.get('wins'))} won, "
+            f"{_num(p.get('losses'))} lost)",
+            "win rate " + ("n/a" if rate is None else f"{_float(rate) * 100:.0f}%"),
+            f"largest loss {_float(p.get('largest_loss')):.2f}",
+            "breakers tripped: " + (", ".join(tripped) if tripped else "none"),
+        ]
+        key = f"daily_summary:{p.get('session_start') or ts}"
+        return [("daily_summary", key, "Vigil daily summary", "\n".join(lines))]
+
+    def _on_signals_update(self, p: Payload, ts: int) -> list[tuple[str, str, str, str]]:
+        pending = [s for s in p.get("pending") or [] if isinstance(s, Mapping)]
+        ids = {str(s.get("id")) for s in pending}
+        new = [s for s in pending if str(s.get("id")) not in self._pending]
+        self._pending = ids
+        drafts = []
+        for s in new:
+            side, symbol = str(s.get("side") or "").upper(), s.get("symbol") or "?"
+            title = f"Signal waiting: {side} {_num(s.get('qty'))} {symbol}"
+            message = (
+                f"{side} {_num(s.get('qty'))} {symbol} from {s.get('source') or '?'}"
+                f" (confidence {_float(s.get('confidence')):.2f}); approve or reject it on the "
+                f"page before it expires. {s.get('reason') or ''}".rstrip()
+            )
+            drafts.append(("signal_pending", f"signal_pending:{s.get('id')}", title, message))
+        return drafts
 
 
 def _int(value: object) -> int | None:
@@ -269,7 +295,3 @@ def _num(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "?" if value is None else str(value)
     return f"{value:.8g}" if isinstance(value, float) else str(value)
-
-
-def _scalar(value: object) -> bool:
-    return isinstance(value, str | int | float | bool) or value is None

@@ -29,6 +29,8 @@ positions-panel: positions-title positions-count positions-upnl positions-table
 orders-panel: orders-title orders-count orders-table
 ticket-panel: ticket-title ot-quote order-ticket ot-side-buy ot-side-sell ot-symbol ot-type
     ot-qty ot-limit ot-stop ot-sl ot-tp ot-notional ot-submit ot-result
+inbox-panel: inbox-title inbox-count signal-mode-auto signal-mode-approve inbox-mode-note
+    inbox-table
 perf-panel: perf-title perf-trades perf-win-rate perf-profit-factor perf-avg-win perf-avg-loss
     perf-expectancy perf-sharpe perf-payoff perf-sortino perf-max-dd perf-cur-dd equity-chart
     daily-pnl-label daily-pnl-chart
@@ -56,7 +58,8 @@ venue-broker venue-feed conn-status user-name user-role theme-toggle cb-toggle l
 halted-banner hb-durable banner-reset-btn safety-panel safety-trading-state entries-paused
 kill-switch-btn reconcile-issues reconcile-list ack-reconcile-btn daily-loss-gauge
 positions-gauge trading-controls pause-entries-btn resume-entries-btn bot-start-btn bot-stop-btn
-reset-btn breakers positions-table orders-table order-ticket ot-submit ot-result perf-panel
+reset-btn breakers positions-table orders-table order-ticket ot-submit ot-result inbox-panel
+inbox-count signal-mode signal-mode-auto signal-mode-approve inbox-mode-note inbox-table perf-panel
 equity-chart daily-pnl-chart activity-log trade-filters trades-csv trades-table alerts-panel
 alerts-table alert-test-btn alert-test-result audit-refresh audit-table share-panel share-form
 share-create share-result share-url share-copy share-table session-ended kill-dialog kill-next

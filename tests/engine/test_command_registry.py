@@ -11,7 +11,7 @@ import pytest
 from dashboard.settings import VigilSettings
 from engine import command_docs
 from engine.clock import FakeClock
-from engine.commands import COMMAND_SPECS, QUERY_SPECS, SPECS, parse_command
+from engine.commands import COMMAND_SPECS, INTAKE_SIGNAL, QUERY_SPECS, SPECS, parse_command
 from engine.controls import OperatorControls
 from engine.runtime import EngineRuntime
 from engine.users import ROLES
@@ -30,6 +30,7 @@ VALID: dict[str, dict[str, Any]] = {
     "resume_entries": {},
     "bot_start": {},
     "bot_stop": {},
+    "set_signal_mode": {"mode": "approve"},
     "approve_signal": {"id": "sig-1"},
     "reject_signal": {"id": "sig-1"},
     "set_risk_override": {"name": "max_notional", "value": 100.0},
@@ -51,7 +52,7 @@ def test_handlers_then_each_named_by_exactly_one_entry_and_each_entry_names_one(
         if callable(member) and not name.startswith("_") and name != "execute"
     }
     named = [spec.handler for spec in ENGINE_SPECS] + [query.handler for query in QUERY_SPECS]
-    # reject_signal shares approve_signal's body under its own name: still one name each.
+    named.append(INTAKE_SIGNAL)  # the signal webhook's hand-over, no client command
     assert sorted(named) == sorted(handlers)
     for spec in COMMAND_SPECS:
         assert spec.role in ROLES

@@ -180,7 +180,7 @@ def test_full_queue_then_lowest_priority_dropped_and_emergency_sent_first(
             {"symbol": "SPY", "side": "buy", "qty": 1, "price": 500, "order_id": f"P-{n}"},
         )
     bus.publish("kill_switch_activated", KILL)
-    bus.publish("system", {"kind": "daily_summary", "message": "day done"})
+    bus.publish("daily_summary", {"session_start": 1, "pnl": -3.0, "trades": 2})
 
     assert dispatcher.stats()["dropped"] == 2 and dispatcher.stats()["queued"] == 3
     dispatcher.start()

@@ -149,15 +149,47 @@ def test_kill_switch_reset_then_high() -> None:
     assert alert.priority == HIGH and "risk" in alert.message
 
 
-def test_system_daily_summary_then_low_with_figures_and_other_system_ignored() -> None:
+def test_daily_summary_then_low_with_its_figures_and_system_no_longer_alerts() -> None:
     mapper = AlertMapper()
 
-    [alert] = mapper.map("system", {"kind": "daily_summary", "daily_pnl": 12.5, "trades": 4})
-    other = mapper.map("system", {"message": "feed connected"})
+    [alert] = mapper.map(
+        "daily_summary",
+        {
+            "session_start": 1,
+            "pnl": -12.5,
+            "trades": 4,
+            "wins": 1,
+            "losses": 3,
+            "win_rate": 0.25,
+            "largest_loss": -9.0,
+            "breakers_tripped": ["rapid_loss"],
+        },
+    )
+    other = mapper.map("system", {"kind": "daily_summary", "message": "feed connected"})
 
-    assert alert.priority == LOW
-    assert alert.message == "daily_pnl: 12.5\ntrades: 4"
+    assert alert.priority == LOW and alert.kind == "daily_summary"
+    assert alert.message == (
+        "P&L -12.50\ntrades 4 (1 won, 3 lost)\nwin rate 25%\nlargest loss -9.00\n"
+        "breakers tripped: rapid_loss"
+    )
     assert other == []
+
+
+def test_signals_update_then_one_alert_per_new_pending_signal_and_rule_can_page() -> None:
+    mapper = AlertMapper(build_rules({"signal_pending": {"priority": "high", "sound": "siren"}}))
+    one = {"id": "sig-1", "symbol": "SPY", "side": "buy", "qty": 2, "source": "webhook"}
+    two = {**one, "id": "sig-2", "symbol": "QQQ"}
+
+    first = mapper.map("signals_update", {"mode": "approve", "pending": [one]})
+    again = mapper.map("signals_update", {"mode": "approve", "pending": [one]})
+    second = mapper.map("signals_update", {"mode": "approve", "pending": [one, two]})
+
+    assert [a.title for a in first] == ["Signal waiting: BUY 2 SPY"]
+    assert first[0].priority == HIGH and first[0].sound == "siren"
+    assert again == []
+    assert [a.title for a in second] == ["Signal waiting: BUY 2 QQQ"]
+    silenced = AlertMapper(build_rules({"signal_pending": {"enabled": False}}))
+    assert silenced.map("signals_update", {"pending": [one]}) == []
 
 
 def test_unmapped_topic_then_no_alert() -> None:

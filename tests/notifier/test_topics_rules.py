@@ -31,7 +31,8 @@ TRIGGERS: dict[str, list[dict[str, Any]]] = {
     "system_health_update": [{"status": "DEGRADED", "errors": 3}],
     "trade_executed": [{"side": "buy", "symbol": "SPY", "qty": 1, "price": 500.0}],
     "trade_history_update": [{"trades": [], "new": {"id": "T-1", "symbol": "SPY", "pnl": 1.0}}],
-    "system": [{"kind": "daily_summary", "message": "closed"}],
+    "daily_summary": [{"session_start": 1, "pnl": 1.0, "trades": 1}],
+    "signals_update": [{"mode": "approve", "pending": [{"id": "sig-1", "symbol": "SPY"}]}],
 }
 
 

@@ -9,6 +9,7 @@ import { createActivity } from "./panels/activity.js";
 import { createAlerts } from "./panels/alerts.js";
 import { createAudit } from "./panels/audit.js";
 import { createHeader } from "./panels/header.js";
+import { createInbox } from "./panels/inbox.js";
 import { createKillSwitch } from "./panels/killswitch.js";
 import { createOrderTicket } from "./panels/orders.js";
 import { createPerformance } from "./panels/performance.js";
@@ -44,6 +45,7 @@ function emptySnapshot() {
     activity: [],
     market: { symbols: [], quotes: {}, books: {} },
     safety: null,
+    signals: { mode: "auto", pending: [] },
   };
 }
 
@@ -123,6 +125,7 @@ const panels = [
   createPerformance(ctx),
   createActivity(ctx),
   createOrderTicket(ctx),
+  createInbox(ctx),
   createAudit(ctx),
   createAlerts(ctx),
   createShareLinks(ctx),

@@ -19,6 +19,8 @@ export const TOPICS = Object.freeze([
   {"name": "price_update", "activity": false, "tag": null},
   {"name": "bar_update", "activity": false, "tag": null},
   {"name": "alerts_update", "activity": false, "tag": null},
+  {"name": "signals_update", "activity": false, "tag": null},
+  {"name": "daily_summary", "activity": false, "tag": null},
   {"name": "signal", "activity": true, "tag": "SIGNAL"},
   {"name": "exit_signal", "activity": true, "tag": "EXIT"},
   {"name": "order_placing", "activity": true, "tag": "PLACING"},

@@ -1,0 +1,1 @@
+"""The signal inbox: signals from strategies and the webhook, filtered, then queued or sent."""
