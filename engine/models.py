@@ -214,6 +214,40 @@ class Order:
             tag=req.tag,
         )
 
+    def exit_orders(self, qty: float, now: float) -> list[tuple[Order, str]]:
+        """This bracket's exits for `qty` filled: a STOP at its stop-loss and a LIMIT at its
+        take-profit (one cancels the other when both exist), each with its kind ("SL" / "TP").
+        The caller names them (`id` is left empty)."""
+        legs: list[tuple[str, OrderType, float | None, float | None]] = []
+        if self.stop_loss is not None:
+            legs.append(("SL", OrderType.STOP, None, self.stop_loss))
+        if self.take_profit is not None:
+            legs.append(("TP", OrderType.LIMIT, self.take_profit, None))
+        oco_id = f"OCO-{self.id}" if len(legs) > 1 else None
+        return [
+            (
+                Order(
+                    id="",
+                    symbol=self.symbol,
+                    side=self.side.opposite,
+                    qty=qty,
+                    type=type_,
+                    status=OrderStatus.NEW,
+                    created_ts=now,
+                    updated_ts=now,
+                    limit_price=limit,
+                    stop_price=stop,
+                    reduce_only=True,
+                    source=self.source,
+                    tag=self.tag,
+                    parent_id=self.id,
+                    oco_id=oco_id,
+                ),
+                kind,
+            )
+            for kind, type_, limit, stop in legs
+        ]
+
 
 @dataclass(frozen=True)
 class Fill:

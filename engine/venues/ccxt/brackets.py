@@ -40,32 +40,10 @@ class Brackets:
             ]:
                 self._cancel_tracked(sibling)
             return
-        exits = []
-        if order.stop_loss is not None:
-            exits.append((STOP_SUFFIX, OrderType.STOP, None, order.stop_loss))
-        if order.take_profit is not None:
-            exits.append((TAKE_SUFFIX, OrderType.LIMIT, order.take_profit, None))
-        now = self._clock.time()
-        children = [
-            Order(
-                id=order.id + suffix,
-                symbol=order.symbol,
-                side=order.side.opposite,
-                qty=tracked.filled,
-                type=type_,
-                status=OrderStatus.NEW,
-                created_ts=now,
-                updated_ts=now,
-                limit_price=limit,
-                stop_price=stop,
-                reduce_only=True,
-                source=order.source,
-                tag=order.tag,
-                parent_id=order.id,
-                oco_id=f"OCO-{order.id}" if len(exits) > 1 else None,
-            )
-            for suffix, type_, limit, stop in exits
-        ]
+        children = []
+        for child, kind in order.exit_orders(tracked.filled, self._clock.time()):
+            child.id = order.id + (STOP_SUFFIX if kind == "SL" else TAKE_SUFFIX)
+            children.append(child)
         if len(children) == 2 and not self.swap:
             self._place_oco(children[0], children[1])  # spot sells lock the coins: one list
             return

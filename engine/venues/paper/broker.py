@@ -307,30 +307,8 @@ class PaperBroker:
                 self._cancel(sibling, now)
 
     def _spawn_children(self, parent: Order, now: float) -> None:
-        oco_id = f"OCO-{parent.id}"
-        exits: list[tuple[OrderType, float | None, float | None]] = []
-        if parent.stop_loss is not None:
-            exits.append((OrderType.STOP, None, parent.stop_loss))
-        if parent.take_profit is not None:
-            exits.append((OrderType.LIMIT, parent.take_profit, None))
-        for order_type, limit_price, stop_price in exits:
-            child = Order(
-                id=self._next_id(),
-                symbol=parent.symbol,
-                side=parent.side.opposite,
-                qty=parent.filled_qty,
-                type=order_type,
-                status=OrderStatus.NEW,
-                created_ts=now,
-                updated_ts=now,
-                limit_price=limit_price,
-                stop_price=stop_price,
-                reduce_only=True,
-                source=parent.source,
-                tag=parent.tag,
-                parent_id=parent.id,
-                oco_id=oco_id if len(exits) > 1 else None,
-            )
+        for child, _ in parent.exit_orders(parent.filled_qty, now):
+            child.id = self._next_id()
             self._open[child.id] = child
             self._touch(child, now)
 
