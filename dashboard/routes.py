@@ -30,7 +30,8 @@ def _runtime() -> EngineRuntime:
 @bp.get("/")
 def index() -> Any:
     if current_user() is None:
-        return redirect("/login")
+        # An alert's link (/?kill=1) still opens the kill-switch dialog after signing in.
+        return redirect("/login?kill=1" if request.args.get("kill") == "1" else "/login")
     return render_template("index.html")
 
 

@@ -99,7 +99,20 @@ export function createKillSwitch(ctx) {
   };
   const validKill = () => !!level() && kill.reason.value.trim().length > 0;
 
-  $("#kill-switch-btn").addEventListener("click", () => {
+  const killButton = $("#kill-switch-btn");
+  // Whoever opened the dialog gets the focus back when it closes (keyboard users stay put).
+  let opener = null;
+  const openKill = () => {
+    if (kill.dlg.open) {
+      kill.reason.focus();
+      return true;
+    }
+    // The role gate (main.js applyRole) disables the button for a viewer: same rule here.
+    if (killButton.disabled) {
+      toast("Your role cannot engage the kill switch.", "err");
+      return false;
+    }
+    opener = document.activeElement;
     kill.form.reset();
     kill.result.hidden = true;
     kill.confirm.disabled = false;
@@ -107,6 +120,22 @@ export function createKillSwitch(ctx) {
     step(1);
     kill.dlg.showModal();
     kill.reason.focus();
+    return true;
+  };
+  kill.dlg.addEventListener("close", () => {
+    if (opener && opener.isConnected && typeof opener.focus === "function") opener.focus();
+    opener = null;
+  });
+  killButton.addEventListener("click", openKill);
+  $("#kill-pin").addEventListener("click", openKill);
+  // Alt+Shift+K from anywhere, inputs included: no browser or OS takes it (Ctrl+K and
+  // Ctrl+Shift+K are the browsers' search and console). ev.code, so a Mac's Option layer,
+  // which turns the key into another character, still counts.
+  document.addEventListener("keydown", (ev) => {
+    if (ev.altKey && ev.shiftKey && !ev.ctrlKey && !ev.metaKey && ev.code === "KeyK") {
+      ev.preventDefault();
+      openKill();
+    }
   });
   kill.form.addEventListener("input", () => {
     kill.next.disabled = !validKill();
@@ -191,5 +220,17 @@ export function createKillSwitch(ctx) {
     reset.password.value = "";
   });
 
-  return { snapshot() {}, events: {} };
+  // An alert's link opens the page at /?kill=1: the dialog opens once the first snapshot has
+  // set the role, and the address loses the flag so a reload does not open it again.
+  let fromLink = new URLSearchParams(window.location.search).get("kill") === "1";
+  const snapshot = () => {
+    if (!fromLink) return;
+    fromLink = false;
+    const url = new URL(window.location.href);
+    url.searchParams.delete("kill");
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    openKill();
+  };
+
+  return { snapshot, events: {}, openKill };
 }
