@@ -2,6 +2,7 @@
 // panels, applies the user's role and mounts the market view.
 
 import { $, $$ } from "./dom.js";
+import { createOutage } from "./outage.js";
 import { connect, emitAck } from "./socket.js";
 import { mountThemeToggles, theme } from "./theme.js";
 import { TOPIC_NAMES } from "./topics.js";
@@ -108,14 +109,19 @@ const MERGE = {
 // Open the socket before building the panels, so its handshake and the server's snapshot
 // overlap with that work. No socket event can be dispatched before this module has finished
 // evaluating, and wireEvents() subscribes the panels before then, so none is missed.
+// The header is built below; until then the outage has nothing to re-render.
+let header = null;
+const outage = createOutage({ onChange: () => header && header.refreshHealth() });
 ctx.socket = connect({
   indicator: $("#conn-status"),
   onSnapshot: applySnapshot,
   onSessionEnded: sessionEnded,
+  onStatus: outage.status,
 });
 
+header = createHeader(ctx);
 const panels = [
-  createHeader(ctx),
+  header,
   createSafety(ctx),
   createKillSwitch(ctx),
   createPositions(ctx),
@@ -250,7 +256,10 @@ async function pollOverHttp() {
       credentials: "same-origin",
       headers: { Accept: "application/json" },
     });
-    if (r.ok && !ctx.socket.connected) applySnapshot(await r.json());
+    if (r.ok && !ctx.socket.connected) {
+      applySnapshot(await r.json());
+      outage.fresh(Date.now());
+    }
   } catch {
     // Unreachable: the connection indicator already says so.
   }
