@@ -46,7 +46,8 @@ def test_server_stops_then_not_live_greyed_with_age_and_health_unknown(
         )
         # The age grows with time: "(3s old)" becomes "(4s old)"...
         page.wait_for_function(
-            "/\\((?:[2-9]|\\d\\d+)s old\\)/.test(document.querySelector('#stale-note').textContent)",
+            "/\\((?:[2-9]|\\d\\d+)s old\\)/"
+            ".test(document.querySelector('#stale-note').textContent)",
             timeout=10_000,
         )
         note = page.inner_text("#stale-note")
