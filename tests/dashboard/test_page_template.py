@@ -13,9 +13,11 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
 # place), each followed by the ids inside it in document order; then every data-testid. The
 # scripts look these up, so an edit that drops, renames or moves one must change this on purpose.
 SECTIONS = """
-topbar: balance equity daily-pnl daily-pnl-pct total-pnl total-pnl-pct trading-mode
+page-config:
+topbar: skip-link balance equity daily-pnl daily-pnl-pct total-pnl total-pnl-pct trading-mode
     trading-account market-hours regime health trading-state share-marker venues venue-broker
-    venue-feed conn-status user-name user-role theme-toggle cb-toggle logout-btn
+    venue-feed conn-status tz-label user-name user-role theme-toggle cb-toggle logout-btn
+stale-note: stale-note-text
 ticker-strip:
 halted-banner: hb-title hb-level hb-reason hb-actor hb-since hb-durable hb-durable-text
     banner-reset-btn
@@ -41,6 +43,7 @@ share-panel: share-title share-count share-status share-refresh share-form share
     share-note share-create share-result share-url share-copy share-dismiss share-copied
     share-table
 session-ended: session-ended-title session-ended-text
+kill-pin:
 kill-dialog: kill-form kill-title kill-level-pause kill-level-halt kill-level-flatten
     kill-reason kill-next kill-summary kill-back kill-confirm kill-result
 reset-dialog: reset-form reset-title reset-current reset-reason reset-confirm reset-password
@@ -50,16 +53,17 @@ toasts:
 """
 
 TESTIDS = """
-header balance equity daily-pnl total-pnl trading-mode market-hours regime health trading-state
+header skip-link balance equity daily-pnl total-pnl trading-mode market-hours regime health trading-state
 share-marker venues
-venue-broker venue-feed conn-status user-name user-role theme-toggle cb-toggle logout-btn
-halted-banner hb-durable banner-reset-btn safety-panel safety-trading-state entries-paused
+venue-broker venue-feed conn-status tz-label user-name user-role theme-toggle cb-toggle logout-btn
+stale-note halted-banner hb-durable banner-reset-btn safety-panel safety-trading-state entries-paused
 kill-switch-btn reconcile-issues reconcile-list ack-reconcile-btn daily-loss-gauge
 positions-gauge trading-controls pause-entries-btn resume-entries-btn bot-start-btn bot-stop-btn
 reset-btn breakers positions-table orders-table order-ticket ot-submit ot-result perf-panel
 equity-chart daily-pnl-chart activity-log trade-filters trades-csv trades-table alerts-panel
 alerts-table alert-test-btn alert-test-result audit-refresh audit-table share-panel share-form
-share-create share-result share-url share-copy share-table session-ended kill-dialog kill-next
+share-create share-result share-url share-copy share-table session-ended kill-pin kill-dialog
+kill-next
 kill-confirm kill-result reset-dialog reset-submit reset-result confirm-dialog confirm-ok
 """
 

@@ -2,6 +2,7 @@
 // panels, applies the user's role and mounts the market view.
 
 import { $, $$ } from "./dom.js";
+import { configure, timeZoneLabel } from "./format.js";
 import { createOutage } from "./outage.js";
 import { connect, emitAck } from "./socket.js";
 import { mountThemeToggles, theme } from "./theme.js";
@@ -109,6 +110,19 @@ const MERGE = {
 // Open the socket before building the panels, so its handshake and the server's snapshot
 // overlap with that work. No socket event can be dispatched before this module has finished
 // evaluating, and wireEvents() subscribes the panels before then, so none is missed.
+// Before any panel formats a time or a price: the display zone and instruments' precision.
+function readPageConfig() {
+  try {
+    configure(JSON.parse($("#page-config").textContent || "{}"));
+  } catch (err) {
+    console.error("page config unreadable", err);
+  }
+  const label = $("#tz-label");
+  label.textContent = `Times ${timeZoneLabel()}`;
+  label.title = "Every time, date filter and CSV on this page is in this zone (VIGIL_SESSION_TZ)";
+}
+readPageConfig();
+
 // The header is built below; until then the outage has nothing to re-render.
 let header = null;
 const outage = createOutage({ onChange: () => header && header.refreshHealth() });

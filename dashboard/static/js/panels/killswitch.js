@@ -127,6 +127,15 @@ export function createKillSwitch(ctx) {
     opener = null;
   });
   killButton.addEventListener("click", openKill);
+  // The skip link lands on the kill switch itself (the pinned one on a phone), not 19 Tabs on.
+  $("#skip-link").addEventListener("click", (ev) => {
+    const pin = $("#kill-pin");
+    const target = pin.offsetParent !== null ? pin : killButton;
+    if (target.disabled) return; // a viewer: let the link scroll to the Safety panel
+    ev.preventDefault();
+    target.focus();
+    if (target === killButton) killButton.scrollIntoView({ block: "center" });
+  });
   $("#kill-pin").addEventListener("click", openKill);
   // Alt+Shift+K from anywhere, inputs included: no browser or OS takes it (Ctrl+K and
   // Ctrl+Shift+K are the browsers' search and console). ev.code, so a Mac's Option layer,
