@@ -53,11 +53,11 @@ toasts:
 """
 
 TESTIDS = """
-header skip-link balance equity daily-pnl total-pnl trading-mode market-hours regime health trading-state
-share-marker venues
+header skip-link balance equity daily-pnl total-pnl trading-mode market-hours regime health
+trading-state share-marker venues
 venue-broker venue-feed conn-status tz-label user-name user-role theme-toggle cb-toggle logout-btn
-stale-note halted-banner hb-durable banner-reset-btn safety-panel safety-trading-state entries-paused
-kill-switch-btn reconcile-issues reconcile-list ack-reconcile-btn daily-loss-gauge
+stale-note halted-banner hb-durable banner-reset-btn safety-panel safety-trading-state
+entries-paused kill-switch-btn reconcile-issues reconcile-list ack-reconcile-btn daily-loss-gauge
 positions-gauge trading-controls pause-entries-btn resume-entries-btn bot-start-btn bot-stop-btn
 reset-btn breakers positions-table orders-table order-ticket ot-submit ot-result perf-panel
 equity-chart daily-pnl-chart activity-log trade-filters trades-csv trades-table alerts-panel
