@@ -15,7 +15,7 @@ from dashboard.services import services
 from dashboard.sockets import run_command, snapshot_for
 from engine.commands import COMMAND_SPECS, SPECS, error
 from engine.market.bars import TIMEFRAMES
-from engine.numbers import step_round
+from engine.numbers import price_round, step_round
 from engine.runtime import EngineRuntime
 from engine.users import ROLES
 
@@ -178,8 +178,8 @@ def trades_csv() -> Any:
                 t.symbol,
                 t.direction,
                 step_round(t.qty, lot),
-                step_round(t.entry_price, tick),
-                step_round(t.exit_price, tick),
+                price_round(t.entry_price, tick),
+                price_round(t.exit_price, tick),
                 round(t.pnl, 2),
                 round(t.fees, 2),
                 _iso(t.entry_ts, zone),

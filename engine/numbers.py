@@ -16,8 +16,16 @@ def step_digits(step: float | None) -> int | None:
     return 10
 
 
+def price_round(value: float, tick: float | None) -> float:
+    """A price at its tick's decimals (a paper fill's 499.74997 reads 499.75), else 8."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return value
+    digits = step_digits(tick)
+    return round(value, 8 if digits is None else max(digits, 2))
+
+
 def step_round(value: float, step: float | None, *, fallback: int = 8) -> float:
-    """`value` at the step's decimals (0.12200000000000001 -> 0.122 with a 0.001 step);
+    """A quantity at the step's decimals (0.12200000000000001 -> 0.122 with a 0.001 step);
     without a step, or for a value that is really off the step (not float noise: 0.5 of a
     1-lot), at `fallback` decimals, which still drops float noise."""
     if not isinstance(value, int | float) or not math.isfinite(value):

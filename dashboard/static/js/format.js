@@ -52,7 +52,8 @@ export function pct(x, digits = 2) {
   if (!ok(x)) return DASH;
   const v = x * 100;
   let d = digits;
-  if (v !== 0 && Math.abs(v) < 0.5 * 10 ** -digits) {
+  // Below 8 decimals the amount behind it shows as $0.00 too: noise, left as 0.00%.
+  if (Math.abs(v) >= 0.5e-8 && Math.abs(v) < 0.5 * 10 ** -digits) {
     d = Math.min(8, Math.ceil(-Math.log10(Math.abs(v))));
   }
   return `${nf(d, d).format(v)}%`;
@@ -117,7 +118,8 @@ export function stepDigits(step) {
   return 10;
 }
 
-/** `step`'s decimals when `x` sits on it (float noise aside), else null. */
+/** `step`'s decimals when `x` sits on it (float noise aside), else null: a real 0.5 share
+ * of a 1-share lot is shown as it is, not rounded away. */
 function onStep(x, step) {
   const d = stepDigits(step);
   if (d === null) return null;
@@ -125,11 +127,11 @@ function onStep(x, step) {
   return Math.abs(r - x) <= 1e-9 * Math.max(1, Math.abs(x)) ? d : null;
 }
 
-/** Decimal places that keep a price readable: the instrument's tick, else by magnitude. */
+/** Decimal places of a price: the instrument's tick's (at least 2), else by magnitude. */
 export function priceDigits(x, symbol = "") {
   const inst = config.instruments[symbol];
-  const tick = inst ? onStep(x, inst.tick) : null;
-  if (tick !== null) return tick;
+  const tick = inst ? stepDigits(inst.tick) : null;
+  if (tick !== null) return Math.max(tick, 2);
   const a = Math.abs(x);
   if (a === 0) return 2;
   if (a < 0.01) return 6;
