@@ -2,7 +2,7 @@
 
 import { alpha } from "../colors.js";
 
-export const TIMEFRAMES = ["1s", "1m", "5m", "15m", "1h", "4h"];
+export const TIMEFRAMES = ["1s", "1m", "5m", "15m", "1h", "4h", "1d"];
 
 /** Chart time (UTC seconds) of an epoch-ms timestamp. */
 export const sec = (ms) => Math.floor(ms / 1000);
