@@ -32,7 +32,8 @@ orders-panel: orders-title orders-count orders-table
 ticket-panel: ticket-title ot-quote order-ticket ot-side-buy ot-side-sell ot-symbol ot-type
     ot-qty ot-limit ot-stop ot-sl ot-tp ot-notional ot-submit ot-result
 perf-panel: perf-title perf-trades perf-win-rate perf-profit-factor perf-avg-win perf-avg-loss
-    perf-expectancy perf-sharpe perf-payoff perf-sortino perf-max-dd perf-cur-dd equity-chart
+    perf-expectancy perf-sharpe perf-payoff perf-sortino perf-max-dd perf-cur-dd pnl-range
+    pnl-from pnl-to pnl-range-all equity-chart
     daily-pnl-label daily-pnl-chart
 activity-panel: activity-title activity-count activity-clear activity-filters activity-log
 trades-panel: trades-title trades-summary trade-filters trade-filter-symbol trade-filter-side
@@ -60,7 +61,8 @@ stale-note halted-banner hb-durable banner-reset-btn safety-panel safety-trading
 entries-paused kill-switch-btn reconcile-issues reconcile-list ack-reconcile-btn daily-loss-gauge
 positions-gauge trading-controls pause-entries-btn resume-entries-btn bot-start-btn bot-stop-btn
 reset-btn breakers positions-table orders-table order-ticket ot-submit ot-result perf-panel
-equity-chart daily-pnl-chart activity-log trade-filters trades-csv trades-table alerts-panel
+pnl-from pnl-to pnl-range-all equity-chart daily-pnl-chart activity-log trade-filters trades-csv
+trades-table alerts-panel
 alerts-table alert-test-btn alert-test-result audit-refresh audit-table share-panel share-form
 share-create share-result share-url share-copy share-table session-ended kill-pin kill-dialog
 kill-next
