@@ -81,3 +81,12 @@ def test_activity_then_filtered_by_type(page: Any) -> None:
     )
     chip.click()
     assert chip.get_attribute("aria-pressed") == "true"
+
+
+def test_chart_symbol_and_ticket_symbol_then_linked_both_ways(page: Any) -> None:
+    page.wait_for_function("document.querySelectorAll('#ot-symbol option').length > 1")
+    page.select_option("#symbol-select", "QQQ")
+    page.wait_for_function("document.querySelector('#ot-symbol').value === 'QQQ'")
+    assert page.inner_text("#ot-submit").endswith("QQQ")
+    page.select_option("#ot-symbol", "SPY")
+    page.wait_for_function("document.querySelector('#symbol-select').value === 'SPY'")

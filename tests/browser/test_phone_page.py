@@ -51,11 +51,19 @@ def test_phone_then_no_sideways_scroll_and_kill_switch_on_first_screen(
         page.context.close()
 
 
-def test_desktop_then_pinned_button_hidden(browser: Any, server: ServerProcess) -> None:
+def test_desktop_then_positions_orders_and_kill_switch_above_the_fold(
+    browser: Any, server: ServerProcess
+) -> None:
     page, _ = open_logged_in(browser, server, width=1280, height=800)
     try:
+        page.wait_for_function("document.body.classList.contains('has-state')")
         assert not page.is_visible("#kill-pin")
-        assert page.is_visible("#kill-switch-btn")
+        for selector in ("#kill-switch-btn", "#positions-panel h2", "#orders-panel h2"):
+            assert page.evaluate(IN_VIEW, selector), f"{selector} is below the fold"
+        widths = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], widths
     finally:
         page.context.close()
 

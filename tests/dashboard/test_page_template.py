@@ -16,7 +16,7 @@ SECTIONS = """
 page-config:
 topbar: skip-link balance equity daily-pnl daily-pnl-pct total-pnl total-pnl-pct trading-mode
     trading-account market-hours regime health trading-state share-marker venues venue-broker
-    venue-feed conn-status tz-label user-name user-role theme-toggle cb-toggle logout-btn
+    venue-feed conn-status user-name user-role tz-label theme-toggle cb-toggle logout-btn
 stale-note: stale-note-text
 ticker-strip:
 halted-banner: hb-title hb-level hb-reason hb-actor hb-since hb-durable hb-durable-text
@@ -56,7 +56,7 @@ toasts:
 TESTIDS = """
 header skip-link balance equity daily-pnl total-pnl trading-mode market-hours regime health
 trading-state share-marker venues
-venue-broker venue-feed conn-status tz-label user-name user-role theme-toggle cb-toggle logout-btn
+venue-broker venue-feed conn-status user-name user-role tz-label theme-toggle cb-toggle logout-btn
 stale-note halted-banner hb-durable banner-reset-btn safety-panel safety-trading-state
 entries-paused kill-switch-btn reconcile-issues reconcile-list ack-reconcile-btn daily-loss-gauge
 positions-gauge trading-controls pause-entries-btn resume-entries-btn bot-start-btn bot-stop-btn

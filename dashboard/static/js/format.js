@@ -92,10 +92,10 @@ export function configure({ tz, instruments } = {}) {
   config.tzLabel = config.tz ? zoneName(config.tz) : "";
 }
 
-/** The display zone: its IANA name and short name, "America/New_York (EST)". */
+/** The display zone: {zone: "America/New_York", short: "EST"} (short "" when unknown). */
 export function timeZoneLabel() {
   const zone = config.tz || Intl.DateTimeFormat().resolvedOptions().timeZone;
-  return config.tzLabel ? `${zone} (${config.tzLabel})` : zone;
+  return { zone, short: config.tzLabel || zoneName(zone) };
 }
 
 export function displayTimeZone() {

@@ -118,8 +118,10 @@ function readPageConfig() {
     console.error("page config unreadable", err);
   }
   const label = $("#tz-label");
-  label.textContent = `Times ${timeZoneLabel()}`;
-  label.title = "Every time, date filter and CSV on this page is in this zone (VIGIL_SESSION_TZ)";
+  const { zone, short } = timeZoneLabel();
+  label.textContent = `Times in ${short || zone}`;
+  label.title = `Every time, date filter and CSV on this page is in ${zone} (VIGIL_SESSION_TZ)`;
+  label.setAttribute("aria-label", `Times in ${zone}`);
 }
 readPageConfig();
 
