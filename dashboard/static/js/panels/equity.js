@@ -37,7 +37,7 @@ function baseOptions(fmt, span = () => Infinity) {
     autoSize: true,
     // The built-in logo injects a <style> element, which the page's CSP blocks; the market
     // view's toolbar carries the attribution link the library's licence asks for.
-    layout: { attributionLogo: false, fontSize: 10 },
+    layout: { attributionLogo: false, fontSize: 12 },
     // Small read-only charts: dragging on them should scroll the page, not the chart.
     handleScroll: false,
     handleScale: false,
