@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import open_logged_in
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, wait_until
 from tests.server_process import ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -109,3 +109,51 @@ def test_alert_link_then_login_then_kill_dialog_open(browser: Any, server: Serve
         assert not page.is_visible("#kill-dialog")
     finally:
         context.close()
+
+
+def test_accessible_names_gauges_and_focus_after_confirm(
+    browser: Any, server: ServerProcess
+) -> None:
+    page, _ = open_logged_in(browser, server, width=1280, height=800)
+    try:
+        page.wait_for_selector("#breakers .breaker")
+        assert page.get_attribute("#theme-toggle", "aria-label")
+        assert page.get_attribute("#cb-toggle", "aria-label")
+        gauge = page.locator("#breakers .breaker .gauge").first
+        assert gauge.get_attribute("aria-label").endswith(" used")
+        assert "%" in gauge.get_attribute("aria-valuetext")
+        assert "/" in page.get_attribute("#daily-loss-gauge", "aria-valuetext")
+        session = server.login()
+
+        def bought() -> bool:
+            answer = session.post(
+                f"{server.url}/api/control/place_order",
+                json={"symbol": "QQQ", "side": "buy", "qty": 1},
+                timeout=10,
+            )
+            return answer.status_code == 200
+
+        wait_until(bought, 60, "an order on a live quote")
+        page.wait_for_selector("#positions-table button[aria-label='Close QQQ']")
+        # The skip link is the first Tab stop and lands on the kill switch.
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "skip-link"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "kill-switch-btn"
+        # Engage (pause), then focus is still in the dialog, on its Close button.
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#kill-dialog[open]")
+        page.check("#kill-level-pause")
+        page.fill("#kill-reason", "focus test")
+        page.click("#kill-next")
+        page.click("#kill-confirm")
+        page.wait_for_selector("#kill-result:not([hidden])")
+        page.wait_for_function(
+            "document.activeElement && document.activeElement.matches("
+            "\"#kill-dialog [data-step='0'] [data-close]\")"
+        )
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#kill-dialog:not([open])", state="attached")
+        assert page.evaluate("document.activeElement.id") == "kill-switch-btn"
+    finally:
+        page.context.close()

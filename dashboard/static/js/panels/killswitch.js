@@ -62,6 +62,14 @@ async function safetyCommand(ctx, event, path, payload) {
   }
 }
 
+/** Focus `target` when the dialog is still open and focus fell out of it: a button that was
+ * just hidden or disabled leaves it on the page's body. */
+function keepFocus(dlg, target) {
+  if (!dlg.open || !target) return;
+  const a = document.activeElement;
+  if (!dlg.contains(a) || a.disabled || a.offsetParent === null) target.focus();
+}
+
 export function createKillSwitch(ctx) {
   const kill = {
     dlg: $("#kill-dialog"),
@@ -184,6 +192,9 @@ export function createKillSwitch(ctx) {
     } else {
       kill.confirm.disabled = false;
     }
+    // The Confirm button may be hidden now: focus stays in the dialog, on the way out.
+    const after = resp.ok ? kill.dlg.querySelector("[data-step='0'] [data-close]") : kill.confirm;
+    keepFocus(kill.dlg, after);
   });
 
   // ---- reset ----
@@ -224,6 +235,8 @@ export function createKillSwitch(ctx) {
     const resp = await safetyCommand(ctx, "reset_kill_switch", "/api/kill-switch/reset", payload);
     showResult(reset.result, resp, "Kill switch reset. Trading state restored.");
     if (resp.ok) toast("Kill switch reset", "ok");
+    // Reset stays disabled until the form is valid again: focus goes to Close, not the body.
+    keepFocus(reset.dlg, reset.dlg.querySelector("[data-close]"));
   });
   reset.dlg.addEventListener("close", () => {
     reset.password.value = "";
