@@ -127,3 +127,14 @@ def test_audit_details_then_no_float_noise(page: Any) -> None:
         }"""
     )
     assert got == 'symbol=SPY qty=0.122 price=499.75 notional=60.97 order={"stop_loss":"1.10"}'
+
+
+def test_chart_time_labels_then_in_the_session_zone(page: Any) -> None:
+    got = page.evaluate(
+        """async () => {
+          const c = await import("/static/js/market/chartdata.js");
+          const t = Date.UTC(2026, 6, 1, 3, 30, 0) / 1000;
+          return [c.timeFormatter(t), c.tickMarkFormatter(t, 3), c.tickMarkFormatter(t, 2)];
+        }"""
+    )
+    assert got == ["2026-06-30 23:30:00", "23:30", "30 Jun"]

@@ -1,7 +1,7 @@
 // Audit panel: the last 100 audit entries from GET /api/audit, refreshed on safety events.
 
 import { $, schedule, setText } from "../dom.js";
-import { dateTimeOf, price, qty } from "../format.js";
+import { dateTimeOf, price, qty, timeOf } from "../format.js";
 import { KeyedTable } from "../table.js";
 
 const LIMIT = 100;
@@ -78,7 +78,7 @@ export function createAudit() {
       const entries = (body.entries || []).slice();
       entries.sort((a, b) => (b.ts || 0) - (a.ts || 0));
       schedule("audit", () => table.update(entries.slice(0, LIMIT)));
-      setText(status, `Updated ${new Date().toLocaleTimeString()}`);
+      setText(status, `Updated ${timeOf(Date.now())}`);
       status.classList.remove("err");
     } catch (err) {
       setText(status, `Audit unavailable: ${err.message}`);
