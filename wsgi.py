@@ -10,7 +10,7 @@ from __future__ import annotations
 import atexit
 import logging
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from flask import Flask
 
@@ -19,6 +19,7 @@ from engine.settings_group import SettingsError
 
 if TYPE_CHECKING:
     from dashboard.services import Services
+    from engine.runtime import EngineRuntime
     from notifier.dispatcher import Dispatcher
 
 log = logging.getLogger("vigil")
@@ -87,8 +88,44 @@ def serve() -> Flask:
     notifier.start()
     runtime.start()
     atexit.register(_shutdown, services, notifier)
+    _announce_stop(runtime)
     _banner(settings, generated)
     return app
+
+
+def _announce_stop(runtime: EngineRuntime) -> None:
+    """On gunicorn's stop signals, tell the pages first: the worker drains for up to
+    graceful_timeout with the websockets still open, and a page must not say "Live" meanwhile.
+    Chains to the handler gunicorn installed (before it loaded this app)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    told = threading.Event()
+
+    def publish() -> None:
+        runtime.bus.publish(
+            "system", {"message": "the server is stopping; figures stop here", "kind": "stopping"}
+        )
+
+    def chain(previous: Any) -> Any:
+        def handler(signum: int, frame: Any) -> None:
+            if not told.is_set():
+                told.set()
+                # Not from the signal handler itself: it may interrupt a thread holding the
+                # bus's lock.
+                threading.Thread(target=publish, name="vigil-stopping", daemon=True).start()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_DFL)
+                signal.raise_signal(signum)
+
+        return handler
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, chain(signal.getsignal(signum)))
 
 
 def _shutdown(services: Services, notifier: Dispatcher) -> None:

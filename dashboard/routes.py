@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
@@ -14,6 +15,7 @@ from dashboard.services import services
 from dashboard.sockets import run_command, snapshot_for
 from engine.commands import COMMAND_SPECS, SPECS, error
 from engine.market.bars import TIMEFRAMES
+from engine.numbers import price_round, step_round
 from engine.runtime import EngineRuntime
 from engine.users import ROLES
 
@@ -30,8 +32,20 @@ def _runtime() -> EngineRuntime:
 @bp.get("/")
 def index() -> Any:
     if current_user() is None:
-        return redirect("/login")
-    return render_template("index.html")
+        # An alert's link (/?kill=1) still opens the kill-switch dialog after signing in.
+        return redirect("/login?kill=1" if request.args.get("kill") == "1" else "/login")
+    return render_template("index.html", page_config=page_config())
+
+
+def page_config() -> dict[str, Any]:
+    """What the page formats with: one time zone for every table, filter and CSV (the
+    session's, as the daily P&L), and each instrument's tick and lot size."""
+    market = _runtime().parts.market
+    instruments = {
+        symbol: {"tick": inst.tick_size, "lot": inst.lot_size}
+        for symbol, inst in market.instruments.items()
+    }
+    return {"tz": services().settings.engine.session.tz, "instruments": instruments}
 
 
 @bp.get("/login")
@@ -129,7 +143,10 @@ def trades_csv() -> Any:
     trades = services().engine_store().load_trades()
     symbol, side = request.args.get("symbol") or None, request.args.get("side") or None
     result = request.args.get("result") or None
-    start, end = _date_arg("from"), _date_arg("to")
+    # The page's zone (page_config): a day picked on the page is the same day here.
+    zone = ZoneInfo(services().settings.engine.session.tz)
+    start, end = _date_arg("from", zone), _date_arg("to", zone, next_day=True)
+    instruments = _runtime().parts.market.instruments
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -151,20 +168,22 @@ def trades_csv() -> Any:
             continue
         if (result == "win" and t.pnl <= 0) or (result == "loss" and t.pnl >= 0):
             continue
-        if (start and t.exit_ts < start) or (end and t.exit_ts >= end + 86_400):
+        if (start and t.exit_ts < start) or (end and t.exit_ts >= end):
             continue
+        inst = instruments.get(t.symbol)
+        tick, lot = (inst.tick_size, inst.lot_size) if inst else (None, None)
         writer.writerow(
             [
                 t.id,
                 t.symbol,
                 t.direction,
-                t.qty,
-                t.entry_price,
-                t.exit_price,
-                round(t.pnl, 6),
-                round(t.fees, 6),
-                _iso(t.entry_ts),
-                _iso(t.exit_ts),
+                step_round(t.qty, lot),
+                price_round(t.entry_price, tick),
+                price_round(t.exit_price, tick),
+                round(t.pnl, 2),
+                round(t.fees, 2),
+                _iso(t.entry_ts, zone),
+                _iso(t.exit_ts, zone),
             ]
         )
     return _csv_response(out.getvalue(), "trades.csv")
@@ -232,15 +251,19 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int | None:
     return value if low <= value <= high else None
 
 
-def _date_arg(name: str) -> float | None:
+def _date_arg(name: str, zone: ZoneInfo, *, next_day: bool = False) -> float | None:
+    """Epoch s of the midnight that starts (or, `next_day`, ends) a YYYY-MM-DD day in `zone`."""
     raw = request.args.get(name)
     if not raw:
         return None
     try:
-        return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+        day = datetime.strptime(raw, "%Y-%m-%d").date()
     except ValueError:
         return None
+    if next_day:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(), tzinfo=zone).timestamp()
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+def _iso(ts: float, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ts, zone).isoformat(timespec="seconds")

@@ -203,7 +203,8 @@ TOPICS: tuple[Topic, ...] = (
         '`{"message","kind"?}` (`kind`: `start`, `feed_<state>` / `broker_<state>` — a '
         'venue\'s connection changed and said why, e.g. `feed_connected` "replaying QQQ …", '
         '`feed_ended` "replay ended …" —, `late_command` — a risk-reducing command ran after '
-        "its caller timed out — or `dropped_command` — any other command was dropped for that)",
+        "its caller timed out —, `dropped_command` — any other command was dropped for that — "
+        "or `stopping` — the server got a stop signal and is draining: figures stop here)",
         activity=True,
         log_tag="SYSTEM",
     ),

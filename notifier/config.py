@@ -23,6 +23,7 @@ def build_channels(alerts: AlertSettings) -> list[Channel]:
         alerts.pushover_api_url,
         emergency_retry_s=alerts.emergency_retry_s,
         emergency_expire_s=alerts.emergency_expire_s,
+        public_url=alerts.public_url,
     )
     apprise = AppriseChannel(split_urls(alerts.apprise_urls))
     return [pushover, apprise]

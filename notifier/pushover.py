@@ -15,6 +15,19 @@ DEFAULT_API_URL = "https://api.pushover.net/1/messages.json"
 MESSAGE_LIMIT = 1024
 TITLE_LIMIT = 250
 URL_LIMIT = 512
+URL_TITLE_LIMIT = 100
+# Where an alert's link lands: the page with the kill-switch dialog open (after sign-in if the
+# phone has no session), so from an alert to a halt is two taps.
+KILL_PATH = "/?kill=1"
+KILL_TITLE = "Open Vigil · kill switch"
+
+
+def kill_switch_url(public_url: str | None) -> str | None:
+    """The page's address with the kill-switch dialog open, or None without a public URL."""
+    base = (public_url or "").strip().rstrip("/")
+    return f"{base}{KILL_PATH}" if base else None
+
+
 MIN_RETRY_S = 30
 MAX_EXPIRE_S = 10_800
 
@@ -34,6 +47,7 @@ class PushoverChannel:
         *,
         emergency_retry_s: int = 60,
         emergency_expire_s: int = 3600,
+        public_url: str | None = None,
     ) -> None:
         self._user_key = (user_key or "").strip()
         self._api_token = (api_token or "").strip()
@@ -42,6 +56,7 @@ class PushoverChannel:
         self._session = session or requests.Session()
         # Pushover refuses retry < 30 s and expire > 3 h; clamp instead of failing an emergency.
         self.emergency_retry_s = max(MIN_RETRY_S, int(emergency_retry_s))
+        self.kill_url = kill_switch_url(public_url)
         self.emergency_expire_s = min(
             MAX_EXPIRE_S, max(int(emergency_expire_s), self.emergency_retry_s)
         )
@@ -80,6 +95,9 @@ class PushoverChannel:
             fields["sound"] = alert.sound
         if alert.url:
             fields["url"] = alert.url[:URL_LIMIT]
+        elif self.kill_url:
+            fields["url"] = self.kill_url[:URL_LIMIT]
+            fields["url_title"] = KILL_TITLE[:URL_TITLE_LIMIT]
         if priority == EMERGENCY:
             fields["retry"] = str(self.emergency_retry_s)
             fields["expire"] = str(self.emergency_expire_s)

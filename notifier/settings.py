@@ -42,6 +42,13 @@ class AlertSettings(SettingsGroup):
         alias="VIGIL_PUSHOVER_EMERGENCY_EXPIRE_S",
         description="... for this long at most (<= 10800)",
     )
+    public_url: str = Field(
+        "",
+        alias="VIGIL_PUBLIC_URL",
+        description="the page's address as a phone reaches it; alerts then link to "
+        "<it>/?kill=1, the page with the kill-switch dialog open",
+        examples=["https://vigil.example.com"],
+    )
     apprise_urls: str = Field(
         "",
         alias="VIGIL_APPRISE_URLS",
@@ -74,6 +81,14 @@ class AlertSettings(SettingsGroup):
     @classmethod
     def _number(cls, value: Any) -> float:
         return _non_negative(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise refuse(f"expected an http(s):// address (got {value!r})")
+        return value.rstrip("/")
 
     @field_validator("min_priority", mode="before")
     @classmethod

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from engine.clock import Clock
 from engine.models import BarEvent, Side, TradeTick
 
-TIMEFRAMES: dict[str, int] = {"1s": 1, "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400}
+TIMEFRAMES: dict[str, int] = {
+    "1s": 1,
+    "1m": 60,
+    "5m": 300,
+    "15m": 900,
+    "1h": 3600,
+    "4h": 14400,
+    # A UTC day: one US equity session (13:30-21:00 UTC) falls inside one bar.
+    "1d": 86400,
+}
 
 _INF = math.inf
 # A provider's bars are 1m; the timeframes after it in TIMEFRAMES are rebuilt from them.

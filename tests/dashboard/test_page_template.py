@@ -13,9 +13,11 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
 # place), each followed by the ids inside it in document order; then every data-testid. The
 # scripts look these up, so an edit that drops, renames or moves one must change this on purpose.
 SECTIONS = """
-topbar: balance equity daily-pnl daily-pnl-pct total-pnl total-pnl-pct trading-mode
+page-config:
+topbar: skip-link balance equity daily-pnl daily-pnl-pct total-pnl total-pnl-pct trading-mode
     trading-account market-hours regime health trading-state share-marker venues venue-broker
-    venue-feed conn-status user-name user-role theme-toggle cb-toggle logout-btn
+    venue-feed conn-status user-name user-role tz-label theme-toggle cb-toggle logout-btn
+stale-note: stale-note-text
 ticker-strip:
 halted-banner: hb-title hb-level hb-reason hb-actor hb-since hb-durable hb-durable-text
     banner-reset-btn
@@ -32,7 +34,8 @@ ticket-panel: ticket-title ot-quote order-ticket ot-side-buy ot-side-sell ot-sym
 inbox-panel: inbox-title inbox-count signal-mode-auto signal-mode-approve inbox-mode-note
     inbox-table
 perf-panel: perf-title perf-trades perf-win-rate perf-profit-factor perf-avg-win perf-avg-loss
-    perf-expectancy perf-sharpe perf-payoff perf-sortino perf-max-dd perf-cur-dd equity-chart
+    perf-expectancy perf-sharpe perf-payoff perf-sortino perf-max-dd perf-cur-dd pnl-range
+    pnl-from pnl-to pnl-range-all equity-chart
     daily-pnl-label daily-pnl-chart
 activity-panel: activity-title activity-count activity-clear activity-filters activity-log
 trades-panel: trades-title trades-summary trade-filters trade-filter-symbol trade-filter-side
@@ -43,6 +46,7 @@ share-panel: share-title share-count share-status share-refresh share-form share
     share-note share-create share-result share-url share-copy share-dismiss share-copied
     share-table
 session-ended: session-ended-title session-ended-text
+kill-pin:
 kill-dialog: kill-form kill-title kill-level-pause kill-level-halt kill-level-flatten
     kill-reason kill-next kill-summary kill-back kill-confirm kill-result
 reset-dialog: reset-form reset-title reset-current reset-reason reset-confirm reset-password
@@ -52,17 +56,19 @@ toasts:
 """
 
 TESTIDS = """
-header balance equity daily-pnl total-pnl trading-mode market-hours regime health trading-state
-share-marker venues
-venue-broker venue-feed conn-status user-name user-role theme-toggle cb-toggle logout-btn
-halted-banner hb-durable banner-reset-btn safety-panel safety-trading-state entries-paused
-kill-switch-btn reconcile-issues reconcile-list ack-reconcile-btn daily-loss-gauge
+header skip-link balance equity daily-pnl total-pnl trading-mode market-hours regime health
+trading-state share-marker venues
+venue-broker venue-feed conn-status user-name user-role tz-label theme-toggle cb-toggle logout-btn
+stale-note halted-banner hb-durable banner-reset-btn safety-panel safety-trading-state
+entries-paused kill-switch-btn reconcile-issues reconcile-list ack-reconcile-btn daily-loss-gauge
 positions-gauge trading-controls pause-entries-btn resume-entries-btn bot-start-btn bot-stop-btn
 reset-btn breakers positions-table orders-table order-ticket ot-submit ot-result inbox-panel
 inbox-count signal-mode signal-mode-auto signal-mode-approve inbox-mode-note inbox-table perf-panel
-equity-chart daily-pnl-chart activity-log trade-filters trades-csv trades-table alerts-panel
+pnl-from pnl-to pnl-range-all equity-chart daily-pnl-chart activity-log trade-filters trades-csv
+trades-table alerts-panel
 alerts-table alert-test-btn alert-test-result audit-refresh audit-table share-panel share-form
-share-create share-result share-url share-copy share-table session-ended kill-dialog kill-next
+share-create share-result share-url share-copy share-table session-ended kill-pin kill-dialog
+kill-next
 kill-confirm kill-result reset-dialog reset-submit reset-result confirm-dialog confirm-ok
 """
 

@@ -30,6 +30,7 @@ def test_bucket_start_is_epoch_aligned_for_every_timeframe():
         "15m": T0 + 15300,
         "1h": T0 + 14400,
         "4h": T0 + 14400,
+        "1d": T0,
     }
     for tf, start in expected.items():
         (bar,) = agg.bars("SPY", tf)
@@ -215,3 +216,13 @@ def test_ticks_round_trip_as_trade_ticks():
     original = tick(T0, 10.0, 3.0, Side.SELL)
     cache.add(original)
     assert cache.ticks("SPY") == [original]
+
+
+def test_daily_timeframe_then_one_bar_per_utc_day():
+    agg = BarAggregator(["SPY"])
+    for ts, price in [(T0 + 3600, 100.0), (T0 + 50_000, 104.0), (T0 + 86_399, 99.0)]:
+        agg.on_trade(tick(ts, price))
+    updates = agg.on_trade(tick(T0 + 86_400, 101.0))
+    closed = {tf: bar for tf, bar, is_closed in updates if is_closed}
+    assert (closed["1d"].t, closed["1d"].o, closed["1d"].h, closed["1d"].c) == (T0, 100, 104, 99)
+    assert [b.t for b in agg.bars("SPY", "1d")] == [T0, T0 + 86_400]

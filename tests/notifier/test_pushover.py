@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from notifier.alerts import EMERGENCY, HIGH, Alert
 from notifier.pushover import PushoverChannel
 from tests.notifier.conftest import FAST_TIMEOUT
@@ -167,3 +169,36 @@ def test_channel_without_token_then_unconfigured_and_sends_nothing(
     assert not channel.configured and channel.unconfigured_reason == "PUSHOVER_API_TOKEN is not set"
     assert result.kind == "config" and pushover.requests == []
     assert PushoverChannel(None, None).unconfigured_reason is None
+
+
+def test_send_with_public_url_then_every_alert_links_to_the_kill_switch_dialog(
+    pushover: PushoverFake,
+) -> None:
+    channel = PushoverChannel(USER, TOKEN, pushover.url, public_url="https://vigil.example.com/")
+
+    assert channel.send(_alert()).ok
+    assert channel.send(_alert(key="k2", priority=EMERGENCY)).ok
+
+    for form in pushover.requests:
+        assert form["url"] == "https://vigil.example.com/?kill=1"
+        assert form["url_title"] == "Open Vigil · kill switch"
+
+
+def test_send_without_public_url_then_no_link() -> None:
+    channel = PushoverChannel(USER, TOKEN, "http://127.0.0.1:9/")
+
+    assert "url" not in channel.form(_alert())
+    assert "url_title" not in channel.form(_alert())
+
+
+def test_public_url_setting_then_channel_built_with_it() -> None:
+    from engine.settings_group import SettingsError, load_group
+    from notifier.config import build_channels
+    from notifier.settings import AlertSettings
+
+    alerts = load_group(AlertSettings, {"VIGIL_PUBLIC_URL": "https://vigil.example.com/"})
+    pushover = build_channels(alerts)[0]
+    assert isinstance(pushover, PushoverChannel)
+    assert pushover.kill_url == "https://vigil.example.com/?kill=1"
+    with pytest.raises(SettingsError, match="VIGIL_PUBLIC_URL"):
+        load_group(AlertSettings, {"VIGIL_PUBLIC_URL": "vigil.example.com"})

@@ -44,10 +44,19 @@ export function signedMoney(x) {
   return x > 0 ? `+$${s}` : `-$${s}`;
 }
 
-/** A fraction as percent: pct(0.0123) → "1.23%". */
+/**
+ * A fraction as percent: pct(0.0123) → "1.23%". A value that is not zero keeps enough digits
+ * not to read as zero: pct(-0.0000334) → "-0.003%", never "0.00%" beside "-$3.34".
+ */
 export function pct(x, digits = 2) {
   if (!ok(x)) return DASH;
-  return `${nf(digits, digits).format(x * 100)}%`;
+  const v = x * 100;
+  let d = digits;
+  // Below 8 decimals the amount behind it shows as $0.00 too: noise, left as 0.00%.
+  if (Math.abs(v) >= 0.5e-8 && Math.abs(v) < 0.5 * 10 ** -digits) {
+    d = Math.min(8, Math.ceil(-Math.log10(Math.abs(v))));
+  }
+  return `${nf(d, d).format(v)}%`;
 }
 
 /** A fraction as signed percent for changes: "+1.23%". */
@@ -63,8 +72,66 @@ export function bps(x) {
   return `${nf(1, 1).format(x)} bps`;
 }
 
-/** Decimal places that keep a price readable at its magnitude. */
+// What the server says about the page: the display time zone (the session's) and each
+// instrument's tick and lot size (dashboard/routes.py renders them into index.html).
+const config = { tz: undefined, tzLabel: "", instruments: {} };
+let parts = null; // the display zone's cached Intl.DateTimeFormat
+
+/** Set once at start from the page's config; `instruments` maps symbol → {tick, lot}. */
+export function configure({ tz, instruments } = {}) {
+  if (tz) {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: tz });
+      config.tz = tz;
+    } catch {
+      config.tz = undefined;
+    }
+  }
+  if (instruments && typeof instruments === "object") config.instruments = instruments;
+  parts = null;
+  config.tzLabel = config.tz ? zoneName(config.tz) : "";
+}
+
+/** The display zone: {zone: "America/New_York", short: "EST"} (short "" when unknown). */
+export function timeZoneLabel() {
+  const zone = config.tz || Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return { zone, short: config.tzLabel || zoneName(zone) };
+}
+
+export function displayTimeZone() {
+  return config.tz;
+}
+
+function zoneName(tz) {
+  const part = new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: "short" })
+    .formatToParts(new Date())
+    .find((p) => p.type === "timeZoneName");
+  return part ? part.value : "";
+}
+
+/** Decimals of a step: 0.01 → 2, 1 → 0, 0.00001 → 5 (null for no usable step). */
+export function stepDigits(step) {
+  if (!ok(step) || step <= 0) return null;
+  for (let d = 0; d <= 10; d += 1) {
+    if (Math.abs(Math.round(step * 10 ** d) - step * 10 ** d) < 1e-6) return d;
+  }
+  return 10;
+}
+
+/** `step`'s decimals when `x` sits on it (float noise aside), else null: a real 0.5 share
+ * of a 1-share lot is shown as it is, not rounded away. */
+function onStep(x, step) {
+  const d = stepDigits(step);
+  if (d === null) return null;
+  const r = Number(x.toFixed(d));
+  return Math.abs(r - x) <= 1e-9 * Math.max(1, Math.abs(x)) ? d : null;
+}
+
+/** Decimal places of a price: the instrument's tick's (at least 2), else by magnitude. */
 export function priceDigits(x, symbol = "") {
+  const inst = config.instruments[symbol];
+  const tick = inst ? stepDigits(inst.tick) : null;
+  if (tick !== null) return Math.max(tick, 2);
   const a = Math.abs(x);
   if (a === 0) return 2;
   if (a < 0.01) return 6;
@@ -80,31 +147,80 @@ export function price(x, symbol = "") {
   return nf(d, d).format(x);
 }
 
-/** Quantity without trailing zeros, up to 8 decimals (crypto lots). */
-export function qty(x) {
+/** Quantity at the instrument's lot precision, else without trailing zeros up to 8 decimals. */
+export function qty(x, symbol = "") {
   if (!ok(x)) return DASH;
-  return nf(0, 8).format(x);
+  const inst = config.instruments[symbol];
+  const lot = inst ? onStep(x, inst.lot) : null;
+  return lot !== null ? nf(0, lot).format(x) : nf(0, 8).format(x);
 }
 
 function pad(n) {
   return n < 10 ? `0${n}` : `${n}`;
 }
 
-/** Local wall-clock time HH:MM:SS of an epoch-ms timestamp. */
+/** {y, m, d, h, mi, s} of epoch ms in the display zone (the browser's when none is set). */
+export function wallClock(ms) {
+  const d = new Date(ms);
+  if (!config.tz) {
+    return {
+      y: d.getFullYear(),
+      m: d.getMonth() + 1,
+      d: d.getDate(),
+      h: d.getHours(),
+      mi: d.getMinutes(),
+      s: d.getSeconds(),
+    };
+  }
+  parts =
+    parts ||
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: config.tz,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+      second: "numeric",
+    });
+  const f = {};
+  for (const p of parts.formatToParts(d)) f[p.type] = Number(p.value);
+  return { y: f.year, m: f.month, d: f.day, h: f.hour % 24, mi: f.minute, s: f.second };
+}
+
+/**
+ * Epoch ms of midnight starting `YYYY-MM-DD` in the display zone (an <input type=date>'s
+ * value), or null: the day the tables show is the day the filters and the CSV use.
+ */
+export function dayStartMs(value) {
+  if (!value) return null;
+  const [y, m, d] = value.split("-").map(Number);
+  if (!y || !m || !d) return null;
+  let guess = Date.UTC(y, m - 1, d);
+  // Two corrections find the zone's offset at that midnight, across a DST change too.
+  for (let i = 0; i < 2; i += 1) {
+    const w = wallClock(guess);
+    guess -= Date.UTC(w.y, w.m - 1, w.d, w.h, w.mi, w.s) - Date.UTC(y, m - 1, d);
+  }
+  return guess;
+}
+
+/** Wall-clock time HH:MM:SS of an epoch-ms timestamp in the display zone. */
 export function timeOf(ms) {
   if (!ok(ms)) return DASH;
-  const d = new Date(ms);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const w = wallClock(ms);
+  return `${pad(w.h)}:${pad(w.mi)}:${pad(w.s)}`;
 }
 
-/** Local date YYYY-MM-DD of an epoch-ms timestamp. */
+/** Date YYYY-MM-DD of an epoch-ms timestamp in the display zone. */
 export function dateOf(ms) {
   if (!ok(ms)) return DASH;
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  const w = wallClock(ms);
+  return `${w.y}-${pad(w.m)}-${pad(w.d)}`;
 }
 
-/** Local "YYYY-MM-DD HH:MM:SS". */
+/** "YYYY-MM-DD HH:MM:SS" in the display zone. */
 export function dateTimeOf(ms) {
   if (!ok(ms)) return DASH;
   return `${dateOf(ms)} ${timeOf(ms)}`;
@@ -122,8 +238,8 @@ export function duration(ms) {
   return `${Math.floor(h / 24)}d ${h % 24}h`;
 }
 
-/** CSS class for a P&L figure: "pos" | "neg" | "flat". */
+/** CSS class for a P&L amount: "pos" | "neg" | "flat" (what shows as $0.00 is flat). */
 export function pnlClass(x) {
-  if (!ok(x) || x === 0) return "flat";
+  if (!ok(x) || Math.abs(x) < 0.005) return "flat";
   return x > 0 ? "pos" : "neg";
 }

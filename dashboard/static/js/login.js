@@ -36,7 +36,9 @@ form.addEventListener("submit", async (ev) => {
       body = null;
     }
     if (resp.ok && body && body.ok) {
-      window.location.assign("/");
+      // Only this one fixed destination is carried over: never an address from the query.
+      const kill = new URLSearchParams(window.location.search).get("kill") === "1";
+      window.location.assign(kill ? "/?kill=1" : "/");
       return;
     }
     const e = (body && body.error) || {};

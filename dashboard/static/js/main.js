@@ -2,6 +2,8 @@
 // panels, applies the user's role and mounts the market view.
 
 import { $, $$ } from "./dom.js";
+import { configure, timeZoneLabel } from "./format.js";
+import { createOutage } from "./outage.js";
 import { connect, emitAck } from "./socket.js";
 import { mountThemeToggles, theme } from "./theme.js";
 import { TOPIC_NAMES } from "./topics.js";
@@ -110,14 +112,34 @@ const MERGE = {
 // Open the socket before building the panels, so its handshake and the server's snapshot
 // overlap with that work. No socket event can be dispatched before this module has finished
 // evaluating, and wireEvents() subscribes the panels before then, so none is missed.
+// Before any panel formats a time or a price: the display zone and instruments' precision.
+function readPageConfig() {
+  try {
+    configure(JSON.parse($("#page-config").textContent || "{}"));
+  } catch (err) {
+    console.error("page config unreadable", err);
+  }
+  const label = $("#tz-label");
+  const { zone, short } = timeZoneLabel();
+  label.textContent = `Times in ${short || zone}`;
+  label.title = `Every time, date filter and CSV on this page is in ${zone} (VIGIL_SESSION_TZ)`;
+  label.setAttribute("aria-label", `Times in ${zone}`);
+}
+readPageConfig();
+
+// The header is built below; until then the outage has nothing to re-render.
+let header = null;
+const outage = createOutage({ onChange: () => header && header.refreshHealth() });
 ctx.socket = connect({
   indicator: $("#conn-status"),
   onSnapshot: applySnapshot,
   onSessionEnded: sessionEnded,
+  onStatus: outage.status,
 });
 
+header = createHeader(ctx);
 const panels = [
-  createHeader(ctx),
+  header,
   createSafety(ctx),
   createKillSwitch(ctx),
   createPositions(ctx),
@@ -253,7 +275,10 @@ async function pollOverHttp() {
       credentials: "same-origin",
       headers: { Accept: "application/json" },
     });
-    if (r.ok && !ctx.socket.connected) applySnapshot(await r.json());
+    if (r.ok && !ctx.socket.connected) {
+      applySnapshot(await r.json());
+      outage.fresh(Date.now());
+    }
   } catch {
     // Unreachable: the connection indicator already says so.
   }

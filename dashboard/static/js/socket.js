@@ -11,6 +11,7 @@ const LABELS = {
   reconnecting: "Reconnecting",
   offline: "Offline",
   ended: "Session ended",
+  stopping: "Server stopping",
 };
 const STATE_WAIT_MS = 3000;
 const ACK_TIMEOUT_MS = 10000;
@@ -24,7 +25,7 @@ const RETRY_MAX_MS = 10000;
  * `onSessionEnded()` runs once when the server says the session is gone (logout elsewhere,
  * revoked share link, expiry); the socket then stops reconnecting.
  */
-export function connect({ indicator, onSnapshot, onSessionEnded }) {
+export function connect({ indicator, onSnapshot, onSessionEnded, onStatus }) {
   const socket = io({ transports: ["websocket"] });
   const status = { state: "reconnecting", lastMsg: 0, since: Date.now(), gotState: false };
   let retryMs = RETRY_MIN_MS;
@@ -38,7 +39,7 @@ export function connect({ indicator, onSnapshot, onSessionEnded }) {
     if (s === "reconnecting" && Date.now() - status.since > OFFLINE_AFTER_MS) s = "offline";
     if (!navigator.onLine && s !== "ended") s = "offline";
     indicator.dataset.state = s;
-    const states = ["is-connected", "is-reconnecting", "is-offline", "is-ended"];
+    const states = ["is-connected", "is-reconnecting", "is-offline", "is-ended", "is-stopping"];
     setClassFrom(indicator, states, `is-${s}`);
     setText(label, LABELS[s]);
     if (status.lastMsg) {
@@ -52,6 +53,7 @@ export function connect({ indicator, onSnapshot, onSessionEnded }) {
     indicator.title = status.lastMsg
       ? `Last message ${timeOf(status.lastMsg)}`
       : "No message received yet";
+    if (onStatus) onStatus({ state: s, lastMsg: status.lastMsg });
   };
 
   const setState = (s) => {
@@ -62,6 +64,11 @@ export function connect({ indicator, onSnapshot, onSessionEnded }) {
 
   socket.onAny(() => {
     status.lastMsg = Date.now();
+  });
+  // The server says it is shutting down (wsgi.py, on SIGTERM): not "Live" any more, even
+  // though the socket stays open for a few seconds while the server drains.
+  socket.on("system", (p) => {
+    if (p && p.kind === "stopping" && status.state === "connected") setState("stopping");
   });
 
   socket.on("connect", () => {

@@ -204,7 +204,7 @@ def _check_bar(where: str, o: float, h: float, l: float, c: float, v: float) -> 
 
 def _interval(paths: list[Path], rows: dict[str, list[BarRow]]) -> int:
     """The bar length: the smallest step between a symbol's rows when it is one of Vigil's
-    timeframes (1s, 1m, 5m, 15m, 1h, 4h). A sparse recording (no two adjacent bars) gets the
+    timeframes (1s, 1m, 5m, 15m, 1h, 4h, 1d). A sparse recording (no two adjacent bars) gets the
     longest timeframe, no longer than its smallest step, that every row starts on.
 
     Every row must start on that grid, or the bars Vigil builds would straddle two of the

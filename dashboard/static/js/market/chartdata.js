@@ -1,8 +1,9 @@
 // Conversions between /api/chart payloads and lightweight-charts data: times, colors, markers.
 
 import { alpha } from "../colors.js";
+import { dateTimeOf, wallClock } from "../format.js";
 
-export const TIMEFRAMES = ["1s", "1m", "5m", "15m", "1h", "4h"];
+export const TIMEFRAMES = ["1s", "1m", "5m", "15m", "1h", "4h", "1d"];
 
 /** Chart time (UTC seconds) of an epoch-ms timestamp. */
 export const sec = (ms) => Math.floor(ms / 1000);
@@ -114,28 +115,24 @@ export function buildMarkers(records, bars, palette) {
 const pad = (n) => (n < 10 ? `0${n}` : `${n}`);
 const MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(" ");
 
-/** Tick labels in the viewer's local time (the chart's own labels are UTC). */
+/** Tick labels in the page's display zone (format.js; the chart's own labels are UTC). */
 export function tickMarkFormatter(time, type) {
-  const d = new Date(time * 1000);
+  const w = wallClock(time * 1000);
   switch (type) {
     case 0:
-      return String(d.getFullYear());
+      return String(w.y);
     case 1:
-      return MONTHS[d.getMonth()];
+      return MONTHS[w.m - 1];
     case 2:
-      return `${d.getDate()} ${MONTHS[d.getMonth()]}`;
+      return `${w.d} ${MONTHS[w.m - 1]}`;
     case 4:
-      return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+      return `${pad(w.h)}:${pad(w.mi)}:${pad(w.s)}`;
     default:
-      return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+      return `${pad(w.h)}:${pad(w.mi)}`;
   }
 }
 
-/** Crosshair time label in local time. */
+/** Crosshair time label in the page's display zone. */
 export function timeFormatter(time) {
-  const d = new Date(time * 1000);
-  return (
-    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
-  );
+  return dateTimeOf(time * 1000);
 }

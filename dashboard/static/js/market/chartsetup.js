@@ -80,7 +80,7 @@ export function paintChart(chart, s, guides, p, tf) {
       background: { type: ColorType.Solid, color: p.panel },
       textColor: p.muted,
       fontFamily: p.fontMono,
-      fontSize: 11,
+      fontSize: 12,
       panes: { separatorColor: p.border, separatorHoverColor: alpha(p.accent, 0.25) },
     },
     grid: { vertLines: { color: grid }, horzLines: { color: grid } },

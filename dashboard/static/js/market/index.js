@@ -160,6 +160,9 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
     frame.mark("quote", quoteWidget.render, GAP.quote);
     frame.mark("book", renderBook, GAP.book);
     chart.load(symbol, timeframe);
+    // The order ticket follows the chart (panels/orders.js), so what is charted is what is
+    // ordered; the ticket's own choice comes back the same way.
+    document.dispatchEvent(new CustomEvent("vigil:symbol", { detail: { symbol, source: "chart" } }));
     subscribeBars();
   }
 
@@ -180,6 +183,12 @@ export function mountMarketView({ root, ticker, socket, onSnapshot, theme }) {
   }
 
   ui.symbolSelect.addEventListener("change", () => select(ui.symbolSelect.value));
+  document.addEventListener("vigil:symbol", (ev) => {
+    const symbol = ev.detail && ev.detail.symbol;
+    if (ev.detail.source !== "chart" && [...ui.symbolSelect.options].some((o) => o.value === symbol)) {
+      select(symbol);
+    }
+  });
   for (const b of ui.tfButtons) b.addEventListener("click", () => setTimeframe(b.dataset.tf));
 
   function applySnapshot(snap) {

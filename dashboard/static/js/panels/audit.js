@@ -1,7 +1,7 @@
 // Audit panel: the last 100 audit entries from GET /api/audit, refreshed on safety events.
 
 import { $, schedule, setText } from "../dom.js";
-import { dateTimeOf } from "../format.js";
+import { dateTimeOf, price, qty, timeOf } from "../format.js";
 import { KeyedTable } from "../table.js";
 
 const LIMIT = 100;
@@ -9,11 +9,28 @@ const MIN_INTERVAL_MS = 3000;
 const GOOD = /^(ok|success|succeeded|allowed|accepted|done|engaged|reset)$/i;
 const BAD = /(denied|fail|error|refused|rejected|invalid|forbidden)/i;
 
-function detailsText(d) {
+const PRICES = new Set(["price", "limit_price", "stop_price", "stop_loss", "take_profit"]);
+
+/** A detail's number as people read it: a price at its tick, a quantity at its lot,
+ * anything else without float noise (0.12200000000000001 → 0.122). */
+function tidy(key, v, symbol) {
+  if (typeof v !== "number" || !Number.isFinite(v)) return v;
+  if (PRICES.has(key)) return price(v, symbol).replaceAll(",", "");
+  if (key === "qty") return qty(v, symbol).replaceAll(",", "");
+  return Number(v.toFixed(8));
+}
+
+function tidyJson(d) {
+  const symbol = d && typeof d.symbol === "string" ? d.symbol : "";
+  return JSON.stringify(d, (k, v) => tidy(k, v, symbol));
+}
+
+export function detailsText(d) {
   if (d === null || d === undefined || d === "") return "";
   if (typeof d !== "object") return String(d);
+  const symbol = typeof d.symbol === "string" ? d.symbol : "";
   return Object.entries(d)
-    .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
+    .map(([k, v]) => `${k}=${typeof v === "object" ? tidyJson(v) : tidy(k, v, symbol)}`)
     .join(" ");
 }
 
@@ -39,7 +56,7 @@ export function createAudit() {
       {
         value: (e) => detailsText(e.details),
         base: "details mono",
-        title: (e) => (e.details ? JSON.stringify(e.details, null, 2) : ""),
+        title: (e) => (e.details ? JSON.stringify(JSON.parse(tidyJson(e.details)), null, 2) : ""),
       },
     ],
   });
@@ -61,7 +78,7 @@ export function createAudit() {
       const entries = (body.entries || []).slice();
       entries.sort((a, b) => (b.ts || 0) - (a.ts || 0));
       schedule("audit", () => table.update(entries.slice(0, LIMIT)));
-      setText(status, `Updated ${new Date().toLocaleTimeString()}`);
+      setText(status, `Updated ${timeOf(Date.now())}`);
       status.classList.remove("err");
     } catch (err) {
       setText(status, `Audit unavailable: ${err.message}`);

@@ -37,7 +37,7 @@ function baseOptions(fmt, span = () => Infinity) {
     autoSize: true,
     // The built-in logo injects a <style> element, which the page's CSP blocks; the market
     // view's toolbar carries the attribution link the library's licence asks for.
-    layout: { attributionLogo: false, fontSize: 10 },
+    layout: { attributionLogo: false, fontSize: 12 },
     // Small read-only charts: dragging on them should scroll the page, not the chart.
     handleScroll: false,
     handleScale: false,
@@ -185,7 +185,7 @@ export function createEquityCharts({ equityHost, barsHost, barsLabel, theme }) {
 
   function draw() {
     if (!view) return;
-    const pts = data.points;
+    const pts = data.shownPoints();
     const days = data.shownDays();
     if (drawnVersion !== data.version) {
       view.equity.setData(pts.map((p) => ({ time: p.time, value: p.value })));
@@ -209,7 +209,7 @@ export function createEquityCharts({ equityHost, barsHost, barsLabel, theme }) {
     drawnDays = days.length;
     view.equityChart.timeScale().fitContent();
     fitBars(days.length);
-    showEquity(pts.length - 1);
+    showEquity(data.points.indexOf(pts[pts.length - 1]));
     showDay(days[days.length - 1]);
   }
 
@@ -265,6 +265,11 @@ export function createEquityCharts({ equityHost, barsHost, barsLabel, theme }) {
     load(curve, zone) {
       data.load(curve, zone);
       labelZone();
+      request();
+    },
+    /** Show only session days `from`..`to` (YYYY-MM-DD, inclusive, "" for open). */
+    setRange(from, to) {
+      data.setRange(from, to);
       request();
     },
     /** Append one point (performance_update.equity_point). */

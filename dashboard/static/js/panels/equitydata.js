@@ -66,6 +66,7 @@ export function zoneFormat(tz) {
  */
 export class EquityData {
   constructor() {
+    this.range = { from: "", to: "" };
     this.zone = "";
     this.fmt = zoneFormat("");
     this.points = []; // {time, value, peak}
@@ -93,7 +94,8 @@ export class EquityData {
       last.value = equity;
       last.peak = Math.max(equity, before);
     } else {
-      pts.push({ time, value: equity, peak: Math.max(equity, last ? last.peak : -Infinity) });
+      const peak = Math.max(equity, last ? last.peak : -Infinity);
+      pts.push({ time, value: equity, peak, day: this.fmt.day(ms) });
     }
     const key = this.fmt.day(ms);
     const d = this.days[this.days.length - 1];
@@ -129,8 +131,32 @@ export class EquityData {
     }
   }
 
-  /** The days shown: the newest MAX_DAYS, each with its P&L. */
+  /**
+   * Show only the session days from `from` to `to` (YYYY-MM-DD, inclusive; "" for open), the
+   * date-range picker's values: the same keys the daily bars carry.
+   */
+  setRange(from, to) {
+    this.range = { from: from || "", to: to || "" };
+    this.version += 1;
+  }
+
+  inRange(key) {
+    const r = this.range || { from: "", to: "" };
+    return (!r.from || key >= r.from) && (!r.to || key <= r.to);
+  }
+
+  /** The equity points in the picked range (all of them without one). */
+  shownPoints() {
+    const r = this.range;
+    if (!r || (!r.from && !r.to)) return this.points;
+    return this.points.filter((p) => this.inRange(p.day));
+  }
+
+  /** The days shown: the newest MAX_DAYS in the picked range, each with its P&L. */
   shownDays() {
-    return this.days.slice(-MAX_DAYS).map((d) => ({ key: d.key, pnl: d.last - d.base }));
+    return this.days
+      .filter((d) => this.inRange(d.key))
+      .slice(-MAX_DAYS)
+      .map((d) => ({ key: d.key, pnl: d.last - d.base }));
   }
 }

@@ -4,6 +4,7 @@
 
 import { $, schedule, setClassFrom, setText } from "../dom.js";
 import { duration, money, num, pnlClass, signedMoney, signedPct, timeOf } from "../format.js";
+import { isStale } from "../outage.js";
 
 const PNL = ["pos", "neg", "flat"];
 
@@ -71,7 +72,8 @@ export function createHeader(ctx) {
 
   function health(h) {
     if (!h) return;
-    const status = h.status === "OK" ? "OK" : String(h.status || "UNKNOWN");
+    // Without a live connection the last "OK" says nothing about now (outage.js).
+    const status = isStale() ? "UNKNOWN" : h.status === "OK" ? "OK" : String(h.status || "UNKNOWN");
     setText(n.health.querySelector(".badge-text"), status);
     n.health.dataset.status = status;
     const lines = [
@@ -167,6 +169,9 @@ export function createHeader(ctx) {
   return {
     snapshot() {
       schedule("header:all", () => all(s()));
+    },
+    refreshHealth() {
+      health(s().health || { status: "UNKNOWN" });
     },
     events: {
       pnl_update: () => schedule("header:acct", () => account(s().account)),

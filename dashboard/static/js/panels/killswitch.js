@@ -62,6 +62,14 @@ async function safetyCommand(ctx, event, path, payload) {
   }
 }
 
+/** Focus `target` when the dialog is still open and focus fell out of it: a button that was
+ * just hidden or disabled leaves it on the page's body. */
+function keepFocus(dlg, target) {
+  if (!dlg.open || !target) return;
+  const a = document.activeElement;
+  if (!dlg.contains(a) || a.disabled || a.offsetParent === null) target.focus();
+}
+
 export function createKillSwitch(ctx) {
   const kill = {
     dlg: $("#kill-dialog"),
@@ -99,7 +107,20 @@ export function createKillSwitch(ctx) {
   };
   const validKill = () => !!level() && kill.reason.value.trim().length > 0;
 
-  $("#kill-switch-btn").addEventListener("click", () => {
+  const killButton = $("#kill-switch-btn");
+  // Whoever opened the dialog gets the focus back when it closes (keyboard users stay put).
+  let opener = null;
+  const openKill = () => {
+    if (kill.dlg.open) {
+      kill.reason.focus();
+      return true;
+    }
+    // The role gate (main.js applyRole) disables the button for a viewer: same rule here.
+    if (killButton.disabled) {
+      toast("Your role cannot engage the kill switch.", "err");
+      return false;
+    }
+    opener = document.activeElement;
     kill.form.reset();
     kill.result.hidden = true;
     kill.confirm.disabled = false;
@@ -107,6 +128,31 @@ export function createKillSwitch(ctx) {
     step(1);
     kill.dlg.showModal();
     kill.reason.focus();
+    return true;
+  };
+  kill.dlg.addEventListener("close", () => {
+    if (opener && opener.isConnected && typeof opener.focus === "function") opener.focus();
+    opener = null;
+  });
+  killButton.addEventListener("click", openKill);
+  // The skip link lands on the kill switch itself (the pinned one on a phone), not 19 Tabs on.
+  $("#skip-link").addEventListener("click", (ev) => {
+    const pin = $("#kill-pin");
+    const target = pin.offsetParent !== null ? pin : killButton;
+    if (target.disabled) return; // a viewer: let the link scroll to the Safety panel
+    ev.preventDefault();
+    target.focus();
+    if (target === killButton) killButton.scrollIntoView({ block: "center" });
+  });
+  $("#kill-pin").addEventListener("click", openKill);
+  // Alt+Shift+K from anywhere, inputs included: no browser or OS takes it (Ctrl+K and
+  // Ctrl+Shift+K are the browsers' search and console). ev.code, so a Mac's Option layer,
+  // which turns the key into another character, still counts.
+  document.addEventListener("keydown", (ev) => {
+    if (ev.altKey && ev.shiftKey && !ev.ctrlKey && !ev.metaKey && ev.code === "KeyK") {
+      ev.preventDefault();
+      openKill();
+    }
   });
   kill.form.addEventListener("input", () => {
     kill.next.disabled = !validKill();
@@ -146,6 +192,9 @@ export function createKillSwitch(ctx) {
     } else {
       kill.confirm.disabled = false;
     }
+    // The Confirm button may be hidden now: focus stays in the dialog, on the way out.
+    const after = resp.ok ? kill.dlg.querySelector("[data-step='0'] [data-close]") : kill.confirm;
+    keepFocus(kill.dlg, after);
   });
 
   // ---- reset ----
@@ -186,10 +235,24 @@ export function createKillSwitch(ctx) {
     const resp = await safetyCommand(ctx, "reset_kill_switch", "/api/kill-switch/reset", payload);
     showResult(reset.result, resp, "Kill switch reset. Trading state restored.");
     if (resp.ok) toast("Kill switch reset", "ok");
+    // Reset stays disabled until the form is valid again: focus goes to Close, not the body.
+    keepFocus(reset.dlg, reset.dlg.querySelector("[data-close]"));
   });
   reset.dlg.addEventListener("close", () => {
     reset.password.value = "";
   });
 
-  return { snapshot() {}, events: {} };
+  // An alert's link opens the page at /?kill=1: the dialog opens once the first snapshot has
+  // set the role, and the address loses the flag so a reload does not open it again.
+  let fromLink = new URLSearchParams(window.location.search).get("kill") === "1";
+  const snapshot = () => {
+    if (!fromLink) return;
+    fromLink = false;
+    const url = new URL(window.location.href);
+    url.searchParams.delete("kill");
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    openKill();
+  };
+
+  return { snapshot, events: {}, openKill };
 }

@@ -63,11 +63,30 @@ export function createOrderTicket(ctx) {
     const syms = (ctx.snap.market || {}).symbols || [];
     const have = Array.from(f.symbol.options).map((o) => o.value);
     if (have.join("|") === syms.join("|")) return;
-    const current = f.symbol.value;
+    const current = linked || f.symbol.value;
     f.symbol.replaceChildren(...syms.map((s) => el("option", { value: s, text: s })));
     if (syms.includes(current)) f.symbol.value = current;
     syncForm();
   }
+
+  // Linked to the chart's symbol (market/index.js) both ways: ordering the symbol on screen,
+  // not another one left in this select. `linked` holds it until the options exist.
+  let linked = null;
+  document.addEventListener("vigil:symbol", (ev) => {
+    const symbol = ev.detail && ev.detail.symbol;
+    if (!symbol || ev.detail.source === "ticket") return;
+    linked = symbol;
+    if (f.symbol.value !== symbol && [...f.symbol.options].some((o) => o.value === symbol)) {
+      f.symbol.value = symbol;
+      syncForm();
+    }
+  });
+  f.symbol.addEventListener("change", () => {
+    linked = f.symbol.value;
+    document.dispatchEvent(
+      new CustomEvent("vigil:symbol", { detail: { symbol: f.symbol.value, source: "ticket" } }),
+    );
+  });
 
   function show(ok, text) {
     f.result.hidden = false;

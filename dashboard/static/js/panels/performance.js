@@ -26,6 +26,17 @@ export function createPerformance(ctx) {
     barsLabel: $("#daily-pnl-label"),
     theme: ctx.theme,
   });
+  // The P&L history's date range: session days, as the daily bars are keyed.
+  const from = $("#pnl-from");
+  const to = $("#pnl-to");
+  const applyRange = () => charts.setRange(from.value, to.value);
+  from.addEventListener("change", applyRange);
+  to.addEventListener("change", applyRange);
+  $("#pnl-range-all").addEventListener("click", () => {
+    from.value = "";
+    to.value = "";
+    applyRange();
+  });
 
   function put(stat, text, cls, sub) {
     const t = tiles[stat];

@@ -75,6 +75,8 @@ export function createPositions(ctx) {
               class: "btn btn-xs btn-outline-danger close-pos",
               type: "button",
               text: "Close",
+              // "Close" alone is ten identical buttons to a screen reader.
+              "aria-label": `Close ${p.symbol}`,
               "data-testid": `close-${p.symbol}`,
               onclick: () => close(p.symbol),
             }),

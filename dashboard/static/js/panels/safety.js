@@ -160,10 +160,12 @@ export function createSafety(ctx) {
     setText(n.lossText, `${money(dl.used)} / ${money(dl.limit)}`);
     setText(n.lossPct, `${num(dl.pct, 1)}%`);
     setGauge(n.lossGauge, dl.pct);
+    n.lossGauge.setAttribute("aria-valuetext", `${n.lossText.textContent} (${n.lossPct.textContent})`);
     const p = s.positions || {};
     setText(n.posText, `${p.open ?? 0} / ${p.limit ?? "—"}`);
     setText(n.posPct, `${num(p.pct, 1)}%`);
     setGauge(n.posGauge, p.pct);
+    n.posGauge.setAttribute("aria-valuetext", `${n.posText.textContent} (${n.posPct.textContent})`);
     renderBanner();
     renderControls();
   }
@@ -216,6 +218,14 @@ export function createSafety(ctx) {
       setText(c.val, valueOverThreshold(b.value, b.threshold, b.unit));
       setText(c.pct, `${num(b.pct, 0)}%`);
       setGauge(c.gauge, tripped ? Math.max(100, b.pct || 0) : b.pct);
+      // A gauge says what it measures and its value, not only a bare percentage.
+      const label = String(b.name).replaceAll("_", " ");
+      c.card.setAttribute("aria-label", `Breaker ${label}: ${tripped ? "tripped" : "armed"}`);
+      c.gauge.setAttribute("aria-label", `${label} used`);
+      c.gauge.setAttribute(
+        "aria-valuetext",
+        `${valueOverThreshold(b.value, b.threshold, b.unit)} (${num(b.pct, 0)}%)`,
+      );
       setText(
         c.trip,
         tripped ? `Tripped ${b.since ? timeOf(b.since) : ""} → ${b.action || "—"}` : "",

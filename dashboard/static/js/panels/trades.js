@@ -2,7 +2,9 @@
 
 import { $, el, schedule, setText } from "../dom.js";
 import {
+  dateOf,
   dateTimeOf,
+  dayStartMs,
   duration,
   money,
   pct,
@@ -14,11 +16,15 @@ import {
 } from "../format.js";
 import { KeyedTable } from "../table.js";
 
-/** UTC-midnight epoch ms of an <input type=date> value, or null (the CSV export's days are UTC). */
-function dayStart(value) {
-  if (!value) return null;
-  const [y, m, d] = value.split("-").map(Number);
-  return Date.UTC(y, m - 1, d);
+// Days are the display zone's (format.js), as the table's times and the CSV export's.
+const dayStart = dayStartMs;
+
+/** The midnight that ends the day `value` (a date input's), in the display zone. */
+function dayEnd(value) {
+  const start = dayStartMs(value);
+  if (start === null) return null;
+  // 26 h past midnight is always in the next day, even across a DST change.
+  return dayStartMs(dateOf(start + 26 * 3600000));
 }
 
 function tradeReturn(t) {
@@ -72,8 +78,8 @@ export function createTrades(ctx) {
       fromDate: f.from.value,
       toDate: f.to.value,
       from,
-      // The "to" date is inclusive: up to the end of that UTC day.
-      to: toDay === null ? null : toDay + 86400000 - 1,
+      // The "to" date is inclusive: up to the end of that day.
+      to: toDay === null ? null : dayEnd(f.to.value) - 1,
       result: f.result.value,
     };
   }
@@ -92,7 +98,7 @@ export function createTrades(ctx) {
     const params = new URLSearchParams();
     if (q.symbol) params.set("symbol", q.symbol);
     if (q.side) params.set("side", q.side);
-    // /api/trades.csv takes YYYY-MM-DD (UTC), "to" inclusive, like the table's filter.
+    // /api/trades.csv takes YYYY-MM-DD in the same zone, "to" inclusive, like the table.
     if (q.fromDate) params.set("from", q.fromDate);
     if (q.toDate) params.set("to", q.toDate);
     if (q.result) params.set("result", q.result);
