@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from engine.safety.manager import SafetyManager
     from engine.safety_loop import SafetyLoop
     from engine.store import Store
+    from engine.strategies.book import StrategyBook
     from engine.strategies.demo import DemoStrategy
     from engine.trading.desk import TradingDesk
 
@@ -30,7 +31,7 @@ class OperatorControls:
         market: MarketView,
         safety: SafetyManager,
         store: Store,
-        strategy: DemoStrategy | None,
+        strategy: DemoStrategy | StrategyBook | None,
         bus: EventBus,
         safety_loop: SafetyLoop,
     ) -> None:
@@ -122,6 +123,29 @@ class OperatorControls:
         self.desk.detach_strategy(f"stopped by {actor}")
         self.store.audit(actor, "bot_stop", outcome="stopped")
         return {"ok": True}
+
+    def set_strategy(self, c: cmd.StrategyCmd, actor: str) -> dict[str, Any]:
+        book = self.strategy
+        slots = getattr(book, "slots", None)
+        if book is None or slots is None:
+            return error("NO_STRATEGY", "no strategies are configured (VIGIL_STRATEGIES)")
+        if c.name not in slots:
+            known = ", ".join(slots)
+            return error("UNKNOWN_STRATEGY", f"no strategy {c.name!r} is running (known: {known})")
+        slot = book.configure(c.name, c.enabled, c.size_multiplier)  # type: ignore[union-attr]
+        state = {"enabled": slot.enabled, "size_multiplier": slot.size_multiplier}
+        self.store.audit(
+            actor,
+            "set_strategy",
+            outcome=f"{c.name}: {'on' if slot.enabled else 'off'} x{slot.size_multiplier:g}",
+            details={"name": c.name, **state},
+        )
+        word = "on" if slot.enabled else "off"
+        self.bus.publish(
+            "system",
+            {"message": f"strategy {c.name} {word}, size x{slot.size_multiplier:g}, by {actor}"},
+        )
+        return {"ok": True, "name": c.name, **state}
 
     def approve_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
         return error(

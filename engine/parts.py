@@ -20,7 +20,11 @@ from engine.safety_loop import SafetyLoop
 from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.store import Store
+from engine.strategies.book import Account, StrategyBook
 from engine.strategies.demo import DemoStrategy
+from engine.strategies.exits import ExitRule
+from engine.strategies.registry import build_strategies
+from engine.strategies.sizing import SizingRule
 from engine.trading.desk import TradingDesk
 from engine.trading.ledger import Ledger
 from engine.trading.reconcile import Reconciler
@@ -46,7 +50,7 @@ class EngineParts:
         feed: MarketFeed | None,
         broker: Broker,
         store: Store,
-        strategy: DemoStrategy | None,
+        strategy: DemoStrategy | StrategyBook | None,
         market: MarketView,
         safety: SafetyManager,
         desk: TradingDesk,
@@ -86,6 +90,39 @@ class EngineParts:
             bus=bus,
             safety_loop=self.safety_loop,
         )
+        if isinstance(strategy, StrategyBook):
+            self._wire_book(strategy)
+
+    def _wire_book(self, book: StrategyBook) -> None:
+        """What the book reads (equity, the gateway's limits, the regime) and where its
+        record goes (the snapshot's `strategies`); closed trades are attributed as booked."""
+        limits = self.safety.limits
+        book.account = Account(
+            equity=lambda: self.desk.ledger.equity,
+            limits=lambda: (limits.max_order_qty, limits.max_notional),
+            regime=self.router.regime,
+        )
+        book.on_change = self.publish_strategies
+
+        def closed(topic: str, payload: dict[str, Any]) -> None:
+            trades = self.desk.all_trades
+            if trades and trades[-1].id == (payload.get("new") or {}).get("id"):
+                book.on_trade_closed(trades[-1])
+
+        self.bus.subscribe(closed, {"trade_history_update"})
+
+    def publish_strategies(self) -> None:
+        if not isinstance(self.strategy, StrategyBook):
+            return
+        ledger = self.desk.ledger
+
+        def unrealized(symbol: str) -> float:
+            position = ledger.position(symbol)
+            return position.unrealized_pnl if position else 0.0
+
+        payload = self.strategy.payload(unrealized)
+        self.state.set("strategies", payload)
+        self.bus.publish("strategies_update", payload)
 
     # ----- start -----
     def boot(self) -> None:
@@ -123,6 +160,7 @@ class EngineParts:
         """
         self.publisher.publish_snapshot()
         self.safety_loop.publish(force=True)
+        self.publish_strategies()
         self.bus.publish("system", {"message": "engine started", "kind": "start"})
 
     # ----- what the venue reports -----
@@ -151,7 +189,7 @@ def assemble_parts(
     feed: MarketFeed | None,
     broker: Broker,
     store: Store,
-    strategy: DemoStrategy | None,
+    strategy: DemoStrategy | StrategyBook | None,
     instruments: dict[str, Any],
 ) -> EngineParts:
     """The safety manager, the desk and the reconciler around a given venue, feed and store."""
@@ -209,7 +247,7 @@ def build_parts(
     feed = build_feed(settings, clock)
     instruments = feed.instruments
     broker = build_broker(settings, clock, instruments)
-    strategy = DemoStrategy(instruments) if settings.strategy.name == "demo" else None
+    strategy = build_book(settings, instruments)
     return assemble_parts(
         settings,
         clock,
@@ -220,4 +258,21 @@ def build_parts(
         store=Store(settings.store.db_path),
         strategy=strategy,
         instruments=instruments,
+    )
+
+
+def build_book(settings: EngineSettings, instruments: dict[str, Any]) -> StrategyBook | None:
+    """The strategies VIGIL_STRATEGIES names (or VIGIL_STRATEGY's one), behind one book."""
+    names = settings.strategy.names
+    if not names:
+        return None
+    cfg = settings.strategy
+    return StrategyBook(
+        instruments,
+        build_strategies(names, instruments),
+        bar_s=cfg.bar_s,
+        sizing=SizingRule(
+            risk_fraction=cfg.risk_fraction, kelly=cfg.kelly, kelly_cap=cfg.kelly_cap
+        ),
+        exits=ExitRule(stop_atr=cfg.stop_atr, take_r=cfg.take_r, trail_atr=cfg.trail_atr),
     )

@@ -33,6 +33,7 @@ class DashboardState:
             "breakers": [],
             "market": {"symbols": [], "quotes": {}, "books": {}},
             "alerts": [],
+            "strategies": {"strategies": []},
         }
         self._activity: deque[dict[str, Any]] = deque(maxlen=ACTIVITY_LIMIT)
         self._symbols: tuple[str, ...] = ()

@@ -19,6 +19,7 @@ export const TOPICS = Object.freeze([
   {"name": "price_update", "activity": false, "tag": null},
   {"name": "bar_update", "activity": false, "tag": null},
   {"name": "alerts_update", "activity": false, "tag": null},
+  {"name": "strategies_update", "activity": false, "tag": null},
   {"name": "signal", "activity": true, "tag": "SIGNAL"},
   {"name": "exit_signal", "activity": true, "tag": "EXIT"},
   {"name": "order_placing", "activity": true, "tag": "PLACING"},
