@@ -102,6 +102,7 @@ class StrategyBook:
             self.owner.pop(symbol)
             self.trailing.pop(symbol, None)
             owner = None
+            self.on_change()
         regime = self.account.regime()
         atr = self._atr.get(symbol)
         atr_value = atr.value if atr else None
@@ -128,6 +129,7 @@ class StrategyBook:
                 out.append(decision)
                 if decision.order is not None and not decision.signal.is_exit:
                     owner = self.owner[symbol] = sig.strategy
+                    self.on_change()
         return out
 
     def submitted(self, decision: Decision, result: dict[str, Any]) -> None:
@@ -137,6 +139,7 @@ class StrategyBook:
             return
         if self.owner.get(order.symbol) == order.tag:
             self.owner.pop(order.symbol)
+            self.on_change()
 
     def _roll_bar(self, symbol: str, price: float, ts: float) -> Bar | None:
         """Fold the price into its bar; return the previous bar when this price starts a new one."""
