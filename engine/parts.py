@@ -4,6 +4,8 @@ runtime drives them on its one writer thread."""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from engine.bus import EventBus
@@ -37,6 +39,10 @@ from engine.venues.base import (
     VenuePosition,
 )
 from engine.venues.registry import build_broker, build_feed
+
+log = logging.getLogger(__name__)
+# The store's key for the strategies' switches, multipliers, holdings and trade attribution.
+BOOK_KEY = "strategies"
 
 
 class EngineParts:
@@ -102,7 +108,7 @@ class EngineParts:
             limits=lambda: (limits.max_order_qty, limits.max_notional),
             regime=self.router.regime,
         )
-        book.on_change = self.publish_strategies
+        book.on_change = self._book_changed
 
         def closed(topic: str, payload: dict[str, Any]) -> None:
             trades = self.desk.all_trades
@@ -110,6 +116,24 @@ class EngineParts:
                 book.on_trade_closed(trades[-1])
 
         self.bus.subscribe(closed, {"trade_history_update"})
+
+    def _book_changed(self) -> None:
+        self.publish_strategies()
+        if isinstance(self.strategy, StrategyBook):
+            try:
+                self.store.set_kv(BOOK_KEY, json.dumps(self.strategy.saved()))
+            except Exception:  # the book runs on; the store's own health says why
+                log.warning("could not save the strategies' state", exc_info=True)
+
+    def _restore_book(self) -> None:
+        if not isinstance(self.strategy, StrategyBook):
+            return
+        try:
+            saved = json.loads(self.store.get_kv(BOOK_KEY) or "{}")
+        except ValueError:
+            saved = {}
+        if isinstance(saved, dict):
+            self.strategy.restore(saved, self.desk.all_trades)
 
     def publish_strategies(self) -> None:
         if not isinstance(self.strategy, StrategyBook):
@@ -135,6 +159,7 @@ class EngineParts:
         self.desk.restore(self.safety_loop.session_start(now))
         self._adopt_into_new_venue_record()
         self.desk.all_trades = list(reversed(self.store.load_trades()))
+        self._restore_book()
         self.publisher.equity_points.extend(self.store.load_equity())
         self.reconciler.run(now)  # the venue's record against the store, before any order
         if self.safety.trading_state.value == "HALTED":

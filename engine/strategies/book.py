@@ -4,13 +4,23 @@ each strategy's switch and size multiplier, and attributes closed trades to stra
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.market.indicators import AtrState
-from engine.models import ClosedTrade, Instrument, OrderRequest, OrderType, Regime, Side, Signal
+from engine.models import (
+    AssetClass,
+    ClosedTrade,
+    Instrument,
+    OrderRequest,
+    OrderType,
+    Regime,
+    Side,
+    Signal,
+)
 from engine.strategies.base import Action, Bar, Strategy, StrategyContext, StrategySignal
 from engine.strategies.demo import Decision, _round_tick
 from engine.strategies.exits import ExitRule, TrailingStop
@@ -61,7 +71,12 @@ class StrategyBook:
         exits: ExitRule | None = None,
         account: Account | None = None,
     ) -> None:
-        self.instruments = instruments
+        # Options are left alone, as the demo always did: no strategy here prices them.
+        self.instruments = {
+            sym: inst
+            for sym, inst in instruments.items()
+            if inst.asset_class is not AssetClass.OPTION
+        }
         self.slots = {s.name: Slot(s) for s in strategies}
         self.bar_s = bar_s
         self.sizing, self.exits = sizing or SizingRule(), exits or ExitRule()
@@ -248,6 +263,40 @@ class StrategyBook:
             source="strategy",
             tag=sig.strategy,
         )
+
+    # ----- what survives a restart (the caller keeps it in the store) -----
+    def saved(self) -> dict[str, Any]:
+        """Switches, multipliers, who holds what and which closed trade was whose."""
+        return {
+            "slots": {
+                n: {"enabled": s.enabled, "size_multiplier": s.size_multiplier}
+                for n, s in self.slots.items()
+            },
+            "owner": dict(self.owner),
+            "trades": {t.id: n for n, s in self.slots.items() for t in s.trades if t.id},
+        }
+
+    def restore(self, saved: dict[str, Any], trades: list[ClosedTrade]) -> None:
+        """Apply `saved()` from before a restart; strategies no longer configured are ignored
+        and a bad entry is skipped (a multiplier out of range keeps the default)."""
+        for name, cfg in (saved.get("slots") or {}).items():
+            if name in self.slots and isinstance(cfg, dict):
+                enabled = cfg.get("enabled")
+                mult = cfg.get("size_multiplier")
+                with contextlib.suppress(ValueError):
+                    self.configure(
+                        name,
+                        enabled if isinstance(enabled, bool) else None,
+                        float(mult) if isinstance(mult, int | float) else None,
+                    )
+        for symbol, name in (saved.get("owner") or {}).items():
+            if name in self.slots and symbol in self.instruments:
+                self.owner[symbol] = name
+        whose = saved.get("trades") or {}
+        for trade in trades:
+            name = whose.get(trade.id)
+            if name in self.slots:
+                self.slots[name].trades.append(trade)
 
     # ----- attribution -----
     def on_trade_closed(self, trade: ClosedTrade) -> None:

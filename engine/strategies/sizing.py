@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+NOTIONAL_MARGIN = 0.99
+
 
 def kelly_fraction(pnls: Sequence[float]) -> float | None:
     """Kelly's f* = W - (1 - W) / R from closed trades (W win rate, R mean win / mean loss).
@@ -56,13 +58,16 @@ class SizingRule:
         max_notional: float,
     ) -> float:
         """Units to trade: equity * fraction * size multiplier at risk over the stop distance,
-        then cut to the gateway's max quantity and max notional, rounded down to whole lots.
+        then cut to the gateway's max quantity and (99% of) its max notional, rounded down to
+        whole lots.
         0 when anything is not a finite positive number."""
         values = (equity, price, stop_distance, multiplier, lot_size, max_qty, max_notional)
         if not all(math.isfinite(v) and v > 0 for v in values) or size_multiplier <= 0:
             return 0.0
         risk = equity * self.fraction(pnls) * size_multiplier
         qty = risk / (stop_distance * multiplier)
-        qty = min(qty, max_qty, max_notional / (price * multiplier))
+        # A hair under the notional limit: the gateway prices the order at the quote, which
+        # may have moved a tick since this price.
+        qty = min(qty, max_qty, max_notional * NOTIONAL_MARGIN / (price * multiplier))
         lots = math.floor(qty / lot_size + 1e-9)
         return round(lots * lot_size, 10)

@@ -13,6 +13,7 @@ from tests.server_process import ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+TIMES = "\u00d7"  # the multiplication sign the panel writes before a multiplier
 NAMES = ["demo", "breakout", "trend", "mean_reversion", "selector"]
 
 
@@ -55,7 +56,7 @@ def test_strategies_panel_lists_toggles_and_sizes(browser: Any, server: ServerPr
         page.click("[data-testid=strategy-size-set-trend]")
         page.wait_for_function(
             "() => document.querySelector('#strategies-table tr[data-strategy=trend]')"
-            ".innerText.includes('×0.50')",
+            f".innerText.includes('{TIMES}0.50')",
             timeout=10_000,
         )
 
@@ -63,7 +64,7 @@ def test_strategies_panel_lists_toggles_and_sizes(browser: Any, server: ServerPr
         page.fill("[data-testid=strategy-size-trend]", "9")
         page.click("[data-testid=strategy-size-set-trend]")
         page.wait_for_selector("text=must be above 0 and at most 3", timeout=5_000)
-        assert "×0.50" in row_text(page, "trend")
+        assert f"{TIMES}0.50" in row_text(page, "trend")
 
         # The server's own record agrees (the snapshot a reload would show).
         state = page.evaluate("fetch('/api/state').then((r) => r.json())")

@@ -136,7 +136,7 @@ def book_on(clock: FakeClock, **kw) -> StrategyBook:
         atr_period=2,
         sizing=SizingRule(risk_fraction=0.01),
         exits=ExitRule(2.0, 2.0, 3.0),
-        account=Account(lambda: 100_000.0, lambda: (kw.get("max_qty", 1000.0), 50_000.0)),
+        account=Account(lambda: 100_000.0, lambda: (kw.get("max_qty", 1000.0), 100_000.0)),
     )
 
 

@@ -162,3 +162,32 @@ def test_strategy_settings_legacy_name_maps_and_unknown_refused(tmp_path: Path) 
     assert both.engine.strategy.names == ["trend", "selector"]
     with pytest.raises(SettingsError, match="VIGIL_STRATEGIES: unknown bogus"):
         make_settings(tmp_path / "d", VIGIL_STRATEGIES="trend,bogus")
+
+
+def test_restart_then_switches_multipliers_holdings_and_attribution_kept(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path / "var",
+        VIGIL_STRATEGIES="breakout,trend",
+        VIGIL_STRATEGY_BAR_S="1",
+        VIGIL_TRAIL_ATR="0",
+        VIGIL_MAX_NOTIONAL="100000",
+    )
+    clock = FakeClock(start=1_767_225_600.0)
+    first = SyncEngine(settings, clock)
+    try:
+        first.do("set_strategy", {"name": "trend", "enabled": False, "size_multiplier": 0.5})
+        breakout(first)
+        first.do("close_position", {"symbol": SYMBOL})
+        tick(first, 402.0)
+        breakout(first, jump=4.0)  # a second entry, still open at the restart
+        assert first.parts.desk.ledger.position(SYMBOL) is not None
+    finally:
+        first.close()
+
+    second = SyncEngine(settings, clock)
+    try:
+        rows = {r["name"]: r for r in second.parts.state.get("strategies")["strategies"]}
+        assert rows["trend"]["enabled"] is False and rows["trend"]["size_multiplier"] == 0.5
+        assert rows["breakout"]["trades"] == 1 and rows["breakout"]["symbols"] == [SYMBOL]
+    finally:
+        second.close()
