@@ -119,32 +119,33 @@ class StrategyBook:
             owner = None
             self.on_change()
         regime = self.account.regime()
-        atr = self._atr.get(symbol)
-        atr_value = atr.value if atr else None
-        out: list[Decision] = []
-        trail_exit = self._trail(symbol, price, ts, position_qty, atr_value) if act else None
-        if trail_exit is not None:
-            return [trail_exit]
-        signals: list[StrategySignal] = []
         bar = self._roll_bar(symbol, price, ts)
+        atr = self._atr.setdefault(symbol, AtrState(self._atr_period))
         if bar is not None:
-            atr_value = self._atr.setdefault(symbol, AtrState(self._atr_period)).update(
-                bar.high, bar.low, bar.close
-            )
+            atr.update(bar.high, bar.low, bar.close)
+        trail_exit = self._trail(symbol, price, ts, position_qty, atr.value) if act else None
+        signals: list[StrategySignal] = []
         for name, slot in self.slots.items():
             held = position_qty if owner == name else 0.0
-            ctx = StrategyContext(held, regime, atr_value)
-            live = act and slot.enabled
+            ctx = StrategyContext(held, regime, atr.value)
+            # Strategies see every price (so they stay warm); they speak only when live.
+            live = act and slot.enabled and trail_exit is None
             if bar is not None:
                 signals += slot.strategy.on_bar(bar, ctx, warm=live)
             signals += slot.strategy.on_tick(symbol, price, ts, ctx, warm=live)
+        if trail_exit is not None:
+            return [trail_exit]
+        out: list[Decision] = []
         for sig in signals:
-            decision = self._decide(sig, position_qty, owner, price, atr_value)
-            if decision is not None:
-                out.append(decision)
-                if decision.order is not None and not decision.signal.is_exit:
-                    owner = self.owner[symbol] = sig.strategy
-                    self.on_change()
+            decision = self._decide(sig, position_qty, owner, price, atr.value)
+            if decision is None:
+                continue
+            out.append(decision)
+            if decision.signal.is_exit:
+                break  # one close per symbol per price; the next signal sees the new holding
+            if decision.order is not None:
+                owner = self.owner[symbol] = sig.strategy
+                self.on_change()
         return out
 
     def submitted(self, decision: Decision, result: dict[str, Any]) -> None:
@@ -211,8 +212,8 @@ class StrategyBook:
         )
         if held != 0 and not closes:
             return None
-        if held == 0 and sig.action is Action.EXIT:
-            return None
+        if held == 0 and (sig.action is Action.EXIT or owner is not None):
+            return None  # nothing to close, or another strategy entered on this same price
         side = (Side.SELL if held > 0 else Side.BUY) if closes else Side(sig.action.value)
         details = {**sig.details, "volatility": sig.volatility}
         signal = Signal(

@@ -187,3 +187,29 @@ def test_book_trailing_stop_after_a_run_up_then_reduce_only_exit() -> None:
     order = exits[0].order
     assert order.reduce_only and order.side is Side.SELL and order.qty == 500
     assert "trailing stop" in exits[0].signal.reason
+
+
+class Scripted2(Scripted):
+    name = "scripted2"
+
+
+def test_book_two_strategies_enter_on_one_price_then_one_entry_and_one_owner() -> None:
+    clock = FakeClock(start=1_700_000_000.0 - 1_700_000_000.0 % 60)
+    inst = {"QQQ": Instrument("QQQ", AssetClass.EQUITY)}
+    book = StrategyBook(
+        inst,
+        [Scripted(), Scripted2()],
+        bar_s=60,
+        atr_period=2,
+        account=Account(lambda: 100_000.0, lambda: (1000.0, 100_000.0)),
+    )
+    entries: list = []
+    for price in [100, 101, 100] * 4:  # up to the first price that brings entries
+        entries = [d for d in feed(book, clock, [price]) if d.order]
+        if entries:
+            break
+    assert len(entries) == 1 and entries[0].order.tag == "scripted"
+    assert book.owner == {"QQQ": "scripted"}
+    # While it holds the symbol, the other strategy's entries are not taken.
+    more = [d for d in feed(book, clock, [100, 101, 100] * 3, held=500) if d.order]
+    assert more == []
