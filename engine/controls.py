@@ -111,7 +111,9 @@ class OperatorControls:
 
     def start_strategy(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
         if self.strategy is None:
-            return error("NO_STRATEGY", "no strategy is configured (VIGIL_STRATEGY=none)")
+            return error(
+                "NO_STRATEGY", "no strategy is configured (VIGIL_STRATEGIES, VIGIL_STRATEGY=none)"
+            )
         if self.safety.trading_state.value == "HALTED":
             return error("TRADING_HALTED", "reset the kill switch before starting the strategy")
         self.desk.attach_strategy()
