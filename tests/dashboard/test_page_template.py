@@ -29,6 +29,7 @@ positions-panel: positions-title positions-count positions-upnl positions-table
 orders-panel: orders-title orders-count orders-table
 ticket-panel: ticket-title ot-quote order-ticket ot-side-buy ot-side-sell ot-symbol ot-type
     ot-qty ot-limit ot-stop ot-sl ot-tp ot-notional ot-submit ot-result
+strategies-panel: strategies-title strategies-count strategies-table
 perf-panel: perf-title perf-trades perf-win-rate perf-profit-factor perf-avg-win perf-avg-loss
     perf-expectancy perf-sharpe perf-payoff perf-sortino perf-max-dd perf-cur-dd equity-chart
     daily-pnl-label daily-pnl-chart
@@ -61,6 +62,7 @@ equity-chart daily-pnl-chart activity-log trade-filters trades-csv trades-table 
 alerts-table alert-test-btn alert-test-result audit-refresh audit-table share-panel share-form
 share-create share-result share-url share-copy share-table session-ended kill-dialog kill-next
 kill-confirm kill-result reset-dialog reset-submit reset-result confirm-dialog confirm-ok
+strategies-panel strategies-table
 """
 
 
