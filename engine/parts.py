@@ -107,6 +107,7 @@ class EngineParts:
             equity=lambda: self.desk.ledger.equity,
             limits=lambda: (limits.max_order_qty, limits.max_notional),
             regime=self.router.regime,
+            position=self._booked_qty,
         )
         book.on_change = self._book_changed
 
@@ -116,6 +117,10 @@ class EngineParts:
                 book.on_trade_closed(trades[-1])
 
         self.bus.subscribe(closed, {"trade_history_update"})
+
+    def _booked_qty(self, symbol: str) -> float:
+        position = self.desk.ledger.position(symbol)
+        return position.qty if position else 0.0
 
     def _book_changed(self) -> None:
         self.publish_strategies()

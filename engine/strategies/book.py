@@ -55,6 +55,8 @@ class Account:
     equity: Callable[[], float]
     limits: Callable[[], tuple[float, float]]  # (max_order_qty, max_notional)
     regime: Callable[[], Regime | None] = lambda: None
+    # The booked position (no orders in flight): a close in flight still belongs to its owner.
+    position: Callable[[str], float] = lambda symbol: 0.0
 
 
 class StrategyBook:
@@ -113,7 +115,9 @@ class StrategyBook:
         if symbol not in self.instruments or not (math.isfinite(price) and price > 0):
             return []
         owner = self.owner.get(symbol)
-        if position_qty == 0 and owner is not None:
+        # Flat once nothing is in flight and nothing is booked: until the close fills, the
+        # position (and the trade it closes) is still its owner's.
+        if owner is not None and position_qty == 0 and self.account.position(symbol) == 0:
             self.owner.pop(symbol)
             self.trailing.pop(symbol, None)
             owner = None

@@ -213,3 +213,33 @@ def test_book_two_strategies_enter_on_one_price_then_one_entry_and_one_owner() -
     # While it holds the symbol, the other strategy's entries are not taken.
     more = [d for d in feed(book, clock, [100, 101, 100] * 3, held=500) if d.order]
     assert more == []
+
+
+def test_book_close_in_flight_then_trade_still_attributed_to_the_owner() -> None:
+    from engine.models import ClosedTrade
+
+    clock = FakeClock(start=1_700_000_000.0 - 1_700_000_000.0 % 60)
+    booked = {"QQQ": 0.0}
+    inst = {"QQQ": Instrument("QQQ", AssetClass.EQUITY)}
+    book = StrategyBook(
+        inst,
+        [Scripted()],
+        bar_s=60,
+        atr_period=2,
+        account=Account(
+            lambda: 100_000.0, lambda: (1000.0, 100_000.0), position=lambda s: booked[s]
+        ),
+    )
+    feed(book, clock, [100, 101, 100] * 4)
+    assert book.owner == {"QQQ": "scripted"}
+    booked["QQQ"] = 500.0
+    # The close is in flight: exposure 0, the ledger still holds 500. A price arrives first.
+    assert [d for d in feed(book, clock, [100.2], held=0.0) if d.order] == []
+    assert book.owner == {"QQQ": "scripted"}  # no new entry, still its position
+    trade = ClosedTrade("QQQ", "long", 500, 100, 100.2, 99.0, 1.0, 0, clock.time(), "T1")
+    book.on_trade_closed(trade)
+    booked["QQQ"] = 0.0
+    feed(book, clock, [100.1], held=0.0)
+
+    assert [t.id for t in book.slots["scripted"].trades] == ["T1"]
+    assert book.owner == {}  # flat now: the symbol is free again
