@@ -34,6 +34,8 @@ def _type_doc(annotation: Any) -> str:
         return "|".join(kinds)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return "|".join(f'"{member.value}"' for member in annotation)
+    if annotation is bool:  # before int: bool is an int subclass
+        return "bool"
     if annotation in (int, float):
         return "number"
     if annotation is str:

@@ -76,6 +76,22 @@ class EmptyCmd(Command):
     pass
 
 
+class StrategyCmd(Command):
+    """Turn one strategy on or off and/or set its size multiplier (at least one of the two)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    enabled: Annotated[bool, Field(strict=True)] | None = None
+    size_multiplier: (
+        Annotated[float, Field(gt=0, le=3, allow_inf_nan=False, strict=True)] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _something(self) -> StrategyCmd:
+        if self.enabled is None and self.size_multiplier is None:
+            raise ValueError("give enabled and/or size_multiplier")
+        return self
+
+
 class SignalIdCmd(Command):
     id: Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -229,6 +245,13 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
         "`auto`: signals go to the gateway; `approve`: they wait in the inbox",
         SignalModeCmd,
         "set_signal_mode",
+    ),
+    CommandSpec(
+        "set_strategy",
+        "trader",
+        "turn one strategy on or off, set its size multiplier (0 < m <= 3)",
+        StrategyCmd,
+        "set_strategy",
     ),
     CommandSpec(
         "approve_signal",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from engine.safety_loop import SafetyLoop
     from engine.signals.inbox import IncomingSignal, SignalInbox
     from engine.store import Store
+    from engine.strategies.book import StrategyBook
     from engine.strategies.demo import DemoStrategy
     from engine.trading.desk import TradingDesk
 
@@ -36,7 +37,7 @@ class OperatorControls:
         market: MarketView,
         safety: SafetyManager,
         store: Store,
-        strategy: DemoStrategy | None,
+        strategy: DemoStrategy | StrategyBook | None,
         bus: EventBus,
         safety_loop: SafetyLoop,
         inbox: SignalInbox,
@@ -119,7 +120,9 @@ class OperatorControls:
 
     def start_strategy(self, c: cmd.EmptyCmd, actor: str) -> dict[str, Any]:
         if self.strategy is None:
-            return error("NO_STRATEGY", "no strategy is configured (VIGIL_STRATEGY=none)")
+            return error(
+                "NO_STRATEGY", "no strategy is configured (VIGIL_STRATEGIES, VIGIL_STRATEGY=none)"
+            )
         if self.safety.trading_state.value == "HALTED":
             return error("TRADING_HALTED", "reset the kill switch before starting the strategy")
         self.desk.attach_strategy()
@@ -134,6 +137,29 @@ class OperatorControls:
 
     def set_signal_mode(self, c: cmd.SignalModeCmd, actor: str) -> dict[str, Any]:
         return self.inbox.set_mode(c.mode, actor)
+
+    def set_strategy(self, c: cmd.StrategyCmd, actor: str) -> dict[str, Any]:
+        book = self.strategy
+        slots = getattr(book, "slots", None)
+        if book is None or slots is None:
+            return error("NO_STRATEGY", "no strategies are configured (VIGIL_STRATEGIES)")
+        if c.name not in slots:
+            known = ", ".join(slots)
+            return error("UNKNOWN_STRATEGY", f"no strategy {c.name!r} is running (known: {known})")
+        slot = book.configure(c.name, c.enabled, c.size_multiplier)  # type: ignore[union-attr]
+        state = {"enabled": slot.enabled, "size_multiplier": slot.size_multiplier}
+        self.store.audit(
+            actor,
+            "set_strategy",
+            outcome=f"{c.name}: {'on' if slot.enabled else 'off'} x{slot.size_multiplier:g}",
+            details={"name": c.name, **state},
+        )
+        word = "on" if slot.enabled else "off"
+        self.bus.publish(
+            "system",
+            {"message": f"strategy {c.name} {word}, size x{slot.size_multiplier:g}, by {actor}"},
+        )
+        return {"ok": True, "name": c.name, **state}
 
     def approve_signal(self, c: cmd.SignalIdCmd, actor: str) -> dict[str, Any]:
         return self.inbox.approve(c.id, actor)

@@ -7,14 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.bus import EventBus
-from engine.market.regime import regime_payload
+from engine.market.regime import classify_regime, regime_payload
 from engine.market.view import MarketView
-from engine.models import BarEvent, OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import BarEvent, OrderBook, Quote, Regime, TradeTick, VixUpdate
 from engine.payloads import book_payload, signal_payload
 from engine.settings import EngineSettings
 from engine.signals.inbox import IncomingSignal, SignalInbox
 from engine.state import DashboardState
-from engine.strategies.demo import DemoStrategy
+from engine.strategies.book import StrategyBook
+from engine.strategies.demo import Decision, DemoStrategy
 from engine.trading.desk import TradingDesk
 from engine.venues.base import Broker, ConnectionEvent, MarketEvent, MarketFeed
 
@@ -34,13 +35,24 @@ class MarketRouter:
         desk: TradingDesk,
         broker: Broker,
         feed: MarketFeed | None,
-        strategy: DemoStrategy | None,
+        strategy: DemoStrategy | StrategyBook | None,
         inbox: SignalInbox,
     ) -> None:
         self.settings, self.bus, self.state = settings, bus, state
         self.market, self.desk, self.broker = market, desk, broker
         self.feed, self.strategy, self.inbox = feed, strategy, inbox
         self.vix: float | None = None
+
+    def regime(self) -> Regime | None:
+        """The regime of the last volatility reading; None before one (or for a bad one)."""
+        if self.vix is None:
+            return None
+        try:
+            return classify_regime(
+                self.vix, self.settings.regime.ultra_low_below, self.settings.regime.high_above
+            )
+        except ValueError:
+            return None
 
     # ----- history -----
     def warm_up(self, end: float) -> Iterator[float]:
@@ -160,31 +172,42 @@ class MarketRouter:
         # With orders in flight counted: an entry not yet filled is not a reason to enter again.
         held = self.desk.exposure(symbol)
         for decision in self.strategy.on_price(symbol, price, ts, held):
-            signal = decision.signal
-            topic = "exit_signal" if signal.is_exit else "signal"
-            self.bus.publish(topic, signal_payload(signal))
-            self.market.add_marker(
+            self.emit(decision)
+
+    def emit(self, decision: Decision) -> None:
+        """The one place a strategy's signal leaves the strategies: published, marked on the
+        chart and, with an order, handed to the signal inbox (held for approval in "approve"
+        mode, filtered in both), which sends it through the desk (the safety gateway)."""
+        signal = decision.signal
+        topic = "exit_signal" if signal.is_exit else "signal"
+        self.bus.publish(topic, signal_payload(signal))
+        self.market.add_marker(
+            signal.symbol,
+            signal.ts,
+            str(signal.side),
+            "signal",
+            signal.price,
+            # Short: the chart draws it beside the bar; the reason is in the activity log.
+            "EXIT" if signal.is_exit else signal.side.value.upper(),
+        )
+        if decision.order is None:
+            return
+        result = self.inbox.receive(
+            IncomingSignal(
                 signal.symbol,
-                signal.ts,
-                str(signal.side),
-                "signal",
-                signal.price,
-                # Short: the chart draws it beside the bar; the reason is in the activity log.
-                "EXIT" if signal.is_exit else signal.side.value.upper(),
-            )
-            if decision.order is not None:
-                # Through the inbox: held for approval in "approve" mode, filtered in both.
-                self.inbox.receive(
-                    IncomingSignal(
-                        signal.symbol,
-                        signal.side,
-                        decision.order.qty,
-                        signal.confidence,
-                        "strategy",
-                        price=signal.price,
-                        strategy=decision.order.tag,
-                        reason=signal.reason,
-                        order=decision.order,
-                    ),
-                    "strategy",
-                )
+                signal.side,
+                decision.order.qty,
+                signal.confidence,
+                "strategy",
+                price=signal.price,
+                strategy=decision.order.tag,
+                reason=signal.reason,
+                order=decision.order,
+            ),
+            "strategy",
+        )
+        submitted = getattr(self.strategy, "submitted", None)
+        if submitted is not None:
+            # Filtered or denied: nothing went out, so the strategy holds nothing.
+            went_out = result.get("ok") and result.get("status") in ("submitted", "pending")
+            submitted(decision, result if went_out else {**result, "ok": False})

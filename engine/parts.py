@@ -4,6 +4,8 @@ runtime drives them on its one writer thread."""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from engine.bus import EventBus
@@ -21,7 +23,11 @@ from engine.settings import EngineSettings
 from engine.signals.inbox import SignalInbox
 from engine.state import DashboardState
 from engine.store import Store
+from engine.strategies.book import Account, StrategyBook
 from engine.strategies.demo import DemoStrategy
+from engine.strategies.exits import ExitRule
+from engine.strategies.registry import build_strategies
+from engine.strategies.sizing import SizingRule
 from engine.trading.desk import TradingDesk
 from engine.trading.ledger import Ledger
 from engine.trading.reconcile import Reconciler
@@ -35,6 +41,10 @@ from engine.venues.base import (
 )
 from engine.venues.registry import build_broker, build_feed
 
+log = logging.getLogger(__name__)
+# The store's key for the strategies' switches, multipliers, holdings and trade attribution.
+BOOK_KEY = "strategies"
+
 
 class EngineParts:
     def __init__(
@@ -47,7 +57,7 @@ class EngineParts:
         feed: MarketFeed | None,
         broker: Broker,
         store: Store,
-        strategy: DemoStrategy | None,
+        strategy: DemoStrategy | StrategyBook | None,
         market: MarketView,
         safety: SafetyManager,
         desk: TradingDesk,
@@ -102,6 +112,62 @@ class EngineParts:
             safety_loop=self.safety_loop,
             inbox=self.inbox,
         )
+        if isinstance(strategy, StrategyBook):
+            self._wire_book(strategy)
+
+    def _wire_book(self, book: StrategyBook) -> None:
+        """What the book reads (equity, the gateway's limits, the regime) and where its
+        record goes (the snapshot's `strategies`); closed trades are attributed as booked."""
+        limits = self.safety.limits
+        book.account = Account(
+            equity=lambda: self.desk.ledger.equity,
+            limits=lambda: (limits.max_order_qty, limits.max_notional),
+            regime=self.router.regime,
+            position=self._booked_qty,
+        )
+        book.on_change = self._book_changed
+
+        def closed(topic: str, payload: dict[str, Any]) -> None:
+            trades = self.desk.all_trades
+            if trades and trades[-1].id == (payload.get("new") or {}).get("id"):
+                book.on_trade_closed(trades[-1])
+
+        self.bus.subscribe(closed, {"trade_history_update"})
+
+    def _booked_qty(self, symbol: str) -> float:
+        position = self.desk.ledger.position(symbol)
+        return position.qty if position else 0.0
+
+    def _book_changed(self) -> None:
+        self.publish_strategies()
+        if isinstance(self.strategy, StrategyBook):
+            try:
+                self.store.set_kv(BOOK_KEY, json.dumps(self.strategy.saved()))
+            except Exception:  # the book runs on; the store's own health says why
+                log.warning("could not save the strategies' state", exc_info=True)
+
+    def _restore_book(self) -> None:
+        if not isinstance(self.strategy, StrategyBook):
+            return
+        try:
+            saved = json.loads(self.store.get_kv(BOOK_KEY) or "{}")
+        except ValueError:
+            saved = {}
+        if isinstance(saved, dict):
+            self.strategy.restore(saved, self.desk.all_trades)
+
+    def publish_strategies(self) -> None:
+        if not isinstance(self.strategy, StrategyBook):
+            return
+        ledger = self.desk.ledger
+
+        def unrealized(symbol: str) -> float:
+            position = ledger.position(symbol)
+            return position.unrealized_pnl if position else 0.0
+
+        payload = self.strategy.payload(unrealized)
+        self.state.set("strategies", payload)
+        self.bus.publish("strategies_update", payload)
 
     # ----- start -----
     def boot(self) -> None:
@@ -114,6 +180,7 @@ class EngineParts:
         self.desk.restore(self.safety_loop.session_start(now))
         self._adopt_into_new_venue_record()
         self.desk.all_trades = list(reversed(self.store.load_trades()))
+        self._restore_book()
         self.publisher.equity_points.extend(self.store.load_equity())
         self.reconciler.run(now)  # the venue's record against the store, before any order
         if self.safety.trading_state.value == "HALTED":
@@ -140,6 +207,7 @@ class EngineParts:
         self.publisher.publish_snapshot()
         self.inbox.publish()
         self.safety_loop.publish(force=True)
+        self.publish_strategies()
         self.bus.publish("system", {"message": "engine started", "kind": "start"})
 
     # ----- what the venue reports -----
@@ -168,7 +236,7 @@ def assemble_parts(
     feed: MarketFeed | None,
     broker: Broker,
     store: Store,
-    strategy: DemoStrategy | None,
+    strategy: DemoStrategy | StrategyBook | None,
     instruments: dict[str, Any],
 ) -> EngineParts:
     """The safety manager, the desk and the reconciler around a given venue, feed and store."""
@@ -226,7 +294,7 @@ def build_parts(
     feed = build_feed(settings, clock)
     instruments = feed.instruments
     broker = build_broker(settings, clock, instruments)
-    strategy = DemoStrategy(instruments) if settings.strategy.name == "demo" else None
+    strategy = build_book(settings, instruments)
     return assemble_parts(
         settings,
         clock,
@@ -237,4 +305,21 @@ def build_parts(
         store=Store(settings.store.db_path),
         strategy=strategy,
         instruments=instruments,
+    )
+
+
+def build_book(settings: EngineSettings, instruments: dict[str, Any]) -> StrategyBook | None:
+    """The strategies VIGIL_STRATEGIES names (or VIGIL_STRATEGY's one), behind one book."""
+    names = settings.strategy.names
+    if not names:
+        return None
+    cfg = settings.strategy
+    return StrategyBook(
+        instruments,
+        build_strategies(names, instruments),
+        bar_s=cfg.bar_s,
+        sizing=SizingRule(
+            risk_fraction=cfg.risk_fraction, kelly=cfg.kelly, kelly_cap=cfg.kelly_cap
+        ),
+        exits=ExitRule(stop_atr=cfg.stop_atr, take_r=cfg.take_r, trail_atr=cfg.trail_atr),
     )

@@ -361,6 +361,8 @@ class EngineRuntime(HealthReport):
             self.parts.inbox.tick(now)  # expiries, and the pending signals' drift
         if self._is_due("equity", now, 5.0):
             self.parts.publisher.record_equity(now)
+        if self._is_due("strategies", now, 1.0):  # their open P&L moves with the market
+            self.parts.publish_strategies()
         self.parts.reconciler.tick(now)  # the venue's record, every VIGIL_RECONCILE_EVERY_S
 
     def _is_due(self, name: str, now: float, every: float) -> bool:

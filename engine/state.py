@@ -34,6 +34,7 @@ class DashboardState:
             "market": {"symbols": [], "quotes": {}, "books": {}},
             "alerts": [],
             "signals": {"mode": "auto", "pending": []},
+            "strategies": {"strategies": []},
         }
         self._activity: deque[dict[str, Any]] = deque(maxlen=ACTIVITY_LIMIT)
         self._symbols: tuple[str, ...] = ()

@@ -156,6 +156,13 @@ TOPICS: tuple[Topic, ...] = (
     ),
     # The activity log, in the order of its filter chips.
     Topic(
+        "strategies_update",
+        '`{"strategies": [{"name","enabled","size_multiplier","signals","symbols",'
+        '"unrealized_pnl","trades","wins","losses","win_rate","profit_factor","expectancy",'
+        '"total_pnl"}]}`',
+        conflate_by=(),
+    ),
+    Topic(
         "signal",
         '`{"symbol","side","confidence","reason","price"}`',
         activity=True,

@@ -200,3 +200,42 @@ def macd(
         sig.append(s)
         hist.append(h)
     return line, sig, hist
+
+
+class AtrState:
+    """Wilder's average true range: the simple mean of the first `period` true ranges, then
+    ``atr = (prev * (n-1) + tr) / n`` (TA-Lib's ATR); the first bar has no previous close, so
+    its range is high - low."""
+
+    __slots__ = ("_count", "_prev_close", "_seed_sum", "period", "value")
+
+    def __init__(self, period: int = 14) -> None:
+        _check_period(period)
+        self.period = period
+        self._prev_close: float | None = None
+        self._count = 0
+        self._seed_sum = 0.0
+        self.value: float | None = None
+
+    def update(self, high: float, low: float, close: float) -> float | None:
+        prev = self._prev_close
+        self._prev_close = close
+        if prev is None:
+            true_range = high - low
+        else:
+            true_range = max(high - low, abs(high - prev), abs(low - prev))
+        if self.value is not None:
+            self.value = (self.value * (self.period - 1) + true_range) / self.period
+            return self.value
+        self._count += 1
+        self._seed_sum += true_range
+        if self._count == self.period:
+            self.value = self._seed_sum / self.period
+        return self.value
+
+
+def atr(
+    highs: Sequence[float], lows: Sequence[float], closes: Sequence[float], period: int = 14
+) -> Series:
+    state = AtrState(period)
+    return [state.update(h, lo, c) for h, lo, c in zip(highs, lows, closes, strict=True)]

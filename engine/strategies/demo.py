@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from engine.market.indicators import EmaState, RsiState
 from engine.models import AssetClass, Instrument, OrderRequest, OrderType, Side, Signal
+from engine.strategies.base import Action, Strategy, StrategyContext, StrategySignal
 
 
 @dataclass(frozen=True)
@@ -156,3 +157,34 @@ class DemoStrategy:
 
 def _round_tick(price: float, tick: float) -> float:
     return round(round(price / tick) * tick, 10)
+
+
+class DemoPlugin(Strategy):
+    """The EMA/RSI demo as a plug-in: the same crosses, sampled per tick; the book sizes it."""
+
+    name = "demo"
+
+    def __init__(self, instruments: dict[str, Instrument], **options: float) -> None:
+        self._inner = DemoStrategy(instruments, **options)  # type: ignore[arg-type]
+
+    def on_tick(
+        self, symbol: str, price: float, ts: float, ctx: StrategyContext, *, warm: bool = True
+    ) -> list[StrategySignal]:
+        out = []
+        for decision in self._inner.on_price(symbol, price, ts, ctx.position_qty, act=warm):
+            sig = decision.signal
+            action = Action.EXIT if sig.is_exit else Action(sig.side.value)
+            vol = (ctx.atr or 0.0) / price if price > 0 else 0.0
+            out.append(
+                self.signal(
+                    symbol,
+                    action,
+                    sig.confidence,
+                    sig.reason,
+                    price=price,
+                    ts=ts,
+                    volatility=vol,
+                    details=sig.details,
+                )
+            )
+        return out

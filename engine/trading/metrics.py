@@ -152,3 +152,17 @@ def compute_performance(
         **drawdowns(equity),
         "total_pnl": math.fsum(pnls),
     }
+
+
+def performance_by_strategy(
+    trades: dict[str, Sequence[ClosedTrade]],
+) -> dict[str, dict[str, Any]]:
+    """Each strategy's trade statistics (compute_performance without an equity series: a
+    strategy has no account of its own): trades, wins, losses, win_rate, profit_factor,
+    expectancy, total_pnl."""
+    keep = ("trades", "wins", "losses", "win_rate", "profit_factor", "expectancy", "total_pnl")
+    out = {}
+    for name, rows in trades.items():
+        full = compute_performance(rows, [])
+        out[name] = {k: full[k] for k in keep}
+    return out

@@ -33,6 +33,7 @@ ticket-panel: ticket-title ot-quote order-ticket ot-side-buy ot-side-sell ot-sym
     ot-qty ot-limit ot-stop ot-sl ot-tp ot-notional ot-submit ot-result
 inbox-panel: inbox-title inbox-count signal-mode-auto signal-mode-approve inbox-mode-note
     inbox-table
+strategies-panel: strategies-title strategies-count strategies-table
 perf-panel: perf-title perf-trades perf-win-rate perf-profit-factor perf-avg-win perf-avg-loss
     perf-expectancy perf-sharpe perf-payoff perf-sortino perf-max-dd perf-cur-dd pnl-range
     pnl-from pnl-to pnl-range-all equity-chart
@@ -70,6 +71,7 @@ alerts-table alert-test-btn alert-test-result audit-refresh audit-table share-pa
 share-create share-result share-url share-copy share-table session-ended kill-pin kill-dialog
 kill-next
 kill-confirm kill-result reset-dialog reset-submit reset-result confirm-dialog confirm-ok
+strategies-panel strategies-table
 """
 
 

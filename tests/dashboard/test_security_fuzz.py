@@ -39,6 +39,7 @@ VALID: dict[str, dict[str, Any]] = {
     "bot_start": {},
     "bot_stop": {},
     "set_signal_mode": {"mode": "approve"},
+    "set_strategy": {"name": "demo", "enabled": False},
     "approve_signal": {"id": "sig-1"},
     "reject_signal": {"id": "sig-1"},
     "set_risk_override": {"name": "max_notional", "value": 100.0, "reason": "fuzzing"},

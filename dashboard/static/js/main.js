@@ -18,6 +18,7 @@ import { createPerformance } from "./panels/performance.js";
 import { createPositions } from "./panels/positions.js";
 import { createSafety } from "./panels/safety.js";
 import { createShareLinks } from "./panels/sharelinks.js";
+import { createStrategies } from "./panels/strategies.js";
 import { createTrades } from "./panels/trades.js";
 
 const ROLES = new Set(["viewer", "trader", "admin"]);
@@ -151,6 +152,7 @@ const panels = [
   createAudit(ctx),
   createAlerts(ctx),
   createShareLinks(ctx),
+  createStrategies(ctx),
 ];
 const safetyPanel = panels[1];
 const snapshotHandlers = new Set();

@@ -21,6 +21,7 @@ export const TOPICS = Object.freeze([
   {"name": "alerts_update", "activity": false, "tag": null},
   {"name": "signals_update", "activity": false, "tag": null},
   {"name": "daily_summary", "activity": false, "tag": null},
+  {"name": "strategies_update", "activity": false, "tag": null},
   {"name": "signal", "activity": true, "tag": "SIGNAL"},
   {"name": "exit_signal", "activity": true, "tag": "EXIT"},
   {"name": "order_placing", "activity": true, "tag": "PLACING"},
