@@ -66,6 +66,24 @@ class SymbolCmd(Command):
     symbol: Symbol
 
 
+class ClosePositionCmd(Command):
+    """All of the position, or `fraction` (0 < f <= 1) of it, or `qty` of it."""
+
+    symbol: Symbol
+    fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)] | None = None
+    qty: Positive | None = None
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> ClosePositionCmd:
+        if self.fraction is not None and self.qty is not None:
+            raise ValueError("give fraction or qty, not both")
+        return self
+
+
+class OrderIdCmd(Command):
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class ModifyStopsCmd(Command):
     symbol: Symbol
     stop_loss: Positive | None = None
@@ -194,17 +212,28 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "close_position",
         "trader",
-        "close the symbol's whole position",
-        SymbolCmd,
+        "close the symbol's position: all, a `fraction` (0 < f <= 1) or a `qty` of it",
+        ClosePositionCmd,
         "close_position",
         runs_late=True,
+        audit_invalid=True,
+    ),
+    CommandSpec(
+        "cancel_order",
+        "trader",
+        "cancel one open order by Vigil's id",
+        OrderIdCmd,
+        "cancel_order",
+        runs_late=True,
+        audit_invalid=True,
     ),
     CommandSpec(
         "modify_stops",
         "trader",
-        "move the position's stop loss and take profit",
+        "set or move the position's stop-loss and take-profit (reviewed as new orders)",
         ModifyStopsCmd,
         "modify_stops",
+        audit_invalid=True,
     ),
     CommandSpec(
         "pause_entries",

@@ -94,8 +94,11 @@ class OperatorControls:
         )
         return self.desk.submit(req, actor)
 
-    def close_position(self, c: cmd.SymbolCmd, actor: str) -> dict[str, Any]:
-        return self.desk.close_position(c.symbol, actor)
+    def close_position(self, c: cmd.ClosePositionCmd, actor: str) -> dict[str, Any]:
+        return self.desk.close_position(c.symbol, actor, fraction=c.fraction, qty=c.qty)
+
+    def cancel_order(self, c: cmd.OrderIdCmd, actor: str) -> dict[str, Any]:
+        return self.desk.cancel_order(c.id, actor)
 
     def modify_stops(self, c: cmd.ModifyStopsCmd, actor: str) -> dict[str, Any]:
         return self.desk.modify_stops(c.symbol, c.stop_loss, c.take_profit, actor)
