@@ -144,6 +144,7 @@ def trades_csv() -> Any:
             "fees",
             "entry_time",
             "exit_time",
+            "exit_reason",
         ]
     )
     for t in trades:
@@ -165,6 +166,7 @@ def trades_csv() -> Any:
                 round(t.fees, 6),
                 _iso(t.entry_ts),
                 _iso(t.exit_ts),
+                t.exit_reason,
             ]
         )
     return _csv_response(out.getvalue(), "trades.csv")

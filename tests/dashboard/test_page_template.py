@@ -46,6 +46,10 @@ kill-dialog: kill-form kill-title kill-level-pause kill-level-halt kill-level-fl
 reset-dialog: reset-form reset-title reset-current reset-reason reset-confirm reset-password
     reset-submit reset-result
 confirm-dialog: confirm-title confirm-message confirm-cancel confirm-ok
+close-dialog: close-form close-title close-held close-f25 close-f50 close-f75 close-f100
+    close-fqty close-qty close-summary close-cancel close-submit close-result
+stops-dialog: stops-form stops-title stops-quote stops-sl stops-tp stops-cancel stops-submit
+    stops-result
 toasts:
 """
 
@@ -61,6 +65,8 @@ equity-chart daily-pnl-chart activity-log trade-filters trades-csv trades-table 
 alerts-table alert-test-btn alert-test-result audit-refresh audit-table share-panel share-form
 share-create share-result share-url share-copy share-table session-ended kill-dialog kill-next
 kill-confirm kill-result reset-dialog reset-submit reset-result confirm-dialog confirm-ok
+close-dialog close-f50 close-qty close-summary close-submit close-result stops-dialog stops-sl
+stops-tp stops-submit stops-result
 """
 
 

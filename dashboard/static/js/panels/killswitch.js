@@ -16,13 +16,21 @@ function showResult(node, resp, okText) {
   node.hidden = false;
 }
 
-/** Ask the operator to confirm; resolves true on confirm. */
-export function confirmAction(message, { title = "Confirm", okText = "Confirm", danger = false }) {
+/**
+ * Ask the operator to confirm; resolves true on confirm. A destructive (`danger`) action
+ * opens with the safe button focused, so Enter keeps things as they are.
+ */
+export function confirmAction(
+  message,
+  { title = "Confirm", okText = "Confirm", cancelText = "Cancel", danger = false },
+) {
   const dlg = $("#confirm-dialog");
   $("#confirm-title").textContent = title;
   $("#confirm-message").textContent = message;
   const ok = $("#confirm-ok");
+  const cancel = $("#confirm-cancel");
   ok.textContent = okText;
+  cancel.textContent = cancelText;
   ok.classList.toggle("btn-danger", danger);
   ok.classList.toggle("btn-primary", !danger);
   return new Promise((resolve) => {
@@ -33,7 +41,7 @@ export function confirmAction(message, { title = "Confirm", okText = "Confirm", 
     dlg.returnValue = "";
     dlg.addEventListener("close", done);
     dlg.showModal();
-    ok.focus();
+    (danger ? cancel : ok).focus();
   });
 }
 
