@@ -45,7 +45,7 @@ def cell(page: Any, column: int) -> str:
 
 def wait_qty(page: Any, want: float) -> None:
     page.wait_for_function(
-        "(want) => { const td = document.querySelector(\"" + ROW + " td:nth-child(3)\");"
+        '(want) => { const td = document.querySelector("' + ROW + ' td:nth-child(3)");'
         " return td && Number(td.textContent.replace(/,/g, '')) === want; }",
         arg=want,
         timeout=15_000,
@@ -83,7 +83,7 @@ def test_buy_partial_close_stop_close_then_trade_with_exit_reason(page: Any) -> 
     page.fill("#stops-sl", stop)
     page.click("#stops-submit")
     page.wait_for_function(
-        "(stop) => document.querySelector(\"" + ROW + " td:nth-child(8)\")"
+        '(stop) => document.querySelector("' + ROW + ' td:nth-child(8)")'
         ".textContent.replace(/,/g, '') === stop",
         arg=stop,
         timeout=15_000,
