@@ -99,6 +99,8 @@ class SignalIdCmd(Command):
 
 
 OVERRIDE_BOUNDS: dict[str, tuple[float, float]] = {
+    "size_multiplier": (0.5, 2.0),
+    "min_confidence": (0.0, 1.0),
     "max_notional": (1.0, 10_000_000.0),
     "max_order_qty": (1e-9, 10_000_000.0),
     "max_positions": (0, 1_000),
@@ -107,12 +109,28 @@ OVERRIDE_BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
+OverrideName = Literal[
+    "size_multiplier",
+    "min_confidence",
+    "max_notional",
+    "max_order_qty",
+    "max_positions",
+    "daily_loss_limit",
+    "price_collar_pct",
+]
+# The page's overrides: each must say when it ends (the others may last the process's life).
+EXPIRING_OVERRIDES = ("size_multiplier", "min_confidence", "max_positions")
+MAX_OVERRIDE_S = 7 * 86_400
+
+
 class RiskOverrideCmd(Command):
-    name: Literal[
-        "max_notional", "max_order_qty", "max_positions", "daily_loss_limit", "price_collar_pct"
-    ]
+    name: OverrideName
     value: Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
     reason: Reason = "risk override"
+    # Seconds from now (engine clock) after which it reverts by itself.
+    expires_in_s: (
+        Annotated[float, Field(ge=10, le=MAX_OVERRIDE_S, allow_inf_nan=False, strict=True)] | None
+    ) = None
 
     @model_validator(mode="after")
     def _in_bounds(self) -> RiskOverrideCmd:
@@ -121,7 +139,14 @@ class RiskOverrideCmd(Command):
             raise ValueError(f"{self.name} must be between {low:g} and {high:g}")
         if self.name == "max_positions" and self.value != int(self.value):
             raise ValueError("max_positions must be a whole number")
+        if self.name in EXPIRING_OVERRIDES and self.expires_in_s is None:
+            raise ValueError(f"a {self.name} override needs expires_in_s (10 s to 7 days)")
         return self
+
+
+class ClearOverrideCmd(Command):
+    name: OverrideName
+    reason: Reason = "override cleared"
 
 
 class AckReconciliationCmd(Command):
@@ -266,9 +291,19 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "set_risk_override",
         "admin",
-        "change one risk limit, within fixed bounds; audited",
+        "size multiplier, minimum confidence or one risk limit, within fixed bounds, until "
+        "`expires_in_s`; never loosens a kill switch or a breaker; audited",
         RiskOverrideCmd,
         "set_risk_override",
+        audit_invalid=True,
+    ),
+    CommandSpec(
+        "clear_risk_override",
+        "admin",
+        "end an override now: what was in force before it returns; audited",
+        ClearOverrideCmd,
+        "clear_risk_override",
+        runs_late=True,
     ),
     CommandSpec(
         "acknowledge_reconciliation",

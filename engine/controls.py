@@ -9,6 +9,7 @@ from engine import commands as cmd
 from engine.commands import COMMAND_SPECS, QUERY_SPECS, error
 from engine.market.chart import chart_payload
 from engine.models import OrderRequest
+from engine.safety.overrides import NEUTRAL, end_override, set_override
 
 if TYPE_CHECKING:
     from engine.bus import EventBus
@@ -137,15 +138,49 @@ class OperatorControls:
 
     def set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
         value: float | int = int(c.value) if c.name == "max_positions" else c.value
-        old = self.safety.override_limit(c.name, value)
-        self.store.audit(
-            actor,
-            "risk_override",
+        now = self.desk.clock_time()
+        expires = None if c.expires_in_s is None else now + c.expires_in_s
+        old = self.safety.overrides.value(c.name) if c.name in NEUTRAL else None
+        if old is None:
+            old = getattr(self.safety.limits, c.name)
+        override = set_override(
+            self.safety,
+            self.desk.record,
+            name=c.name,
+            value=value,
+            expires_ts=expires,
+            actor=actor,
             reason=c.reason,
-            outcome=f"{c.name}={value}",
-            details={"name": c.name, "old": old, "new": value},
+            now=now,
         )
-        return {"ok": True, "name": c.name, "old": old, "new": value}
+        self.bus.publish(
+            "system",
+            {
+                "message": f"risk override by {actor}: {c.name} {old:g} -> {value:g}"
+                + (f" for {c.expires_in_s:g} s" if c.expires_in_s is not None else "")
+            },
+        )
+        return {
+            "ok": True,
+            "name": c.name,
+            "old": old,
+            "new": value,
+            "override": override.payload(),
+        }
+
+    def clear_risk_override(self, c: cmd.ClearOverrideCmd, actor: str) -> dict[str, Any]:
+        override = self.safety.overrides.pop(c.name)
+        if override is None:
+            self.desk.record(
+                actor,
+                "risk_override_clear_refused",
+                reason=c.reason,
+                outcome="NO_OVERRIDE",
+                details={"name": c.name},
+            )
+            return error("NO_OVERRIDE", f"no {c.name} override is in force")
+        end_override(self.safety, self.desk.record, self.bus, override, actor, "cleared")
+        return {"ok": True, "name": c.name, "restored": override.previous}
 
     def acknowledge_reconciliation(self, c: cmd.AckReconciliationCmd, actor: str) -> dict[str, Any]:
         return self.safety.acknowledge_reconciliation(actor, c.reason)

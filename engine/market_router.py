@@ -9,7 +9,7 @@ from typing import Any
 from engine.bus import EventBus
 from engine.market.regime import regime_payload
 from engine.market.view import MarketView
-from engine.models import BarEvent, OrderBook, Quote, TradeTick, VixUpdate
+from engine.models import BarEvent, OrderBook, OrderRequest, Quote, TradeTick, VixUpdate
 from engine.payloads import book_payload, signal_payload
 from engine.settings import EngineSettings
 from engine.state import DashboardState
@@ -168,4 +168,14 @@ class MarketRouter:
                 "EXIT" if signal.is_exit else signal.side.value.upper(),
             )
             if decision.order is not None:
-                self.desk.submit(decision.order, "strategy")
+                self._submit_entry(decision.order, signal.confidence)
+
+    def _submit_entry(self, order: OrderRequest, confidence: float) -> None:
+        """A strategy's order as the risk overrides in force have it (size, minimum
+        confidence), then through the gateway like every order."""
+        lot = self.market.instruments[order.symbol].lot_size
+        adjusted, skipped = self.desk.safety.overrides.adjust_entry(order, confidence, lot)
+        if adjusted is None:
+            self.bus.publish("system", {"message": skipped})
+            return
+        self.desk.submit(adjusted, "strategy")

@@ -49,6 +49,16 @@ class OperatorActions:
     _venue_rejected: Callable[[Order, str], None]
     _with_durability: Callable[[dict[str, Any]], dict[str, Any]]
 
+    def clock_time(self) -> float:
+        """The engine's clock, for the controls that stamp what they set (overrides)."""
+        return self._clock.time()
+
+    def record(self, actor: str, action: str, **fields: Any) -> None:
+        """An audit row through the desk's durable writer (kept and retried if the store
+        refuses it), saved now."""
+        self._audit(actor, action, **fields)
+        self._save()
+
     def _refuse(
         self, actor: str, action: str, code: str, message: str, **details: Any
     ) -> dict[str, Any]:

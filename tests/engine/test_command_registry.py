@@ -34,6 +34,7 @@ VALID: dict[str, dict[str, Any]] = {
     "approve_signal": {"id": "sig-1"},
     "reject_signal": {"id": "sig-1"},
     "set_risk_override": {"name": "max_notional", "value": 100.0},
+    "clear_risk_override": {"name": "max_notional"},
     "acknowledge_reconciliation": {},
 }
 
