@@ -122,3 +122,31 @@ def test_cancel_button_on_an_open_order_then_gone(page: Any) -> None:
     assert page.evaluate("document.activeElement.id") == "confirm-cancel"
     page.click("#confirm-ok")
     page.wait_for_selector("#orders-table [data-testid^='cancel-P-']", state="detached")
+
+
+def test_override_with_expiry_then_banner_counts_down_then_reverts(page: Any) -> None:
+    page.click("#override-btn")
+    page.wait_for_selector("#override-dialog[open]")
+    page.select_option("#override-name", "size_multiplier")
+    page.fill("#override-value", "0.5")
+    page.fill("#override-minutes", "0.2")  # 12 s, the shortest a test can wait for
+    page.fill("#override-reason", "browser test")
+    page.click("#override-submit")
+
+    page.wait_for_selector("#override-banner:not([hidden])", timeout=10_000)
+    text = page.inner_text("#override-banner")
+    assert "size \u00d70.50" in text and "left" in text and "browser test" in text, text
+    first = page.inner_text("[data-testid='override-left-size_multiplier']")
+    page.wait_for_function(
+        "(first) => document.querySelector(\"[data-testid='override-left-size_multiplier']\")"
+        ".textContent !== first",
+        arg=first,
+        timeout=5_000,
+    )
+    # Reverts by itself on the server's clock: the banner goes without a click.
+    page.wait_for_selector("#override-banner", state="hidden", timeout=30_000)
+    page.click("#audit-refresh")
+    page.wait_for_function(
+        "document.querySelector('#audit-table').textContent.includes('risk_override_expired')",
+        timeout=10_000,
+    )

@@ -19,12 +19,13 @@ topbar: balance equity daily-pnl daily-pnl-pct total-pnl total-pnl-pct trading-m
 ticker-strip:
 halted-banner: hb-title hb-level hb-reason hb-actor hb-since hb-durable hb-durable-text
     banner-reset-btn
+override-banner: override-list
 market-view:
 safety-panel: safety-title safety-trading-state entries-paused kill-switch-btn state-reason
     reconcile-issues reconcile-head reconcile-list ack-reconcile-btn daily-loss-text
     daily-loss-pct daily-loss-gauge positions-text positions-pct positions-gauge
     pause-entries-btn resume-entries-btn strategy-state bot-start-btn bot-stop-btn reset-btn
-    breakers
+    override-btn breakers
 positions-panel: positions-title positions-count positions-upnl positions-table
 orders-panel: orders-title orders-count orders-table
 ticket-panel: ticket-title ot-quote order-ticket ot-side-buy ot-side-sell ot-symbol ot-type
@@ -50,6 +51,8 @@ close-dialog: close-form close-title close-held close-f25 close-f50 close-f75 cl
     close-fqty close-qty close-summary close-cancel close-submit close-result
 stops-dialog: stops-form stops-title stops-quote stops-sl stops-tp stops-cancel stops-submit
     stops-result
+override-dialog: override-form override-title override-name override-value override-minutes
+    override-reason override-cancel override-submit override-result
 toasts:
 """
 
@@ -66,7 +69,8 @@ alerts-table alert-test-btn alert-test-result audit-refresh audit-table share-pa
 share-create share-result share-url share-copy share-table session-ended kill-dialog kill-next
 kill-confirm kill-result reset-dialog reset-submit reset-result confirm-dialog confirm-ok
 close-dialog close-f50 close-qty close-summary close-submit close-result stops-dialog stops-sl
-stops-tp stops-submit stops-result
+stops-tp stops-submit stops-result override-banner override-list override-btn override-dialog
+override-name override-value override-minutes override-reason override-submit override-result
 """
 
 

@@ -11,6 +11,7 @@ import { createAudit } from "./panels/audit.js";
 import { createHeader } from "./panels/header.js";
 import { createKillSwitch } from "./panels/killswitch.js";
 import { createOrderTicket } from "./panels/orders.js";
+import { createOverrides } from "./panels/overrides.js";
 import { createPerformance } from "./panels/performance.js";
 import { createPositions } from "./panels/positions.js";
 import { createSafety } from "./panels/safety.js";
@@ -126,6 +127,7 @@ const panels = [
   createAudit(ctx),
   createAlerts(ctx),
   createShareLinks(ctx),
+  createOverrides(ctx),
 ];
 const safetyPanel = panels[1];
 const snapshotHandlers = new Set();
