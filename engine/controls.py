@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import commands as cmd
 from engine.commands import COMMAND_SPECS, QUERY_SPECS, error
+from engine.kill_messages import engage_message, reset_message
 from engine.market.chart import chart_payload
 from engine.models import OrderRequest
 from engine.safety.overrides import NEUTRAL, end_override, set_override
@@ -70,6 +71,14 @@ class OperatorControls:
         if self.desk.unconfirmed_at_halt:
             # Halted all the same; these may still fill if the venue got them.
             result["unconfirmed"] = list(self.desk.unconfirmed_at_halt)
+        if result.get("ok"):
+            closing = [o for o in self.desk.orders.open_orders() if o.source == "kill_switch"]
+            positions = self.desk.ledger.open_position_count
+            result["closing"] = len(closing)
+            result["positions"] = positions
+            result["message"] = engage_message(
+                c.level, result, closing=len(closing), positions=positions
+            )
         return result
 
     def _publish_unsaved_orders(self) -> None:
@@ -78,7 +87,14 @@ class OperatorControls:
         self.desk.publish_orders()
 
     def reset_kill_switch(self, c: cmd.ResetKillSwitchCmd, actor: str) -> dict[str, Any]:
-        return self.safety.reset(actor, c.reason, self.desk)
+        result = self.safety.reset(actor, c.reason, self.desk)
+        if result.get("ok"):
+            if self.strategy is None:
+                result["strategy"] = "none"
+            else:
+                result["strategy"] = "running" if self.desk.strategy_attached else "stopped"
+            result["message"] = reset_message(result, result["strategy"])
+        return result
 
     def place_order(self, c: cmd.PlaceOrderCmd, actor: str) -> dict[str, Any]:
         req = OrderRequest(

@@ -150,3 +150,49 @@ def test_override_with_expiry_then_banner_counts_down_then_reverts(page: Any) ->
         "document.querySelector('#audit-table').textContent.includes('risk_override_expired')",
         timeout=10_000,
     )
+
+
+def engage(page: Any, level: str, reason: str) -> str:
+    page.click("#kill-switch-btn")
+    page.wait_for_selector("#kill-dialog[open]")
+    page.check(f"#kill-level-{level}")
+    page.fill("#kill-reason", reason)
+    page.click("#kill-next")
+    page.click("#kill-confirm")
+    page.wait_for_selector("#kill-result:not([hidden])")
+    text: str = page.inner_text("#kill-result")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#kill-dialog:not([open])", state="attached")
+    return text
+
+
+def test_header_flags_and_kill_switch_messages_say_what_happened(page: Any) -> None:
+    from tests.conftest import ADMIN_PASSWORD
+
+    # No strategy runs on this server, and the header says so next to the state.
+    page.wait_for_function(
+        "document.querySelector('#trading-flags').textContent.includes('no bot')"
+    )
+    page.click("#pause-entries-btn")
+    page.wait_for_function(
+        "document.querySelector('#trading-flags').textContent.includes('entries paused')"
+    )
+    assert page.inner_text("#trading-state").strip() == "ACTIVE"
+    page.click("#resume-entries-btn")
+    page.wait_for_function(
+        "!document.querySelector('#trading-flags').textContent.includes('entries paused')"
+    )
+
+    assert "Kill switch engaged (halt)" in engage(page, "halt", "browser halt")
+    text = engage(page, "pause", "pause while halted")
+    assert "Nothing changed" in text and "already at halt" in text, text
+
+    page.click("#reset-btn")
+    page.wait_for_selector("#reset-dialog[open]")
+    page.fill("#reset-reason", "all clear")
+    page.fill("#reset-confirm", "RESET")
+    page.fill("#reset-password", ADMIN_PASSWORD)
+    page.click("#reset-submit")
+    page.wait_for_function("document.querySelector('#reset-result').textContent.length > 0")
+    result = page.inner_text("#reset-result")
+    assert "trading ACTIVE" in result and "No strategy is configured" in result, result

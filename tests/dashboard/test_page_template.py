@@ -14,7 +14,8 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
 # scripts look these up, so an edit that drops, renames or moves one must change this on purpose.
 SECTIONS = """
 topbar: balance equity daily-pnl daily-pnl-pct total-pnl total-pnl-pct trading-mode
-    trading-account market-hours regime health trading-state share-marker venues venue-broker
+    trading-account market-hours regime health trading-state trading-flags share-marker venues
+    venue-broker
     venue-feed conn-status user-name user-role theme-toggle cb-toggle logout-btn
 ticker-strip:
 halted-banner: hb-title hb-level hb-reason hb-actor hb-since hb-durable hb-durable-text
@@ -58,6 +59,7 @@ toasts:
 
 TESTIDS = """
 header balance equity daily-pnl total-pnl trading-mode market-hours regime health trading-state
+trading-flags
 share-marker venues
 venue-broker venue-feed conn-status user-name user-role theme-toggle cb-toggle logout-btn
 halted-banner hb-durable banner-reset-btn safety-panel safety-trading-state entries-paused
