@@ -350,3 +350,67 @@ def test_reset_after_halt_then_answer_says_the_bot_stays_stopped(engine: SyncEng
     assert answer["strategy"] == "stopped"
     assert "The bot stays stopped" in answer["message"]
     assert "trading ACTIVE" in answer["message"]
+
+
+def test_exit_reason_of_each_kind_of_order() -> None:
+    from engine.models import Order, OrderStatus, OrderType, Side
+    from engine.trading.exits import exit_reason, exit_tag
+
+    def order(**kw: Any) -> Order:
+        base: dict[str, Any] = {
+            "id": "P-1",
+            "symbol": SYMBOL,
+            "side": Side.SELL,
+            "qty": 1.0,
+            "type": OrderType.MARKET,
+            "status": OrderStatus.FILLED,
+            "created_ts": 0.0,
+            "updated_ts": 0.0,
+        }
+        return Order(**{**base, **kw})
+
+    assert exit_reason(order(source="strategy", reduce_only=True)) == "strategy_exit"
+    assert exit_reason(order(source="manual", reduce_only=True)) == "manual"
+    assert exit_reason(order(source="kill_switch", reduce_only=True)) == "flatten"
+    stop = order(type=OrderType.STOP, reduce_only=True, parent_id="P-0", source="strategy")
+    assert exit_reason(stop) == "stop_loss"
+    take = order(type=OrderType.LIMIT, reduce_only=True, parent_id="P-0", source="manual")
+    assert exit_reason(take) == "take_profit"
+    trail = order(type=OrderType.STOP, reduce_only=True, tag=exit_tag("trailing_stop"))
+    assert exit_reason(trail) == "trailing_stop"
+    assert exit_reason(order(source="manual", tag="flatten")) == "manual"  # a user's name
+    assert exit_reason(None) == "manual"
+
+
+def test_strategy_exit_through_the_desk_then_trade_records_strategy_exit(
+    engine: SyncEngine,
+) -> None:
+    from engine.models import OrderRequest, Side
+
+    buy(engine, 2)
+    req = OrderRequest(SYMBOL, Side.SELL, 2, reduce_only=True, source="strategy", tag="demo")
+    assert engine.parts.desk.submit(req, "strategy")["ok"]
+    engine.venue()
+    assert last_trade(engine)["exit_reason"] == "strategy_exit"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"symbol": SYMBOL, "stop_loss": 0},
+        {"symbol": SYMBOL, "stop_loss": float("inf")},
+        {"symbol": SYMBOL, "take_profit": -3},
+        {"symbol": SYMBOL, "stop_loss": 1e13},
+        {"symbol": "", "stop_loss": 1},
+    ],
+)
+def test_modify_stops_bad_payload_then_invalid(payload: dict[str, Any]) -> None:
+    result = parse_command("modify_stops", payload)
+    assert isinstance(result, dict) and result["error"]["code"] == "INVALID_PAYLOAD", result
+
+
+def test_modify_stops_unknown_symbol_then_refused(engine: SyncEngine) -> None:
+    engine.market(1)
+    answer = engine.do("modify_stops", {"symbol": "NOPE", "stop_loss": 1.0})
+    assert answer["error"]["code"] == "UNKNOWN_SYMBOL"
+    assert audit(engine, "modify_stops_refused")[0]["outcome"] == "UNKNOWN_SYMBOL"
