@@ -161,6 +161,7 @@ def trades_csv() -> Any:
             "fees",
             "entry_time",
             "exit_time",
+            "exit_reason",
         ]
     )
     for t in trades:
@@ -184,6 +185,7 @@ def trades_csv() -> Any:
                 round(t.fees, 2),
                 _iso(t.entry_ts, zone),
                 _iso(t.exit_ts, zone),
+                t.exit_reason,
             ]
         )
     return _csv_response(out.getvalue(), "trades.csv")

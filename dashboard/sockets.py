@@ -139,7 +139,16 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
     runtime = services().engine()
     symbol = getattr(command, "symbol", None)
     if symbol is not None and symbol not in runtime.state.symbols:
-        return error("UNKNOWN_SYMBOL", "symbol: not one this server trades")
+        # Not echoed: what was typed may be anything, a pasted secret included.
+        refused = error("UNKNOWN_SYMBOL", "symbol: not one this server trades")
+        if spec.audit_invalid:  # an operator control: its bad input is on the record too
+            store.audit(
+                user.username,
+                f"{name}_invalid",
+                reason=refused["error"]["message"],
+                outcome="UNKNOWN_SYMBOL",
+            )
+        return refused
     if isinstance(command, ResetKillSwitchCmd):
         matches, wait = check_password(user, command.password)
         if not matches:

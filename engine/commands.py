@@ -66,6 +66,24 @@ class SymbolCmd(Command):
     symbol: Symbol
 
 
+class ClosePositionCmd(Command):
+    """All of the position, or `fraction` (0 < f <= 1) of it, or `qty` of it."""
+
+    symbol: Symbol
+    fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)] | None = None
+    qty: Positive | None = None
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> ClosePositionCmd:
+        if self.fraction is not None and self.qty is not None:
+            raise ValueError("give fraction or qty, not both")
+        return self
+
+
+class OrderIdCmd(Command):
+    id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class ModifyStopsCmd(Command):
     symbol: Symbol
     stop_loss: Positive | None = None
@@ -101,6 +119,8 @@ class SignalModeCmd(Command):
 
 
 OVERRIDE_BOUNDS: dict[str, tuple[float, float]] = {
+    "size_multiplier": (0.5, 2.0),
+    "min_confidence": (0.0, 1.0),
     "max_notional": (1.0, 10_000_000.0),
     "max_order_qty": (1e-9, 10_000_000.0),
     "max_positions": (0, 1_000),
@@ -109,12 +129,28 @@ OVERRIDE_BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
+OverrideName = Literal[
+    "size_multiplier",
+    "min_confidence",
+    "max_notional",
+    "max_order_qty",
+    "max_positions",
+    "daily_loss_limit",
+    "price_collar_pct",
+]
+# The page's overrides: each must say when it ends (the others may last the process's life).
+EXPIRING_OVERRIDES = ("size_multiplier", "min_confidence", "max_positions")
+MAX_OVERRIDE_S = 7 * 86_400
+
+
 class RiskOverrideCmd(Command):
-    name: Literal[
-        "max_notional", "max_order_qty", "max_positions", "daily_loss_limit", "price_collar_pct"
-    ]
+    name: OverrideName
     value: Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
     reason: Reason = "risk override"
+    # Seconds from now (engine clock) after which it reverts by itself.
+    expires_in_s: (
+        Annotated[float, Field(ge=10, le=MAX_OVERRIDE_S, allow_inf_nan=False, strict=True)] | None
+    ) = None
 
     @model_validator(mode="after")
     def _in_bounds(self) -> RiskOverrideCmd:
@@ -123,7 +159,14 @@ class RiskOverrideCmd(Command):
             raise ValueError(f"{self.name} must be between {low:g} and {high:g}")
         if self.name == "max_positions" and self.value != int(self.value):
             raise ValueError("max_positions must be a whole number")
+        if self.name in EXPIRING_OVERRIDES and self.expires_in_s is None:
+            raise ValueError(f"a {self.name} override needs expires_in_s (10 s to 7 days)")
         return self
+
+
+class ClearOverrideCmd(Command):
+    name: OverrideName
+    reason: Reason = "override cleared"
 
 
 class AckReconciliationCmd(Command):
@@ -214,17 +257,28 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "close_position",
         "trader",
-        "close the symbol's whole position",
-        SymbolCmd,
+        "close the symbol's position: all, a `fraction` (0 < f <= 1) or a `qty` of it",
+        ClosePositionCmd,
         "close_position",
         runs_late=True,
+        audit_invalid=True,
+    ),
+    CommandSpec(
+        "cancel_order",
+        "trader",
+        "cancel one open order by Vigil's id",
+        OrderIdCmd,
+        "cancel_order",
+        runs_late=True,
+        audit_invalid=True,
     ),
     CommandSpec(
         "modify_stops",
         "trader",
-        "move the position's stop loss and take profit",
+        "set or move the position's stop-loss and take-profit (reviewed as new orders)",
         ModifyStopsCmd,
         "modify_stops",
+        audit_invalid=True,
     ),
     CommandSpec(
         "pause_entries",
@@ -271,9 +325,19 @@ COMMAND_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "set_risk_override",
         "admin",
-        "change one risk limit, within fixed bounds; audited",
+        "size multiplier, minimum confidence or one risk limit, within fixed bounds, until "
+        "`expires_in_s`; never loosens a kill switch or a breaker; audited",
         RiskOverrideCmd,
         "set_risk_override",
+        audit_invalid=True,
+    ),
+    CommandSpec(
+        "clear_risk_override",
+        "admin",
+        "end an override now: what was in force before it returns; audited",
+        ClearOverrideCmd,
+        "clear_risk_override",
+        runs_late=True,
     ),
     CommandSpec(
         "acknowledge_reconciliation",

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from engine import commands as cmd
 from engine.commands import COMMAND_SPECS, INTAKE_SIGNAL, QUERY_SPECS, error
+from engine.kill_messages import engage_message, reset_message
 from engine.market.chart import chart_payload
 from engine.models import OrderRequest
+from engine.safety.overrides import NEUTRAL, end_override, set_override
 from engine.trading.adopt import adoption_fills
 from engine.trading.reconcile import IssueKind
 from engine.venues.base import VenueError
@@ -79,6 +81,14 @@ class OperatorControls:
         if self.desk.unconfirmed_at_halt:
             # Halted all the same; these may still fill if the venue got them.
             result["unconfirmed"] = list(self.desk.unconfirmed_at_halt)
+        if result.get("ok"):
+            closing = [o for o in self.desk.orders.open_orders() if o.source == "kill_switch"]
+            positions = self.desk.ledger.open_position_count
+            result["closing"] = len(closing)
+            result["positions"] = positions
+            result["message"] = engage_message(
+                c.level, result, closing=len(closing), positions=positions
+            )
         return result
 
     def _publish_unsaved_orders(self) -> None:
@@ -87,7 +97,14 @@ class OperatorControls:
         self.desk.publish_orders()
 
     def reset_kill_switch(self, c: cmd.ResetKillSwitchCmd, actor: str) -> dict[str, Any]:
-        return self.safety.reset(actor, c.reason, self.desk)
+        result = self.safety.reset(actor, c.reason, self.desk)
+        if result.get("ok"):
+            if self.strategy is None:
+                result["strategy"] = "none"
+            else:
+                result["strategy"] = "running" if self.desk.strategy_attached else "stopped"
+            result["message"] = reset_message(result, result["strategy"])
+        return result
 
     def place_order(self, c: cmd.PlaceOrderCmd, actor: str) -> dict[str, Any]:
         req = OrderRequest(
@@ -104,8 +121,11 @@ class OperatorControls:
         )
         return self.desk.submit(req, actor)
 
-    def close_position(self, c: cmd.SymbolCmd, actor: str) -> dict[str, Any]:
-        return self.desk.close_position(c.symbol, actor)
+    def close_position(self, c: cmd.ClosePositionCmd, actor: str) -> dict[str, Any]:
+        return self.desk.close_position(c.symbol, actor, fraction=c.fraction, qty=c.qty)
+
+    def cancel_order(self, c: cmd.OrderIdCmd, actor: str) -> dict[str, Any]:
+        return self.desk.cancel_order(c.id, actor)
 
     def modify_stops(self, c: cmd.ModifyStopsCmd, actor: str) -> dict[str, Any]:
         return self.desk.modify_stops(c.symbol, c.stop_loss, c.take_profit, actor)
@@ -173,15 +193,49 @@ class OperatorControls:
 
     def set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
         value: float | int = int(c.value) if c.name == "max_positions" else c.value
-        old = self.safety.override_limit(c.name, value)
-        self.store.audit(
-            actor,
-            "risk_override",
+        now = self.desk.clock_time()
+        expires = None if c.expires_in_s is None else now + c.expires_in_s
+        old = self.safety.overrides.value(c.name) if c.name in NEUTRAL else None
+        if old is None:
+            old = getattr(self.safety.limits, c.name)
+        override = set_override(
+            self.safety,
+            self.desk.record,
+            name=c.name,
+            value=value,
+            expires_ts=expires,
+            actor=actor,
             reason=c.reason,
-            outcome=f"{c.name}={value}",
-            details={"name": c.name, "old": old, "new": value},
+            now=now,
         )
-        return {"ok": True, "name": c.name, "old": old, "new": value}
+        self.bus.publish(
+            "system",
+            {
+                "message": f"risk override by {actor}: {c.name} {old:g} -> {value:g}"
+                + (f" for {c.expires_in_s:g} s" if c.expires_in_s is not None else "")
+            },
+        )
+        return {
+            "ok": True,
+            "name": c.name,
+            "old": old,
+            "new": value,
+            "override": override.payload(),
+        }
+
+    def clear_risk_override(self, c: cmd.ClearOverrideCmd, actor: str) -> dict[str, Any]:
+        override = self.safety.overrides.pop(c.name)
+        if override is None:
+            self.desk.record(
+                actor,
+                "risk_override_clear_refused",
+                reason=c.reason,
+                outcome="NO_OVERRIDE",
+                details={"name": c.name},
+            )
+            return error("NO_OVERRIDE", f"no {c.name} override is in force")
+        end_override(self.safety, self.desk.record, self.bus, override, actor, "cleared")
+        return {"ok": True, "name": c.name, "restored": override.previous}
 
     def acknowledge_reconciliation(self, c: cmd.AckReconciliationCmd, actor: str) -> dict[str, Any]:
         """The admin takes the venue's record as the truth: its positions in the symbols Vigil

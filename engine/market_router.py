@@ -192,22 +192,35 @@ class MarketRouter:
         )
         if decision.order is None:
             return
+        # The risk overrides in force (size multiplier, minimum confidence) shape automatic
+        # entries before anything else looks at them; exits pass unchanged.
+        lot = self.market.instruments[decision.order.symbol].lot_size
+        order, skipped = self.desk.safety.overrides.adjust_entry(
+            decision.order, signal.confidence, lot
+        )
+        if order is None:
+            self.bus.publish("system", {"message": skipped})
+            self._tell_strategy(decision, {"ok": False})
+            return
         result = self.inbox.receive(
             IncomingSignal(
                 signal.symbol,
                 signal.side,
-                decision.order.qty,
+                order.qty,
                 signal.confidence,
                 "strategy",
                 price=signal.price,
-                strategy=decision.order.tag,
+                strategy=order.tag,
                 reason=signal.reason,
-                order=decision.order,
+                order=order,
             ),
             "strategy",
         )
+        # Filtered or denied: nothing went out, so the strategy holds nothing.
+        went_out = result.get("ok") and result.get("status") in ("submitted", "pending")
+        self._tell_strategy(decision, result if went_out else {**result, "ok": False})
+
+    def _tell_strategy(self, decision: Decision, result: dict[str, Any]) -> None:
         submitted = getattr(self.strategy, "submitted", None)
         if submitted is not None:
-            # Filtered or denied: nothing went out, so the strategy holds nothing.
-            went_out = result.get("ok") and result.get("status") in ("submitted", "pending")
-            submitted(decision, result if went_out else {**result, "ok": False})
+            submitted(decision, result)

@@ -302,6 +302,9 @@ class ClosedTrade:
     entry_ts: float
     exit_ts: float
     id: str = ""
+    # Why it closed: one of EXIT_REASONS (engine/trading/exits.py); "" for trades stored
+    # before the reason was recorded.
+    exit_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ def trade_payload(trade: ClosedTrade) -> dict[str, Any]:
         "fees": trade.fees,
         "entry_ts": ms(trade.entry_ts),
         "exit_ts": ms(trade.exit_ts),
+        "exit_reason": trade.exit_reason,
     }
 
 

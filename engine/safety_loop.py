@@ -11,6 +11,7 @@ from engine.market.view import MarketView
 from engine.publisher import Publisher
 from engine.safety.breakers import SafetySnapshot
 from engine.safety.manager import SafetyManager
+from engine.safety.overrides import expire_overrides
 from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.trading.desk import TradingDesk
@@ -56,6 +57,8 @@ class SafetyLoop:
 
     def evaluate(self, now: float) -> None:
         self.safety.clear_dirty()
+        if expire_overrides(self.safety, self.desk.record, self.bus, now):
+            self.publish(force=True)
         if self.desk.performance_dirty:
             self.desk.performance_dirty = False
             self.publisher.publish_performance()

@@ -28,6 +28,7 @@ from engine.safety.journal import (
     SafetyJournal,
 )
 from engine.safety.latch import KillSwitchLatch, LatchState
+from engine.safety.overrides import RiskOverrides
 from engine.safety.reconciliation import ReconciliationReports
 from engine.safety.trust import RESET_ACTION, void_reset
 from engine.safety.watch import LEVEL_RANK, Executor, LatchWatch
@@ -67,6 +68,9 @@ class SafetyManager(LatchWatch, ReconciliationReports):
         self.kill = RELEASED
         self.fail_reason = ""
         self.manual_pause = False
+        # Risk overrides with an expiry (engine/safety/overrides.py); they change sizing and
+        # limits only, never the kill switch or a breaker.
+        self.overrides = RiskOverrides()
         self.reconciliation = ReconciliationBook()
         self.flatten_pending = False
         self.journal = SafetyJournal(clock=clock, bus=bus, store=store, latch=latch)
@@ -125,6 +129,7 @@ class SafetyManager(LatchWatch, ReconciliationReports):
             "durable": not self.durability_problem,
             "durability_problem": self.durability_problem or None,
             "reconciliation": self.reconciliation.payload(),
+            "overrides": self.overrides.payload(),
             "daily_loss": {
                 "used": used,
                 "limit": self.limits.daily_loss_limit,

@@ -28,7 +28,12 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE orders ADD COLUMN venue_order_id TEXT NOT NULL DEFAULT ''")
 
 
-STEPS: tuple[Step, ...] = (_v1_to_v2,)
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    # Why each trade closed (issue #14): '' for older trades, whose reason was never recorded.
+    conn.execute("ALTER TABLE trades ADD COLUMN exit_reason TEXT NOT NULL DEFAULT ''")
+
+
+STEPS: tuple[Step, ...] = (_v1_to_v2, _v2_to_v3)
 SCHEMA_VERSION = len(STEPS) + 1
 
 

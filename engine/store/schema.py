@@ -28,7 +28,8 @@ SCHEMA: tuple[str, ...] = (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, symbol TEXT NOT NULL,
         direction TEXT NOT NULL CHECK (direction IN ('long', 'short')), qty REAL NOT NULL,
         entry_price REAL NOT NULL, exit_price REAL NOT NULL, pnl REAL NOT NULL,
-        fees REAL NOT NULL, entry_ts REAL NOT NULL, exit_ts REAL NOT NULL)""",
+        fees REAL NOT NULL, entry_ts REAL NOT NULL, exit_ts REAL NOT NULL,
+        exit_reason TEXT NOT NULL DEFAULT '')""",
     "CREATE INDEX IF NOT EXISTS trades_exit_ts ON trades (exit_ts)",
     """CREATE TABLE IF NOT EXISTS equity (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, equity REAL NOT NULL)""",

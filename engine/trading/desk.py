@@ -23,16 +23,17 @@ from engine.models import (
     Order,
     OrderRequest,
     OrderStatus,
-    OrderType,
     Side,
 )
 from engine.payloads import order_payload, trade_payload
-from engine.safety.checks import PreTradeContext, review_protective_move
+from engine.safety.checks import PreTradeContext
 from engine.safety.manager import SafetyManager
 from engine.state import DashboardState
 from engine.store import Store
+from engine.trading.exits import exit_reason
 from engine.trading.halting import KillSwitchExecutor
 from engine.trading.ledger import Ledger
+from engine.trading.operator_actions import OperatorActions
 from engine.trading.orders import OrderTracker
 from engine.trading.publishing import DeskPublishing
 from engine.trading.unsaved import DurableWriter
@@ -45,7 +46,7 @@ STORE_ACTOR = "system:store"
 NOT_DURABLE = "NOT_DURABLE"
 
 
-class TradingDesk(DeskPublishing, VenueReports, KillSwitchExecutor):
+class TradingDesk(DeskPublishing, VenueReports, KillSwitchExecutor, OperatorActions):
     def __init__(
         self,
         *,
@@ -282,8 +283,9 @@ class TradingDesk(DeskPublishing, VenueReports, KillSwitchExecutor):
                 "source": source,
             },
         )
+        reason = exit_reason(self.orders.get(fill.order_id))
         for trade in trades:
-            self._record_trade(trade)
+            self._record_trade(dataclasses.replace(trade, exit_reason=reason))
         return True
 
     def _record_trade(self, trade: ClosedTrade) -> None:
@@ -333,68 +335,6 @@ class TradingDesk(DeskPublishing, VenueReports, KillSwitchExecutor):
             self.safety.hold_halt_in_memory(reason)
             self.detach_strategy(reason)
             self.cancel_all_orders(reason)
-
-    # ----- operator actions -----
-    def close_position(self, symbol: str, actor: str, source: str = "manual") -> dict[str, Any]:
-        position = self.ledger.position(symbol)
-        if position is None:
-            return error("NO_POSITION", f"no open position in {symbol}")
-        held = self.exposure(symbol)
-        if held * position.qty <= 0:
-            return error("CLOSE_IN_FLIGHT", f"an order closing {symbol} is already in flight")
-        side = Side.SELL if held > 0 else Side.BUY
-        req = OrderRequest(symbol, side, abs(held), reduce_only=True, source=source)
-        return self.submit(req, actor)
-
-    def modify_stops(
-        self, symbol: str, stop_loss: float | None, take_profit: float | None, actor: str
-    ) -> dict[str, Any]:
-        """Move a position's stop-loss / take-profit; each moved order passes the gateway."""
-        position = self.ledger.position(symbol)
-        if position is None:
-            return error("NO_POSITION", f"no open position in {symbol}")
-        children = self.orders.protective(symbol)
-        if not children:
-            return error("NO_BRACKET", f"{symbol} has no open stop-loss or take-profit order")
-        now = self._clock.time()
-        entry_side = Side.BUY if position.qty > 0 else Side.SELL
-        for child in children:
-            is_stop = child.type is OrderType.STOP
-            price = stop_loss if is_stop else take_profit
-            if price is None:
-                continue
-            # The order as it would rest after the change, reviewed like a new one.
-            req = OrderRequest(
-                symbol,
-                child.side,
-                child.remaining,
-                child.type,
-                limit_price=None if is_stop else price,
-                stop_price=price if is_stop else None,
-                reduce_only=True,
-                source="manual",
-                tag=actor,
-            )
-            ctx = self._context(req, now)
-            denial = review_protective_move(req, entry_side, ctx, self.safety.limits)
-            if denial is not None:
-                return self._deny(req, actor, denial.code, denial.message)
-        try:
-            changed = self.broker.replace_stops(symbol, stop_loss, take_profit)
-        except VenueError as exc:
-            return error("BROKER_UNAVAILABLE", f"the stops were not moved: {exc}")
-        for order in changed:
-            self.orders.replace(order)
-        if not changed:
-            return error("NO_BRACKET", f"{symbol} has no open stop-loss or take-profit order")
-        self._audit(
-            actor,
-            "modify_stops",
-            details={"symbol": symbol, "stop_loss": stop_loss, "take_profit": take_profit},
-        )
-        self.publish_orders()
-        self.publish_positions()
-        return self._with_durability({"ok": True, "orders": [order_payload(o) for o in changed]})
 
 
 def _market_closed(broker: Any, symbol: str) -> str:

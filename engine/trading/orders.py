@@ -87,10 +87,12 @@ class OrderTracker:
         ]
 
     def protective(self, symbol: str) -> list[Order]:
+        """The symbol's open stop-loss and take-profit orders: a bracket's children (parent
+        set) and the reduce-only stop / limit orders added from the position's row."""
         return [
             dataclasses.replace(o)
             for o in self._open.values()
-            if o.symbol == symbol and o.reduce_only and o.parent_id is not None
+            if o.symbol == symbol and o.reduce_only and o.type is not OrderType.MARKET
         ]
 
     def drain_changed(self) -> list[Order]:

@@ -15,18 +15,20 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
 SECTIONS = """
 page-config:
 topbar: skip-link balance equity daily-pnl daily-pnl-pct total-pnl total-pnl-pct trading-mode
-    trading-account market-hours regime health trading-state share-marker venues venue-broker
-    venue-feed conn-status user-name user-role tz-label theme-toggle cb-toggle logout-btn
+    trading-account market-hours regime health trading-state trading-flags share-marker venues
+    venue-broker venue-feed conn-status user-name user-role tz-label theme-toggle cb-toggle
+    logout-btn
 stale-note: stale-note-text
 ticker-strip:
 halted-banner: hb-title hb-level hb-reason hb-actor hb-since hb-durable hb-durable-text
     banner-reset-btn
+override-banner: override-list
 market-view:
 safety-panel: safety-title safety-trading-state entries-paused kill-switch-btn state-reason
     reconcile-issues reconcile-head reconcile-list ack-reconcile-btn daily-loss-text
     daily-loss-pct daily-loss-gauge positions-text positions-pct positions-gauge
     pause-entries-btn resume-entries-btn strategy-state bot-start-btn bot-stop-btn reset-btn
-    breakers
+    override-btn breakers
 positions-panel: positions-title positions-count positions-upnl positions-table
 orders-panel: orders-title orders-count orders-table
 ticket-panel: ticket-title ot-quote order-ticket ot-side-buy ot-side-sell ot-symbol ot-type
@@ -53,12 +55,18 @@ kill-dialog: kill-form kill-title kill-level-pause kill-level-halt kill-level-fl
 reset-dialog: reset-form reset-title reset-current reset-reason reset-confirm reset-password
     reset-submit reset-result
 confirm-dialog: confirm-title confirm-message confirm-cancel confirm-ok
+close-dialog: close-form close-title close-held close-f25 close-f50 close-f75 close-f100
+    close-fqty close-qty close-summary close-cancel close-submit close-result
+stops-dialog: stops-form stops-title stops-quote stops-sl stops-tp stops-cancel stops-submit
+    stops-result
+override-dialog: override-form override-title override-name override-value override-minutes
+    override-reason override-cancel override-submit override-result
 toasts:
 """
 
 TESTIDS = """
 header skip-link balance equity daily-pnl total-pnl trading-mode market-hours regime health
-trading-state share-marker venues
+trading-state trading-flags share-marker venues
 venue-broker venue-feed conn-status user-name user-role tz-label theme-toggle cb-toggle logout-btn
 stale-note halted-banner hb-durable banner-reset-btn safety-panel safety-trading-state
 entries-paused kill-switch-btn reconcile-issues reconcile-list ack-reconcile-btn daily-loss-gauge
@@ -72,6 +80,9 @@ share-create share-result share-url share-copy share-table session-ended kill-pi
 kill-next
 kill-confirm kill-result reset-dialog reset-submit reset-result confirm-dialog confirm-ok
 strategies-panel strategies-table
+close-dialog close-f50 close-qty close-summary close-submit close-result stops-dialog stops-sl
+stops-tp stops-submit stops-result override-banner override-list override-btn override-dialog
+override-name override-value override-minutes override-reason override-submit override-result
 """
 
 

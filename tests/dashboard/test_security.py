@@ -185,7 +185,13 @@ def test_unknown_symbol_then_refused_before_the_engine(live: LiveApp) -> None:
     # Everything the engine and the bridge would have sent by now, then nothing more.
     names = {message["name"] for message in live.settle(trader)}
     assert "order_placing" not in names and "risk_limit" not in names
-    assert audit_actions(live) == audit_before
+    # Operator controls put their refusals on the record (issue #14); an order does not.
+    after = audit_actions(live)
+    assert after[len(after) - len(audit_before) :] == audit_before
+    assert sorted(after[: len(after) - len(audit_before)]) == [
+        "close_position_invalid",
+        "modify_stops_refused",
+    ]
 
 
 def test_boolean_or_string_quantity_then_refused(live: LiveApp) -> None:

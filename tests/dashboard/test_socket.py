@@ -117,7 +117,9 @@ def test_reset_by_admin_with_password_then_active_and_broadcast(live: LiveApp) -
         {"reason": "resolved", "confirm": "RESET", "password": "correct-horse-battery"},
         callback=True,
     )
-    assert ack == {"ok": True, "trading_state": "ACTIVE"}
+    assert ack["ok"] and ack["trading_state"] == "ACTIVE"
+    # The halt detached the strategy and the reset does not start it: the answer says so.
+    assert ack["strategy"] == "stopped" and "bot stays stopped" in ack["message"]
     resets = wait_until(lambda: received(admin, "kill_switch_reset"), 5, "kill_switch_reset")
     assert resets[0]["actor"] == "admin"
 
@@ -149,3 +151,24 @@ def test_manual_order_through_socket_then_acknowledged_with_order(live: LiveApp)
     live.wait_idle()
     assert [p["symbol"] for p in live.runtime.state.get("positions")] == ["QQQ"]
     assert live.runtime.parts.desk.orders.get(ack["order"]["id"]).status.value == "filled"
+
+
+def test_bad_operator_control_payloads_then_refused_audited_and_nothing_changes(
+    live: LiveApp,
+) -> None:
+    client = live.socket("admin")
+    before = live.runtime.state.get("safety")
+    bad = [
+        ("close_position", {"symbol": "SPY", "fraction": 0}),
+        ("close_position", {"symbol": "SPY", "qty": float("nan")}),
+        ("cancel_order", {"id": ""}),
+        ("modify_stops", {"symbol": "SPY", "stop_loss": -1}),
+        ("set_risk_override", {"name": "size_multiplier", "value": 5, "expires_in_s": 60}),
+    ]
+    for name, payload in bad:
+        ack = client.emit(name, payload, callback=True)
+        assert ack["ok"] is False and ack["error"]["code"] == "INVALID_PAYLOAD", (name, ack)
+    assert live.runtime.state.get("safety") == before
+    assert live.runtime.parts.broker.open_orders() == []
+    actions = {e["action"] for e in live.runtime.parts.store.audit_log()}
+    assert {f"{name}_invalid" for name, _ in bad} <= actions

@@ -25,6 +25,7 @@ VALID: dict[str, dict[str, Any]] = {
     "reset_kill_switch": {"reason": "registry", "confirm": "RESET", "password": ADMIN_PASSWORD},
     "place_order": {"symbol": "SPY", "side": "buy", "qty": 1},
     "close_position": {"symbol": "SPY"},
+    "cancel_order": {"id": "P-1"},
     "modify_stops": {"symbol": "SPY", "stop_loss": 1.0},
     "pause_entries": {},
     "resume_entries": {},
@@ -35,6 +36,7 @@ VALID: dict[str, dict[str, Any]] = {
     "approve_signal": {"id": "sig-1"},
     "reject_signal": {"id": "sig-1"},
     "set_risk_override": {"name": "max_notional", "value": 100.0},
+    "clear_risk_override": {"name": "max_notional"},
     "acknowledge_reconciliation": {},
 }
 

@@ -140,6 +140,8 @@ def test_v1_data_dir_upgrades_with_history_pnl_and_latch_intact(tmp_path: Path) 
         assert c.store.migration is not None and c.store.migration.to_version == SCHEMA_VERSION
         # The history and the P&L, as the page sees them.
         assert [t["id"] for t in state.get("trades")] == ["T-1"]
+        # v3: a trade from before exit reasons were recorded has none, not a guessed one.
+        assert [t["exit_reason"] for t in state.get("trades")] == [""]
         assert state.get("account")["daily_pnl"] == pytest.approx(TRADE_PNL)
         assert c.desk.ledger.realized_pnl == pytest.approx(50.0 - 0.16)  # every fill's fee
         assert {p["symbol"]: p["qty"] for p in state.get("positions")} == {"QQQ": 2.0}

@@ -248,16 +248,22 @@ def test_a_hung_history_request_never_delays_a_command(tmp_path: Path, fakes: An
     rest, stream = fakes
     seed(rest, "SPY", 30, 500.0, end=time.time() // 60 * 60)
     rest.hang_next(1)  # the history request waits out its HTTP timeout
-    env = _alpaca_env(rest, stream, VIGIL_FEED="alpaca", VIGIL_ALPACA_HTTP_TIMEOUT_S="3")
+    env = _alpaca_env(
+        rest,
+        stream,
+        VIGIL_FEED="alpaca",
+        VIGIL_ALPACA_HTTP_TIMEOUT_S="10",
+        VIGIL_ALPACA_HISTORY_TIMEOUT_S="10",
+    )
     chart = {"VIGIL_SYMBOLS": "SPY", "VIGIL_STRATEGY": "none", "VIGIL_SIM_HISTORY_S": "1800"}
     settings = make_settings(tmp_path / "var", **env, **chart)
     rt = EngineRuntime(settings.engine, clock=FakeClock(start=time.time()))
     try:
         rt.start()
-        wait_until(lambda: len(rest.requests) >= 1, 5.0, "the history under way")
+        wait_until(lambda: len(rest.requests) >= 1, 20.0, "the history under way")
         pause = parse_command("kill_switch", {"level": "pause", "reason": "test"})
-        assert rt.call("kill_switch", pause, "alice", timeout=5.0)["ok"]
+        assert rt.call("kill_switch", pause, "alice", timeout=10.0)["ok"]
         assert not rt.history_loaded.is_set()  # answered while the history was still loading
-        wait_until(rt.history_loaded.is_set, 15.0, "the history, after the timeout")
+        wait_until(rt.history_loaded.is_set, 30.0, "the history, after the timeout")
     finally:
         rt.stop()

@@ -14,6 +14,7 @@ import { createHeader } from "./panels/header.js";
 import { createInbox } from "./panels/inbox.js";
 import { createKillSwitch } from "./panels/killswitch.js";
 import { createOrderTicket } from "./panels/orders.js";
+import { createOverrides } from "./panels/overrides.js";
 import { createPerformance } from "./panels/performance.js";
 import { createPositions } from "./panels/positions.js";
 import { createSafety } from "./panels/safety.js";
@@ -153,6 +154,7 @@ const panels = [
   createAlerts(ctx),
   createShareLinks(ctx),
   createStrategies(ctx),
+  createOverrides(ctx),
 ];
 const safetyPanel = panels[1];
 const snapshotHandlers = new Set();

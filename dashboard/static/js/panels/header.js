@@ -19,6 +19,7 @@ export function createHeader(ctx) {
     regime: $("#regime"),
     health: $("#health"),
     state: $("#trading-state"),
+    flags: $("#trading-flags"),
     user: $("#user-name"),
     role: $("#user-role"),
     logout: $("#logout-btn"),
@@ -139,12 +140,29 @@ export function createHeader(ctx) {
     }
   }
 
+  // "ACTIVE · entries paused · bot stopped": the state alone hides why nothing trades.
+  function flags(s, h) {
+    const out = [];
+    const ks = (s && s.kill_switch) || {};
+    if (ks.engaged && ks.level === "pause") out.push("kill-switch pause");
+    else if (s && s.entries_paused) out.push("entries paused");
+    const bot = h && h.strategy;
+    if (bot === "stopped") out.push("bot stopped");
+    else if (bot === "none") out.push("no bot");
+    return out;
+  }
+
   function safety(s) {
     if (!s) return;
     const st = String(s.trading_state || "UNKNOWN");
     setText(n.state.querySelector(".badge-text"), st);
     n.state.dataset.state = st;
-    n.state.title = s.state_reason ? `${st}: ${s.state_reason}` : `Trading state ${st}`;
+    const extra = flags(s, ctx.snap.health);
+    setText(n.flags, extra.map((f) => `· ${f}`).join(" "));
+    n.flags.hidden = extra.length === 0;
+    const line = [st, ...extra].join(" · ");
+    n.state.title = s.state_reason ? `${line}: ${s.state_reason}` : `Trading state ${line}`;
+    n.state.setAttribute("aria-label", `Trading state ${line}`);
   }
 
   function user(u) {
@@ -181,6 +199,7 @@ export function createHeader(ctx) {
           health(s().health);
           venues(s().health);
           trading(s().health);
+          safety(s().safety);
         }),
       safety_update: () => schedule("header:safety", () => safety(s().safety)),
       kill_switch_activated: () => schedule("header:safety", () => safety(s().safety)),

@@ -4,7 +4,7 @@ import { $, $$, ackError, el, toast } from "../dom.js";
 import { dateTimeOf } from "../format.js";
 
 const LEVEL_TEXT = {
-  pause: "PAUSE ENTRIES — no new positions; exits and open orders continue.",
+  pause: "KILL-SWITCH PAUSE (latched) — no new positions until an admin resets it; exits and open orders continue.",
   halt: "HALT — cancel ALL open orders and accept no new ones.",
   flatten: "FLATTEN — halt, cancel all orders, then CLOSE ALL POSITIONS at market.",
 };
@@ -16,13 +16,21 @@ function showResult(node, resp, okText) {
   node.hidden = false;
 }
 
-/** Ask the operator to confirm; resolves true on confirm. */
-export function confirmAction(message, { title = "Confirm", okText = "Confirm", danger = false }) {
+/**
+ * Ask the operator to confirm; resolves true on confirm. A destructive (`danger`) action
+ * opens with the safe button focused, so Enter keeps things as they are.
+ */
+export function confirmAction(
+  message,
+  { title = "Confirm", okText = "Confirm", cancelText = "Cancel", danger = false },
+) {
   const dlg = $("#confirm-dialog");
   $("#confirm-title").textContent = title;
   $("#confirm-message").textContent = message;
   const ok = $("#confirm-ok");
+  const cancel = $("#confirm-cancel");
   ok.textContent = okText;
+  cancel.textContent = cancelText;
   ok.classList.toggle("btn-danger", danger);
   ok.classList.toggle("btn-primary", !danger);
   return new Promise((resolve) => {
@@ -33,7 +41,7 @@ export function confirmAction(message, { title = "Confirm", okText = "Confirm", 
     dlg.returnValue = "";
     dlg.addEventListener("close", done);
     dlg.showModal();
-    ok.focus();
+    (danger ? cancel : ok).focus();
   });
 }
 
@@ -181,10 +189,15 @@ export function createKillSwitch(ctx) {
     const state = resp.trading_state ? ` Trading state ${resp.trading_state}.` : "";
     const durable =
       resp.durable === false ? ` NOT DURABLE: ${resp.warning || "not saved to disk yet"}` : "";
-    const okText = `Kill switch engaged (${payload.level})${cancelled}.${state}${durable}`;
+    // The server says what happened (nothing, when the level in force is already higher).
+    const said = resp.message || `Kill switch engaged (${payload.level})${cancelled}.${state}`;
+    const okText = `${said}${durable}`;
     showResult(kill.result, resp, okText);
     if (resp.ok && resp.durable === false) {
       toast("Kill switch engaged in memory but NOT saved to disk yet", "err", 12000);
+      step(0);
+    } else if (resp.ok && resp.changed === false) {
+      toast(resp.message || "Nothing changed", "info", 8000);
       step(0);
     } else if (resp.ok) {
       toast(`Kill switch engaged: ${payload.level}`, "ok");
@@ -233,8 +246,9 @@ export function createKillSwitch(ctx) {
     // The password must not linger in the DOM whatever the outcome.
     reset.password.value = "";
     const resp = await safetyCommand(ctx, "reset_kill_switch", "/api/kill-switch/reset", payload);
-    showResult(reset.result, resp, "Kill switch reset. Trading state restored.");
-    if (resp.ok) toast("Kill switch reset", "ok");
+    const said = resp.message || `Kill switch reset: trading ${resp.trading_state || "?"}.`;
+    showResult(reset.result, resp, said);
+    if (resp.ok) toast(said, "ok", 8000);
     // Reset stays disabled until the form is valid again: focus goes to Close, not the body.
     keepFocus(reset.dlg, reset.dlg.querySelector("[data-close]"));
   });

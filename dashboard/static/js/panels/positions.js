@@ -1,9 +1,11 @@
-// Open positions (live P&L, close button) and open orders tables.
+// Open positions (live P&L; close all or part, stop-loss / take-profit from the row) and open
+// orders (cancel one) tables, and the row's dialogs (panels/positionctl.js).
 
 import { $, ackError, el, schedule, setText, toast } from "../dom.js";
 import { pnlClass, price, qty, signedMoney, signedPct, timeOf } from "../format.js";
 import { KeyedTable } from "../table.js";
 import { confirmAction } from "./killswitch.js";
+import { createCloseDialog, createStopsDialog } from "./positionctl.js";
 
 const OPEN = new Set(["new", "partially_filled", "accepted", "pending_new", "open"]);
 
@@ -31,16 +33,22 @@ export function createPositions(ctx) {
   const ordersCount = $("#orders-count");
   const upnl = $("#positions-upnl");
 
-  async function close(symbol) {
-    const p = positions.get(symbol) || { symbol };
-    const yes = await confirmAction(
-      `Close the ${p.side || ""} position of ${qty(p.qty)} ${symbol} at market?`,
-      { title: `Close ${symbol}`, okText: "Close position", danger: true },
-    );
+  const row = (symbol) => (ctx.snap.positions || []).find((p) => p.symbol === symbol);
+  const closeDlg = createCloseDialog(ctx, row);
+  const stopsDlg = createStopsDialog(ctx, row);
+
+  async function cancelOrder(o) {
+    const what = `${String(o.side || "").toUpperCase()} ${qty(o.qty)} ${o.symbol} ${o.type || ""}`;
+    const yes = await confirmAction(`Cancel order ${o.id} (${what.trim()})?`, {
+      title: `Cancel ${o.id}`,
+      okText: "Cancel order",
+      cancelText: "Keep order",
+      danger: true,
+    });
     if (!yes) return;
-    const resp = await ctx.emit("close_position", { symbol });
-    if (resp.ok) toast(`Close ${symbol}: sent`, "ok");
-    else toast(`Close ${symbol} refused — ${ackError(resp)}`, "err", 8000);
+    const resp = await ctx.emit("cancel_order", { id: o.id });
+    if (resp.ok) toast(`Order ${o.id}: ${resp.status || "cancel requested"}`, "ok");
+    else toast(`Cancel ${o.id} refused — ${ackError(resp)}`, "err", 8000);
   }
 
   const positions = new KeyedTable($("#positions-table tbody"), {
@@ -74,11 +82,19 @@ export function createPositions(ctx) {
             el("button", {
               class: "btn btn-xs btn-outline-danger close-pos",
               type: "button",
-              text: "Close",
-              // "Close" alone is ten identical buttons to a screen reader.
-              "aria-label": `Close ${p.symbol}`,
+              text: "Close…",
+              "aria-label": `Close ${p.symbol} (all or part)`,
               "data-testid": `close-${p.symbol}`,
-              onclick: () => close(p.symbol),
+              onclick: () => closeDlg.open(p.symbol),
+            }),
+            " ",
+            el("button", {
+              class: "btn btn-xs stops-pos",
+              type: "button",
+              text: "Stops…",
+              "aria-label": `Stop-loss and take-profit of ${p.symbol}`,
+              "data-testid": `stops-${p.symbol}`,
+              onclick: () => stopsDlg.open(p.symbol),
             }),
           );
         },
@@ -105,6 +121,21 @@ export function createPositions(ctx) {
       { value: (o) => String(o.status || "").replace("_", " "), cls: (o) => `st-${o.status}` },
       { value: (o) => o.source || "", base: "muted-text" },
       { value: (o) => timeOf(o.created_ts), base: "num muted-num" },
+      {
+        base: "act needs-trader",
+        mount: (td, o) => {
+          td.append(
+            el("button", {
+              class: "btn btn-xs btn-outline-danger cancel-order",
+              type: "button",
+              text: "Cancel",
+              "aria-label": `Cancel order ${o.id}`,
+              "data-testid": `cancel-${o.id}`,
+              onclick: () => cancelOrder(orders.rows.get(o.id)?.row || o),
+            }),
+          );
+        },
+      },
     ],
   });
 

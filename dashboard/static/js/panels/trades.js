@@ -16,6 +16,16 @@ import {
 } from "../format.js";
 import { KeyedTable } from "../table.js";
 
+// engine/trading/exits.py EXIT_LABELS.
+const EXIT_LABELS = {
+  strategy_exit: "strategy exit",
+  stop_loss: "stop-loss",
+  take_profit: "take-profit",
+  trailing_stop: "trailing stop",
+  manual: "manual",
+  flatten: "flatten",
+};
+
 // Days are the display zone's (format.js), as the table's times and the CSV export's.
 const dayStart = dayStartMs;
 
@@ -66,6 +76,8 @@ export function createTrades(ctx) {
       { value: (t) => signedPct(tradeReturn(t)), base: "num", cls: (t) => pnlClass(t.pnl) },
       { value: (t) => money(t.fees), base: "num muted-num" },
       { value: (t) => duration((t.exit_ts || 0) - (t.entry_ts || 0)), base: "num muted-num" },
+      // Trades stored before exit reasons were recorded have none: "—", not a guess.
+      { value: (t) => EXIT_LABELS[t.exit_reason] || "—", base: "muted-text exit-reason" },
     ],
   });
 
