@@ -124,6 +124,18 @@ def test_cancel_button_on_an_open_order_then_gone(page: Any) -> None:
     page.wait_for_selector("#orders-table [data-testid^='cancel-P-']", state="detached")
 
 
+def test_order_over_the_notional_limit_then_the_denial_reason_is_shown(page: Any) -> None:
+    page.wait_for_selector("#venue-feed[data-state=connected]", timeout=60_000)
+    page.select_option("#ot-symbol", "SPY")
+    page.fill("#ot-qty", "1000")  # about $500,000, over the $100,000 limit of this server
+    page.click("#ot-submit")
+    page.wait_for_function(
+        "document.querySelector('#ot-result').textContent.includes('notional')", timeout=15_000
+    )
+    shown = page.inner_text("#ot-result")
+    assert "MAX_NOTIONAL" in shown or "exceeds" in shown, shown
+
+
 def test_override_with_expiry_then_banner_counts_down_then_reverts(page: Any) -> None:
     page.click("#override-btn")
     page.wait_for_selector("#override-dialog[open]")
