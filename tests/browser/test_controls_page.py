@@ -141,7 +141,8 @@ def test_override_with_expiry_then_banner_counts_down_then_reverts(page: Any) ->
     page.wait_for_selector("#override-dialog[open]")
     page.select_option("#override-name", "size_multiplier")
     page.fill("#override-value", "0.5")
-    page.fill("#override-minutes", "0.2")  # 12 s, the shortest a test can wait for
+    # 30 s: long enough for a loaded machine to show the banner before it expires.
+    page.fill("#override-minutes", "0.5")
     page.fill("#override-reason", "browser test")
     page.click("#override-submit")
 
@@ -153,10 +154,10 @@ def test_override_with_expiry_then_banner_counts_down_then_reverts(page: Any) ->
         "(first) => document.querySelector(\"[data-testid='override-left-size_multiplier']\")"
         ".textContent !== first",
         arg=first,
-        timeout=5_000,
+        timeout=15_000,
     )
     # Reverts by itself on the server's clock: the banner goes without a click.
-    page.wait_for_selector("#override-banner", state="hidden", timeout=30_000)
+    page.wait_for_selector("#override-banner", state="hidden", timeout=60_000)
     page.click("#audit-refresh")
     page.wait_for_function(
         "document.querySelector('#audit-table').textContent.includes('risk_override_expired')",
