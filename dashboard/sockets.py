@@ -12,14 +12,8 @@ from flask_socketio import SocketIO, emit, join_room, leave_room
 from dashboard.auth import check_password, current_user, socket_rooms
 from dashboard.bridge import bar_room
 from dashboard.services import services
-from engine.commands import (
-    COMMAND_SPECS,
-    SPECS,
-    ResetKillSwitchCmd,
-    TestNotificationCmd,
-    error,
-    parse_command,
-)
+from engine.command_payloads import ResetKillSwitchCmd, TestNotificationCmd
+from engine.commands import COMMAND_SPECS, SPECS, error, parse_command
 from engine.market.bars import TIMEFRAMES
 
 log = logging.getLogger(__name__)

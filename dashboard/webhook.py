@@ -23,7 +23,8 @@ from flask import Blueprint, current_app, jsonify, request
 from pydantic import AfterValidator, Field, ValidationError
 
 from dashboard.services import services
-from engine.commands import INTAKE_SIGNAL, Command, Positive, Symbol, error, too_deeply_nested
+from engine.command_payloads import Command, Positive, Symbol
+from engine.commands import INTAKE_SIGNAL, error, too_deeply_nested
 from engine.models import Side
 from engine.signals.inbox import IncomingSignal
 

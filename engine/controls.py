@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from engine import commands as cmd
+from engine import command_payloads as cmd
 from engine.commands import COMMAND_SPECS, INTAKE_SIGNAL, QUERY_SPECS, error
 from engine.kill_messages import engage_message, reset_message
 from engine.market.chart import chart_payload

@@ -29,7 +29,8 @@ from typing import Any
 
 from engine.bus import EventBus
 from engine.clock import Clock, SystemClock
-from engine.commands import COMMAND_SPECS, QUERIES, KillSwitchCmd, error
+from engine.command_payloads import KillSwitchCmd
+from engine.commands import COMMAND_SPECS, QUERIES, error
 from engine.datadir_lock import DataDirLock
 from engine.health import HealthReport
 from engine.models import KillLevel, OrderBook, Quote, TradeTick, VixUpdate

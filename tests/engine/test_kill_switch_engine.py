@@ -7,7 +7,7 @@ import time
 
 from dashboard.settings import VigilSettings
 from engine.clock import FakeClock
-from engine.commands import KillSwitchCmd
+from engine.command_payloads import KillSwitchCmd
 from engine.models import KillLevel
 from engine.runtime import EngineRuntime
 from engine.safety.latch import KillSwitchLatch

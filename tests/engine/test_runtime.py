@@ -189,7 +189,7 @@ def test_broker_holds_unknown_order_then_reducing_until_admin_acknowledges(
     assert rt.parts.safety.trading_state.value == "REDUCING"
     assert "X-1" in rt.parts.safety.reconcile_issue
     assert any(e["action"] == "reconciliation_mismatch" for e in rt.parts.store.audit_log())
-    from engine.commands import AckReconciliationCmd
+    from engine.command_payloads import AckReconciliationCmd
 
     assert rt.parts.commands.execute("acknowledge_reconciliation", AckReconciliationCmd(), "admin")[
         "ok"
@@ -205,7 +205,7 @@ def test_commands_queue_ahead_of_market_backlog(settings: VigilSettings) -> None
     for event in events:
         rt.submit_market(event)
     answers: list[dict[str, Any]] = []
-    from engine.commands import EmptyCmd
+    from engine.command_payloads import EmptyCmd
 
     caller = threading.Thread(
         target=lambda: answers.append(rt.call("pause_entries", EmptyCmd(), "t"))

@@ -11,7 +11,7 @@ import pytest
 
 from dashboard.settings import VigilSettings
 from engine.clock import FakeClock
-from engine.commands import EmptyCmd, KillSwitchCmd, PlaceOrderCmd, ResetKillSwitchCmd
+from engine.command_payloads import EmptyCmd, KillSwitchCmd, PlaceOrderCmd, ResetKillSwitchCmd
 from engine.models import KillLevel
 from engine.runtime import EngineRuntime
 from tests.conftest import make_settings, wait_until

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.commands import PlaceOrderCmd
+from engine.command_payloads import PlaceOrderCmd
 from engine.runtime import EngineRuntime
 from engine.venues.sim.catalogue import select_instruments
 from engine.venues.sim.feed import SimulatedFeed

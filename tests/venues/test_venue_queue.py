@@ -12,7 +12,7 @@ import pytest
 import engine.runtime as runtime_module
 from dashboard.settings import VigilSettings
 from engine.clock import SystemClock
-from engine.commands import EmptyCmd
+from engine.command_payloads import EmptyCmd
 from engine.queue_items import COMMAND_PRIORITY, Call, Item
 from engine.runtime import EngineRuntime
 from engine.settings_group import SettingsError
