@@ -83,7 +83,9 @@ export function createPositions(ctx) {
               class: "btn btn-xs btn-outline-danger close-pos",
               type: "button",
               text: "Close…",
-              "aria-label": `Close ${p.symbol} (all or part)`,
+              // "Close" alone is ten identical buttons to a screen reader.
+              "aria-label": `Close ${p.symbol}`,
+              title: "Close all or part of the position",
               "data-testid": `close-${p.symbol}`,
               onclick: () => closeDlg.open(p.symbol),
             }),
