@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 from bench.browser_report import LONG_TASK_MS, report  # noqa: E402
 from bench.stats import load, machine  # noqa: E402
 from tests.browser.conftest import CHROMIUM_ARGS, chromium_path  # noqa: E402
-from tests.conftest import ADMIN_PASSWORD  # noqa: E402
+from tests.conftest import ADMIN_PASSWORD, wait_until  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 
 T0_KEY = "vigil-bench-t0"
@@ -283,7 +283,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             admin = server.login()
             symbols = admin.get(f"{server.url}/api/state", timeout=10).json()["market"]["symbols"]
-            time.sleep(3)  # let the feed settle after the history warm-up
+            # The feed is live once every symbol has a quote after the history warm-up.
+            wait_until(
+                lambda: (
+                    set(symbols)
+                    <= set(
+                        admin.get(f"{server.url}/api/state", timeout=10).json()["market"]["quotes"]
+                    )
+                ),
+                60,
+                "a live quote for every symbol",
+            )
             runs, rates = [], []
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)

@@ -44,7 +44,7 @@ from bench_kill_switch import (  # noqa: E402
 )
 
 from engine.users import UserStore  # noqa: E402
-from tests.conftest import ADMIN_PASSWORD  # noqa: E402
+from tests.conftest import ADMIN_PASSWORD, wait_until  # noqa: E402
 
 VIEWER, VIEWER_PASSWORD = "flood-viewer", "flood-viewer-pass-1"
 TARGET_RATIO = 2.0
@@ -92,7 +92,7 @@ class Flooder:
                 ws = self._connect()
             except (OSError, websocket.WebSocketException):
                 self.refused += 1  # e.g. 429/503 from the connection caps
-                time.sleep(0.05)
+                self.quit.wait(0.05)
                 continue
             reader = threading.Thread(target=self._read, args=(ws,), daemon=True)
             reader.start()
@@ -104,7 +104,7 @@ class Flooder:
                     self.sent += 1
                     ahead = n / self.rate - (time.perf_counter() - started)
                     if ahead > 0:
-                        time.sleep(ahead)
+                        self.quit.wait(ahead)  # paced at `rate`; a quit ends the wait
             except (OSError, websocket.WebSocketException):
                 self.drops += 1
             finally:
@@ -161,7 +161,15 @@ def run(args: argparse.Namespace) -> tuple[dict[str, list[float]], list[Flooder]
                     else:
                         flooder.running.clear()
                 if phase == "flood" and i % args.block == 0:
-                    time.sleep(1.0)  # let the flood get going before the block's first round
+                    # The block's first round starts once every flooder is sending again.
+                    marks = [f.sent for f in flooders]
+                    wait_until(
+                        lambda marks=marks: all(
+                            f.sent - m >= 20 for f, m in zip(flooders, marks, strict=True)
+                        ),
+                        30,
+                        "the flood under way",
+                    )
                 place_resting_orders(a, args.orders)
                 rnd = Round(a, b, f"flood bench round {i}")
                 rnd.run()

@@ -1,4 +1,4 @@
-"""Takes docs/screenshot.png: the served demo after a minute of trading, in Debian's Chromium.
+"""Takes docs/screenshot.png: the served demo once it trades, in Debian's Chromium.
 
 Run by hand (`make screenshot`), not by the test suite: it writes into the repository.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -16,7 +15,7 @@ from tests.browser.conftest import CHROMIUM_ARGS, chromium_path, open_logged_in
 from tests.server_process import ROOT, ServerProcess
 
 
-def main(seconds: float = 60.0, out: Path = ROOT / "docs" / "screenshot.png") -> None:
+def main(seconds: float = 180.0, out: Path = ROOT / "docs" / "screenshot.png") -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = ServerProcess(
             Path(tmp) / "var", VIGIL_SIM_SPEED="5", VIGIL_SIM_HISTORY_S="21600"
@@ -27,7 +26,13 @@ def main(seconds: float = 60.0, out: Path = ROOT / "docs" / "screenshot.png") ->
                     executable_path=chromium_path(), args=CHROMIUM_ARGS
                 )
                 page, _ = open_logged_in(browser, server, width=1600, height=1000)
-                time.sleep(seconds)
+                # Once the demo strategy holds a position (and its exits rest as orders), the
+                # page shows what a user sees at work; `seconds` is only the deadline.
+                page.wait_for_function(
+                    "document.querySelectorAll('#positions-table tr[data-symbol]').length > 0"
+                    " && document.querySelector('#orders-table tbody button') !== null",
+                    timeout=seconds * 1000,
+                )
                 page.screenshot(path=str(out), full_page=False)
                 browser.close()
         finally:

@@ -170,7 +170,7 @@ class Flood:
                 ws = _connect(self.server, self.cookie)
             except websocket.WebSocketBadStatusException as refused:
                 self.refusals.append(refused.status_code)
-                time.sleep(0.05)
+                self.stop.wait(0.05)  # back off before reconnecting; a stop ends the wait
                 continue
             reader = threading.Thread(target=self._read, args=(ws,), daemon=True)
             reader.start()
@@ -178,7 +178,7 @@ class Flood:
                 while not self.stop.is_set():
                     ws.send(f"42{self.sent % 1000}" + '["request_state"]')
                     self.sent += 1
-                    time.sleep(0.001)  # ~1,000 events/s
+                    self.stop.wait(0.001)  # paced at ~1,000 events/s
             except (OSError, websocket.WebSocketException):
                 self.drops += 1
             finally:

@@ -9,6 +9,8 @@ VIGIL_FEED=alpaca without an account; nothing here reaches the internet.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import threading
 import time
 
 from tests.venues.fakes.alpaca_data import API_KEY, SECRET_KEY, FakeAlpacaData
@@ -46,11 +48,8 @@ def main() -> None:
         print(f"VIGIL_ALPACA_TRADING_URL={trading.url}")
         print(f"VIGIL_ALPACA_TRADING_STREAM_URL={trading.stream_url}")
         print(f"VIGIL_ALPACA_DATA_URL={rest.url} VIGIL_ALPACA_STREAM_URL={stream.url}", flush=True)
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()  # until Ctrl-C
 
 
 if __name__ == "__main__":

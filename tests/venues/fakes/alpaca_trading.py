@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -290,20 +288,3 @@ class FakeAlpacaTrading:
             do_GET = do_POST = do_DELETE = do_PATCH = _serve
 
         return Handler
-
-
-@contextmanager
-def running_fake(account_number: str = "PA3FAKE0001") -> Iterator[FakeAlpacaTrading]:
-    fake = FakeAlpacaTrading(account_number).start()
-    try:
-        yield fake
-    finally:
-        fake.close()
-
-
-def wait_stream(fake: FakeAlpacaTrading, clients: int = 1, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while fake.stream_clients() < clients:
-        if time.monotonic() > deadline:
-            raise AssertionError("no trade_updates client connected to the fake")
-        time.sleep(0.01)
