@@ -4,7 +4,6 @@ backoff, and waiting until it is connected and subscribed."""
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from engine.venues.base import ConnectionEvent, ConnectionState
 from tests.conftest import wait_until
 from tests.venues.fakes.alpaca_data import API_KEY, SECRET_KEY, FakeAlpacaData
 from tests.venues.fakes.alpaca_data_stream import FakeAlpacaStream
+from tests.venues.fakes.sink import EventSink
 
 
 def alpaca_settings(rest: FakeAlpacaData, stream: FakeAlpacaStream, **env: str) -> AlpacaSettings:
@@ -32,20 +32,8 @@ def alpaca_settings(rest: FakeAlpacaData, stream: FakeAlpacaStream, **env: str) 
     return load_group(AlpacaSettings, {**base, **env})
 
 
-class Sink:
+class Sink(EventSink):
     """Collects what the feed hands the engine (from its threads)."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event: Any) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def of(self, kind: type) -> list[Any]:
-        with self._lock:
-            return [e for e in self.events if isinstance(e, kind)]
 
     def states(self) -> list[ConnectionState]:
         return [e.state for e in self.of(ConnectionEvent)]

@@ -15,6 +15,7 @@ from engine.venues.base import ConnectionEvent, ConnectionState
 from tests.conftest import wait_until
 from tests.venues.fakes.polygon_rest import API_KEY, FakePolygonRest, minute_bars
 from tests.venues.fakes.polygon_ws import FakePolygonWs, agg, index_value, quote, trade
+from tests.venues.fakes.sink import EventSink
 
 NOW = time.time()
 START_PRICES = {"SPY": 500.0, "QQQ": 400.0}
@@ -55,20 +56,8 @@ def polygon_env(rest: FakePolygonRest, ws: FakePolygonWs, **extra: str) -> dict[
     }
 
 
-class Collector:
+class Collector(EventSink):
     """The feed's sink: every event, thread-safe, with helpers to wait for one."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, event: Any) -> None:
-        with self._lock:
-            self.events.append(event)
-
-    def of(self, kind: type) -> list[Any]:
-        with self._lock:
-            return [e for e in self.events if isinstance(e, kind)]
 
     def states(self) -> list[ConnectionEvent]:
         return self.of(ConnectionEvent)
