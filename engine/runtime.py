@@ -96,6 +96,9 @@ class EngineRuntime(HealthReport):
         self._thread: threading.Thread | None = None
         self._feed_wanted = False
         self._feed_started = False
+        # The engine thread starts the feed when the history ends, perhaps while another
+        # thread stops the runtime: a feed is never started and stopped at the same time.
+        self._feed_lock = threading.Lock()
         self.started_at = self.clock.time()
         self.errors = 0
         self.last_error: str | None = None
@@ -146,26 +149,32 @@ class EngineRuntime(HealthReport):
 
     def _start_feed(self) -> None:
         # The feed's process carries on from where the history ends: no event before that.
-        if self._feed_started or self._stop.is_set() or self.parts.feed is None:
-            return
-        self._feed_started = True
-        self.parts.feed.subscribe(list(self.parts.market.symbols))
-        self.parts.feed.start(self.submit_market)
+        with self._feed_lock:
+            if self._feed_started or self._stop.is_set() or self.parts.feed is None:
+                return
+            self._feed_started = True
+            self.parts.feed.subscribe(list(self.parts.market.symbols))
+            self.parts.feed.start(self.submit_market)
+
+    def _stop_feed(self) -> bool:
+        with self._feed_lock:
+            if not self._feed_started or self.parts.feed is None:
+                return False
+            self.parts.feed.stop()
+            return True
 
     def stop(self, timeout: float = 5.0) -> None:
         try:
-            if self._feed_started and self.parts.feed is not None:
-                # Stop the feed first (it saves its state) and apply what it handed over,
-                # so the engine's last prices are the ones the feed resumes from.
-                self.parts.feed.stop()
+            # Stop the feed first (it saves its state) and apply what it handed over,
+            # so the engine's last prices are the ones the feed resumes from.
+            if self._stop_feed():
                 self.wait_idle(timeout)
         finally:
             self._stop.set()
             if self._thread is not None:
                 self._thread.join(timeout)
             try:
-                if self._feed_started and self.parts.feed is not None:
-                    self.parts.feed.stop()  # started by the last history slice while stopping
+                self._stop_feed()  # started by the last history slice while stopping
                 self.parts.broker.stop()
                 self.parts.close()
             finally:

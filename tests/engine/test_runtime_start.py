@@ -203,3 +203,42 @@ def test_feed_pump_then_steps_with_the_injected_clock(tmp_path: Any) -> None:
         assert steps[1:3] == [2.0, 2.0]
     finally:
         rt.stop()
+
+
+def test_stop_while_the_feed_is_starting_waits_then_stops_the_started_feed(
+    settings: VigilSettings,
+) -> None:
+    """The engine thread starts the feed when the history ends; a stop from another thread at
+    that moment must neither join threads not yet started nor leave the feed running."""
+    rt = EngineRuntime(settings.engine)
+    feed = rt.parts.feed
+    assert feed is not None
+    entered, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+    real_start, real_stop = feed.start, feed.stop
+
+    def slow_start(sink: Any) -> None:
+        calls.append("start")
+        entered.set()
+        release.wait(10)
+        real_start(sink)
+        calls.append("started")
+
+    def recorded_stop(*args: Any) -> None:
+        calls.append("stop")
+        real_stop(*args)
+
+    feed.start, feed.stop = slow_start, recorded_stop  # type: ignore[method-assign]
+    rt.boot()
+    starter = threading.Thread(target=rt._start_feed, daemon=True)
+    starter.start()
+    assert entered.wait(10)
+    stopper = threading.Thread(target=rt.stop, daemon=True)
+    stopper.start()
+    stopper.join(0.2)  # the stop is held while the feed is half started
+    assert stopper.is_alive() and calls == ["start"]
+    release.set()
+    stopper.join(10)
+    starter.join(10)
+    assert not stopper.is_alive()
+    assert calls[:3] == ["start", "started", "stop"]

@@ -215,9 +215,9 @@ class AlpacaFeed:
                 self._streams[kind] = self._make(kind, symbols)
         loop_thread = threading.Thread(target=self._run_loop, name="vigil-feed-alpaca", daemon=True)
         watch = threading.Thread(target=self._watch, name="vigil-feed-alpaca-watch", daemon=True)
-        self._threads = [loop_thread, watch]
-        for thread in self._threads:
+        for thread in (loop_thread, watch):
             thread.start()
+        self._threads = [loop_thread, watch]  # only started threads: stop() joins them
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._stop.is_set():
