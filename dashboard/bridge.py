@@ -95,6 +95,15 @@ class SocketBridge:
         with self._cond:
             self._cond.notify_all()
 
+    def wait_sent(self, timeout: float) -> bool:
+        """Wait until every immediate message filed so far has been emitted (at a stop: the
+        last words reach the pages before their sockets close)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._immediate, timeout):
+                return False
+        with self._send_lock:  # the last one taken may still be on its way out
+            return True
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.step(FLUSH_INTERVAL_S)
@@ -110,6 +119,8 @@ class SocketBridge:
                 if wait_s > 0 and not self._immediate and not self._due_now():
                     self._cond.wait(self._wait_for(wait_s))
                 item = self._immediate.popleft() if self._immediate else None
+                if not self._immediate:
+                    self._cond.notify_all()  # wait_sent
             if item is not None:
                 self._emit(*item)
             return self.flush() > 0 or item is not None
