@@ -175,6 +175,11 @@ class Dispatcher:
         suppressed (duplicate), dropped (queue full), unsent (no channel configured)."""
         with self._deliveries_lock:
             deliveries = {name: dict(outcomes) for name, outcomes in self._deliveries.items()}
+        for channel in self._channels:  # zeros too, so a rate exists before the first alert
+            if channel.configured:
+                counted = deliveries.setdefault(channel.name, {})
+                for outcome in ("sent", "failed"):
+                    counted.setdefault(outcome, 0)
         alerts = {
             "suppressed": self.suppressed,
             "dropped": self._intake.dropped,
