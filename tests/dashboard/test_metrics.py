@@ -4,6 +4,7 @@ a loopback Pushover), and every name the hand-written exporter had."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,14 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard import create_app
+from dashboard.metrics import AppMetrics
 from dashboard.services import Services
 from engine.runtime import EngineRuntime
 from engine.users import UserStore
 from notifier.config import build_dispatcher
 from notifier.dispatcher import Dispatcher
 from tests.conftest import make_settings, wait_until
-from tests.dashboard.conftest import PASSWORDS
+from tests.dashboard.conftest import PASSWORDS, LiveApp
 from tests.dashboard.realserver import RealServer
 from tests.notifier.pushover_fake import TOKEN, USER, PushoverFake
 
@@ -217,3 +219,31 @@ def test_socket_opens_and_closes_then_clients_by_role_follow(
 def test_metrics_then_login_required(served: tuple[Served, RealServer, requests.Session]) -> None:
     _app, real, _session = served
     assert requests.get(f"{real.url}/metrics", timeout=10).status_code == 401
+
+
+def test_engine_numbers_from_a_json_copy_or_none_then_same_families_or_left_out(
+    live: LiveApp,
+) -> None:
+    # A web process without the engine reads its dicts from elsewhere: a JSON copy must give
+    # the same families, and no data at all must leave the engine's out, not invent them.
+    sources = AppMetrics.of(live.app).sources
+    local_engine, local_notifier = sources.engine_data, sources.notifier_data
+    client = live.http("vic")
+
+    def families() -> dict[str, str]:
+        answer = client.get("/metrics")
+        assert answer.status_code == 200
+        text = answer.get_data(as_text=True)
+        return {f.name: f.type for f in text_string_to_metric_families(text)}
+
+    local = families()
+    sources.engine_data = lambda: json.loads(json.dumps(local_engine()))
+    sources.notifier_data = lambda: {"deliveries": {"pushover": {"sent": 2}}, "queue_depth": 1}
+    copied = families()
+    sources.engine_data = lambda: None
+    sources.notifier_data = local_notifier
+    without = families()
+
+    assert copied == {**local, "vigil_alert_deliveries": "counter"}
+    assert "vigil_equity" not in without and "vigil_trading_state" not in without
+    assert {"vigil_connected_clients", "vigil_queue_depth", "vigil_socket_emits"} <= set(without)
