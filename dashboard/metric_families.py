@@ -30,6 +30,30 @@ def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, help_text, value=value)
 
 
+class ClientCounts:
+    """Open Socket.IO connections by the role of their user, kept by the connect and
+    disconnect handlers (dashboard/sockets.py)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._roles: dict[str, str] = {}  # Socket.IO sid -> role
+
+    def connected(self, sid: str, role: str) -> None:
+        with self._lock:
+            self._roles[sid] = role
+
+    def disconnected(self, sid: str) -> None:
+        with self._lock:
+            self._roles.pop(sid, None)
+
+    def by_role(self) -> dict[str, int]:
+        counts = dict.fromkeys(ROLES, 0)
+        with self._lock:
+            for role in self._roles.values():
+                counts[role] = counts.get(role, 0) + 1
+        return counts
+
+
 @dataclass
 class Sources:
     """Where each number comes from, asked at every scrape.
@@ -158,30 +182,6 @@ def _deliveries(notifier: Data) -> Metric:
         for outcome, count in sorted(outcomes.items()):
             family.add_metric([channel, outcome], count)
     return family
-
-
-class ClientCounts:
-    """Open Socket.IO connections by the role of their user, kept by the connect and
-    disconnect handlers (dashboard/sockets.py)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._roles: dict[str, str] = {}  # Socket.IO sid -> role
-
-    def connected(self, sid: str, role: str) -> None:
-        with self._lock:
-            self._roles[sid] = role
-
-    def disconnected(self, sid: str) -> None:
-        with self._lock:
-            self._roles.pop(sid, None)
-
-    def by_role(self) -> dict[str, int]:
-        counts = dict.fromkeys(ROLES, 0)
-        with self._lock:
-            for role in self._roles.values():
-                counts[role] = counts.get(role, 0) + 1
-        return counts
 
 
 def _web(bridge: Any, clients: ClientCounts, webhook_counts: Mapping[str, int]) -> Iterable[Metric]:

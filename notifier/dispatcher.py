@@ -14,6 +14,7 @@ from typing import Any
 from engine.bus import EventBus
 from engine.clock import Clock, SystemClock
 from notifier.alerts import EMERGENCY, LOWEST, Alert, Channel, SendResult
+from notifier.delivery_counts import DeliveryCounts
 from notifier.intake import AlertIntake
 from notifier.outbox import Outbox
 from notifier.rules import DEFAULT_RULES, TOPICS, AlertMapper, Rule
@@ -97,9 +98,7 @@ class Dispatcher:
         self.unsent = 0
         self._warned_unconfigured = False
         self.mapping_errors = 0
-        # Attempts by channel and outcome since start (sent, failed, retrying), for /metrics.
-        self._deliveries: dict[str, dict[str, int]] = {}
-        self._deliveries_lock = threading.Lock()
+        self._deliveries = DeliveryCounts()
 
     # -- engine side: map and enqueue, nothing else -------------------------------------------
 
@@ -170,16 +169,9 @@ class Dispatcher:
 
     def delivery_counts(self) -> dict[str, Any]:
         """Plain JSON-able numbers for /metrics: {"deliveries": {channel: {outcome: n}},
-        "queue_depth": n}. Outcomes per channel: sent, failed (given up), retrying (a failed
-        attempt to be tried again); under the channel "all", alerts never offered to a channel:
-        suppressed (duplicate), dropped (queue full), unsent (no channel configured)."""
-        with self._deliveries_lock:
-            deliveries = {name: dict(outcomes) for name, outcomes in self._deliveries.items()}
-        for channel in self._channels:  # zeros too, so a rate exists before the first alert
-            if channel.configured:
-                counted = deliveries.setdefault(channel.name, {})
-                for outcome in ("sent", "failed"):
-                    counted.setdefault(outcome, 0)
+        "queue_depth": n} (notifier/delivery_counts.py); under the channel "all", alerts never
+        offered to one: suppressed (duplicate), dropped (queue full), unsent (no channel)."""
+        deliveries = self._deliveries.snapshot(c.name for c in self._channels if c.configured)
         alerts = {
             "suppressed": self.suppressed,
             "dropped": self._intake.dropped,
@@ -188,11 +180,6 @@ class Dispatcher:
         deliveries["all"] = {k: v for k, v in alerts.items() if v}
         queued = len(self._intake) + len(self._ready) + len(self._delayed)
         return {"deliveries": deliveries, "queue_depth": queued}
-
-    def _count_delivery(self, channel: str, outcome: str) -> None:
-        with self._deliveries_lock:
-            outcomes = self._deliveries.setdefault(channel, {})
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
     def send_test(self, message: str | None, timeout: float) -> dict[str, dict[str, Any]]:
         """Send at once on every channel (no queue, no duplicate check, no retry) and wait up to
@@ -232,7 +219,7 @@ class Dispatcher:
     def _test_one(self, channel: Channel, alert: Alert, results: dict[str, dict[str, Any]]) -> None:
         result = self._send(channel, alert)
         self._record_status(channel, result)
-        self._count_delivery(channel.name, "sent" if result.ok else "failed")
+        self._deliveries.add(channel.name, "sent" if result.ok else "failed")
         results.setdefault(channel.name, {"delivered": result.ok, "error": result.error})
 
     # -- worker -------------------------------------------------------------------------------
@@ -318,7 +305,7 @@ class Dispatcher:
         self._record_status(delivery.channel, result)
         retry = not result.ok and result.retryable and delivery.attempt < len(self.retry_delays)
         outcome = "sent" if result.ok else "retrying" if retry else "failed"
-        self._count_delivery(delivery.channel.name, outcome)
+        self._deliveries.add(delivery.channel.name, outcome)
         if delivery.alert_id is not None:
             try:
                 self._outbox.record(
