@@ -48,7 +48,10 @@ def register(socketio: SocketIO) -> None:
 
     @socketio.on("disconnect")
     def _disconnect(*_reason: Any) -> None:
-        metrics.client_disconnected(request.sid)  # type: ignore[attr-defined]
+        # A client may also send an event named "disconnect": only the real one (the server
+        # has marked the socket as leaving) uncounts it.
+        if not socketio.server.manager.is_connected(request.sid, "/"):  # type: ignore[attr-defined]
+            metrics.client_disconnected(request.sid)  # type: ignore[attr-defined]
 
     _check_web_handlers()
     for spec in COMMAND_SPECS:

@@ -22,7 +22,7 @@ from notifier.config import build_dispatcher
 from notifier.dispatcher import Dispatcher
 from tests.conftest import make_settings, wait_until
 from tests.dashboard.conftest import PASSWORDS, LiveApp
-from tests.dashboard.realserver import RealServer
+from tests.dashboard.realserver import RealServer, ack
 from tests.notifier.pushover_fake import TOKEN, USER, PushoverFake
 
 # Every sample name the hand-written exporter wrote; dashboards query these.
@@ -214,7 +214,11 @@ def test_socket_opens_and_closes_then_clients_by_role_follow(
             return value(now, "vigil_connected_clients", role="trader") == expected
 
         wait_until(lambda: trader_count(1), 10, "the trader's socket to be counted")
+        # An event that only calls itself "disconnect", then one acknowledged: both handled.
+        ws.send('42["disconnect"]')
+        assert ack(ws, 1, '421["request_state"]').startswith("431[")
         _types, now = scrape(real, session)
+        assert value(now, "vigil_connected_clients", role="trader") == 1
         assert value(now, "vigil_connected_clients", role="viewer") == 0
     finally:
         ws.close()
