@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -15,6 +15,9 @@ from prometheus_client.registry import Collector
 from engine.models import OrderStatus, TradingState
 from engine.users import ROLES
 from engine.venues.base import ConnectionState
+
+if TYPE_CHECKING:
+    from dashboard.bridge import SocketBridge
 
 Data = Mapping[str, Any]
 STATE_CODES = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
@@ -67,7 +70,7 @@ class Sources:
     engine_data: Callable[[], Data | None]
     notifier_data: Callable[[], Data | None]
     now: Callable[[], float]
-    bridge: Callable[[], Any]  # dashboard.bridge.SocketBridge
+    bridge: Callable[[], SocketBridge]
     clients: ClientCounts
     webhook_counts: Callable[[], Mapping[str, int]]
 
@@ -184,7 +187,9 @@ def _deliveries(notifier: Data) -> Metric:
     return family
 
 
-def _web(bridge: Any, clients: ClientCounts, webhook_counts: Mapping[str, int]) -> Iterable[Metric]:
+def _web(
+    bridge: SocketBridge, clients: ClientCounts, webhook_counts: Mapping[str, int]
+) -> Iterable[Metric]:
     """This web process's own families: the bridge's sends, open sockets, webhook requests."""
     yield _counter("vigil_socket_emits_total", "Socket.IO messages emitted", bridge.emitted)
     yield _counter("vigil_socket_dropped_total", "Socket.IO messages dropped", bridge.dropped)
