@@ -53,6 +53,7 @@ def serve() -> Flask:
     """The serving process: read the latch, rebuild state, start the engine, then serve."""
     from dashboard.app import create_app as build
     from dashboard.cli import register
+    from dashboard.logging_setup import configure_logging
     from dashboard.services import Services
     from engine.datadir_lock import DataDirLocked
     from engine.runtime import EngineRuntime
@@ -61,9 +62,7 @@ def serve() -> Flask:
     from notifier.config import build_dispatcher
 
     settings = _settings_or_exit()
-    logging.basicConfig(
-        level=settings.web.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.web.log_level, settings.web.log_format)
     try:
         runtime = EngineRuntime(settings.engine)
     except SettingsError as exc:
