@@ -64,6 +64,8 @@ def serve() -> Flask:
     logging.basicConfig(
         level=settings.web.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.redis.enabled:
+        return _serve_web(settings)
     try:
         runtime = EngineRuntime(settings.engine)
     except SettingsError as exc:
@@ -89,6 +91,30 @@ def serve() -> Flask:
     runtime.start()
     atexit.register(_shutdown, services, notifier)
     _announce_stop(runtime)
+    _banner(settings, generated)
+    return app
+
+
+def _serve_web(settings: VigilSettings) -> Flask:
+    """A web process over Redis: no engine here, no data-directory lock; the data directory's
+    SQLite still holds users, sessions, share links and the audit log."""
+    from dashboard.app import create_app as build
+    from dashboard.cli import register
+    from dashboard.redis_link import RedisEngine
+    from dashboard.resync import start_resync
+    from engine.store import Store, StoreError
+    from engine.users import UserStore
+
+    try:
+        store = Store(settings.engine.store.db_path)
+    except StoreError as exc:
+        _refuse(f"store error: {exc}")
+    users = UserStore(settings.engine.store.db_path)
+    generated = users.ensure_admin(settings.web.admin_password)
+    link = RedisEngine(settings.redis, store)
+    app = build(settings, None, users=users, link=link)
+    register(app)
+    start_resync(app)
     _banner(settings, generated)
     return app
 

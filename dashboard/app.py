@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from dashboard import auth, metrics, routes, security, share_links, sockets, webhook
 from dashboard.bridge import SocketBridge
 from dashboard.connection_guard import BoundedWebSocket, ConnectionGuard
+from dashboard.engine_link import EngineLink, LocalEngine
 from dashboard.event_guard import EventGuard
 from dashboard.services import Notifier, Services
 from dashboard.settings import VigilSettings
@@ -33,9 +34,14 @@ def create_app(
     *,
     notifier: Notifier | None = None,
     users: UserStore | None = None,
+    link: EngineLink | None = None,
 ) -> Flask:
     """Build the app; start nothing. `runtime` may be None for CLI-only use (no engine, no
-    broker). The serving process starts the bridge (`Services.start_bridge`), see wsgi.serve."""
+    broker), or for a web process over Redis, which passes its `link` (RedisEngine) instead.
+    The serving process starts the bridge (`Services.start_bridge`), see wsgi.serve."""
+    remote = runtime is None and link is not None
+    if link is None and runtime is not None:
+        link = LocalEngine(runtime, notifier)
     web, files = settings.web, settings.engine.store
     app = Flask(__name__)
     app.config.update(
@@ -61,6 +67,8 @@ def create_app(
         # Websocket only (the page asks for nothing else): a long-poll would hold a thread
         # per request, outside the connection guard's count.
         transports=["websocket"],
+        # A web process over Redis: every engine event reaches every web process's clients.
+        **({"client_manager": _queue(settings)} if remote else {}),
     )
     eio = socketio.server.eio
     eio._async = {  # this server's copy: the driver table is shared module state
@@ -89,6 +97,7 @@ def create_app(
         connection_guard=guard,
         runtime=runtime,
         notifier=notifier,
+        link=link,
     ).install(app)
 
     app.register_blueprint(auth.bp)
@@ -100,6 +109,13 @@ def create_app(
     sockets.register(socketio)
     _install_error_handlers(app)
     return app
+
+
+def _queue(settings: VigilSettings) -> Any:
+    """Flask-SocketIO's Redis message queue, resyncing the pages after a resubscription."""
+    from dashboard.resync import ResyncingRedisManager
+
+    return ResyncingRedisManager(settings.redis.url, channel=settings.redis.channel)
 
 
 def _install_error_handlers(app: Flask) -> None:

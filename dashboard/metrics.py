@@ -20,11 +20,13 @@ def _line(name: str, help_text: str, value: float, kind: str = "gauge") -> str:
 @bp.get("/metrics")
 @login_required()
 def metrics() -> Any:
-    runtime = services().engine()
+    engine = services().engine_link()
     bridge = services().bridge
-    snap = runtime.snapshot()
-    account, safety, health = snap["account"], snap["safety"], runtime.health_payload()
-    now_ms = runtime.clock.time() * 1000
+    snap, health = engine.snapshot(), engine.health_payload()
+    if snap is None or health is None:
+        return Response("engine not reachable\n", status=503, mimetype="text/plain")
+    account, safety = snap["account"], snap["safety"]
+    now_ms = engine.clock.time() * 1000
     parts = [
         _line("vigil_equity", "Account equity", account.get("equity", 0.0)),
         _line("vigil_daily_pnl", "Session P&L", account.get("daily_pnl", 0.0)),
