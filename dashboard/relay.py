@@ -121,11 +121,15 @@ class Relay:
         return json.dumps(doc, default=str)
 
     def write_snapshot(self) -> None:
-        """Read the state, then write it; raises redis.RedisError."""
+        """Read the state, then write it with the heartbeat; raises redis.RedisError."""
         with self._write_lock:
             filed = self.bridge.filed
             doc = self._snapshot_doc()  # read after `filed`: it holds every event filed so far
-            self._client.set(self.settings.key("snapshot"), doc)
+            ttl_ms = int(self.settings.heartbeat_ttl_s * 1000)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.set(self.settings.key("snapshot"), doc)
+            pipe.set(self.settings.key("health"), self._health_doc(), px=ttl_ms)
+            pipe.execute()
             self._written = filed
 
     def ensure_snapshot(self) -> bool:
@@ -139,16 +143,11 @@ class Relay:
             self._lost(exc)
             return False
 
-    def _beat(self) -> None:
-        ttl_ms = int(self.settings.heartbeat_ttl_s * 1000)
-        self._client.set(self.settings.key("health"), self._health_doc(), px=ttl_ms)
-
     # ----- lifecycle -----
     def start(self) -> None:
         """Connect (or start retrying), then the monitor and the command server."""
         try:
             self.write_snapshot()
-            self._beat()
             self.linked = True
         except redis.RedisError as exc:
             self._lost(exc)
@@ -209,7 +208,6 @@ class Relay:
             if self.linked:
                 try:
                     self.write_snapshot()
-                    self._beat()
                 except redis.RedisError as exc:
                     self._lost(exc)
                     continue
@@ -220,7 +218,6 @@ class Relay:
             try:
                 self._client.ping()
                 self.write_snapshot()
-                self._beat()
             except redis.RedisError as exc:
                 log.info("Redis still not reachable: %s", exc)
                 continue
