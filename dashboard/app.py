@@ -40,6 +40,9 @@ def create_app(
     broker), or for a web process over Redis, which passes its `link` (RedisEngine) instead.
     The serving process starts the bridge (`Services.start_bridge`), see wsgi.serve."""
     remote = runtime is None and link is not None
+    # gunicorn's gevent worker (web processes over Redis) has patched the standard library
+    # before loading the app; everything else runs real threads.
+    cooperative = remote and _gevent_patched()
     if link is None and runtime is not None:
         link = LocalEngine(runtime, notifier)
     web, files = settings.web, settings.engine.store
@@ -59,7 +62,7 @@ def create_app(
 
     socketio = SocketIO(
         app,
-        async_mode="threading",
+        async_mode="gevent" if cooperative else "threading",
         # The handshake's origin check is installed by security.install (same rule as HTTP).
         max_http_buffer_size=web.max_message_bytes,
         ping_interval=10,
@@ -73,11 +76,12 @@ def create_app(
     eio = socketio.server.eio
     eio._async = {  # this server's copy: the driver table is shared module state
         **eio._async,
-        "websocket": BoundedWebSocket.limited_to(web.max_message_bytes),
+        "websocket": BoundedWebSocket.limited_to(web.max_message_bytes, gevent=cooperative),
     }
     event_guard = EventGuard(socketio.server)
     event_guard.install()
-    guard = ConnectionGuard(app.wsgi_app, app, web, event_guard)
+    held = settings.redis.max_connections if cooperative else None
+    guard = ConnectionGuard(app.wsgi_app, app, web, event_guard, max_held=held)
     app.wsgi_app = guard  # type: ignore[method-assign]
     if web.trust_proxy:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -109,6 +113,16 @@ def create_app(
     sockets.register(socketio)
     _install_error_handlers(app)
     return app
+
+
+def _gevent_patched() -> bool:
+    import sys
+
+    if "gevent" not in sys.modules:
+        return False
+    from gevent import monkey
+
+    return bool(monkey.is_module_patched("socket"))
 
 
 def _queue(settings: VigilSettings) -> Any:

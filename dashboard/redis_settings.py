@@ -45,6 +45,15 @@ class RedisSettings(SettingsGroup):
         description="gunicorn workers per web process; more than 1 only with VIGIL_REDIS_URL",
     )
 
+    max_connections: int = Field(
+        5000,
+        alias="VIGIL_MAX_CONNECTIONS",
+        ge=10,
+        le=100_000,
+        description="open websockets per web worker over Redis (gevent worker: no thread per "
+        "page); more get 503 and retry",
+    )
+
     def check(self) -> None:
         if self.url and not self.url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("VIGIL_REDIS_URL: must start with redis://, rediss:// or unix://")

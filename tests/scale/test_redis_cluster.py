@@ -21,6 +21,7 @@ import requests
 from engine.safety.latch import KillSwitchLatch
 from engine.store import Store
 from tests.conftest import ADMIN_PASSWORD, wait_until
+from tests.dashboard.wsraw import closed, cookie_of, deflate_bomb, frame, send_quietly, upgrade
 from tests.notifier.pushover_fake import TOKEN, USER, PushoverFake
 from tests.scale.clients import PageClient
 from tests.scale.processes import EngineProcess, RedisServer, snapshot_in_redis
@@ -29,6 +30,7 @@ from tests.server_process import ROOT, ServerProcess
 pytestmark = pytest.mark.slow
 
 COMMAND_TIMEOUT_S = 3.0
+PAGES = 20
 
 
 @dataclass
@@ -44,9 +46,11 @@ class Cluster:
         return {
             "VIGIL_REDIS_URL": self.redis.url,
             "VIGIL_REDIS_COMMAND_TIMEOUT_S": str(COMMAND_TIMEOUT_S),
+            "VIGIL_MAX_CONNECTIONS_PER_IP": "64",  # every test page comes from 127.0.0.1
         }
 
     def start_web(self) -> ServerProcess:
+        # VIGIL_THREADS=8 as ServerProcess sets it: a gthread worker would cap pages at 5.
         web = ServerProcess(self.data_dir, **self.web_env).start()
         self.webs.append(web)
         return web
@@ -233,6 +237,45 @@ def test_redis_stopped_and_started_then_engine_holds_entries_alerts_and_resumes(
     finally:
         page1.close()
         page2.close()
+
+
+def test_web_process_over_redis_then_pages_do_not_hold_threads(cluster: Cluster) -> None:
+    """gunicorn's gevent worker: with VIGIL_THREADS=8 a gthread worker would hold at most 5
+    sockets (connection_guard keeps 3 threads free); here every page connects and is live."""
+    web = cluster.webs[0]
+    assert "Using worker: gevent" in web.output()
+    session = web.login()
+    pages = []
+    try:
+        for _ in range(PAGES):
+            pages.append(PageClient(web, session).connect())
+        for page in pages:
+            page.wait_for("initial_state")
+            page.wait_new("quote_update", page.count("quote_update"))
+        started = time.monotonic()
+        assert requests.get(f"{web.url}/healthz", timeout=5).status_code == 200
+        assert time.monotonic() - started < 2.0
+    finally:
+        for page in pages:
+            page.close()
+
+
+def test_web_process_over_redis_then_oversized_or_compressed_messages_close_the_socket(
+    cluster: Cluster,
+) -> None:
+    web = cluster.webs[0]
+    cookie = cookie_of(web.login())
+    sock, status, _ = upgrade(web.port, cookie=cookie, deflate=True)
+    if status == 101:
+        send_quietly(sock, frame(deflate_bomb(64), compressed=True))
+    assert closed(sock), f"compressed frame left open (status {status})"
+    sock.close()
+    sock, status, _ = upgrade(web.port, cookie=cookie)
+    assert status == 101
+    send_quietly(sock, frame(b'42["request_state","' + b"x" * (2 << 20) + b'"]'))
+    assert closed(sock), "an oversized message left the socket open"
+    sock.close()
+    assert web.ready()["ready"] is True
 
 
 def test_engine_stopped_then_web_says_engine_not_reachable_and_commands_fail_fast(
