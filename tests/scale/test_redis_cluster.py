@@ -42,6 +42,18 @@ class Cluster:
     webs: list[ServerProcess] = field(default_factory=list)
 
     @property
+    def engine_env(self) -> dict[str, str]:
+        return {
+            "VIGIL_REDIS_URL": self.redis.url,
+            "VIGIL_STRATEGY": "none",
+            "VIGIL_PAPER_LATENCY_MS": "0",
+            "PUSHOVER_USER_KEY": USER,
+            "PUSHOVER_API_TOKEN": TOKEN,
+            "VIGIL_PUSHOVER_API_URL": self.pushover.url,
+            "VIGIL_ALERT_RULES": '{"trade_executed": {"enabled": false}}',
+        }
+
+    @property
     def web_env(self) -> dict[str, str]:
         return {
             "VIGIL_REDIS_URL": self.redis.url,
@@ -72,16 +84,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with PushoverFake() as pushover:
         found = Cluster(root / "var", RedisServer(root / "redis").start(), pushover)
         try:
-            found.engine = EngineProcess(
-                found.data_dir,
-                VIGIL_REDIS_URL=found.redis.url,
-                VIGIL_STRATEGY="none",
-                VIGIL_PAPER_LATENCY_MS="0",
-                PUSHOVER_USER_KEY=USER,
-                PUSHOVER_API_TOKEN=TOKEN,
-                VIGIL_PUSHOVER_API_URL=pushover.url,
-                VIGIL_ALERT_RULES='{"trade_executed": {"enabled": false}}',
-            ).start()
+            found.engine = EngineProcess(found.data_dir, **found.engine_env).start()
             found.start_web()
             found.start_web()
             yield found
@@ -198,6 +201,7 @@ def test_redis_stopped_and_started_then_engine_holds_entries_alerts_and_resumes(
             lambda p: any(x["symbol"] == symbol and x["stop_loss"] for x in p["positions"]),
         )
         alerts_before = len(cluster.pushover.delivered)
+        snapshots = [page.count("initial_state") for page in (page1, page2)]
 
         cluster.redis.stop()
         started = time.monotonic()
@@ -218,9 +222,12 @@ def test_redis_stopped_and_started_then_engine_holds_entries_alerts_and_resumes(
         cluster.redis.start()  # the same port
         wait_until(lambda: cluster.audit("link_restored"), 30, "the engine's link_restored row")
         wait_until(lambda: web1.ready().get("ready"), 15, "web /readyz again")
-        for page in (page1, page2):
+        for page, before in zip((page1, page2), snapshots, strict=True):
             seen = page.count("quote_update")
             page.wait_new("quote_update", seen, timeout=30)  # events flow again
+            # The socket stayed open; the web process resent the snapshot once resubscribed.
+            fresh = page.wait_new("initial_state", before, timeout=30)
+            assert fresh["user"]["username"] == "admin" and fresh["positions"]
         after = wait_until(lambda: snapshot_in_redis(cluster.redis), 10, "a snapshot")
         assert after["safety"]["trading_state"] == "ACTIVE"
         kept = [p for p in after["positions"] if p["symbol"] == symbol]
@@ -278,13 +285,15 @@ def test_web_process_over_redis_then_oversized_or_compressed_messages_close_the_
     assert web.ready()["ready"] is True
 
 
-def test_engine_stopped_then_web_says_engine_not_reachable_and_commands_fail_fast(
+def test_engine_stopped_then_web_says_so_commands_fail_fast_and_a_new_engine_resyncs(
     cluster: Cluster,
 ) -> None:
     """Last in the module: it stops the shared engine (SIGTERM: a clean stop, exit 0)."""
     assert cluster.engine is not None
     web = cluster.webs[0]
     session = web.login()
+    page = PageClient(web, session).connect()
+    page.wait_for("initial_state")
     assert cluster.engine.stop() == 0
     assert not cluster.latch_engaged()  # a stop leaves the latch alone
     ready = requests.get(f"{web.url}/readyz", timeout=5)
@@ -301,6 +310,17 @@ def test_engine_stopped_then_web_says_engine_not_reachable_and_commands_fail_fas
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == "ENGINE_UNAVAILABLE"
     assert "may not be running" in answer.json()["error"]["message"]
+
+    # A new engine on the same data directory (the first let go of its lock): the open page
+    # gets the snapshot again and the engine's events.
+    try:
+        before = page.count("initial_state")
+        cluster.engine = EngineProcess(cluster.data_dir, **cluster.engine_env).start()
+        page.wait_new("initial_state", before, timeout=20)
+        page.wait_new("quote_update", page.count("quote_update"), timeout=20)
+        assert web.ready()["ready"] is True
+    finally:
+        page.close()
 
 
 def test_engine_command_without_redis_url_then_refuses_in_one_line(tmp_path: Path) -> None:
