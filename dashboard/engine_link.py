@@ -47,6 +47,9 @@ class EngineLink(Protocol):
     def health_payload(self) -> dict[str, Any] | None:
         """The engine's own health payload (errors, queue depth, heartbeat...)."""
 
+    def first_sighting(self, key: str, ttl_s: float) -> bool:
+        """False when another web process saw `key` in the last `ttl_s` seconds."""
+
 
 class LocalEngine:
     """The engine in this process (`make run`): today's behaviour, unchanged."""
@@ -106,6 +109,9 @@ class LocalEngine:
 
     def health_payload(self) -> dict[str, Any] | None:
         return self.runtime.health_payload()
+
+    def first_sighting(self, key: str, ttl_s: float) -> bool:
+        return True  # one process: the webhook gate's own memory is the whole record
 
 
 def instruments_of(runtime: EngineRuntime) -> dict[str, dict[str, float]]:

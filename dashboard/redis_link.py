@@ -157,6 +157,17 @@ class RedisEngine:
         }
         return bool(ready), body
 
+    def first_sighting(self, key: str, ttl_s: float) -> bool:
+        """True the first time any web process sees `key` within `ttl_s` (the webhook's replay
+        check across processes); True also when Redis cannot say: the request then cannot
+        reach the engine either."""
+        try:
+            return bool(
+                self._client.set(self.settings.key("seen", key), 1, nx=True, px=int(ttl_s * 1000))
+            )
+        except redis.RedisError:
+            return True
+
     # ----- commands -----
     def call(
         self, name: str, command: Any, actor: str, timeout: float | None = None

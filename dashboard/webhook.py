@@ -154,6 +154,10 @@ def receive_signal() -> Any:
         body,
         now,
     )
+    if code is None and not engine.first_sighting(
+        "webhook:" + request.headers["X-Vigil-Signature"].strip().lower(), 2 * MAX_SKEW_S + 1
+    ):
+        code = "REPLAY"  # seen by another web process (VIGIL_REDIS_URL)
     if code is not None:
         return _refuse(code.lower(), code, MESSAGES[code], 401)
     parsed = _parse(body)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from dashboard.webhook import sign
 from engine.safety.latch import KillSwitchLatch
 from engine.store import Store
 from tests.conftest import ADMIN_PASSWORD, wait_until
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 COMMAND_TIMEOUT_S = 3.0
 PAGES = 20
+WEBHOOK_SECRET = "scale-out-webhook-secret"
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Cluster:
         return {
             "VIGIL_REDIS_URL": self.redis.url,
             "VIGIL_STRATEGY": "none",
+            "VIGIL_SIGNAL_MODE": "approve",  # a webhook signal waits: it opens nothing
             "VIGIL_PAPER_LATENCY_MS": "0",
             "PUSHOVER_USER_KEY": USER,
             "PUSHOVER_API_TOKEN": TOKEN,
@@ -59,6 +62,7 @@ class Cluster:
             "VIGIL_REDIS_URL": self.redis.url,
             "VIGIL_REDIS_COMMAND_TIMEOUT_S": str(COMMAND_TIMEOUT_S),
             "VIGIL_MAX_CONNECTIONS_PER_IP": "64",  # every test page comes from 127.0.0.1
+            "VIGIL_WEBHOOK_SECRET": WEBHOOK_SECRET,
         }
 
     def start_web(self) -> ServerProcess:
@@ -179,6 +183,34 @@ def test_expired_request_in_the_queue_then_the_engine_drops_it(cluster: Cluster)
     assert cluster.redis.client().get("vigil:reply:late-1") is None
     state = snapshot_in_redis(cluster.redis)
     assert not state["orders"] and not state["positions"]
+
+
+def test_signed_signal_replayed_to_the_other_web_process_then_refused(cluster: Cluster) -> None:
+    web1, web2 = cluster.webs[:2]
+    symbol = snapshot_in_redis(cluster.redis)["market"]["symbols"][0]
+    body = json.dumps({"symbol": symbol, "side": "buy", "qty": 0.1}).encode()  # no sender id
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Vigil-Timestamp": stamp,
+        "X-Vigil-Signature": sign(WEBHOOK_SECRET, stamp, body),
+    }
+    first = requests.post(f"{web1.url}/api/signals", data=body, headers=headers, timeout=15)
+    assert first.status_code == 202, first.text  # the engine's own answer, through Redis
+    again = requests.post(f"{web2.url}/api/signals", data=body, headers=headers, timeout=15)
+    assert again.status_code == 401 and again.json()["error"]["code"] == "REPLAY"
+    pending = wait_until(
+        lambda: snapshot_in_redis(cluster.redis)["signals"]["pending"], 10, "the signal"
+    )
+    assert [p["symbol"] for p in pending] == [symbol]
+    session = web1.login()
+    rejected = session.post(
+        f"{web1.url}/api/control/reject_signal",
+        json={"id": pending[0]["id"]},
+        headers={"Origin": web1.url},
+        timeout=15,
+    )
+    assert rejected.status_code == 200, rejected.text
 
 
 def test_redis_stopped_and_started_then_engine_holds_entries_alerts_and_resumes(
