@@ -103,14 +103,17 @@ def _serve_web(settings: VigilSettings) -> Flask:
     from dashboard.redis_link import RedisEngine
     from dashboard.resync import start_resync
     from engine.store import Store, StoreError
-    from engine.users import UserStore
+    from engine.users import UserError, UserStore
 
     try:
         store = Store(settings.engine.store.db_path)
     except StoreError as exc:
         _refuse(f"store error: {exc}")
     users = UserStore(settings.engine.store.db_path)
-    generated = users.ensure_admin(settings.web.admin_password)
+    try:
+        generated = users.ensure_admin(settings.web.admin_password)
+    except UserError:  # another web process (or worker) created it at the same moment
+        generated = users.ensure_admin(settings.web.admin_password)
     link = RedisEngine(settings.redis, store)
     app = build(settings, None, users=users, link=link)
     register(app)

@@ -92,7 +92,7 @@ def create_app(
     Services(
         settings=settings,
         users=users or UserStore(files.db_path),
-        throttle=auth.LoginThrottle(),
+        throttle=_throttle(settings) if remote else auth.LoginThrottle(),
         sessions=auth.SessionRevocations(files.db_path),
         share_links=ShareLinks(files.db_path, app.secret_key or ""),
         socketio=socketio,
@@ -113,6 +113,13 @@ def create_app(
     sockets.register(socketio)
     _install_error_handlers(app)
     return app
+
+
+def _throttle(settings: VigilSettings) -> auth.LoginThrottle:
+    """Several web processes share one login budget per key (dashboard/shared_throttle.py)."""
+    from dashboard.shared_throttle import SharedLoginThrottle
+
+    return SharedLoginThrottle(settings.redis.url, settings.redis.prefix)
 
 
 def _gevent_patched() -> bool:

@@ -76,6 +76,37 @@ def test_no_engine_ever_then_page_connects_not_ready_and_commands_unavailable(
         web.stop()
 
 
+def test_wrong_passwords_spread_over_two_web_processes_then_one_shared_lockout(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    webs = [ServerProcess(tmp_path / "var", VIGIL_REDIS_URL=redis_server.url) for _ in range(2)]
+    for web in webs:
+        web.spawn()
+    try:
+        for web in webs:
+            wait_until(lambda web=web: _answers(web.url), 30, "the web process answering")
+        codes = []
+        for attempt in range(5):  # MAX_FAILURES, alternating between the two processes
+            web = webs[attempt % 2]
+            wrong = requests.post(
+                f"{web.url}/api/login",
+                json={"username": "admin", "password": f"guess-{attempt}"},
+                timeout=10,
+            )
+            codes.append(wrong.status_code)
+        assert codes == [401] * 5
+        for web in webs:  # the right password is refused on both: one budget, not two
+            right = requests.post(
+                f"{web.url}/api/login",
+                json={"username": "admin", "password": ADMIN_PASSWORD},
+                timeout=10,
+            )
+            assert right.status_code == 429 and right.json()["error"]["code"] == "LOCKED_OUT"
+    finally:
+        for web in webs:
+            web.stop()
+
+
 def _answers(url: str) -> bool:
     try:
         return requests.get(f"{url}/healthz", timeout=1).status_code in (200, 503)
