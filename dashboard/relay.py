@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import redis
+import socketio
 from flask_socketio import SocketIO
 
 from dashboard.bridge import SocketBridge
@@ -45,6 +46,20 @@ log = logging.getLogger(__name__)
 REFRESH_S = 0.5  # the snapshot and heartbeat rewrite, and the link check
 REPLY_TTL_S = 60
 COMMAND_WORKERS = 8
+
+
+def write_only_emitter(settings: RedisSettings) -> SocketIO:
+    """Flask-SocketIO's emitter for another process's pages (no app, write-only), with socket
+    timeouts: a Redis that stops answering must not hold the bridge's thread for ever."""
+    emitter = SocketIO()
+    manager = socketio.RedisManager(
+        settings.url,
+        channel=settings.channel,
+        write_only=True,
+        redis_options={"socket_timeout": 2.0, "socket_connect_timeout": 1.0},
+    )
+    emitter.init_app(None, client_manager=manager)
+    return emitter
 
 
 class RelayBridge(SocketBridge):
@@ -83,7 +98,7 @@ class Relay:
         self.runtime = runtime
         self.notifier = notifier
         self._client = redis_client(settings.url)
-        self._emitter = SocketIO(message_queue=settings.url, channel=settings.channel)
+        self._emitter = write_only_emitter(settings)
         self.bridge = RelayBridge(self._emitter, self, clock=runtime.clock)
         self.linked = False
         self._link_lock = threading.Lock()
