@@ -354,7 +354,6 @@ def _signal(payload: Any, symbols: set[str]) -> Any:
     from pydantic import ValidationError
 
     from dashboard.webhook import WebhookSignal
-    from engine.signals.inbox import IncomingSignal
 
     if not isinstance(payload, dict) or payload.get("source") != "webhook":
         return error("INVALID_PAYLOAD", "intake_signal: not a webhook signal")
@@ -366,14 +365,4 @@ def _signal(payload: Any, symbols: set[str]) -> Any:
         return error("INVALID_PAYLOAD", "intake_signal: invalid signal")
     if parsed.symbol not in symbols or parsed.qty is None:
         return error("INVALID_PAYLOAD", "intake_signal: unknown symbol or no quantity")
-    return IncomingSignal(
-        parsed.symbol,
-        parsed.side,
-        parsed.qty,
-        parsed.confidence,
-        "webhook",
-        price=parsed.price,
-        strategy=parsed.strategy,
-        reason=parsed.reason,
-        sender_id=parsed.id,
-    )
+    return parsed.incoming(parsed.qty)

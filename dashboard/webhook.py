@@ -58,6 +58,20 @@ class WebhookSignal(Command):
     reason: Text = ""
     id: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable)] | None = None
 
+    def incoming(self, qty: float) -> IncomingSignal:
+        """What the engine's signal inbox receives for this body."""
+        return IncomingSignal(
+            self.symbol,
+            self.side,
+            qty,
+            self.confidence,
+            "webhook",
+            price=self.price,
+            strategy=self.strategy,
+            reason=self.reason,
+            sender_id=self.id,
+        )
+
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The X-Vigil-Signature value for `body` sent at `timestamp` (what a sender computes)."""
@@ -164,17 +178,7 @@ def receive_signal() -> Any:
     if isinstance(parsed, str):
         return _refuse("malformed", "INVALID_PAYLOAD", parsed, 400)
     qty = parsed.qty if parsed.qty is not None else services().settings.engine.signals.default_qty
-    signal = IncomingSignal(
-        parsed.symbol,
-        parsed.side,
-        qty,
-        parsed.confidence,
-        "webhook",
-        price=parsed.price,
-        strategy=parsed.strategy,
-        reason=parsed.reason,
-        sender_id=parsed.id,
-    )
+    signal = parsed.incoming(qty)
     result = engine.call(INTAKE_SIGNAL, signal, "webhook")
     if result.get("ok"):
         g.count("accepted")
