@@ -32,6 +32,7 @@ from engine.clock import Clock, SystemClock
 from engine.command_payloads import KillSwitchCmd
 from engine.commands import COMMAND_SPECS, QUERIES, error
 from engine.datadir_lock import DataDirLock
+from engine.feed_switch import FeedSwitch
 from engine.health import HealthReport
 from engine.models import KillLevel, OrderBook, Quote, TradeTick, VixUpdate
 from engine.parts import EngineParts, build_parts
@@ -96,10 +97,9 @@ class EngineRuntime(HealthReport):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._feed_wanted = False
-        self._feed_started = False
-        # The engine thread starts the feed when the history ends, perhaps while another
-        # thread stops the runtime: a feed is never started and stopped at the same time.
-        self._feed_lock = threading.Lock()
+        self._feed = FeedSwitch(
+            self.parts.feed, lambda: self.parts.market.symbols, self.submit_market
+        )
         self.started_at = self.clock.time()
         self.errors = 0
         self.last_error: str | None = None
@@ -150,19 +150,7 @@ class EngineRuntime(HealthReport):
 
     def _start_feed(self) -> None:
         # The feed's process carries on from where the history ends: no event before that.
-        with self._feed_lock:
-            if self._feed_started or self._stop.is_set() or self.parts.feed is None:
-                return
-            self._feed_started = True
-            self.parts.feed.subscribe(list(self.parts.market.symbols))
-            self.parts.feed.start(self.submit_market)
-
-    def _stop_feed(self) -> bool:
-        with self._feed_lock:
-            if not self._feed_started or self.parts.feed is None:
-                return False
-            self.parts.feed.stop()
-            return True
+        self._feed.start(self._stop)
 
     def stop(self, timeout: float = 5.0, reason: str = "stopped") -> None:
         """A graceful stop: the strategies stop first (no entry is decided from here on), the
@@ -174,14 +162,14 @@ class EngineRuntime(HealthReport):
                 self._on_engine_thread(lambda: self.parts.desk.detach_strategy(reason), timeout)
             # Stop the feed first (it saves its state) and apply what it handed over,
             # so the engine's last prices are the ones the feed resumes from.
-            if self._stop_feed():
+            if self._feed.stop():
                 self.wait_idle(timeout)
         finally:
             self._stop.set()
             if self._thread is not None:
                 self._thread.join(timeout)
             try:
-                self._stop_feed()  # started by the last history slice while stopping
+                self._feed.stop()  # started by the last history slice while stopping
                 self.parts.broker.stop()
                 self.parts.record_stop(reason)
                 self.parts.close()
