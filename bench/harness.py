@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -27,6 +28,7 @@ from bench.pacer import ENV_DIR, rss_kib, write_json
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 ADMIN_PASSWORD = "bench-admin-password"
+PER_ACCOUNT = 30  # sockets per account: below the event guard's burst of 40 connects
 GUNICORN = [PY, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
 HOOKED_GUNICORN = [PY, "-m", "bench.hook", "gunicorn", "-c", "gunicorn.conf.py"]
 # As bench_kill_switch.SERVER_ENV: no history to generate, no strategy trading on its own.
@@ -121,6 +123,8 @@ class Target:
         self.engine: Proc | None = None
         self.ports: list[int] = []
         self.cookie = ""
+        self.cookies: list[str] = []  # one per account; cookie i serves clients i*PER_ACCOUNT..
+        self.accounts: list[tuple[str, str]] = []
         self._run = 0
 
     def env(self, port: int | None = None) -> dict[str, str]:
@@ -156,15 +160,34 @@ class Target:
                     return False
 
             wait_for(ready, timeout, f"{self.name}/{proc.name} /readyz", 0.2)
+        self.cookie = self.login("admin", ADMIN_PASSWORD)
+        self.cookies = [self.login(u, p) for u, p in self.accounts] or [self.cookie]
+
+    def login(self, username: str, password: str) -> str:
         session = requests.Session()
         answer = session.post(
             f"http://127.0.0.1:{self.ports[0]}/api/login",
-            json={"username": "admin", "password": ADMIN_PASSWORD},
+            json={"username": username, "password": password},
             timeout=30,
         )
         if answer.status_code != 200:
             raise RuntimeError(f"{self.name}: login refused: {answer.text[:200]}")
-        self.cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+        return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+
+    def add_viewers(self, clients: int) -> None:
+        """Viewer accounts, one per PER_ACCOUNT clients, before the server starts.
+
+        Vigil's event guard counts a socket's namespace connect against its account's token
+        bucket (20/s, bursts of 40): a thousand sockets of one account would mostly be refused
+        "too many messages" at connect. A desk's viewers have their own accounts anyway.
+        """
+        from engine.users import UserStore
+
+        store = UserStore(self.data_dir / "vigil.sqlite3")
+        for i in range(math.ceil(clients / PER_ACCOUNT)):
+            name, password = f"viewer{i:04d}", f"bench-viewer-{i:04d}-password"
+            store.add(name, password, "viewer")
+            self.accounts.append((name, password))
 
     def pace(self, rate: float, seconds: float) -> dict[str, Any]:
         """One run of the pacer; returns its done file (how many it published)."""
@@ -193,7 +216,7 @@ class Target:
             proc.stop()
 
 
-def floor(work: Path, threads: int = 32) -> Target:
+def floor(work: Path, threads: int = 32, clients: int = 0) -> Target:
     target = Target("floor", work, threads)
     port = free_port()
     target.spawn("web", [*GUNICORN, "bench.floor_server:create_app()"], target.env(port), True)
@@ -201,19 +224,21 @@ def floor(work: Path, threads: int = 32) -> Target:
     return target
 
 
-def vigil_one(work: Path, threads: int = 32, **env: str) -> Target:
+def vigil_one(work: Path, threads: int = 32, clients: int = 0, **env: str) -> Target:
     """Today's one-process server (the Procfile's web line), with the probe in its engine."""
     target = Target("vigil", work, threads)
+    target.add_viewers(clients)
     port = free_port()
     target.spawn("web", [*HOOKED_GUNICORN, "wsgi:serve()"], {**target.env(port), **env}, True)
     target.wait_ready()
     return target
 
 
-def vigil_redis(work: Path, webs: int, threads: int = 32, **env: str) -> Target:
+def vigil_redis(work: Path, webs: int, threads: int = 32, clients: int = 0, **env: str) -> Target:
     """Redis mode (issue 15): redis-server, `flask --app wsgi engine` with the probe, and
     `webs` web processes (the Procfile's web line) on their own ports, one data directory."""
     target = Target(f"vigil-redis{webs}", work, threads)
+    target.add_viewers(clients)
     redis_port = free_port()
     redis_argv = ["/usr/bin/redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"]
     redis_argv += ["--save", "", "--appendonly", "no"]
@@ -237,21 +262,32 @@ class Fleet:
     """N client connections spread round-robin over the target's web ports and `procs`
     client processes."""
 
-    def __init__(self, target: Target, clients: int, procs: int, max_seconds: float) -> None:
+    def __init__(
+        self,
+        target: Target,
+        clients: int,
+        procs: int,
+        max_seconds: float,
+        connect_seconds: float = 120.0,
+    ) -> None:
         self.target = target
         self.control = target.control
         (self.control / "stop").unlink(missing_ok=True)
         self.tags: list[str] = []
         self.procs: list[Proc] = []
         procs = max(1, min(procs, clients))
+        cookies = self.control / f"cookies-{time.monotonic_ns()}.json"
+        cookies.write_text(json.dumps(target.cookies))
         first = 0
         for i in range(procs):
             count = clients // procs + (1 if i < clients % procs else 0)
             port = target.ports[i % len(target.ports)]
-            tag = f"c{len(list(self.control.glob('ready-*')))}-{i}-{time.monotonic_ns()}"
+            tag = f"{i}-{time.monotonic_ns()}"
             argv = [PY, "-m", "bench.wsclients", "--port", str(port), "--clients", str(count)]
-            argv += ["--first", str(first), "--cookie", target.cookie, "--dir", str(self.control)]
+            argv += ["--first", str(first), "--cookies", str(cookies), "--dir", str(self.control)]
+            argv += ["--per-account", str(PER_ACCOUNT)]
             argv += ["--tag", tag, "--max-seconds", str(max_seconds)]
+            argv += ["--connect-seconds", str(connect_seconds)]
             self.procs.append(Proc(f"clients{i}", argv, {}, target.work / f"clients-{tag}.log"))
             self.tags.append(tag)
             first += count

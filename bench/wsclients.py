@@ -1,17 +1,16 @@
 """Many cheap Socket.IO clients in one asyncio loop: raw websockets speaking Engine.IO 4.
 
-    python -m bench.wsclients --port P --clients N --dir D --tag T [--cookie C] [--max-seconds S]
+    python -m bench.wsclients --port P --clients N --dir D --tag T [--cookies F] [--max-seconds S]
 
-The benchmarks start a few of these processes (the same code for Vigil and for the floor).
-Each connection does the websocket upgrade on 127.0.0.1 (with the session cookie the
-benchmark got from one login), answers Engine.IO pings, joins the default namespace and
-then only reads. For every `progress` event it records the age (its wall clock minus the
-payload's `t`, ms) under the payload's `run`; for every other event only its name, and for
-the kill switch's events the `reason`, per client (the soak checks that every client saw
-every safety transition). Connections are opened `--concurrency` at a time; when all have
-been tried it writes `ready-<tag>.json` in the control directory, and it stops when
-`stop` appears there or after `--max-seconds`, writing its results to `result-<tag>.json`.
-"""
+The benchmarks start a few of these processes (the same code for Vigil and for the floor). Each
+connection does the websocket upgrade on 127.0.0.1 (with a session cookie the benchmark got by
+logging in once per account, client i using cookie i // --per-account), answers Engine.IO pings,
+joins the default namespace and then only reads. For every `progress` event it records the age
+(its wall clock minus the payload's `t`, ms) under the payload's `run`; for every other event
+only its name, and for the kill switch's events the `reason`, per client (the soak checks that
+every client saw every safety transition). Connections are opened `--concurrency` at a time;
+when all have been tried it writes `ready-<tag>.json` in the control directory, and it stops
+when `stop` appears there or after `--max-seconds`, writing its results to `result-<tag>.json`."""
 
 from __future__ import annotations
 
@@ -79,7 +78,7 @@ async def one_client(
     writer: asyncio.StreamWriter | None = None
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port, limit=1 << 22), 30
+            asyncio.open_connection("127.0.0.1", port, limit=1 << 22), 15
         )
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
@@ -93,7 +92,7 @@ async def one_client(
         if cookie:
             lines.append(f"Cookie: {cookie}")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 15)
         status = int(head.split(b" ", 2)[1])
         if status != 101:
             stats.failed[f"HTTP {status}"] += 1
@@ -152,6 +151,11 @@ def on_event(index: int, data: bytes, stats: Stats) -> None:
         stats.safety[index].append([name, str(payload.get("reason", ""))])
 
 
+def cookie_for(args: argparse.Namespace, index: int) -> str:
+    cookies: list[str] = args.cookie_list
+    return cookies[min(index // max(args.per_account, 1), len(cookies) - 1)]
+
+
 async def run(args: argparse.Namespace) -> Stats:
     stats = Stats()
     stop = asyncio.Event()
@@ -161,13 +165,20 @@ async def run(args: argparse.Namespace) -> Stats:
 
     async def start(i: int) -> None:
         async with gate:
+            if time.monotonic() > connect_deadline:
+                stats.failed["not tried (connect phase over)"] += 1
+                return
             opened = asyncio.Event()
             tasks.append(
-                asyncio.create_task(one_client(i, args.port, args.cookie, stats, stop, opened))
+                asyncio.create_task(
+                    one_client(i, args.port, cookie_for(args, i), stats, stop, opened)
+                )
             )
-            await asyncio.wait_for(opened.wait(), 60)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(opened.wait(), 60)
 
     started = time.monotonic()
+    connect_deadline = started + args.connect_seconds
     await asyncio.gather(
         *(start(args.first + i) for i in range(args.clients)), return_exceptions=True
     )
@@ -194,12 +205,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--clients", type=int, default=1)
     parser.add_argument("--first", type=int, default=0, help="index of the first client")
-    parser.add_argument("--cookie", default="")
+    parser.add_argument("--cookies", default="", help="a JSON list of Cookie headers")
+    parser.add_argument("--per-account", type=int, default=30, help="clients per cookie")
     parser.add_argument("--dir", required=True)
     parser.add_argument("--tag", required=True)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--max-seconds", type=float, default=600.0)
+    parser.add_argument("--connect-seconds", type=float, default=120.0, help="then stop trying")
     args = parser.parse_args()
+    args.cookie_list = json.loads(Path(args.cookies).read_text()) if args.cookies else [""]
     args.max_seconds = min(args.max_seconds, 4 * 3600.0)
     stats = asyncio.run(run(args))
     result = {
