@@ -82,8 +82,12 @@ class Proc:
         return [pid, *(int(c) for c in children)]
 
     def rss_kib(self) -> int:
-        """The largest member's RSS: the worker's for gunicorn (the master is small)."""
-        return max((rss_kib(p) for p in self.pids()), default=0)
+        """The worker's RSS for gunicorn (the master holds no state), else the process's."""
+        pids = self.pids()
+        return max((rss_kib(p) for p in (pids[1:] or pids)), default=0)
+
+    def master_rss_kib(self) -> int:
+        return rss_kib(self.popen.pid)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -317,7 +321,8 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 proc.stop()
         merged: dict[str, Any] = {"connected": 0, "dropped": 0, "failed": {}, "events": {}}
-        merged["runs"], merged["safety"] = {}, {}
+        merged["runs"], merged["safety"], merged["per_client_total"] = {}, {}, {}
+        merged["connected_clients"] = []
         for tag in self.tags:
             path = self.control / f"result-{tag}.json"
             if not path.exists():
@@ -333,5 +338,7 @@ class Fleet:
                 slot["ages"].extend(data["ages"])
                 slot["per_client"].update(data["per_client"])
             merged["safety"].update(result["safety"])
+            merged["per_client_total"].update(result["per_client_total"])
+            merged["connected_clients"].extend(result["connected_clients"])
         (self.control / "stop").unlink(missing_ok=True)
         return merged

@@ -53,8 +53,10 @@ class Stats:
         self.ages: dict[int, list[float]] = defaultdict(list)
         self.per_client: dict[int, Counter[int]] = defaultdict(Counter)  # run -> client -> n
         self.events: Counter[str] = Counter()
+        self.per_client_total: Counter[int] = Counter()  # every event, by client
         self.safety: dict[int, list[list[str]]] = defaultdict(list)  # client -> [event, reason]
         self.connected = 0
+        self.joined: set[int] = set()
         self.failed: Counter[str] = Counter()
         self.dropped = 0
         self.first_byte_ms: list[float] = []
@@ -115,6 +117,7 @@ async def one_client(
             elif data.startswith(b"40"):
                 joined = True
                 stats.connected += 1
+                stats.joined.add(index)
                 opened.set()
             elif data.startswith(b"44"):
                 stats.failed["connect refused"] += 1
@@ -135,6 +138,7 @@ async def one_client(
 
 
 def on_event(index: int, data: bytes, stats: Stats) -> None:
+    stats.per_client_total[index] += 1
     end = data.find(b'"', 4)
     name = data[4:end].decode(errors="replace")
     if name == TOPIC:
@@ -229,6 +233,8 @@ def main() -> None:
             for run, ages in stats.ages.items()
         },
         "safety": {str(k): v for k, v in stats.safety.items()},
+        "per_client_total": {str(k): v for k, v in stats.per_client_total.items()},
+        "connected_clients": sorted(stats.joined),
     }
     write_json(Path(args.dir) / f"result-{args.tag}.json", result)
 
