@@ -42,6 +42,7 @@ from bench.stats import load, machine, percentile  # noqa: E402
 
 TARGETS_MS = {100: 20.0, 1000: 100.0}
 MAX_THREADS = 1024
+DRAIN_S = 5.0
 
 
 def threads_for(clients: int, name: str) -> int:
@@ -68,6 +69,7 @@ def one_case(work: Path, name: str, clients: int, args: argparse.Namespace) -> d
         connect_s = time.monotonic() - started
         rss_connected = target.rss_mib()
         done = target.pace(args.rate, args.seconds) if connected["connected"] else {}
+        time.sleep(DRAIN_S)  # what is still in flight when the pacer stops
         result = fleet.finish()
         rss_end = target.rss_mib()
     finally:

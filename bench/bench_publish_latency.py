@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]
                 for rate in args.rates:
                     for target, fleet in zip(targets, fleets, strict=True):
                         runs.append(measure(target, fleet, rate, args.seconds))
+            time.sleep(2)  # what is still in flight after the last run
             results = [fleet.finish() for fleet in fleets]
             rss = {k: v for t in targets for k, v in t.rss_mib().items()}
         finally:

@@ -16,8 +16,11 @@ patched. No product file is changed.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.pacer import TOPIC, Pacer  # noqa: E402
+
+ENV_TRACE = "VIGIL_BENCH_TRACE"  # set: trace_growth runs in the engine process
 
 
 class TickCounter:
@@ -46,6 +51,24 @@ class TickCounter:
     def read(self) -> dict[str, Any]:
         with self._lock:
             return {"ticks": self.ticks, "market_events": self.market_events}
+
+
+def trace_growth(directory: Path, every_s: float = 20.0, rounds: int = 180) -> None:
+    """tracemalloc: every `every_s`, the allocation sites that grew most since the first
+    snapshot, written to trace-latest.txt (a diagnosis aid; it slows the process down)."""
+    tracemalloc.start(10)
+    first = tracemalloc.take_snapshot()
+    for _ in range(rounds):
+        time.sleep(every_s)
+        snap = tracemalloc.take_snapshot()
+        stats = snap.compare_to(first, "traceback")[:12]
+        lines = []
+        for stat in stats:
+            lines.append(f"{stat.size_diff / 1024:+.0f} KiB, {stat.count_diff:+d} blocks")
+            lines.extend(f"    {frame}" for frame in stat.traceback.format()[-6:])
+        total = sum(s.size_diff for s in snap.compare_to(first, "filename"))
+        text = f"traced growth since start: {total / 1024:+.0f} KiB\n" + "\n".join(lines)
+        (directory / "trace-latest.txt").write_text(text)
 
 
 def install() -> None:
@@ -72,6 +95,10 @@ def install() -> None:
         pacer = Pacer.from_env(lambda payload: self.bus.publish(TOPIC, payload), extra)
         assert pacer is not None
         pacer.start()
+        if os.environ.get(ENV_TRACE):
+            threading.Thread(
+                target=trace_growth, args=(pacer.directory,), name="bench-trace", daemon=True
+            ).start()
 
     EngineRuntime.start = start  # type: ignore[method-assign]
 
