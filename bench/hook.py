@@ -53,7 +53,7 @@ class TickCounter:
             return {"ticks": self.ticks, "market_events": self.market_events}
 
 
-def trace_growth(directory: Path, every_s: float = 20.0, rounds: int = 180) -> None:
+def trace_growth(directory: Path, every_s: float = 10.0, rounds: int = 360) -> None:
     """tracemalloc: every `every_s`, the allocation sites that grew most since the first
     snapshot, written to trace-latest.txt (a diagnosis aid; it slows the process down)."""
     tracemalloc.start(10)
