@@ -56,6 +56,8 @@ def one_case(work: Path, name: str, clients: int, args: argparse.Namespace) -> d
     env = {"VIGIL_SIM_TICK_MS": str(args.tick_ms)}
     if name == "floor":
         target = harness.floor(work / f"{name}-{clients}", threads)
+    elif name.startswith("floor-"):  # e.g. floor-gevent: the floor under another worker class
+        target = harness.floor(work / f"{name}-{clients}", threads, name.split("-", 1)[1])
     elif args.mode == "one":
         target = harness.vigil_one(work / f"{name}-{clients}", threads, clients, **env)
     else:
@@ -115,8 +117,9 @@ def report(cases: list[dict[str, Any]]) -> str:
         else:
             p50 = p99 = top = math.nan
             cells = "- | - | -"
-        if case["server"] == "floor":
-            floor_p99[case["clients"]] = p99
+        if case["server"].startswith("floor"):
+            if case["server"] == "floor":
+                floor_p99[case["clients"]] = p99
             ratio = ""
         else:
             base = floor_p99.get(case["clients"], math.nan)
@@ -134,7 +137,7 @@ def report(cases: list[dict[str, Any]]) -> str:
                 f"took {case['connect_s']:.0f} s"
             )
         target = TARGETS_MS.get(case["clients"])
-        if target is not None and case["server"] != "floor":
+        if target is not None and not case["server"].startswith("floor"):
             ok = (
                 case["connected"] == case["clients"]
                 and not math.isnan(p99)
@@ -158,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--procs", type=int, default=0, help="client processes (0: 1 per 1,250)")
     parser.add_argument("--connect-seconds", type=float, default=120.0)
     parser.add_argument("--tick-ms", type=int, default=60_000, help="VIGIL_SIM_TICK_MS")
-    parser.add_argument("--servers", nargs="+", default=["floor", "vigil"])
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        default=["floor", "vigil"],
+        help="floor, vigil, and floor-<worker class> (e.g. floor-gevent) for comparison",
+    )
     args = parser.parse_args(argv)
     if any(not 1 <= n <= 10_000 for n in args.clients) or not 1 <= args.seconds <= 600:
         parser.error("--clients must be in 1..10000 and --seconds in 1..600")

@@ -220,10 +220,14 @@ class Target:
             proc.stop()
 
 
-def floor(work: Path, threads: int = 32, clients: int = 0) -> Target:
-    target = Target("floor", work, threads)
+def floor(work: Path, threads: int = 32, worker: str = "") -> Target:
+    """The bare emitter under Vigil's gunicorn.conf.py; `worker` overrides its worker class
+    (gunicorn's command line wins over the config file), e.g. gevent, for comparison."""
+    target = Target("floor" if not worker else f"floor-{worker}", work, threads)
     port = free_port()
-    target.spawn("web", [*GUNICORN, "bench.floor_server:create_app()"], target.env(port), True)
+    extra = ["-k", worker, "--worker-connections", "10000"] if worker else []
+    argv = [*GUNICORN, *extra, "bench.floor_server:create_app()"]
+    target.spawn("web", argv, target.env(port), True)
     target.wait_ready()
     return target
 
