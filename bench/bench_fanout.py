@@ -118,8 +118,7 @@ def report(cases: list[dict[str, Any]]) -> str:
             p50 = p99 = top = math.nan
             cells = "- | - | -"
         if case["server"].startswith("floor"):
-            if case["server"] == "floor":
-                floor_p99[case["clients"]] = p99
+            floor_p99.setdefault(case["clients"], p99)  # the first floor listed is the base
             ratio = ""
         else:
             base = floor_p99.get(case["clients"], math.nan)
@@ -164,10 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--servers",
         nargs="+",
-        default=["floor", "vigil"],
-        help="floor, vigil, and floor-<worker class> (e.g. floor-gevent) for comparison",
+        default=[],
+        help="floor, vigil, floor-<worker class> (e.g. floor-gevent); the first floor listed "
+        "is the base of the ratios. Default: floor vigil (--mode one), floor-gevent vigil "
+        "(--mode redis: the web processes' worker class)",
     )
     args = parser.parse_args(argv)
+    if not args.servers:
+        args.servers = ["floor", "vigil"] if args.mode == "one" else ["floor-gevent", "vigil"]
     if any(not 1 <= n <= 10_000 for n in args.clients) or not 1 <= args.seconds <= 600:
         parser.error("--clients must be in 1..10000 and --seconds in 1..600")
     command = " ".join(["python bench/bench_fanout.py", *(argv or sys.argv[1:])])
