@@ -247,6 +247,12 @@ def vigil_redis(work: Path, webs: int, threads: int = 32, clients: int = 0, **en
     `webs` web processes (the Procfile's web line) on their own ports, one data directory."""
     target = Target(f"vigil-redis{webs}", work, threads)
     target.add_viewers(clients)
+    # Every web process runs ensure_admin at its start; started together, two of them can
+    # both find no admin and both add it, and the loser exits "user 'admin' already exists"
+    # (seen on i15-redis at 9842050). The admin exists before they start.
+    from engine.users import UserStore
+
+    UserStore(target.data_dir / "vigil.sqlite3").add("admin", ADMIN_PASSWORD, "admin")
     redis_port = free_port()
     redis_argv = ["/usr/bin/redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"]
     redis_argv += ["--save", "", "--appendonly", "no"]
