@@ -7,6 +7,7 @@ from pathlib import Path
 # gunicorn reads this file before it puts the project on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from dashboard.logging_setup import gunicorn_logconfig
 from dashboard.settings import WebSettings
 from engine.settings_group import SettingsError, load_group
 
@@ -28,6 +29,8 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = _web.log_level.lower()
+if _web.log_format == "json":  # VIGIL_LOG_FORMAT: gunicorn's lines and Vigil's, one JSON each
+    logconfig_dict = gunicorn_logconfig(_web.log_level)
 # gunicorn's control socket sits at one fixed path per user; Vigil does not use it, and
 # several instances (tests, a second account) would fight over it.
 control_socket_disable = True

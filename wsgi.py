@@ -7,10 +7,9 @@ shuts down instead of forking the worker again and again. Other runners just see
 
 from __future__ import annotations
 
-import atexit
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from flask import Flask
 
@@ -19,6 +18,7 @@ from engine.settings_group import SettingsError
 
 if TYPE_CHECKING:
     from dashboard.services import Services
+    from dashboard.shutdown import GracefulStop
     from engine.runtime import EngineRuntime
     from notifier.dispatcher import Dispatcher
 
@@ -53,6 +53,7 @@ def serve() -> Flask:
     """The serving process: read the latch, rebuild state, start the engine, then serve."""
     from dashboard.app import create_app as build
     from dashboard.cli import register
+    from dashboard.logging_setup import configure_logging
     from dashboard.services import Services
     from engine.datadir_lock import DataDirLocked
     from engine.runtime import EngineRuntime
@@ -61,9 +62,7 @@ def serve() -> Flask:
     from notifier.config import build_dispatcher
 
     settings = _settings_or_exit()
-    logging.basicConfig(
-        level=settings.web.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.web.log_level, settings.web.log_format)
     try:
         runtime = EngineRuntime(settings.engine)
     except SettingsError as exc:
@@ -87,57 +86,37 @@ def serve() -> Flask:
     notifier.attach(runtime.bus)
     notifier.start()
     runtime.start()
-    atexit.register(_shutdown, services, notifier)
-    _announce_stop(runtime)
+    _graceful_stop(services, runtime, notifier).install()
     _banner(settings, generated)
     return app
 
 
-def _announce_stop(runtime: EngineRuntime) -> None:
-    """On gunicorn's stop signals, tell the pages first: the worker drains for up to
-    graceful_timeout with the websockets still open, and a page must not say "Live" meanwhile.
-    Chains to the handler gunicorn installed (before it loaded this app)."""
-    import signal
-    import threading
+def _graceful_stop(
+    services: Services, runtime: EngineRuntime, notifier: Dispatcher
+) -> GracefulStop:
+    """In the reverse order of the start: the pages are told first (the worker drains for up to
+    graceful_timeout with the websockets open, and a page must not say "Live" meanwhile), then
+    the engine stops (its last events are delivered), then the notifier and the bridge."""
+    from dashboard.shutdown import GracefulStop
 
-    if threading.current_thread() is not threading.main_thread():
-        return
-    told = threading.Event()
-
-    def publish() -> None:
+    def tell_the_pages() -> None:
         runtime.bus.publish(
             "system", {"message": "the server is stopping; figures stop here", "kind": "stopping"}
         )
 
-    def chain(previous: Any) -> Any:
-        def handler(signum: int, frame: Any) -> None:
-            if not told.is_set():
-                told.set()
-                # Not from the signal handler itself: it may interrupt a thread holding the
-                # bus's lock.
-                threading.Thread(target=publish, name="vigil-stopping", daemon=True).start()
-            if callable(previous):
-                previous(signum, frame)
-            elif previous == signal.SIG_DFL:
-                signal.signal(signum, signal.SIG_DFL)
-                signal.raise_signal(signum)
+    def last_words_then_bridge() -> None:
+        services.bridge.wait_sent(2.0)
+        services.stop_bridge()
 
-        return handler
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-        signal.signal(signum, chain(signal.getsignal(signum)))
-
-
-def _shutdown(services: Services, notifier: Dispatcher) -> None:
-    """Stop in the reverse order of the start: the engine (its last events are delivered),
-    then the notifier, then the bridge."""
-    try:
-        services.engine().stop()
-    finally:
-        try:
-            notifier.stop(2.0)
-        finally:
-            services.stop_bridge()
+    return GracefulStop(
+        [
+            ("telling the pages", tell_the_pages),
+            ("engine", lambda: runtime.stop(reason="the server is stopping")),
+            ("notifier", lambda: notifier.stop(2.0)),
+            ("bridge", last_words_then_bridge),
+        ],
+        finish=services.socketio.server.eio.disconnect,  # the worker need not wait for pages
+    )
 
 
 def _banner(settings: VigilSettings, generated: str | None) -> None:

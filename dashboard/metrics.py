@@ -1,76 +1,97 @@
-"""GET /metrics: the engine's vital numbers in Prometheus' text format."""
+"""GET /metrics: each app's own Prometheus registry, its sources, and the open-socket counts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Flask, Response, current_app
+from flask.blueprints import BlueprintSetupState
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 
 from dashboard.auth import login_required
-from dashboard.services import services
+from dashboard.metric_families import ClientCounts, Sources, VigilCollector
+from dashboard.services import Services
+from engine.clock import SystemClock
 
 bp = Blueprint("metrics", __name__)
-STATE_CODES = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
+EXTENSION_KEY = "vigil_metrics"
 
 
-def _line(name: str, help_text: str, value: float, kind: str = "gauge") -> str:
-    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {value}\n"
+@dataclass
+class AppMetrics:
+    """One per app (tests build many apps in one process, so never the global registry).
+
+    `sources.engine_data` and `sources.notifier_data` may be replaced by a web process that
+    reads the engine's numbers from elsewhere; the families are the same.
+    """
+
+    registry: CollectorRegistry
+    sources: Sources
+
+    @staticmethod
+    def of(app: Flask) -> AppMetrics:
+        found: AppMetrics = app.extensions[EXTENSION_KEY]
+        return found
+
+
+def _install(app: Flask) -> AppMetrics:
+    """The registry and its sources, wired to this process's runtime and notifier. Everything
+    is looked up at scrape time, so the order of create_app's steps does not matter."""
+
+    def svc() -> Services:
+        return Services.of(app)
+
+    def engine_data() -> Mapping[str, Any] | None:
+        runtime = svc().runtime
+        return runtime.metrics_data() if runtime is not None else None
+
+    def notifier_data() -> Mapping[str, Any] | None:
+        notifier = svc().notifier
+        counts = getattr(notifier, "delivery_counts", None)
+        return counts() if callable(counts) else None
+
+    def now() -> float:
+        runtime = svc().runtime
+        return (runtime.clock if runtime is not None else SystemClock()).time()
+
+    def webhook_counts() -> Mapping[str, int]:
+        webhook = app.extensions.get("vigil_webhook")
+        return dict(webhook.counts) if webhook is not None else {}
+
+    sources = Sources(
+        engine_data=engine_data,
+        notifier_data=notifier_data,
+        now=now,
+        bridge=lambda: svc().bridge,
+        clients=ClientCounts(),
+        webhook_counts=webhook_counts,
+    )
+    registry = CollectorRegistry(auto_describe=False, support_collectors_without_names=True)
+    registry.register(VigilCollector(sources))
+    metrics = AppMetrics(registry, sources)
+    app.extensions[EXTENSION_KEY] = metrics
+    return metrics
+
+
+@bp.record_once
+def _on_register(state: BlueprintSetupState) -> None:
+    _install(state.app)
+
+
+def client_connected(sid: str, role: str) -> None:
+    """From the Socket.IO connect handler, once the connection is accepted."""
+    AppMetrics.of(current_app).sources.clients.connected(sid, role)
+
+
+def client_disconnected(sid: str) -> None:
+    AppMetrics.of(current_app).sources.clients.disconnected(sid)
 
 
 @bp.get("/metrics")
 @login_required()
 def metrics() -> Any:
-    runtime = services().engine()
-    bridge = services().bridge
-    snap = runtime.snapshot()
-    account, safety, health = snap["account"], snap["safety"], runtime.health_payload()
-    now_ms = runtime.clock.time() * 1000
-    parts = [
-        _line("vigil_equity", "Account equity", account.get("equity", 0.0)),
-        _line("vigil_daily_pnl", "Session P&L", account.get("daily_pnl", 0.0)),
-        _line("vigil_open_positions", "Open positions", len(snap["positions"])),
-        _line("vigil_open_orders", "Open orders", len(snap["orders"])),
-        _line(
-            "vigil_trading_state",
-            "0 ACTIVE, 1 REDUCING, 2 HALTED",
-            STATE_CODES.get(safety.get("trading_state", "HALTED"), 2),
-        ),
-        _line(
-            "vigil_kill_switch_engaged",
-            "1 when the kill switch is engaged",
-            int(bool(safety.get("kill_switch", {}).get("engaged"))),
-        ),
-        _line(
-            "vigil_breakers_tripped",
-            "Breakers tripped",
-            sum(1 for b in snap["breakers"] if b.get("triggered")),
-        ),
-        _line("vigil_engine_errors_total", "Engine errors", health["errors"], "counter"),
-        _line("vigil_engine_queue_depth", "Events waiting for the engine", health["queue_depth"]),
-        _line(
-            "vigil_engine_heartbeat_age_seconds",
-            "Seconds since the engine loop ran",
-            max(now_ms - health["heartbeat_ts"], 0) / 1000,
-        ),
-        _line(
-            "vigil_market_events_dropped_total",
-            "Market events dropped under backlog",
-            health["dropped_market_events"],
-            "counter",
-        ),
-        _line("vigil_socket_emits_total", "Socket.IO messages emitted", bridge.emitted, "counter"),
-        _line(
-            "vigil_socket_dropped_total", "Socket.IO messages dropped", bridge.dropped, "counter"
-        ),
-    ]
-    parts.append(_webhook_lines())
-    return Response("".join(parts), mimetype="text/plain; version=0.0.4")
-
-
-def _webhook_lines() -> str:
-    """Signal webhook requests by outcome: accepted, bad_signature, replay, malformed..."""
-    counts = current_app.extensions["vigil_webhook"].counts
-    name = "vigil_webhook_requests_total"
-    lines = [f"# HELP {name} Signal webhook requests by outcome\n# TYPE {name} counter\n"]
-    lines += [f'{name}{{outcome="{k}"}} {v}\n' for k, v in sorted(dict(counts).items())]
-    return "".join(lines)
+    body = generate_latest(AppMetrics.of(current_app).registry)
+    # generate_latest writes the 0.0.4 text format (what Prometheus scrapes by default).
+    return Response(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -28,6 +28,11 @@ class WebSettings(SettingsGroup):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", alias="VIGIL_LOG_LEVEL", description="DEBUG | INFO | WARNING | ERROR"
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        alias="VIGIL_LOG_FORMAT",
+        description="text | json: one JSON object per line (ts, level, logger, message, exc_info)",
+    )
     admin_password: str | None = Field(
         None,
         alias="VIGIL_ADMIN_PASSWORD",

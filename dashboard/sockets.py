@@ -9,6 +9,7 @@ from typing import Any
 from flask import request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
+from dashboard import metrics
 from dashboard.auth import check_password, current_user, socket_rooms
 from dashboard.bridge import bar_room
 from dashboard.services import services
@@ -42,7 +43,15 @@ def register(socketio: SocketIO) -> None:
         services().event_guard.allow_halt(eio_sid, user.has_role(SPECS["kill_switch"].role))
         snap = snapshot_for(user)
         emit("initial_state", snap)
+        metrics.client_connected(request.sid, user.role)  # type: ignore[attr-defined]
         return True
+
+    @socketio.on("disconnect")
+    def _disconnect(*_reason: Any) -> None:
+        # A client may also send an event named "disconnect": only the real one (the server
+        # has marked the socket as leaving) uncounts it.
+        if not socketio.server.manager.is_connected(request.sid, "/"):  # type: ignore[attr-defined]
+            metrics.client_disconnected(request.sid)  # type: ignore[attr-defined]
 
     _check_web_handlers()
     for spec in COMMAND_SPECS:

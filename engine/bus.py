@@ -27,6 +27,8 @@ class EventBus:
         self._subscribers: list[tuple[Subscriber, frozenset[str] | None]] = []
         self._lock = threading.Lock()
         self.failures = 0
+        # Messages published per topic since start, for /metrics (plain data: no exporter here).
+        self._published: dict[str, int] = {}
 
     def subscribe(self, subscriber: Subscriber, topics: set[str] | None = None) -> None:
         with self._lock:
@@ -36,11 +38,17 @@ class EventBus:
         with self._lock:
             self._subscribers = [s for s in self._subscribers if s[0] != subscriber]
 
+    def published_counts(self) -> dict[str, int]:
+        """Messages published per topic since this bus was made."""
+        with self._lock:
+            return dict(self._published)
+
     def publish(self, topic: str, payload: Payload | None = None) -> Payload:
         message = dict(payload or {})
         message["ts"] = int(self._clock.time() * 1000)
         with self._lock:
             subscribers = list(self._subscribers)
+            self._published[topic] = self._published.get(topic, 0) + 1
         for subscriber, topics in subscribers:
             if topics is not None and topic not in topics:
                 continue

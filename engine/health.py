@@ -1,4 +1,5 @@
-"""HealthReport: the engine's health payload (status, counters, event rate, venue connections)."""
+"""HealthReport: the engine's health payload (status, counters, event rate, venue connections)
+and the plain numbers /metrics exports."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from engine.bus import EventBus
 from engine.clock import Clock
 from engine.models import Health
 from engine.parts import EngineParts
+from engine.queue_items import COMMAND_PRIORITY, MARKET_PRIORITY, VENUE_PRIORITY
 from engine.settings import EngineSettings
 from engine.state import DashboardState
 from engine.venues.base import ConnectionEvent, ConnectionState
@@ -62,6 +64,48 @@ class HealthReport:
             "trading": self._trading_status(),
         }
 
+    def metrics_data(self) -> dict[str, Any]:
+        """Every engine number /metrics exports, as plain JSON-able data; any thread may ask.
+
+        dashboard/metric_families.py turns it into Prometheus families; a web process that
+        does not hold the engine can read the same dict from wherever the engine left it.
+        """
+        snap = self.state.snapshot()
+        account, safety = snap.get("account") or {}, snap.get("safety") or {}
+        now = self.clock.time()
+        return {
+            "ts": now,
+            "equity": account.get("equity", 0.0),
+            "daily_pnl": account.get("daily_pnl", 0.0),
+            "open_positions": len(snap.get("positions") or []),
+            "open_orders": len(snap.get("orders") or []),
+            # No safety section yet reads as HALTED: never report a state that was not read.
+            "trading_state": safety.get("trading_state", "HALTED"),
+            "kill_switch_engaged": bool((safety.get("kill_switch") or {}).get("engaged")),
+            "breakers": {b["name"]: bool(b.get("triggered")) for b in snap.get("breakers") or []},
+            "errors": self.errors,
+            "heartbeat_age_s": max(now - self.heartbeat, 0.0),
+            "dropped_market_events": self.dropped_market_events,
+            "queue_depth": self._queue.qsize(),
+            "queues": self._queue_depths(),
+            "published": self.bus.published_counts(),
+            "orders": dict(self.parts.desk.orders.outcomes),
+            "venues": [
+                {"link": source, "venue": event.venue, "state": str(self._venue_state(source)[0])}
+                for source, event in list(self.connections.items())
+            ],
+        }
+
+    def _queue_depths(self) -> dict[str, int]:
+        names = {COMMAND_PRIORITY: "commands", VENUE_PRIORITY: "venue", MARKET_PRIORITY: "market"}
+        depths = dict.fromkeys(names.values(), 0)
+        with self._queue.mutex:  # a scan of at most MAX_MARKET_BACKLOG items, per scrape
+            for item in self._queue.queue:
+                name = names.get(item.priority)
+                if name is not None:
+                    depths[name] += 1
+        return depths
+
     def _trading_status(self) -> dict[str, Any]:
         """Paper or live and the account traded, always shown; a venue with market hours
         (Alpaca) adds whether its market is open."""
@@ -95,13 +139,7 @@ class HealthReport:
 
     def _venue_status(self, source: str) -> dict[str, Any]:
         event = self.connections[source]
-        state, message = event.state, event.message
-        if source == "feed" and state is ConnectionState.CONNECTED:
-            # Connected but silent is not healthy: say "stale" as the stale-quote check would.
-            last = self.parts.market.last_data_ts or event.ts
-            silent = self.clock.time() - last
-            if silent > self.settings.limits.stale_quote_s:
-                state, message = ConnectionState.STALE, f"no market data for {silent:.0f} s"
+        state, message = self._venue_state(source)
         status: dict[str, Any] = {
             "name": event.venue,
             "state": str(state),
@@ -116,6 +154,17 @@ class HealthReport:
         if callable(details):
             status["details"] = details()
         return status
+
+    def _venue_state(self, source: str) -> tuple[ConnectionState, str]:
+        event = self.connections[source]
+        state, message = event.state, event.message
+        if source == "feed" and state is ConnectionState.CONNECTED:
+            # Connected but silent is not healthy: say "stale" as the stale-quote check would.
+            last = self.parts.market.last_data_ts or event.ts
+            silent = self.clock.time() - last
+            if silent > self.settings.limits.stale_quote_s:
+                state, message = ConnectionState.STALE, f"no market data for {silent:.0f} s"
+        return state, message
 
     def _health_status(self) -> Health:
         # ERROR: safety state (e.g. an engaged kill switch) holds in memory but not on disk.

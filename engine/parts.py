@@ -223,6 +223,23 @@ class EngineParts:
             return "none"
         return "running" if self.desk.strategy_attached else "stopped"
 
+    def record_stop(self, reason: str) -> None:
+        """The stop on the record, and the database whole in its main file (WAL checkpointed)."""
+        try:
+            snap = self.state.snapshot()
+            safety = snap.get("safety") or {}
+            details = {
+                "positions": len(snap.get("positions") or []),
+                "open_orders": len(snap.get("orders") or []),
+                "kill_switch_engaged": bool(safety.get("kill_switch", {}).get("engaged")),
+            }
+            self.store.audit(
+                "system", "engine_stopped", reason=reason, outcome="ok", details=details
+            )
+            self.store.checkpoint()
+        except Exception:  # a full disk must not keep the process from ending
+            log.warning("could not record the engine's stop", exc_info=True)
+
     def close(self) -> None:
         self.store.close()
 

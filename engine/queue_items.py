@@ -29,6 +29,14 @@ class Call:
 
 
 @dataclass
+class Internal:
+    """The runtime's own work on the engine thread (e.g. stopping the strategies at a stop)."""
+
+    work: Any  # Callable[[], None]
+    future: Future[bool]
+
+
+@dataclass
 class Barrier:
     """Resolves once the engine reaches it: everything queued before it has been handled."""
 

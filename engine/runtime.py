@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -42,6 +42,7 @@ from engine.queue_items import (
     VENUE_PRIORITY,
     Barrier,
     Call,
+    Internal,
     Item,
 )
 from engine.settings import EngineSettings
@@ -163,8 +164,14 @@ class EngineRuntime(HealthReport):
             self.parts.feed.stop()
             return True
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0, reason: str = "stopped") -> None:
+        """A graceful stop: the strategies stop first (no entry is decided from here on), the
+        feed's last events are applied, the engine thread ends, then the store records the
+        stop and is checkpointed and closed. The latch is not touched: a stop is not a halt,
+        and a halt in force stays in force for the next start."""
         try:
+            if self.running and self.parts.strategy is not None:
+                self._on_engine_thread(lambda: self.parts.desk.detach_strategy(reason), timeout)
             # Stop the feed first (it saves its state) and apply what it handed over,
             # so the engine's last prices are the ones the feed resumes from.
             if self._stop_feed():
@@ -176,9 +183,18 @@ class EngineRuntime(HealthReport):
             try:
                 self._stop_feed()  # started by the last history slice while stopping
                 self.parts.broker.stop()
+                self.parts.record_stop(reason)
                 self.parts.close()
             finally:
                 self.lock.release()
+
+    def _on_engine_thread(self, work: Callable[[], None], timeout: float) -> bool:
+        future: Future[bool] = Future()
+        self._queue.put(Item(COMMAND_PRIORITY, next(self._seq), Internal(work, future)))
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            return False
 
     @property
     def running(self) -> bool:
@@ -292,6 +308,10 @@ class EngineRuntime(HealthReport):
                 self._run_call(item.body)
             elif isinstance(item.body, Barrier):
                 barrier = item.body
+            elif isinstance(item.body, Internal):
+                internal = item.body
+                self._safe(internal.work, "stopping")
+                internal.future.set_result(True)
             elif isinstance(item.body, ConnectionEvent):
                 self._on_connection(item.body)
             elif item.priority == VENUE_PRIORITY:

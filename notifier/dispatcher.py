@@ -14,6 +14,7 @@ from typing import Any
 from engine.bus import EventBus
 from engine.clock import Clock, SystemClock
 from notifier.alerts import EMERGENCY, LOWEST, Alert, Channel, SendResult
+from notifier.delivery_counts import DeliveryCounts
 from notifier.intake import AlertIntake
 from notifier.outbox import Outbox
 from notifier.rules import DEFAULT_RULES, TOPICS, AlertMapper, Rule
@@ -94,8 +95,10 @@ class Dispatcher:
         self._subscriber = self.handle_event
         self.on_status_change: StatusHook | None = None
         self.suppressed = 0
+        self.unsent = 0
         self._warned_unconfigured = False
         self.mapping_errors = 0
+        self._deliveries = DeliveryCounts()
 
     # -- engine side: map and enqueue, nothing else -------------------------------------------
 
@@ -164,6 +167,20 @@ class Dispatcher:
             "outbox": self._outbox.counts(),
         }
 
+    def delivery_counts(self) -> dict[str, Any]:
+        """Plain JSON-able numbers for /metrics: {"deliveries": {channel: {outcome: n}},
+        "queue_depth": n} (notifier/delivery_counts.py); under the channel "all", alerts never
+        offered to one: suppressed (duplicate), dropped (queue full), unsent (no channel)."""
+        deliveries = self._deliveries.snapshot(c.name for c in self._channels if c.configured)
+        alerts = {
+            "suppressed": self.suppressed,
+            "dropped": self._intake.dropped,
+            "unsent": self.unsent,
+        }
+        deliveries["all"] = {k: v for k, v in alerts.items() if v}
+        queued = len(self._intake) + len(self._ready) + len(self._delayed)
+        return {"deliveries": deliveries, "queue_depth": queued}
+
     def send_test(self, message: str | None, timeout: float) -> dict[str, dict[str, Any]]:
         """Send at once on every channel (no queue, no duplicate check, no retry) and wait up to
         `timeout` seconds; per channel {"delivered": bool, "error": str | None}."""
@@ -202,6 +219,7 @@ class Dispatcher:
     def _test_one(self, channel: Channel, alert: Alert, results: dict[str, dict[str, Any]]) -> None:
         result = self._send(channel, alert)
         self._record_status(channel, result)
+        self._deliveries.add(channel.name, "sent" if result.ok else "failed")
         results.setdefault(channel.name, {"delivered": result.ok, "error": result.error})
 
     # -- worker -------------------------------------------------------------------------------
@@ -246,6 +264,7 @@ class Dispatcher:
             return None
         channels = [c for c in self._channels if c.configured]
         if not channels:
+            self.unsent += 1
             # Said once, not per alert: the demo trades every few seconds.
             if not self._warned_unconfigured:
                 self._warned_unconfigured = True
@@ -285,6 +304,8 @@ class Dispatcher:
         result = self._send(delivery.channel, alert)
         self._record_status(delivery.channel, result)
         retry = not result.ok and result.retryable and delivery.attempt < len(self.retry_delays)
+        outcome = "sent" if result.ok else "retrying" if retry else "failed"
+        self._deliveries.add(delivery.channel.name, outcome)
         if delivery.alert_id is not None:
             try:
                 self._outbox.record(

@@ -122,6 +122,11 @@ class Store:
                     ),
                 )
 
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the main file and empty it (at a graceful stop, so a
+        backup of the database file alone is whole)."""
+        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
     def close(self) -> None:
         """Close every thread's connection; later calls on this Store raise StoreError."""
         self._connections.close()

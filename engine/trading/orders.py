@@ -48,6 +48,8 @@ class OrderTracker:
         self._changed: dict[str, Order] = {}
         self._counted_fills: set[str] = set()
         self.cancel_requested: set[str] = set()
+        # Orders closed since start, by final status (filled, canceled...), for /metrics.
+        self.outcomes: dict[str, int] = {}
 
     # ----- ids and restart -----
     def next_id(self) -> str:
@@ -198,6 +200,8 @@ class OrderTracker:
             order.status = OrderStatus.PARTIALLY_FILLED
 
     def _retire(self, order: Order) -> None:
+        if order.id not in self._closed:  # counted once, whatever comes later
+            self.outcomes[order.status.value] = self.outcomes.get(order.status.value, 0) + 1
         self._open.pop(order.id, None)
         self.cancel_requested.discard(order.id)
         self._closed[order.id] = order

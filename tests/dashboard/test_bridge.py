@@ -231,3 +231,33 @@ def test_started_bridge_then_its_thread_emits_and_stops_when_told() -> None:
         bridge.stop()
     sio.threads[0].join(timeout=10)
     assert not sio.threads[0].is_alive()
+
+
+def _latency(bridge: SocketBridge, kind: str) -> tuple[float, float]:
+    """(count, sum) of the emit latency histogram for `kind`."""
+    samples = {
+        s.name: s.value
+        for family in bridge.latency.collect()
+        for s in family.samples
+        if s.labels.get("kind") == kind and s.name.endswith(("_count", "_sum"))
+    }
+    return samples["vigil_emit_latency_seconds_count"], samples["vigil_emit_latency_seconds_sum"]
+
+
+def test_emits_then_latency_from_filing_to_emit_observed_per_kind() -> None:
+    bridge, sio, clock = hand_driven()
+    bridge.on_event("activity", {"n": 1})
+    bridge.on_event("quote_update", {"symbol": "SPY", "v": 1})  # quiet key: due at once
+    clock.advance(0.004)
+    bridge.step()
+    count, total = _latency(bridge, "immediate")
+    assert count == 1 and abs(total - 0.004) < EPS
+    assert _latency(bridge, "conflated")[0] == 1
+    bridge.on_event("quote_update", {"symbol": "SPY", "v": 2})  # waits out the interval
+    assert bridge.queue_depths() == {"immediate": 0, "conflated": 1}
+    clock.advance(FLUSH_INTERVAL_S)
+    bridge.flush()
+    count, total = _latency(bridge, "conflated")
+    assert count == 2 and abs(total - (0.004 + FLUSH_INTERVAL_S)) < 1e-6
+    assert [s[2]["v"] for s in sio.of("quote_update")] == [1, 2]
+    assert bridge.queue_depths() == {"immediate": 0, "conflated": 0}

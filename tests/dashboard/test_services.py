@@ -80,22 +80,65 @@ class _Recorder:
     def __init__(self, calls: list[str], name: str) -> None:
         self.calls, self.name = calls, name
 
-    def stop(self, *args: Any) -> None:
+    def stop(self, *args: Any, **kwargs: Any) -> None:
         self.calls.append(f"{self.name}.stop")
+
+    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        self.calls.append(f"{topic}:{payload.get('kind')}")
+
+    def wait_sent(self, timeout: float) -> bool:
+        self.calls.append("bridge.wait_sent")
+        return True
+
+
+class _FakeEngine(_Recorder):
+    def __init__(self, calls: list[str]) -> None:
+        super().__init__(calls, "engine")
+        self.bus = _Recorder(calls, "bus")
 
 
 class _FakeServices:
     def __init__(self, calls: list[str]) -> None:
         self.calls = calls
-
-    def engine(self) -> _Recorder:
-        return _Recorder(self.calls, "engine")
+        self.bridge = _Recorder(calls, "bridge")
+        eio = _Recorder(calls, "eio")
+        eio.disconnect = lambda: calls.append("sockets.closed")  # type: ignore[attr-defined]
+        self.socketio = type("S", (), {"server": type("E", (), {"eio": eio})()})()
 
     def stop_bridge(self) -> None:
         self.calls.append("bridge.stop")
 
 
-def test_shutdown_then_engine_notifier_bridge_in_that_order() -> None:
+def test_graceful_stop_then_pages_told_engine_notifier_bridge_then_sockets_closed() -> None:
     calls: list[str] = []
-    wsgi._shutdown(_FakeServices(calls), _Recorder(calls, "notifier"))  # type: ignore[arg-type]
-    assert calls == ["engine.stop", "notifier.stop", "bridge.stop"]
+    stop = wsgi._graceful_stop(
+        _FakeServices(calls),  # type: ignore[arg-type]
+        _FakeEngine(calls),  # type: ignore[arg-type]
+        _Recorder(calls, "notifier"),  # type: ignore[arg-type]
+    )
+    stop.run()
+    stop.run()  # a second signal, or atexit after the signal: nothing runs twice
+    assert calls == [
+        "system:stopping",
+        "engine.stop",
+        "notifier.stop",
+        "bridge.wait_sent",
+        "bridge.stop",
+        "sockets.closed",
+    ]
+
+
+def test_graceful_stop_step_fails_then_the_later_steps_still_run() -> None:
+    from dashboard.shutdown import GracefulStop
+
+    calls: list[str] = []
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    stop = GracefulStop(
+        [("first", broken), ("second", lambda: calls.append("second"))],
+        finish=lambda: calls.append("finish"),
+    )
+    stop.run()
+    assert calls == ["second", "finish"] and stop.wait(0)

@@ -269,3 +269,26 @@ def test_no_channel_configured_then_status_unconfigured_and_nothing_stored(
 
 def _not_installed() -> object:
     raise ImportError("No module named 'apprise'")
+
+
+def test_retried_then_delivered_and_a_duplicate_then_counted_by_channel_and_outcome(
+    pushover: PushoverFake, channel: PushoverChannel, outbox: Outbox, make_dispatcher: Make
+) -> None:
+    pushover.push(Reply(500, {"status": 0, "errors": ["internal error"]}))
+    bus, dispatcher = _started(make_dispatcher, channel, outbox)
+    assert dispatcher.delivery_counts() == {
+        "deliveries": {"pushover": {"sent": 0, "failed": 0}, "all": {}},
+        "queue_depth": 0,
+    }
+
+    bus.publish("error", {"message": "x", "where": "engine"})
+    assert wait_until(lambda: outbox.counts()["delivered"] == 1)
+    bus.publish("error", {"message": "x", "where": "engine"})
+    assert wait_until(lambda: dispatcher.suppressed == 1)
+
+    counts = dispatcher.delivery_counts()
+    assert counts["deliveries"] == {
+        "pushover": {"retrying": 1, "sent": 1, "failed": 0},
+        "all": {"suppressed": 1},
+    }
+    assert counts["queue_depth"] == 0
