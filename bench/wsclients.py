@@ -36,6 +36,13 @@ SAFETY_EVENTS = ("kill_switch_activated", "kill_switch_reset")
 MASK = b"\0\0\0\0"  # a valid mask that leaves the payload as is
 
 
+def source_address(index: int) -> str:
+    """The client's own loopback address, 127.0.0.2 onwards, one per 1,000 clients: the server
+    caps open websockets per client address (VIGIL_MAX_CONNECTIONS_PER_IP, at most 1,024), as
+    it would see a thousand users behind one office NAT. The target is always 127.0.0.1."""
+    return f"127.0.0.{2 + index // 1000}"
+
+
 def client_frame(text: str, opcode: int = 1) -> bytes:
     payload = text.encode()
     size = len(payload)
@@ -80,7 +87,10 @@ async def one_client(
     writer: asyncio.StreamWriter | None = None
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port, limit=1 << 22), 15
+            asyncio.open_connection(
+                "127.0.0.1", port, limit=1 << 22, local_addr=(source_address(index), 0)
+            ),
+            15,
         )
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
