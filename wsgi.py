@@ -63,6 +63,8 @@ def serve() -> Flask:
 
     settings = _settings_or_exit()
     configure_logging(settings.web.log_level, settings.web.log_format)
+    if settings.redis.enabled:
+        return _serve_web(settings)
     try:
         runtime = EngineRuntime(settings.engine)
     except SettingsError as exc:
@@ -87,6 +89,41 @@ def serve() -> Flask:
     notifier.start()
     runtime.start()
     _graceful_stop(services, runtime, notifier).install()
+    _banner(settings, generated)
+    return app
+
+
+def _serve_web(settings: VigilSettings) -> Flask:
+    """A web process over Redis: no engine here, no data-directory lock; the data directory's
+    SQLite still holds users, sessions, share links and the audit log."""
+    from dashboard.app import create_app as build
+    from dashboard.cli import register
+    from dashboard.metrics import AppMetrics
+    from dashboard.redis_link import RedisEngine
+    from dashboard.resync import start_resync
+    from dashboard.services import Services
+    from dashboard.shutdown import GracefulStop
+    from engine.store import Store, StoreError
+    from engine.users import UserError, UserStore
+
+    try:
+        store = Store(settings.engine.store.db_path)
+    except StoreError as exc:
+        _refuse(f"store error: {exc}")
+    users = UserStore(settings.engine.store.db_path)
+    try:
+        generated = users.ensure_admin(settings.web.admin_password)
+    except UserError:  # another web process (or worker) created it at the same moment
+        generated = users.ensure_admin(settings.web.admin_password)
+    link = RedisEngine(settings.redis, store)
+    app = build(settings, None, users=users, link=link)
+    register(app)
+    start_resync(app)
+    sources = AppMetrics.of(app).sources  # the engine's numbers come from Redis too
+    sources.engine_data = lambda: link.metrics_data()[0]
+    sources.notifier_data = lambda: link.metrics_data()[1]
+    # A web process's stop closes its pages' sockets at once: they reconnect to another one.
+    GracefulStop([], finish=Services.of(app).socketio.server.eio.disconnect).install()
     _banner(settings, generated)
     return app
 

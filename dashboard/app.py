@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from dashboard import auth, metrics, routes, security, share_links, sockets, webhook
 from dashboard.bridge import SocketBridge
 from dashboard.connection_guard import BoundedWebSocket, ConnectionGuard
+from dashboard.engine_link import EngineLink, LocalEngine
 from dashboard.event_guard import EventGuard
 from dashboard.services import Notifier, Services
 from dashboard.settings import VigilSettings
@@ -33,9 +34,17 @@ def create_app(
     *,
     notifier: Notifier | None = None,
     users: UserStore | None = None,
+    link: EngineLink | None = None,
 ) -> Flask:
     """Build the app; start nothing. `runtime` may be None for CLI-only use (no engine, no
-    broker). The serving process starts the bridge (`Services.start_bridge`), see wsgi.serve."""
+    broker), or for a web process over Redis, which passes its `link` (RedisEngine) instead.
+    The serving process starts the bridge (`Services.start_bridge`), see wsgi.serve."""
+    remote = runtime is None and link is not None
+    # gunicorn's gevent worker (web processes over Redis) has patched the standard library
+    # before loading the app; everything else runs real threads.
+    cooperative = remote and _gevent_patched()
+    if link is None and runtime is not None:
+        link = LocalEngine(runtime, notifier)
     web, files = settings.web, settings.engine.store
     app = Flask(__name__)
     app.config.update(
@@ -53,7 +62,7 @@ def create_app(
 
     socketio = SocketIO(
         app,
-        async_mode="threading",
+        async_mode="gevent" if cooperative else "threading",
         # The handshake's origin check is installed by security.install (same rule as HTTP).
         max_http_buffer_size=web.max_message_bytes,
         ping_interval=10,
@@ -61,15 +70,18 @@ def create_app(
         # Websocket only (the page asks for nothing else): a long-poll would hold a thread
         # per request, outside the connection guard's count.
         transports=["websocket"],
+        # A web process over Redis: every engine event reaches every web process's clients.
+        **({"client_manager": _queue(settings)} if remote else {}),
     )
     eio = socketio.server.eio
     eio._async = {  # this server's copy: the driver table is shared module state
         **eio._async,
-        "websocket": BoundedWebSocket.limited_to(web.max_message_bytes),
+        "websocket": BoundedWebSocket.limited_to(web.max_message_bytes, gevent=cooperative),
     }
     event_guard = EventGuard(socketio.server)
     event_guard.install()
-    guard = ConnectionGuard(app.wsgi_app, app, web, event_guard)
+    held = settings.redis.max_connections if cooperative else None
+    guard = ConnectionGuard(app.wsgi_app, app, web, event_guard, max_held=held)
     app.wsgi_app = guard  # type: ignore[method-assign]
     if web.trust_proxy:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -80,7 +92,7 @@ def create_app(
     Services(
         settings=settings,
         users=users or UserStore(files.db_path),
-        throttle=auth.LoginThrottle(),
+        throttle=_throttle(settings) if remote else auth.LoginThrottle(),
         sessions=auth.SessionRevocations(files.db_path),
         share_links=ShareLinks(files.db_path, app.secret_key or ""),
         socketio=socketio,
@@ -89,6 +101,7 @@ def create_app(
         connection_guard=guard,
         runtime=runtime,
         notifier=notifier,
+        link=link,
     ).install(app)
 
     app.register_blueprint(auth.bp)
@@ -100,6 +113,30 @@ def create_app(
     sockets.register(socketio)
     _install_error_handlers(app)
     return app
+
+
+def _throttle(settings: VigilSettings) -> auth.LoginThrottle:
+    """Several web processes share one login budget per key (dashboard/shared_throttle.py)."""
+    from dashboard.shared_throttle import SharedLoginThrottle
+
+    return SharedLoginThrottle(settings.redis.url, settings.redis.prefix)
+
+
+def _gevent_patched() -> bool:
+    import sys
+
+    if "gevent" not in sys.modules:
+        return False
+    from gevent import monkey
+
+    return bool(monkey.is_module_patched("socket"))
+
+
+def _queue(settings: VigilSettings) -> Any:
+    """Flask-SocketIO's Redis message queue, resyncing the pages after a resubscription."""
+    from dashboard.resync import ResyncingRedisManager
+
+    return ResyncingRedisManager(settings.redis.url, channel=settings.redis.channel)
 
 
 def _install_error_handlers(app: Flask) -> None:

@@ -123,7 +123,11 @@ class SocketBridge:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.step(FLUSH_INTERVAL_S)
+            try:
+                self.step(FLUSH_INTERVAL_S)
+            except Exception:  # the pages' only feed: it must outlive any one bad message
+                log.exception("socket bridge step failed")
+                self._stop.wait(FLUSH_INTERVAL_S)
 
     def step(self, wait_s: float = 0.0) -> bool:
         """One turn of the emitter: one immediate message, then every conflated key now due.

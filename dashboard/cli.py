@@ -263,6 +263,9 @@ def share_revoke(link_id: str, actor: str | None) -> None:
 
 
 def register(app: Flask) -> None:
+    from dashboard.engine_process import engine_command
+
+    app.cli.add_command(engine_command)
     app.cli.add_command(kill_switch)
     app.cli.add_command(users_cli)
     app.cli.add_command(share_cli)

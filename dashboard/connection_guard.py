@@ -50,12 +50,19 @@ class ConnectionGuard:
     """WSGI middleware in front of the Socket.IO app; other paths pass straight through."""
 
     def __init__(
-        self, inner: Callable[..., Any], app: Flask, web: WebSettings, events: EventGuard
+        self,
+        inner: Callable[..., Any],
+        app: Flask,
+        web: WebSettings,
+        events: EventGuard,
+        *,
+        max_held: int | None = None,
     ) -> None:
         self._inner = inner
         self._app = app
         self._events = events
-        self.max_held = max_held_sockets(web.threads)
+        # Given for a gevent worker (a socket holds a greenlet, not one of the threads).
+        self.max_held = max_held if max_held is not None else max_held_sockets(web.threads)
         self.per_address = web.max_connections_per_ip
         self._lock = threading.Lock()
         self._held: dict[str, int] = {}
@@ -165,18 +172,35 @@ class BoundedWebSocket:
     """
 
     max_message_size = 65_536
+    # simple-websocket's concurrency classes (thread, event, selector); None: the standard
+    # library's. A gevent worker passes gevent's, as engineio's gevent driver does.
+    concurrency: dict[str, Any] = {}
 
     def __init__(self, handler: Callable[[Any], Any], server: Any, **_: Any) -> None:
         self.app = handler
         self.ws: simple_websocket.Server | None = None
 
     @classmethod
-    def limited_to(cls, max_message_size: int) -> type[BoundedWebSocket]:
-        return type("BoundedWebSocket", (cls,), {"max_message_size": max_message_size})
+    def limited_to(cls, max_message_size: int, *, gevent: bool = False) -> type[BoundedWebSocket]:
+        concurrency: dict[str, Any] = {}
+        if gevent:
+            import gevent.event
+            import gevent.selectors
+            from engineio.async_drivers.gevent import Thread
+
+            concurrency = {
+                "thread_class": Thread,
+                "event_class": gevent.event.Event,
+                "selector_class": gevent.selectors.DefaultSelector,
+            }
+        attrs = {"max_message_size": max_message_size, "concurrency": concurrency}
+        return type("BoundedWebSocket", (cls,), attrs)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         offered = {k: v for k, v in environ.items() if k != "HTTP_SEC_WEBSOCKET_EXTENSIONS"}
-        self.ws = simple_websocket.Server(offered, max_message_size=self.max_message_size)
+        self.ws = simple_websocket.Server(
+            offered, max_message_size=self.max_message_size, **self.concurrency
+        )
         # engine.io sets its ping deadline as a timeout on `_sock`: a peer that stops reading
         # cannot block the writer for ever.
         self._sock = self.ws.sock

@@ -160,6 +160,14 @@ class VigilCollector(Collector):
             orders.add_metric([outcome], count)
         yield orders
         yield _venues(data.get("venues") or [])
+        relay = data.get("relay")
+        if relay is not None:  # the engine process's own sends, over Redis
+            yield _counter(
+                "vigil_relay_emits_total", "Messages the engine process sent", relay["emitted"]
+            )
+            yield _counter(
+                "vigil_relay_dropped_total", "Messages the engine process dropped", relay["dropped"]
+            )
 
 
 def _venues(venues: Iterable[Data]) -> Metric:

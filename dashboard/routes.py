@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, jsonify, redirect, render_template, request
 
 from dashboard.auth import current_user, error_response, login_required
+from dashboard.engine_link import EngineLink
 from dashboard.services import services
 from dashboard.sockets import run_command, snapshot_for
 from engine.commands import COMMAND_SPECS, SPECS, error
 from engine.market.bars import TIMEFRAMES
 from engine.numbers import price_round, step_round
-from engine.runtime import EngineRuntime
 from engine.users import ROLES
 
 bp = Blueprint("routes", __name__)
@@ -25,8 +25,8 @@ bp = Blueprint("routes", __name__)
 CONTROL_ROLE = min((s.role for s in COMMAND_SPECS if s.http), key=ROLES.index)
 
 
-def _runtime() -> EngineRuntime:
-    return services().engine()
+def _engine() -> EngineLink:
+    return services().engine_link()
 
 
 @bp.get("/")
@@ -40,12 +40,7 @@ def index() -> Any:
 def page_config() -> dict[str, Any]:
     """What the page formats with: one time zone for every table, filter and CSV (the
     session's, as the daily P&L), and each instrument's tick and lot size."""
-    market = _runtime().parts.market
-    instruments = {
-        symbol: {"tick": inst.tick_size, "lot": inst.lot_size}
-        for symbol, inst in market.instruments.items()
-    }
-    return {"tz": services().settings.engine.session.tz, "instruments": instruments}
+    return {"tz": services().settings.engine.session.tz, "instruments": _engine().instruments()}
 
 
 @bp.get("/login")
@@ -56,16 +51,7 @@ def login_page() -> Any:
 @bp.get("/healthz")
 def healthz() -> Any:
     """Alive. No auth: the watchdog and load balancers call it. It tells nothing about money."""
-    runtime = _runtime()
-    health = runtime.health_payload()
-    running = runtime.running
-    status = health["status"] if running else "DOWN"
-    body = {
-        "status": status,
-        "heartbeat_ts": health["heartbeat_ts"],
-        "engine_running": running,
-        "trading_state": runtime.state.get("safety").get("trading_state"),
-    }
+    running, body = _engine().health()
     return jsonify(body), 200 if running else 503
 
 
@@ -76,23 +62,17 @@ def readyz() -> Any:
     Market history may still be loading; that never delays a command, so it is reported
     (`history_loaded`) but does not hold readiness back.
     """
-    runtime = _runtime()
-    ready, reason = runtime.readiness()
-    body = {
-        "ready": ready,
-        "reason": reason,
-        "engine_running": runtime.running,
-        "history_loaded": runtime.history_loaded.is_set(),
-    }
+    ready, body = _engine().readiness()
     return jsonify(body), 200 if ready else 503
 
 
 @bp.get("/api/state")
 @login_required()
 def state() -> Any:
-    if not _runtime().booted:
+    snap = snapshot_for(current_user())
+    if snap is None:
         return error_response("NOT_READY", "the engine has not restored its state yet", 503)
-    return jsonify(snapshot_for(current_user()))
+    return jsonify(snap)
 
 
 @bp.get("/api/audit")
@@ -110,13 +90,13 @@ def audit() -> Any:
 def chart() -> Any:
     symbol, timeframe = request.args.get("symbol", ""), request.args.get("timeframe", "1m")
     limit = _int_arg("limit", 500, 1, 1500)
-    if symbol not in _runtime().state.symbols:
+    if symbol not in _engine().symbols():
         return error_response("UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}", 400)
     if timeframe not in TIMEFRAMES or limit is None:
         return error_response(
             "INVALID_PAYLOAD", f"timeframe one of {', '.join(TIMEFRAMES)}; limit 1-1500", 400
         )
-    result = _runtime().call(
+    result = _engine().call(
         "query_chart", {"symbol": symbol, "timeframe": timeframe, "limit": limit}, "query"
     )
     if not result.get("ok"):
@@ -128,9 +108,9 @@ def chart() -> Any:
 @login_required()
 def ticks_csv() -> Any:
     symbol = request.args.get("symbol", "")
-    if symbol not in _runtime().state.symbols:
+    if symbol not in _engine().symbols():
         return error_response("UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}", 400)
-    result = _runtime().call("query_ticks_csv", {"symbol": symbol}, "query")
+    result = _engine().call("query_ticks_csv", {"symbol": symbol}, "query")
     if not result.get("ok"):
         return jsonify(result), 503
     name = symbol.replace("/", "-")
@@ -146,7 +126,7 @@ def trades_csv() -> Any:
     # The page's zone (page_config): a day picked on the page is the same day here.
     zone = ZoneInfo(services().settings.engine.session.tz)
     start, end = _date_arg("from", zone), _date_arg("to", zone, next_day=True)
-    instruments = _runtime().parts.market.instruments
+    instruments = _engine().instruments()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -172,7 +152,7 @@ def trades_csv() -> Any:
         if (start and t.exit_ts < start) or (end and t.exit_ts >= end):
             continue
         inst = instruments.get(t.symbol)
-        tick, lot = (inst.tick_size, inst.lot_size) if inst else (None, None)
+        tick, lot = (inst["tick"], inst["lot"]) if inst else (None, None)
         writer.writerow(
             [
                 t.id,
@@ -230,6 +210,8 @@ def _command_response(name: str) -> Any:
         "UNKNOWN_COMMAND": 404,
         "TIMEOUT": 504,
         "ENGINE_STOPPED": 503,
+        "ENGINE_UNAVAILABLE": 503,
+        "REDIS_UNAVAILABLE": 503,
     }.get(result["error"]["code"], 400)
     return jsonify(result), status
 

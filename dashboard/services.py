@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from dashboard.auth import LoginThrottle, SessionRevocations
     from dashboard.bridge import SocketBridge
     from dashboard.connection_guard import ConnectionGuard
+    from dashboard.engine_link import EngineLink
     from dashboard.event_guard import EventGuard
     from dashboard.settings import VigilSettings
     from dashboard.share_links import ShareLinks
@@ -50,8 +51,10 @@ class Services:
     event_guard: EventGuard
     connection_guard: ConnectionGuard
     # None in the CLI's app (`flask --app wsgi kill-switch ...`): no engine, no notifier.
+    # A web process over Redis has a link but no runtime (the engine is another process).
     runtime: EngineRuntime | None = None
     notifier: Notifier | None = None
+    link: EngineLink | None = None
 
     @staticmethod
     def of(app: Flask) -> Services:
@@ -63,8 +66,14 @@ class Services:
 
     @property
     def store(self) -> Store | None:
-        """The engine's store (audit rows, trades); None without an engine."""
-        return self.runtime.parts.store if self.runtime is not None else None
+        """The data directory's store (audit rows, trades); None without an engine link."""
+        return self.link.store if self.link is not None else None
+
+    def engine_link(self) -> EngineLink:
+        """The engine as the web layer reaches it: in this process or over Redis."""
+        if self.link is None:
+            raise RuntimeError("this app was built without an engine (CLI use)")
+        return self.link
 
     def engine(self) -> EngineRuntime:
         """The engine runtime, for the routes that need it; only the CLI's app has none."""
@@ -73,11 +82,14 @@ class Services:
         return self.runtime
 
     def engine_store(self) -> Store:
-        return self.engine().parts.store
+        return self.engine_link().store
 
     # ----- the bridge's thread (serve() and the tests start it; the factory only builds) -----
     def start_bridge(self) -> None:
-        """Bus → Socket.IO, and the notifier's channel status → the page; then its thread."""
+        """Bus → Socket.IO, and the notifier's channel status → the page; then its thread.
+        A web process over Redis has no bus: dashboard/relay.py emits in the engine process."""
+        if self.runtime is None:
+            return
         self.engine().bus.subscribe(self.bridge.on_event)
         if self.notifier is not None:
             bridge = self.bridge

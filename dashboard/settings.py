@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from dashboard.redis_settings import RedisSettings
 from engine.settings import EngineSettings
 from engine.settings_group import SettingsError, SettingsGroup, SettingsTree, comma_list
 from notifier.settings import AlertSettings
@@ -118,6 +119,7 @@ class VigilSettings(SettingsTree):
 
     web: WebSettings
     webhook: WebhookSettings
+    redis: RedisSettings
     alerts: AlertSettings
     engine: EngineSettings
 

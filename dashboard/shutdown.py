@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -63,12 +64,25 @@ class GracefulStop:
         for signum in signals:
             signal.signal(signum, self._chain(signal.getsignal(signum)))
 
+    def _start_in_background(self) -> None:
+        if "gevent" in sys.modules:
+            from gevent import monkey
+
+            if monkey.is_module_patched("threading"):
+                # A gevent worker runs this handler in its hub, where starting a thread (which
+                # waits for it to start) is not allowed; a greenlet is spawned without waiting.
+                import gevent
+
+                gevent.spawn(self.run)
+                return
+        threading.Thread(target=self.run, name="vigil-stopping", daemon=True).start()
+
     def _at_exit(self) -> None:
         self.run()
 
     def _chain(self, previous: Any) -> Callable[[int, Any], None]:
         def handler(signum: int, frame: Any) -> None:
-            threading.Thread(target=self.run, name="vigil-stopping", daemon=True).start()
+            self._start_in_background()
             if callable(previous):
                 previous(signum, frame)
             elif previous == signal.SIG_DFL:

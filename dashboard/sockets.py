@@ -12,6 +12,7 @@ from flask_socketio import SocketIO, emit, join_room, leave_room
 from dashboard import metrics
 from dashboard.auth import check_password, current_user, socket_rooms
 from dashboard.bridge import bar_room
+from dashboard.engine_link import TEST_NOTIFICATION_TIMEOUT_S
 from dashboard.services import services
 from engine.command_payloads import ResetKillSwitchCmd, TestNotificationCmd
 from engine.commands import COMMAND_SPECS, SPECS, error, parse_command
@@ -20,13 +21,17 @@ from engine.market.bars import TIMEFRAMES
 log = logging.getLogger(__name__)
 
 
-def snapshot_for(user: Any) -> dict[str, Any]:
-    runtime = services().engine()
-    snap = runtime.snapshot()
+NOT_READY = error("NOT_READY", "the engine has not restored its state yet")
+
+
+def snapshot_for(user: Any) -> dict[str, Any] | None:
+    """The engine's snapshot for `user`; None when the engine has not published one yet."""
+    link = services().engine_link()
+    snap = link.snapshot()
+    if snap is None:
+        return None
     snap["user"] = {"username": user.username, "role": user.role}
-    notifier = services().notifier
-    snap["alerts"] = notifier.status() if notifier is not None else []
-    snap["ts"] = int(runtime.clock.time() * 1000)
+    snap["ts"] = int(link.clock.time() * 1000)
     return snap
 
 
@@ -41,9 +46,15 @@ def register(socketio: SocketIO) -> None:
         # A trader's kill_switch passes the per-connection rate limit: never throttle a halt.
         eio_sid = socketio.server.manager.eio_sid_from_sid(request.sid, "/")  # type: ignore[attr-defined]
         services().event_guard.allow_halt(eio_sid, user.has_role(SPECS["kill_switch"].role))
-        snap = snapshot_for(user)
-        emit("initial_state", snap)
         metrics.client_connected(request.sid, user.role)  # type: ignore[attr-defined]
+        snap = snapshot_for(user)
+        if snap is None:
+            # No snapshot yet (an engine process that never ran): the page is told as
+            # /api/state tells it, and asks again with request_state.
+            emit("system", {"message": NOT_READY["error"]["message"], "kind": "not_ready"})
+            return True
+        # To this socket only, never through the message queue.
+        emit("initial_state", snap, ignore_queue=True)
         return True
 
     @socketio.on("disconnect")
@@ -77,27 +88,30 @@ def _request_state(*args: Any) -> dict[str, Any]:
         return error("UNAUTHENTICATED", "log in first")
     if len(args) > 1 or (args and args[0] not in (None, {})):
         return error("INVALID_PAYLOAD", "request_state takes no payload (or {})")
-    return {"ok": True, "state": snapshot_for(user)}
+    snap = snapshot_for(user)
+    if snap is None:
+        return NOT_READY
+    return {"ok": True, "state": snap}
 
 
 def _subscribe_bars(*args: Any) -> dict[str, Any]:
     user = current_user()
     if user is None:
         return error("UNAUTHENTICATED", "log in first")
-    runtime = services().engine()
+    symbols = services().engine_link().symbols()
     payload = args[0] if len(args) == 1 else None
     if (
         not isinstance(payload, dict)
         or set(payload) != {"symbol", "timeframe"}
         or not isinstance(payload["timeframe"], str)
         or payload["timeframe"] not in TIMEFRAMES
-        or payload["symbol"] not in runtime.state.symbols
+        or payload["symbol"] not in symbols
     ):
         return error(
             "INVALID_PAYLOAD",
             f"send {{symbol, timeframe}} with a known symbol and one of {', '.join(TIMEFRAMES)}",
         )
-    for symbol in runtime.state.symbols:
+    for symbol in symbols:
         for timeframe in TIMEFRAMES:
             leave_room(bar_room(symbol, timeframe))
     join_room(bar_room(payload["symbol"], payload["timeframe"]))
@@ -139,9 +153,9 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
                 outcome=command["error"]["code"],
             )
         return command
-    runtime = services().engine()
+    link = services().engine_link()
     symbol = getattr(command, "symbol", None)
-    if symbol is not None and symbol not in runtime.state.symbols:
+    if symbol is not None and symbol not in link.symbols():
         # Not echoed: what was typed may be anything, a pasted secret included.
         refused = error("UNKNOWN_SYMBOL", "symbol: not one this server trades")
         if spec.audit_invalid:  # an operator control: its bad input is on the record too
@@ -166,21 +180,22 @@ def run_command(name: str, payload: Any) -> dict[str, Any]:
                 return error(code, f"too many wrong passwords; try again in {int(wait) + 1} s")
             return error(code, "that is not your password")
     if spec.handler is None:
-        return WEB_COMMANDS[name](command)
-    return runtime.call(name, command, user.username)
+        return WEB_COMMANDS[name](command, user.username)
+    return link.call(name, command, user.username)
 
 
-def _test_notification(command: TestNotificationCmd) -> dict[str, Any]:
-    notifier = services().notifier
-    if notifier is None:
-        return error("NO_CHANNELS", "notifications are not set up")
-    results = notifier.send_test(command.message, timeout=15.0)
-    return {"ok": True, "results": results}
+def _test_notification(command: TestNotificationCmd, actor: str) -> dict[str, Any]:
+    # The notifier lives with the engine (it raises the alerts): in this process or not.
+    return (
+        services()
+        .engine_link()
+        .call("test_notification", command, actor, TEST_NOTIFICATION_TIMEOUT_S + 5)
+    )
 
 
 # The commands the web layer answers itself (their registry entry names no engine handler):
 # with a payload model, after run_command's checks; without one, as raw socket events.
-WEB_COMMANDS: dict[str, Callable[[Any], dict[str, Any]]] = {
+WEB_COMMANDS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "test_notification": _test_notification,
 }
 SOCKET_EVENTS: dict[str, Callable[..., dict[str, Any]]] = {

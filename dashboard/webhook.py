@@ -143,8 +143,8 @@ def receive_signal() -> Any:
         return _refuse(
             "off", "WEBHOOK_OFF", "the signal webhook is off: set VIGIL_WEBHOOK_SECRET", 404
         )
-    runtime = services().engine()
-    now = runtime.clock.time()
+    engine = services().engine_link()
+    now = engine.clock.time()
     if not g.allow(request.remote_addr or "?", now):
         return _refuse("rate_limited", "RATE_LIMITED", "too many webhook requests; slow down", 429)
     body = request.get_data(cache=True)
@@ -154,6 +154,10 @@ def receive_signal() -> Any:
         body,
         now,
     )
+    if code is None and not engine.first_sighting(
+        "webhook:" + request.headers["X-Vigil-Signature"].strip().lower(), 2 * MAX_SKEW_S + 1
+    ):
+        code = "REPLAY"  # seen by another web process (VIGIL_REDIS_URL)
     if code is not None:
         return _refuse(code.lower(), code, MESSAGES[code], 401)
     parsed = _parse(body)
@@ -171,12 +175,18 @@ def receive_signal() -> Any:
         reason=parsed.reason,
         sender_id=parsed.id,
     )
-    result = runtime.call(INTAKE_SIGNAL, signal, "webhook")
+    result = engine.call(INTAKE_SIGNAL, signal, "webhook")
     if result.get("ok"):
         g.count("accepted")
         return jsonify(result), 202
     code = result["error"]["code"]
-    status = {"DUPLICATE_SIGNAL": 401, "TIMEOUT": 504, "ENGINE_STOPPED": 503}.get(code, 400)
+    status = {
+        "DUPLICATE_SIGNAL": 401,
+        "TIMEOUT": 504,
+        "ENGINE_STOPPED": 503,
+        "ENGINE_UNAVAILABLE": 503,
+        "REDIS_UNAVAILABLE": 503,
+    }.get(code, 400)
     g.count(code.lower())
     return jsonify(result), status
 

@@ -226,6 +226,9 @@ QUERY_SPECS: tuple[QuerySpec, ...] = (
 
 # The signal webhook's hand-over to the engine (dashboard/webhook.py): no client event.
 INTAKE_SIGNAL = "intake_signal"
+# The engine process's relay (dashboard/relay.py): its link to the web processes (Redis) was
+# lost (payload: why) or is back (payload ""). No client event, no role.
+LINK_STATE = "link_state"
 
 SPECS: dict[str, CommandSpec] = {spec.name: spec for spec in COMMAND_SPECS}
 QUERIES: dict[str, QuerySpec] = {query.name: query for query in QUERY_SPECS}

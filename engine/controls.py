@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine import command_payloads as cmd
-from engine.commands import COMMAND_SPECS, INTAKE_SIGNAL, QUERY_SPECS, error
+from engine.commands import COMMAND_SPECS, INTAKE_SIGNAL, LINK_STATE, QUERY_SPECS, error
 from engine.kill_messages import engage_message, reset_message
 from engine.market.chart import chart_payload
 from engine.models import OrderRequest
@@ -191,6 +191,10 @@ class OperatorControls:
     def intake_signal(self, signal: IncomingSignal, actor: str) -> dict[str, Any]:
         return self.inbox.receive(signal, actor)
 
+    def link_state(self, issue: str, actor: str) -> dict[str, Any]:
+        changed = self.safety.set_link_issue(issue, actor)
+        return {"ok": True, "changed": changed, "trading_state": str(self.safety.trading_state)}
+
     def set_risk_override(self, c: cmd.RiskOverrideCmd, actor: str) -> dict[str, Any]:
         value: float | int = int(c.value) if c.name == "max_positions" else c.value
         now = self.desk.clock_time()
@@ -298,4 +302,5 @@ _HANDLERS: dict[str, tuple[Handler, bool]] = {
     **{q.name: (_resolve(q.handler), True) for q in QUERY_SPECS},
     # The webhook's intake (dashboard/webhook.py): no socket event, no role, never run late.
     INTAKE_SIGNAL: (_resolve("intake_signal"), False),
+    LINK_STATE: (_resolve("link_state"), False),
 }

@@ -68,6 +68,9 @@ class SafetyManager(LatchWatch, ReconciliationReports):
         self.kill = RELEASED
         self.fail_reason = ""
         self.manual_pause = False
+        # Non-empty while the engine process cannot reach the web processes (the Redis link,
+        # dashboard/relay.py): REDUCING, so positions keep their protection but nothing new opens.
+        self.link_issue = ""
         # Risk overrides with an expiry (engine/safety/overrides.py); they change sizing and
         # limits only, never the kill switch or a breaker.
         self.overrides = RiskOverrides()
@@ -91,7 +94,12 @@ class SafetyManager(LatchWatch, ReconciliationReports):
         tripped = {trip.action for trip in self.board.tripped()}
         if self.fail_reason or LEVEL_RANK[self.kill.level] >= 2 or "HALTED" in tripped:
             return TradingState.HALTED
-        if self.kill.level is KillLevel.PAUSE or self.reconcile_issue or "REDUCING" in tripped:
+        if (
+            self.kill.level is KillLevel.PAUSE
+            or self.reconcile_issue
+            or self.link_issue
+            or "REDUCING" in tripped
+        ):
             return TradingState.REDUCING
         return TradingState.ACTIVE
 
@@ -112,6 +120,8 @@ class SafetyManager(LatchWatch, ReconciliationReports):
             return f"kill switch ({self.kill.level}) by {self.kill.actor}: {self.kill.reason}"
         if self.reconcile_issue:
             return f"reconciliation: {self.reconcile_issue}"
+        if self.link_issue:
+            return self.link_issue
         trips = self.board.tripped()
         if trips:
             return "; ".join(f"breaker {t.name} tripped" for t in trips)
@@ -176,6 +186,22 @@ class SafetyManager(LatchWatch, ReconciliationReports):
         self.manual_pause = False
         self._store.audit(actor, "resume_entries", outcome="resumed")
         self._bus.publish("system", {"message": f"entries resumed by {actor}"})
+
+    def set_link_issue(self, issue: str, actor: str) -> bool:
+        """The operators' link lost (`issue` says why) or back (""): audited and announced;
+        False when nothing changed."""
+        if issue == self.link_issue:
+            return False
+        self.link_issue = issue
+        self.dirty = True
+        if issue:
+            self._store.audit(actor, "link_lost", reason=issue, outcome=str(self.trading_state))
+            self._bus.publish("system", {"message": f"{issue}; new entries denied", "kind": "link"})
+        else:
+            self._store.audit(actor, "link_restored", outcome=str(self.trading_state))
+            message = "link to the web processes restored; entries allowed again"
+            self._bus.publish("system", {"message": message, "kind": "link"})
+        return True
 
     def override_limit(self, name: str, value: float | int) -> float | int:
         """Replace one pre-trade limit for this process's life; returns the old value."""

@@ -11,7 +11,14 @@ import pytest
 from dashboard.settings import VigilSettings
 from engine import command_docs
 from engine.clock import FakeClock
-from engine.commands import COMMAND_SPECS, INTAKE_SIGNAL, QUERY_SPECS, SPECS, parse_command
+from engine.commands import (
+    COMMAND_SPECS,
+    INTAKE_SIGNAL,
+    LINK_STATE,
+    QUERY_SPECS,
+    SPECS,
+    parse_command,
+)
 from engine.controls import OperatorControls
 from engine.runtime import EngineRuntime
 from engine.users import ROLES
@@ -56,6 +63,7 @@ def test_handlers_then_each_named_by_exactly_one_entry_and_each_entry_names_one(
     }
     named = [spec.handler for spec in ENGINE_SPECS] + [query.handler for query in QUERY_SPECS]
     named.append(INTAKE_SIGNAL)  # the signal webhook's hand-over, no client command
+    named.append(LINK_STATE)  # the Redis relay's link state (dashboard/relay.py), no client command
     assert sorted(named) == sorted(handlers)
     for spec in COMMAND_SPECS:
         assert spec.role in ROLES
