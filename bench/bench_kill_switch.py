@@ -51,6 +51,7 @@ SERVER_ENV = {
     "VIGIL_MAX_NOTIONAL": "1000000000",
     "VIGIL_ORDER_RATE_MAX": "1000000",
     "VIGIL_PRICE_COLLAR_PCT": "50",
+    "VIGIL_MAX_POSITIONS": "100",  # resting orders on 4 symbols count as would-be positions
     "VIGIL_BREAKERS": "rapid_loss,error_rate,drawdown,daily_loss,max_positions,order_rate",
     "VIGIL_LOG_LEVEL": "WARNING",
 }
