@@ -73,20 +73,17 @@ class RelayBridge(SocketBridge):
     def __init__(self, emitter: SocketIO, relay: Relay, **kwargs: Any) -> None:
         super().__init__(emitter, **kwargs)
         self._relay = relay
-        self._filed_lock = threading.Lock()
-        self.filed = 0  # bus events filed so far
         self.dropped_unlinked = 0
 
-    def on_event(self, topic: str, payload: dict[str, Any]) -> None:
-        with self._filed_lock:
-            self.filed += 1
-        super().on_event(topic, payload)
+    def now(self) -> float:
+        """The clock the bridge stamps each message with when it is filed."""
+        return self._clock.monotonic()
 
     def _emit(self, topic: str, payload: dict[str, Any], filed: float, kind: str) -> None:
         if not self._relay.linked:
             self.dropped_unlinked += 1
             return
-        if topic not in CONFLATED and not self._relay.ensure_snapshot():
+        if topic not in CONFLATED and not self._relay.ensure_snapshot(filed):
             self.dropped_unlinked += 1
             return
         super()._emit(topic, payload, filed, kind)
@@ -108,7 +105,8 @@ class Relay:
         self._link_lock = threading.Lock()
         self._issue = ""  # why the link is down; "" while up
         self._told = ""  # what the engine thread was last told
-        self._written = -1  # `bridge.filed` when the snapshot in Redis was read from the state
+        # When the last snapshot written to Redis began to be read from the state (bridge clock).
+        self._written_at = float("-inf")
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -149,18 +147,21 @@ class Relay:
     def write_snapshot(self) -> None:
         """Read the state, then write it with the heartbeat; raises redis.RedisError."""
         with self._write_lock:
-            filed = self.bridge.filed
-            doc = self._snapshot_doc()  # read after `filed`: it holds every event filed so far
+            started = self.bridge.now()
+            doc = self._snapshot_doc()  # read after `started`: it holds every event filed before
             ttl_ms = int(self.settings.heartbeat_ttl_s * 1000)
             pipe = self._client.pipeline(transaction=False)
             pipe.set(self.settings.key("snapshot"), doc)
             pipe.set(self.settings.key("health"), self._health_doc(), px=ttl_ms)
             pipe.execute()
-            self._written = filed
+            self._written_at = started
 
-    def ensure_snapshot(self) -> bool:
-        """The snapshot in Redis holds every event filed so far; False when Redis refused."""
-        if self._written >= self.bridge.filed:
+    def ensure_snapshot(self, filed: float) -> bool:
+        """The snapshot in Redis holds the event filed at `filed` (the engine changes its state
+        before it publishes, so a snapshot read after the filing holds it); False when Redis
+        refused. One write covers every message filed before it began: under a burst the relay
+        writes once per batch, not once per message."""
+        if self._written_at > filed:
             return True
         try:
             self.write_snapshot()
@@ -201,7 +202,7 @@ class Relay:
                 self.linked = False
                 return  # already down and announced
             self.linked = False
-            self._written = -1
+            self._written_at = float("-inf")
             self._issue = f"Redis link lost ({type(exc).__name__}: {exc})"[:300]
             why = self._issue
         log.error("%s; the engine keeps protecting positions and denies new entries", why)

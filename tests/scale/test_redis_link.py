@@ -77,6 +77,41 @@ def test_immediate_event_then_snapshot_written_before_it_is_published(
     assert written, "the snapshot holding the halt was not written before the event"
 
 
+def test_burst_of_immediate_events_then_one_snapshot_write_covers_those_filed_before_it(
+    engine: SyncEngine, redis_server: RedisServer
+) -> None:
+    """A write covers every message filed before it began, none filed after: under a burst
+    the relay writes once per batch (1,000 events/s once queued for seconds behind a write
+    per event), and a message filed after a write still gets a newer snapshot first."""
+    relay = Relay(settings_for(redis_server), engine.rt, None)
+    relay.linked = True
+    writes: list[float] = []
+    real_write = relay.write_snapshot
+
+    def counted_write() -> None:
+        writes.append(engine.clock.monotonic())
+        real_write()
+
+    relay.write_snapshot = counted_write  # type: ignore[method-assign]
+    engine.rt.bus.subscribe(relay.bridge.on_event)
+    for n in range(5):
+        engine.rt.bus.publish("system", {"message": f"burst {n}"})
+    engine.clock.advance(0.001)
+    relay.write_snapshot()  # begun after all five were filed
+    while relay.bridge.step():
+        pass
+    assert len(writes) == 1 and relay.bridge.emitted >= 5
+    engine.rt.bus.publish("system", {"message": "filed at the same instant as the write"})
+    while relay.bridge.step():
+        pass
+    assert len(writes) == 2  # not provably after the write began: written again
+    engine.clock.advance(0.001)
+    engine.rt.bus.publish("system", {"message": "after"})
+    while relay.bridge.step():
+        pass
+    assert len(writes) == 3 and writes[-1] > writes[0]
+
+
 def test_engine_link_when_engine_stale_silent_or_redis_gone(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
