@@ -9,6 +9,7 @@ naming the variable.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -16,12 +17,8 @@ from engine.clock import Clock
 from engine.models import Instrument
 from engine.settings import EngineSettings
 from engine.settings_group import SettingsError
-from engine.venues.alpaca.entry import build_alpaca_broker
-from engine.venues.alpaca.feed_builder import build_alpaca_feed
 from engine.venues.base import Broker, MarketFeed, VenueError
-from engine.venues.ccxt.build import build_ccxt_broker, build_ccxt_feed
 from engine.venues.paper.venue import PaperVenue
-from engine.venues.polygon.builder import build_polygon_feed
 from engine.venues.pumped import PumpedFeed, StepSource
 from engine.venues.replay.feed import build_replay_feed
 from engine.venues.sim.catalogue import select_instruments
@@ -30,6 +27,17 @@ from engine.venues.sim.state import STATE_FILE
 
 BrokerBuilder = Callable[[EngineSettings, Clock, dict[str, Instrument]], Broker]
 FeedBuilder = Callable[[EngineSettings, Clock], MarketFeed]
+
+
+def _when_chosen(module: str, name: str) -> Callable[..., Any]:
+    """A builder imported only when its venue is chosen: the providers' SDKs (ccxt, alpaca-py,
+    massive, pandas) weigh ~80 MB, which the simulated default and every web process never use."""
+
+    def build(*args: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args)
+
+    build.__name__ = name
+    return build
 
 
 def _paper(settings: EngineSettings, clock: Clock, instruments: dict[str, Instrument]) -> Broker:
@@ -58,8 +66,8 @@ def _paper_venue(
 
 BROKERS: dict[str, BrokerBuilder] = {
     "paper": _paper,
-    "alpaca": build_alpaca_broker,
-    "ccxt": build_ccxt_broker,
+    "alpaca": _when_chosen("engine.venues.alpaca.entry", "build_alpaca_broker"),
+    "ccxt": _when_chosen("engine.venues.ccxt.build", "build_ccxt_broker"),
 }
 
 
@@ -88,9 +96,9 @@ def _sim(settings: EngineSettings, clock: Clock) -> MarketFeed:
 FEEDS: dict[str, FeedBuilder] = {
     "sim": _sim,
     "replay": lambda settings, clock: _pumped(build_replay_feed(settings.feed), settings, clock),
-    "alpaca": build_alpaca_feed,
-    "polygon": build_polygon_feed,
-    "ccxt": build_ccxt_feed,
+    "alpaca": _when_chosen("engine.venues.alpaca.feed_builder", "build_alpaca_feed"),
+    "polygon": _when_chosen("engine.venues.polygon.builder", "build_polygon_feed"),
+    "ccxt": _when_chosen("engine.venues.ccxt.build", "build_ccxt_feed"),
 }
 
 
