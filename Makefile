@@ -22,8 +22,13 @@ $(DEVSTAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py 'wsgi:serve()'
 
+# The suite mostly waits on server processes and browsers: two workers (pytest-xdist) halve
+# its time on two cores. A file stays on one worker, so module-scoped servers start once.
+# `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= 2
+
 test: $(DEVSTAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .
