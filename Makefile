@@ -22,9 +22,9 @@ $(DEVSTAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py 'wsgi:serve()'
 
-# The suite mostly waits on server processes and browsers: two workers (pytest-xdist) halve
-# its time on two cores. A file stays on one worker, so module-scoped servers start once.
-# `make test PYTEST_WORKERS=0` runs it in one process.
+# The suite mostly waits on server processes and browsers, so two workers (pytest-xdist) keep
+# both of CI's cores busy. A file stays on one worker (its module-scoped servers start once),
+# in collection order: tests/conftest.py puts the slow files first. PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
 
 test: $(DEVSTAMP)
