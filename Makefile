@@ -22,8 +22,13 @@ $(DEVSTAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/gunicorn -c gunicorn.conf.py 'wsgi:serve()'
 
+# The suite mostly waits on server processes and browsers, so two workers (pytest-xdist) keep
+# both of CI's cores busy. A file stays on one worker (its module-scoped servers start once),
+# in collection order: tests/conftest.py puts the slow files first. PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
+
 test: $(DEVSTAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .

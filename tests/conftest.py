@@ -124,3 +124,20 @@ def engine(settings: VigilSettings, clock: FakeClock) -> Iterator[SyncEngine]:
     sync = SyncEngine(settings, clock)
     yield sync
     sync.close()
+
+
+def _starts_processes(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    return bool(
+        item.get_closest_marker("slow")
+        or item.get_closest_marker("browser")
+        or (module is not None and "ServerProcess" in vars(module))
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files that start servers or browsers run first (otherwise in their usual order): with
+    `make test`'s two workers (one file each at a time) the quick files then fill in at the
+    end instead of one long process test running alone."""
+    slow_files = {item.path for item in items if _starts_processes(item)}
+    items.sort(key=lambda item: item.path not in slow_files)

@@ -17,6 +17,11 @@ import requests
 from tests.conftest import ADMIN_PASSWORD, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
+# gunicorn's words when the port is bound by someone else (it retries, then exits), and the
+# line each of its starts begins with: only the last start's lines count.
+PORT_TAKEN = "Connection in use"
+STARTING = "Starting gunicorn"
+PORT_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -36,7 +41,7 @@ def procfile_command(kind: str = "web") -> list[str]:
 
 class ServerProcess:
     def __init__(self, data_dir: Path, **env: str) -> None:
-        self.port = free_port()
+        self.port = self._picked_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -68,15 +73,36 @@ class ServerProcess:
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         """Start and wait until /readyz says ready (the snapshot is complete)."""
+        # A restart keeps its port, as does a port the test chose: the page must find it again.
+        movable = self.proc is None and self.port == self._picked_port
+        for _ in range(PORT_ATTEMPTS):
+            if self._start(timeout):
+                return self
+            if not movable:
+                break
+            # Another test (a parallel worker) took the free port before gunicorn bound it.
+            self._wait_group_gone()
+            self.port = self._picked_port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.env["VIGIL_PORT"] = str(self.port)
+        raise AssertionError(f"port {self.port} is taken:\n{self.output()[-3000:]}")
+
+    def _start(self, timeout: float) -> bool:
+        """True once ready; False when gunicorn could not bind the port (taken meanwhile)."""
         self.spawn()
         assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.output()[-3000:]}")
+                output = self.output()
+                if PORT_TAKEN in output.rsplit(STARTING, 1)[-1]:
+                    return False
+                raise AssertionError(
+                    f"server exited early (exit code {self.proc.returncode}):\n{output[-3000:]}"
+                )
             try:
                 if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
+                    return True
             except requests.RequestException:
                 pass
             time.sleep(0.05)

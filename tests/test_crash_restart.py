@@ -40,6 +40,9 @@ def order_answer(server: ServerProcess) -> dict:
     return answer.json()
 
 
+# Twenty server starts, and nine CLI runs (each a fresh interpreter and argon2 hashes), take
+# over the default 120 s hang guard when the machine is saturated (two test workers and more).
+@pytest.mark.timeout(300)
 def test_sigkill_while_halted_then_every_restart_is_halted_before_any_order(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     server = ServerProcess(data_dir, VIGIL_SIM_HISTORY_S="0").start()
@@ -73,6 +76,7 @@ def test_cli_engage_while_server_down_then_server_starts_halted(tmp_path: Path) 
         server.stop()
 
 
+@pytest.mark.timeout(300)  # nine CLI runs: see the first test
 def test_cli_reset_needs_admin_password_then_clears_latch(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     data_dir.mkdir(parents=True)

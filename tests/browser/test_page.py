@@ -128,12 +128,15 @@ def test_kill_switch_from_the_page_then_halted_banner_and_reset_by_admin(page: A
 
 
 def test_server_restart_then_page_reconnects_and_resyncs(browser: Any, tmp_path: Any) -> None:
-    server = ServerProcess(tmp_path / "var", VIGIL_SIM_HISTORY_S="600").start()
+    # The open page holds a websocket, so the stop drains for gunicorn's whole graceful
+    # timeout (10 s); what it drains is tests/browser/test_outage_page.py's business.
+    env = {"VIGIL_SIM_HISTORY_S": "600", "GUNICORN_CMD_ARGS": "--graceful-timeout 2"}
+    server = ServerProcess(tmp_path / "var", **env).start()
     page, _ = open_logged_in(browser, server)
     try:
         server.stop()
         page.wait_for_selector("#conn-status:not([data-state=connected])", timeout=20_000)
-        restarted = ServerProcess(tmp_path / "var", VIGIL_SIM_HISTORY_S="600")
+        restarted = ServerProcess(tmp_path / "var", **env)
         restarted.port, restarted.url = server.port, server.url
         restarted.env["VIGIL_PORT"] = str(server.port)
         restarted.start()

@@ -44,33 +44,35 @@ def test_every_entry_by_socket_then_its_role_refused_below_and_its_handler_reach
     assert live.runtime.snapshot()["safety"]["trading_state"] == "ACTIVE"
 
 
-def _post(live: LiveApp, user: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
-    answer = live.http(user).post(path, json=body)
-    return answer.status_code, answer.get_json()
-
-
 def test_every_http_entry_then_its_role_refused_below_and_its_handler_reached(
     live: LiveApp,
 ) -> None:
+    # One logged-in client per user (a login verifies an argon2 hash: slow on purpose).
+    clients = {user: live.http(user) for user in USER_WITH.values()}
+
+    def post(user: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+        answer = clients[user].post(path, json=body)
+        return answer.status_code, answer.get_json()
+
     for spec in COMMAND_SPECS:
         paths = [f"/api/control/{spec.name}"]
         if spec.http_alias is not None:
             paths.append(spec.http_alias)
         if not spec.http:
-            status, body = _post(live, "admin", paths[0], {})
+            status, body = post("admin", paths[0], {})
             assert (status, body["error"]["code"]) == (404, "UNKNOWN_COMMAND"), spec.name
             continue
         low = below(spec)
         for path in paths:
             if low is not None:
                 before = denied(live, low, spec.name)
-                status, body = _post(live, low, path, BOGUS)
+                status, body = post(low, path, BOGUS)
                 assert (status, body["error"]["code"]) == (403, "FORBIDDEN"), (path, body)
                 assert f"needs the {spec.role} role" in body["error"]["message"]
                 assert denied(live, low, spec.name) == before + 1, path
-            status, body = _post(live, USER_WITH[spec.role], path, BOGUS)
+            status, body = post(USER_WITH[spec.role], path, BOGUS)
             assert (status, body["error"]["code"]) == (400, "INVALID_PAYLOAD"), (path, body)
-    assert _post(live, "admin", "/api/control/no_such_command", {})[0] == 404
+    assert post("admin", "/api/control/no_such_command", {})[0] == 404
 
 
 def test_web_layer_handlers_then_exactly_the_entries_with_no_engine_handler() -> None:

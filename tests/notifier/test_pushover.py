@@ -138,12 +138,12 @@ def test_send_when_server_hangs_then_times_out_as_retryable_network_error(
 
 
 def test_send_when_nothing_listens_then_retryable_network_error() -> None:
+    # Bound but not listening: refused, and no other test can take the port meanwhile.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    channel = PushoverChannel(USER, TOKEN, f"http://127.0.0.1:{port}/1/messages.json")
-
-    result = channel.send(_alert())
+        channel = PushoverChannel(USER, TOKEN, f"http://127.0.0.1:{port}/1/messages.json")
+        result = channel.send(_alert())
 
     assert not result.ok and result.retryable and result.kind == "network"
 

@@ -130,11 +130,11 @@ def test_alert_send_fails_then_retried_on_a_later_poll_not_every_poll(
 def test_once_when_nothing_listens_then_alerts_at_once_and_exits_1(
     pushover: PushoverFake, channel: PushoverChannel
 ) -> None:
+    # Bound but not listening: refused, and no other test can take the port meanwhile.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-
-    code = run_watchdog(f"http://127.0.0.1:{port}/healthz", [channel], once=True)
+        code = run_watchdog(f"http://127.0.0.1:{port}/healthz", [channel], once=True)
 
     assert code == 1
     [sent] = pushover.delivered

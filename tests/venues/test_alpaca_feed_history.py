@@ -247,12 +247,14 @@ def test_history_ends_with_the_realized_vol_proxy_for_the_regime(fakes: Any) -> 
 def test_a_hung_history_request_never_delays_a_command(tmp_path: Path, fakes: Any) -> None:
     rest, stream = fakes
     seed(rest, "SPY", 30, 500.0, end=time.time() // 60 * 60)
-    rest.hang_next(1)  # the history request waits out its HTTP timeout
+    # The history request waits out its HTTP timeout: 3 s is ages for a command that does not
+    # wait behind it, and one that did would be answered only after the history had loaded.
+    rest.hang_next(1)
     env = _alpaca_env(
         rest,
         stream,
         VIGIL_FEED="alpaca",
-        VIGIL_ALPACA_HTTP_TIMEOUT_S="10",
+        VIGIL_ALPACA_HTTP_TIMEOUT_S="3",
         VIGIL_ALPACA_HISTORY_TIMEOUT_S="10",
     )
     chart = {"VIGIL_SYMBOLS": "SPY", "VIGIL_STRATEGY": "none", "VIGIL_SIM_HISTORY_S": "1800"}
