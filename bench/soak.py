@@ -202,5 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the run like Ctrl-C: the `finally` above stops every process it started."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 if __name__ == "__main__":
+    _stop_on_sigterm()
     sys.exit(main())
