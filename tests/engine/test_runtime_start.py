@@ -233,9 +233,23 @@ def test_stop_while_the_feed_is_starting_waits_then_stops_the_started_feed(
     starter = threading.Thread(target=rt._start_feed, daemon=True)
     starter.start()
     assert entered.wait(10)
+    waiting = threading.Event()
+    real_lock = rt._feed._lock
+
+    class SpyLock:
+        """The feed switch's lock, telling when someone waits for it."""
+
+        def __enter__(self) -> None:
+            waiting.set()
+            real_lock.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            real_lock.release()
+
+    rt._feed._lock = SpyLock()  # type: ignore[assignment]
     stopper = threading.Thread(target=rt.stop, daemon=True)
     stopper.start()
-    stopper.join(0.2)  # the stop is held while the feed is half started
+    assert waiting.wait(10)  # the stop has reached the feed while it is half started
     assert stopper.is_alive() and calls == ["start"]
     release.set()
     stopper.join(10)
