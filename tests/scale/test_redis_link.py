@@ -7,11 +7,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from dashboard.redis_link import RedisEngine
 from dashboard.redis_settings import RedisSettings
@@ -22,15 +19,6 @@ from engine.settings_group import load_group
 from engine.store import Store
 from tests.conftest import SyncEngine, wait_until
 from tests.scale.processes import RedisServer
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def settings_for(server: RedisServer, **env: str) -> RedisSettings:
