@@ -6,7 +6,6 @@ import heapq
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -18,6 +17,7 @@ from notifier.delivery_counts import DeliveryCounts
 from notifier.intake import AlertIntake
 from notifier.outbox import Outbox
 from notifier.rules import DEFAULT_RULES, TOPICS, AlertMapper, Rule
+from notifier.send_all import send_on_every_channel
 
 log = logging.getLogger(__name__)
 
@@ -195,32 +195,13 @@ class Dispatcher:
             created_ts=now,
             kind="test_notification",
         )
-        results: dict[str, dict[str, Any]] = {}
-        threads: list[tuple[Channel, threading.Thread]] = []
-        for channel in self._channels:
-            if not channel.configured:
-                reason = channel.unconfigured_reason or "not configured"
-                results[channel.name] = {"delivered": False, "error": reason}
-                continue
-            thread = threading.Thread(
-                target=self._test_one, args=(channel, alert, results), daemon=True
-            )
-            thread.start()
-            threads.append((channel, thread))
-        # Real time, not the injected clock: this bounds how long a web request waits.
-        deadline = time.monotonic() + timeout
-        for channel, thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                error = f"no answer within {timeout:g} s"
-                results.setdefault(channel.name, {"delivered": False, "error": error})
-        return {c.name: results[c.name] for c in self._channels if c.name in results}
+        return send_on_every_channel(self._channels, alert, self._test_one, timeout)
 
-    def _test_one(self, channel: Channel, alert: Alert, results: dict[str, dict[str, Any]]) -> None:
+    def _test_one(self, channel: Channel, alert: Alert) -> SendResult:
         result = self._send(channel, alert)
         self._record_status(channel, result)
         self._deliveries.add(channel.name, "sent" if result.ok else "failed")
-        results.setdefault(channel.name, {"delivered": result.ok, "error": result.error})
+        return result
 
     # -- worker -------------------------------------------------------------------------------
 
