@@ -34,6 +34,7 @@ from engine.commands import COMMAND_SPECS, QUERIES, error
 from engine.datadir_lock import DataDirLock
 from engine.feed_switch import FeedSwitch
 from engine.health import HealthReport
+from engine.housekeeping import Housekeeping
 from engine.models import KillLevel, OrderBook, Quote, TradeTick, VixUpdate
 from engine.parts import EngineParts, build_parts
 from engine.queue_items import (
@@ -86,6 +87,7 @@ class EngineRuntime(HealthReport):
         except BaseException:
             self.lock.release()
             raise
+        self._housekeeping = Housekeeping(self.parts, lambda: self._publish_health())
         # The activity stream is kept in the snapshot too, so a page that connects (or
         # reconnects) sees the recent history, not an empty log.
         self.bus.subscribe(
@@ -107,7 +109,6 @@ class EngineRuntime(HealthReport):
         self.heartbeat = self.clock.time()
         # Market events per whole second of the monotonic clock, for the last few seconds.
         self._event_counts: deque[list[float]] = deque(maxlen=8)
-        self._due: dict[str, float] = {}
         self.booted = False
         self._history: Iterator[float] | None = None
         self.history_loaded = threading.Event()
@@ -365,29 +366,8 @@ class EngineRuntime(HealthReport):
         self._publish_health()
 
     def _periodic(self) -> None:
-        now = self.clock.time()
-        self.heartbeat = now
-        if self._is_due("latch", now, 0.2):
-            self.parts.safety_loop.poll_latch()
-        if self.parts.safety.dirty or self._is_due("safety", now, 0.25):
-            self.parts.safety_loop.evaluate(now)
-        if self._is_due("health", now, 1.0):
-            self._publish_health()
-        if self.parts.desk.storage_problem and self._is_due("store_retry", now, 1.0):
-            self.parts.desk.retry_unsaved()  # fills the store refused are kept until it takes them
-        if self._is_due("signals", now, 1.0):
-            self.parts.inbox.tick(now)  # expiries, and the pending signals' drift
-        if self._is_due("equity", now, 5.0):
-            self.parts.publisher.record_equity(now)
-        if self._is_due("strategies", now, 1.0):  # their open P&L moves with the market
-            self.parts.publish_strategies()
-        self.parts.reconciler.tick(now)  # the venue's record, every VIGIL_RECONCILE_EVERY_S
-
-    def _is_due(self, name: str, now: float, every: float) -> bool:
-        if now < self._due.get(name, 0.0):
-            return False
-        self._due[name] = now + every
-        return True
+        self.heartbeat = self.clock.time()
+        self._housekeeping.run(self.heartbeat)
 
     # ----- venue connections -----
     def _on_connection(self, event: ConnectionEvent) -> None:
