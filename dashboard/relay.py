@@ -33,7 +33,6 @@ from dashboard.bridge import SocketBridge
 from dashboard.engine_link import TEST_NOTIFICATION, instruments_of, test_notification
 from dashboard.redis_link import redis_client
 from engine.commands import COMMANDS, INTAKE_SIGNAL, LINK_STATE, QUERIES, error, parse_command
-from engine.runtime import RUN_LATE
 from engine.topics import CONFLATED
 from engine.venues.net import Backoff
 
@@ -277,24 +276,21 @@ class Relay:
             return
         remaining = deadline - time.time()
         late = remaining <= 0
-        if late and not (name in RUN_LATE and -remaining <= LATE_GRACE_S):
+        if late and (name == TEST_NOTIFICATION or -remaining > LATE_GRACE_S):
             self._drop_expired(name, user)
             return
         command = self._decode(name, request.get("payload"))
+        if late:
+            # Nobody waits for it: the engine decides as for any late call (RUN_LATE).
+            if not _is_error(command):
+                self.runtime.call_late(name, command, user)
+            return
         if _is_error(command):
             answer = command
         elif name == TEST_NOTIFICATION:
             answer = test_notification(self.notifier, command)
         else:
-            wait = self.settings.command_timeout_s if late else remaining
-            answer = self.runtime.call(name, command, user, timeout=wait)
-        if late:
-            # As in one process (engine/runtime.py RUN_LATE): a risk-reducing command whose
-            # caller gave up still runs, and everyone is told it ran late.
-            outcome = "ok" if answer.get("ok") else answer.get("error", {}).get("code", "failed")
-            message = f"{name} by {user} ran late, after its caller timed out: {outcome}"
-            self.runtime.bus.publish("system", {"message": message, "kind": "late_command"})
-            return
+            answer = self.runtime.call(name, command, user, timeout=remaining)
         try:
             self._client.rpush(reply, json.dumps(answer, default=str))
             self._client.expire(reply, REPLY_TTL_S)
@@ -302,8 +298,8 @@ class Relay:
             log.warning("the answer to %s by %s was lost: %s", name, user, exc)
 
     def _drop_expired(self, name: str, user: str) -> None:
-        """It arrived after its caller gave up and could add risk (or is a risk-reducing one
-        older than LATE_GRACE_S): it must not run (the caller was told ENGINE_UNAVAILABLE)."""
+        """Older than LATE_GRACE_S past its deadline (or a test notification nobody waits for):
+        it does not run (the caller was told ENGINE_UNAVAILABLE)."""
         log.warning("%s by %s arrived after its deadline; dropped", name, user)
         if name not in QUERIES:
             self.runtime.parts.store.audit(

@@ -239,6 +239,14 @@ class EngineRuntime(HealthReport):
         late = "will still run" if name in RUN_LATE else "was withdrawn"
         return error("TIMEOUT", f"the engine did not answer {name} within {timeout:g} s; it {late}")
 
+    def call_late(self, name: str, command: Any, actor: str) -> None:
+        """A command whose caller already gave up elsewhere (a web process over Redis): the
+        engine treats it as any late call (RUN_LATE): a risk-reducing one runs and is announced,
+        any other is dropped and audited."""
+        future: Future[dict[str, Any]] = Future()
+        future.cancel()
+        self._queue.put(Item(COMMAND_PRIORITY, next(self._seq), Call(name, command, actor, future)))
+
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until the engine has handled everything queued before this call.
 
