@@ -58,7 +58,7 @@ class GracefulStop:
         """Run on the first stop signal (from a thread of its own: the handler may interrupt a
         thread that holds a lock the steps need), chained to the handler installed before
         (gunicorn's); and at exit, for a stop that came some other way."""
-        atexit.register(self._at_exit)
+        atexit.register(self.run)
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in signals:
@@ -76,9 +76,6 @@ class GracefulStop:
                 gevent.spawn(self.run)
                 return
         threading.Thread(target=self.run, name="vigil-stopping", daemon=True).start()
-
-    def _at_exit(self) -> None:
-        self.run()
 
     def _chain(self, previous: Any) -> Callable[[int, Any], None]:
         def handler(signum: int, frame: Any) -> None:
