@@ -35,9 +35,11 @@ class User:
 class UserStore:
     """The `users` table, on its own per-thread connections to Vigil's SQLite file."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, *, hasher: PasswordHasher | None = None) -> None:
+        """`hasher` is argon2id with argon2-cffi's defaults unless given (tests pass cheap
+        parameters: the cost is per hash, and the suite makes thousands)."""
         self._db = SqliteConnections(db_path, ("journal_mode = WAL",))
-        self._hasher = PasswordHasher()
+        self._hasher = hasher or PasswordHasher()
         # A hash to verify against for unknown users, so a wrong name costs as much as a
         # wrong password and response times do not reveal which accounts exist.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
 from dashboard.settings import VigilSettings, load_settings
 from engine.clock import FakeClock
@@ -17,6 +18,10 @@ from engine.settings import EngineSettings
 
 ADMIN_PASSWORD = "correct-horse-battery"
 TEST_SECRET_KEY = "test-secret-key-7f1c2a9e5b"
+# argon2id with the least work it accepts, for accounts made in-process: the suite hashes
+# thousands of passwords, and the accounts are under test, not argon2's cost (the product's
+# own default is checked in tests/engine/test_users_hashing.py).
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def wait_until(

@@ -15,7 +15,7 @@ from dashboard.services import Services
 from dashboard.settings import VigilSettings
 from engine.runtime import EngineRuntime
 from engine.users import UserStore
-from tests.conftest import ADMIN_PASSWORD, wait_until
+from tests.conftest import ADMIN_PASSWORD, CHEAP_HASHER, wait_until
 
 MARKER = "test_marker"
 PASSWORDS = {"admin": ADMIN_PASSWORD, "tina": "trader-pass-1", "vic": "viewer-pass-1"}
@@ -27,7 +27,7 @@ class LiveApp:
     def __init__(self, settings: VigilSettings) -> None:
         self.runtime = EngineRuntime(settings.engine)
         self.runtime.boot()
-        self.users = UserStore(settings.engine.store.db_path)
+        self.users = UserStore(settings.engine.store.db_path, hasher=CHEAP_HASHER)
         self.users.ensure_admin(settings.web.admin_password)
         self.users.add("tina", PASSWORDS["tina"], "trader")
         self.users.add("vic", PASSWORDS["vic"], "viewer")

@@ -19,6 +19,7 @@ from dashboard.auth import SessionRevocations
 from dashboard.share_links import ShareLinks
 from engine.clock import FakeClock
 from engine.users import UserStore
+from tests.conftest import CHEAP_HASHER
 from tests.engine.test_connections import open_handles
 
 _recording: list[list[str]] = []
@@ -52,7 +53,7 @@ def in_threads(n: int, target: Callable[[], Any]) -> None:
 
 
 def users_calls(tmp_path: Path) -> tuple[Any, Callable[[], Any]]:
-    users = UserStore(tmp_path / "vigil.sqlite3")
+    users = UserStore(tmp_path / "vigil.sqlite3", hasher=CHEAP_HASHER)
     users.add("alice", "alice-password", "trader")
 
     def request() -> None:

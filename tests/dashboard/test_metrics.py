@@ -20,7 +20,7 @@ from engine.runtime import EngineRuntime
 from engine.users import UserStore
 from notifier.config import build_dispatcher
 from notifier.dispatcher import Dispatcher
-from tests.conftest import make_settings, wait_until
+from tests.conftest import CHEAP_HASHER, make_settings, wait_until
 from tests.dashboard.conftest import PASSWORDS, LiveApp
 from tests.dashboard.realserver import RealServer, ack
 from tests.notifier.pushover_fake import TOKEN, USER, PushoverFake
@@ -75,7 +75,7 @@ class Served:
         )
         self.runtime = EngineRuntime(settings.engine)
         self.runtime.boot()
-        users = UserStore(settings.engine.store.db_path)
+        users = UserStore(settings.engine.store.db_path, hasher=CHEAP_HASHER)
         users.ensure_admin(settings.web.admin_password)
         users.add("tina", PASSWORDS["tina"], "trader")
         users.add("vic", PASSWORDS["vic"], "viewer")

@@ -22,7 +22,7 @@ from dashboard.settings import VigilSettings, load_settings
 from engine.runtime import EngineRuntime
 from engine.users import UserStore
 from notifier.config import build_dispatcher
-from tests.conftest import ADMIN_PASSWORD, make_settings, wait_until
+from tests.conftest import ADMIN_PASSWORD, CHEAP_HASHER, make_settings, wait_until
 from tests.dashboard.conftest import PASSWORDS, LiveApp
 from tests.dashboard.realserver import RealServer, ack, closed_by_server
 from tests.notifier.pushover_fake import PushoverFake, Reply
@@ -157,7 +157,7 @@ class NotifiedApp(LiveApp):
     def __init__(self, settings: VigilSettings, pushover: PushoverFake) -> None:
         self.runtime = EngineRuntime(settings.engine)
         self.runtime.boot()
-        self.users = UserStore(settings.engine.store.db_path)
+        self.users = UserStore(settings.engine.store.db_path, hasher=CHEAP_HASHER)
         self.users.ensure_admin(settings.web.admin_password)
         self.users.add("vic", PASSWORDS["vic"], "viewer")
         alerts = settings.alerts.model_copy(update={"pushover_api_url": pushover.url})

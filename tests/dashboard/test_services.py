@@ -15,7 +15,7 @@ from dashboard.services import Services
 from dashboard.settings import VigilSettings
 from engine.runtime import EngineRuntime
 from engine.users import UserStore
-from tests.conftest import wait_until
+from tests.conftest import CHEAP_HASHER, wait_until
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def _threads() -> set[threading.Thread]:
 def test_factory_then_services_hold_what_it_was_given(
     settings: VigilSettings, runtime: EngineRuntime
 ) -> None:
-    users = UserStore(settings.engine.store.db_path)
+    users = UserStore(settings.engine.store.db_path, hasher=CHEAP_HASHER)
     app = create_app(settings, runtime, users=users)
     services = Services.of(app)
     assert services.settings is settings and services.users is users
