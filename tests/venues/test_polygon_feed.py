@@ -135,18 +135,13 @@ def test_history_slices_when_slow_then_each_slice_returns_quickly(
 ) -> None:
     rest.hang_next(1)  # the first request waits out the 0.5 s read timeout
     feed = make_feed(("SPY",))
-    slices = feed.history_slices(NOW, 30 * 60)
-    longest, events = 0.0, []
-    while True:
-        started_at = time.monotonic()
-        try:
-            _, part = next(slices)
-        except StopIteration:
-            break
-        longest = max(longest, time.monotonic() - started_at)
-        events.extend(part)
+    slices = list(feed.history_slices(NOW, 30 * 60))
+    events = [e for _, part in slices for e in part]
     assert len([e for e in events if isinstance(e, BarEvent)]) == 30
-    assert longest < 0.3  # the engine handles queued commands between slices
+    # While the request hung, the engine got its thread back: empty slices came before the
+    # bars (judged by what was yielded, not by the wall clock of a busy machine).
+    waiting = [done for done, part in slices[:-1] if not part]
+    assert waiting and all(done < 1 for done in waiting) and slices[-1][0] == 1.0
 
 
 # ----- live -----
