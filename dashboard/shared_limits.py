@@ -245,7 +245,7 @@ class SharedLimits:
         trip for all of them."""
         with self._lock:
             held = [(address, sorted(ids)) for address, ids in self._held.items()]
-        if not held:
+        if not held or self._clock() < self._down_until:
             return
         with self._sync:
             try:
