@@ -108,9 +108,9 @@ class ConnectionGuard:
             # the slot is released when the socket has closed.
             return self._inner(environ, start_response)
         finally:
+            self._release(address)
             if self.shared is not None and hold:
                 self.shared.release(address, hold)
-            self._release(address)
 
     def _client_of(self, environ: dict[str, Any]) -> str | None:
         """The session's account (or share link's viewer), by the rule every HTTP request
