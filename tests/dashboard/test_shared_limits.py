@@ -22,6 +22,8 @@ from tests.dashboard.realserver import RealServer, ack
 from tests.dashboard.test_security_client import HALT, answer_of
 from tests.scale.processes import RedisServer
 
+pytestmark = pytest.mark.slow
+
 PREFIX = "vt"
 TTL_S = 1.0
 # No token comes back during a test: every refill below is waited for explicitly.
