@@ -25,6 +25,7 @@ from dashboard.share_links import ShareLinks
 from engine.users import UserStore
 
 if TYPE_CHECKING:
+    from dashboard.shared_limits import SharedLimits
     from engine.runtime import EngineRuntime
 
 
@@ -78,10 +79,11 @@ def create_app(
         **eio._async,
         "websocket": BoundedWebSocket.limited_to(web.max_message_bytes, gevent=cooperative),
     }
-    event_guard = EventGuard(socketio.server)
+    limits = _shared_limits(settings) if remote else None
+    event_guard = EventGuard(socketio.server, shared=limits)
     event_guard.install()
     held = settings.redis.max_connections if cooperative else None
-    guard = ConnectionGuard(app.wsgi_app, app, web, event_guard, max_held=held)
+    guard = ConnectionGuard(app.wsgi_app, app, web, event_guard, max_held=held, shared=limits)
     app.wsgi_app = guard  # type: ignore[method-assign]
     if web.trust_proxy:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -107,6 +109,8 @@ def create_app(
     app.register_blueprint(auth.bp)
     app.register_blueprint(routes.bp)
     app.register_blueprint(metrics.bp)
+    if limits is not None:
+        metrics.AppMetrics.of(app).registry.register(limits.collector())
     app.register_blueprint(share_links.bp)
     webhook.install(app, settings.webhook.secret, settings.webhook.rate_per_min)
     security.install(app)
@@ -120,6 +124,15 @@ def _throttle(settings: VigilSettings) -> auth.LoginThrottle:
     from dashboard.shared_throttle import SharedLoginThrottle
 
     return SharedLoginThrottle(settings.redis.url, settings.redis.prefix)
+
+
+def _shared_limits(settings: VigilSettings) -> SharedLimits:
+    """Web processes share the per-address socket count and the per-account event budget
+    (dashboard/shared_limits.py); a dead worker's holds expire after the heartbeat TTL."""
+    from dashboard.shared_limits import shared_limits
+
+    redis = settings.redis
+    return shared_limits(redis.url, redis.prefix, redis.heartbeat_ttl_s)
 
 
 def _gevent_patched() -> bool:

@@ -9,6 +9,9 @@ for login, /api/state, /healthz and the HTTP kill switch. A refused upgrade gets
 (401, 429 or 503) at once; the connection then idles in gunicorn's poller like any keep-alive
 connection, on no thread. The page retries with back-off and keeps its HTTP fallback for the
 kill switch meanwhile. An account whose socket was dropped for flooding gets 429 for a while.
+Web processes over Redis share the per-address count (dashboard/shared_limits.py): this
+worker's own cap is checked first, then the count across every worker; the total cap stays
+per worker (it protects this process's own resources).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import simple_websocket
 from flask import Flask
@@ -28,6 +31,9 @@ from flask import Flask
 from dashboard.auth import current_user
 from dashboard.event_guard import CLIENT_KEY, EventGuard
 from dashboard.settings import WebSettings
+
+if TYPE_CHECKING:
+    from dashboard.shared_limits import SharedLimits
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,7 @@ class ConnectionGuard:
         events: EventGuard,
         *,
         max_held: int | None = None,
+        shared: SharedLimits | None = None,
     ) -> None:
         self._inner = inner
         self._app = app
@@ -64,6 +71,7 @@ class ConnectionGuard:
         # Given for a gevent worker (a socket holds a greenlet, not one of the threads).
         self.max_held = max_held if max_held is not None else max_held_sockets(web.threads)
         self.per_address = web.max_connections_per_ip
+        self.shared = shared
         self._lock = threading.Lock()
         self._held: dict[str, int] = {}
         self._total = 0
@@ -91,12 +99,18 @@ class ConnectionGuard:
         refusal = self._acquire(address)
         if refusal is not None:
             return self._refuse(start_response, *refusal)
+        hold = self._hold_shared(address)
+        if hold is None:
+            self._release(address)
+            return self._refuse(start_response, *self._too_many())
         try:
             # A websocket lives inside this call (the transport runs its read loop here), so
             # the slot is released when the socket has closed.
             return self._inner(environ, start_response)
         finally:
             self._release(address)
+            if self.shared is not None and hold:
+                self.shared.release(address, hold)
 
     def _client_of(self, environ: dict[str, Any]) -> str | None:
         """The session's account (or share link's viewer), by the rule every HTTP request
@@ -109,14 +123,21 @@ class ConnectionGuard:
             return None
         return None if user is None else user.username
 
+    def _too_many(self) -> tuple[int, str, str]:
+        message = f"at most {self.per_address} open connections per address"
+        return 429, "TOO_MANY_CONNECTIONS", message
+
+    def _hold_shared(self, address: str) -> str | None:
+        """The hold in the count across workers ("" without one); None: at the shared cap.
+        Redis not answering admits: this worker's own cap, checked first, still holds."""
+        if self.shared is None:
+            return ""
+        return self.shared.hold(address, self.per_address)
+
     def _acquire(self, address: str) -> tuple[int, str, str] | None:
         with self._lock:
             if self._held.get(address, 0) >= self.per_address:
-                return (
-                    429,
-                    "TOO_MANY_CONNECTIONS",
-                    f"at most {self.per_address} open connections per address",
-                )
+                return self._too_many()
             if self._total >= self.max_held:
                 return 503, "SERVER_BUSY", "no free connection slot; retry shortly"
             self._held[address] = self._held.get(address, 0) + 1

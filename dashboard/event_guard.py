@@ -7,6 +7,11 @@ runs on the connection's own reader thread, so a refused message costs the serve
 microseconds and no new thread: before, every inbound message started a thread, and one viewer
 sending 1,000 request_state/s built 1,000 snapshots a second beside the engine. The buckets
 belong to the account, not the connection, so reconnecting does not refill them.
+
+Web processes over Redis also share the account's bucket, patience and block
+(dashboard/shared_limits.py): an event this worker's own bucket admits is then asked of the
+shared one (one round trip), so an account flooding through several processes gets one
+budget. A kill_switch never touches either bucket, so it never waits on Redis.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from socketio import packet
 
 from engine.commands import MAX_PAYLOAD_DEPTH, error, too_deeply_nested
+
+if TYPE_CHECKING:
+    from dashboard.shared_limits import SharedLimits
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,8 @@ DROP_GRACE_S = 0.5
 PRUNE_AT = 1_000
 # The WSGI environ key under which the connection guard names the socket's account or link.
 CLIENT_KEY = "vigil.client"
+# The shared budget's verdicts (dashboard/shared_limits.py's script returns these numbers).
+ADMIT, REFUSE, DROP = 1, 0, -1
 
 # A Socket.IO packet: type digit, optional "<n>-" attachments, optional "/nsp,", optional ack id.
 _HEAD = re.compile(r"(\d)(?:\d+-)?(/[^,]*,)?(\d*)")
@@ -69,6 +79,7 @@ class _Client:
 @dataclass
 class _Conn:
     client: _Client
+    key: str  # the account or link; "sid:<id>" for a socket without one (never shared)
     may_halt: bool = False
     dropped: bool = False
 
@@ -103,8 +114,10 @@ class EventGuard:
         patience_rate: float = PATIENCE_RATE,
         cooldown: float = DROP_COOLDOWN_S,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedLimits | None = None,
     ) -> None:
         self._server = server  # the python-socketio Server
+        self.shared = shared
         self._rate, self._burst = rate, burst
         self._patience, self._patience_rate = patience, patience_rate
         self._cooldown = cooldown
@@ -134,7 +147,10 @@ class EventGuard:
         """Seconds this account or link must wait before a new socket (after a drop)."""
         with self._lock:
             client = self._clients.get(client_key)
-        return 0.0 if client is None else max(client.blocked_until - self.clock(), 0.0)
+        local = 0.0 if client is None else max(client.blocked_until - self.clock(), 0.0)
+        if local > 0 or self.shared is None or client_key.startswith("sid:"):
+            return local
+        return self.shared.blocked_for(client_key)
 
     def _client(self, key: str) -> _Client:
         with self._lock:
@@ -165,7 +181,8 @@ class EventGuard:
             return conn
         # The connection guard put the account (or link) in the handshake's environ.
         environ = self._server.environ.get(eio_sid) or {}
-        conn = _Conn(self._client(str(environ.get(CLIENT_KEY) or f"sid:{eio_sid}")))
+        key = str(environ.get(CLIENT_KEY) or f"sid:{eio_sid}")
+        conn = _Conn(self._client(key), key)
         with self._lock:
             return self._conns.setdefault(eio_sid, conn)
 
@@ -199,6 +216,10 @@ class EventGuard:
                     client.blocked_until = now + self._cooldown
             else:
                 drop = None
+        if drop is None and not halt:
+            drop = self._shared_verdict(conn)
+        elif drop and self.shared is not None and not conn.key.startswith("sid:"):
+            self.shared.block(conn.key, self._cooldown)  # every worker refuses its new sockets
         if drop is not None:
             self._answer(eio_sid, head, "RATE_LIMITED", "too many messages; slow down")
             if drop:
@@ -216,6 +237,28 @@ class EventGuard:
         except RecursionError:
             log.info("socket %s: packet nested too deeply", eio_sid)
             self._answer(eio_sid, head, "INVALID_PAYLOAD", "payload nested too deeply")
+
+    def _shared_verdict(self, conn: _Conn) -> bool | None:
+        """After this worker's bucket admitted: None when the account's budget across every
+        worker admits too (or Redis cannot say), False refused, True refused and dropped."""
+        if self.shared is None or conn.key.startswith("sid:"):
+            return None
+        verdict = self.shared.take_event(
+            conn.key,
+            rate=self._rate,
+            burst=self._burst,
+            patience=self._patience,
+            patience_rate=self._patience_rate,
+            cooldown_s=self._cooldown,
+        )
+        if verdict is None or verdict == ADMIT:
+            return None
+        if verdict == DROP:
+            with conn.client.lock:
+                conn.dropped = True
+                conn.client.blocked_until = self.clock() + self._cooldown
+            return True
+        return False
 
     def _answer(self, eio_sid: str, head: _Head | None, code: str, message: str) -> None:
         """The structured error, as the ack of the event, or as the refusal of a connect."""
