@@ -35,7 +35,8 @@ class RedisSettings(SettingsGroup):
         ge=1,
         le=300,
         description="the engine's heartbeat in Redis expires after this; web /readyz then says "
-        "the engine is not reachable",
+        "the engine is not reachable; a dead web process's socket holds leave the shared "
+        "per-address count within this time",
     )
     web_workers: int = Field(
         1,
