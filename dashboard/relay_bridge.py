@@ -132,9 +132,9 @@ class RelayBridge(SocketBridge):
                 built.append(item)
             except Exception:  # one bad payload must not cost the others their turn
                 log.exception("emit of %s failed", item[0])
-        immediate = [filed for topic, _, filed, _ in built if topic not in CONFLATED]
         if not built:
             return
+        immediate = [filed for topic, _, filed, _ in built if topic not in CONFLATED]
         if not self._relay.publish(messages, max(immediate, default=None)):
             self.dropped_unlinked += len(built)
             return
