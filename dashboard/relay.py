@@ -1,6 +1,7 @@
-"""The engine process's side of Redis: events out through Flask-SocketIO's message queue, the
-snapshot and heartbeat kept in Redis, and the command server that runs the web processes'
-requests on the engine (dashboard/redis_link.py is the other side).
+"""The engine process's side of Redis: events out through Flask-SocketIO's message queue (one
+pipeline per bridge turn, dashboard/relay_bridge.py), the snapshot and heartbeat kept in Redis,
+and the command server that runs the web processes' requests on the engine
+(dashboard/redis_link.py is the other side).
 
 Ordering rule: before an IMMEDIATE topic (anything not in engine.topics.CONFLATED) goes out,
 the snapshot in Redis is at least as new as the state that produced it. A page that joined its
@@ -26,14 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import redis
-import socketio
-from flask_socketio import SocketIO
 
-from dashboard.bridge import SocketBridge
 from dashboard.engine_link import TEST_NOTIFICATION, instruments_of, test_notification
 from dashboard.redis_link import redis_client
+from dashboard.relay_bridge import RelayBridge, write_only_emitter
 from engine.commands import COMMANDS, INTAKE_SIGNAL, LINK_STATE, QUERIES, error, parse_command
-from engine.topics import CONFLATED
 from engine.venues.net import Backoff
 
 if TYPE_CHECKING:
@@ -51,43 +49,6 @@ COMMAND_WORKERS = 8
 LATE_GRACE_S = 60.0
 
 
-def write_only_emitter(settings: RedisSettings) -> SocketIO:
-    """Flask-SocketIO's emitter for another process's pages (no app, write-only), with socket
-    timeouts: a Redis that stops answering must not hold the bridge's thread for ever."""
-    emitter = SocketIO()
-    manager = socketio.RedisManager(
-        settings.url,
-        channel=settings.channel,
-        write_only=True,
-        redis_options={"socket_timeout": 2.0, "socket_connect_timeout": 1.0},
-    )
-    emitter.init_app(None, client_manager=manager)
-    return emitter
-
-
-class RelayBridge(SocketBridge):
-    """The SocketBridge with a write-only emitter; keeps the snapshot ahead of immediate
-    topics and sends nothing while Redis is down."""
-
-    def __init__(self, emitter: SocketIO, relay: Relay, **kwargs: Any) -> None:
-        super().__init__(emitter, **kwargs)
-        self._relay = relay
-        self.dropped_unlinked = 0
-
-    def now(self) -> float:
-        """The clock the bridge stamps each message with when it is filed."""
-        return self._clock.monotonic()
-
-    def _emit(self, topic: str, payload: dict[str, Any], filed: float, kind: str) -> None:
-        if not self._relay.linked:
-            self.dropped_unlinked += 1
-            return
-        if topic not in CONFLATED and not self._relay.ensure_snapshot(filed):
-            self.dropped_unlinked += 1
-            return
-        super()._emit(topic, payload, filed, kind)
-
-
 class Relay:
     """Owns the engine process's Redis link: bridge, snapshot writer, link monitor, commands."""
 
@@ -98,8 +59,8 @@ class Relay:
         self.runtime = runtime
         self.notifier = notifier
         self._client = redis_client(settings.url)
-        self._emitter = write_only_emitter(settings)
-        self.bridge = RelayBridge(self._emitter, self, clock=runtime.clock)
+        self._emitter, manager = write_only_emitter(settings)
+        self.bridge = RelayBridge(self._emitter, manager, self, clock=runtime.clock)
         self.linked = False
         self._link_lock = threading.Lock()
         self._issue = ""  # why the link is down; "" while up
@@ -143,31 +104,49 @@ class Relay:
         }
         return json.dumps(doc, default=str)
 
+    def _queue_snapshot(self, pipe: Any) -> float:
+        """Read the state into the snapshot and heartbeat SETs; returns when the read began."""
+        started = self.bridge.now()
+        doc = self._snapshot_doc()  # read after `started`: it holds every event filed before
+        ttl_ms = int(self.settings.heartbeat_ttl_s * 1000)
+        pipe.set(self.settings.key("snapshot"), doc)
+        pipe.set(self.settings.key("health"), self._health_doc(), px=ttl_ms)
+        return started
+
     def write_snapshot(self) -> None:
         """Read the state, then write it with the heartbeat; raises redis.RedisError."""
         with self._write_lock:
-            started = self.bridge.now()
-            doc = self._snapshot_doc()  # read after `started`: it holds every event filed before
-            ttl_ms = int(self.settings.heartbeat_ttl_s * 1000)
             pipe = self._client.pipeline(transaction=False)
-            pipe.set(self.settings.key("snapshot"), doc)
-            pipe.set(self.settings.key("health"), self._health_doc(), px=ttl_ms)
+            started = self._queue_snapshot(pipe)
             pipe.execute()
             self._written_at = started
 
-    def ensure_snapshot(self, filed: float) -> bool:
-        """The snapshot in Redis holds the event filed at `filed` (the engine changes its state
-        before it publishes, so a snapshot read after the filing holds it); False when Redis
-        refused. One write covers every message filed before it began: under a burst the relay
-        writes once per batch, not once per message."""
-        if self._written_at > filed:
-            return True
+    def publish(self, messages: list[str], newest_immediate: float | None) -> bool:
+        """Publish the bridge's messages in order in one round trip; False when Redis refused
+        (the link is then lost). `newest_immediate`: when the newest immediate event among them
+        was filed (None: only conflated ones). A snapshot whose read began after it holds them
+        all (the engine changes its state before it publishes): when the last one written began
+        no later, a new one goes first in the same pipeline, so Redis stores it before it sends
+        the events. One write covers a whole turn, not one message."""
         try:
-            self.write_snapshot()
+            pipe = self._client.pipeline(transaction=False)
+            if newest_immediate is None or self._written_at > newest_immediate:
+                self._queue_publishes(pipe, messages)
+                pipe.execute()
+                return True
+            with self._write_lock:
+                started = self._queue_snapshot(pipe)
+                self._queue_publishes(pipe, messages)
+                pipe.execute()
+                self._written_at = started
             return True
         except redis.RedisError as exc:
             self._lost(exc)
             return False
+
+    def _queue_publishes(self, pipe: Any, messages: list[str]) -> None:
+        for message in messages:
+            pipe.publish(self.settings.channel, message)
 
     # ----- lifecycle -----
     def start(self) -> None:
