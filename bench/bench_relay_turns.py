@@ -127,19 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         engine = SyncEngine(make_settings(Path(tmp) / "var"), SystemClock())  # type: ignore[arg-type]
         settings = load_group(RedisSettings, {"VIGIL_REDIS_URL": server.url})
         relay = Relay(settings, engine.rt, None)
-        stop = threading.Event()
         try:
             relay.write_snapshot()
             relay.linked = True
             engine.rt.bus.subscribe(relay.bridge.on_event)
 
-            # A thread of its own, as in the engine process (bridge.start() would pick its
-            # emitter's async mode, gevent here, where nothing runs the hub).
-            def turns() -> None:
-                while not stop.is_set():
-                    relay.bridge.step(0.1)
-
-            threading.Thread(target=turns, name="bench-bridge", daemon=True).start()
+            relay.bridge.start()  # its own thread, as in the engine process
             trips = Counted()
             one_rate(relay, engine.rt.bus, server, trips, 100, 1)  # warm-up, not shown
             for rate in args.rates:
@@ -147,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.burst:
                 print(one_rate(relay, engine.rt.bus, server, trips, 0, 0, args.burst))
         finally:
-            stop.set()
+            relay.bridge.stop()
             engine.close()
             server.stop()
     print(f"\n{load()} at the end.")

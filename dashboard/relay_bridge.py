@@ -72,7 +72,9 @@ def write_only_emitter(settings: RedisSettings) -> tuple[SocketIO, TakingRedisMa
         write_only=True,
         redis_options={"socket_timeout": 2.0, "socket_connect_timeout": 1.0},
     )
-    emitter.init_app(None, client_manager=manager)
+    # Pinned: left to choose, python-engineio picks gevent wherever it is installed, and the
+    # engine process runs real threads (a gevent-mode emitter there never starts the bridge).
+    emitter.init_app(None, client_manager=manager, async_mode="threading")
     return emitter, manager
 
 
