@@ -222,15 +222,17 @@ def report(out: dict[str, Any], warmup: float) -> str:
     traced = "traced_kib" in samples[0]
     lines = [
         "| t s | RSS MiB | heap in use MiB | heap free MiB | heap arena MiB | mmapped MiB | "
-        "py blocks | objects |" + (" traced MiB |" if traced else "") + " sockets | maps* |",
-        "|---|---|---|---|---|---|---|---|" + ("---|" if traced else "") + "---|---|",
+        "py blocks | objects |" + (" traced MiB |" if traced else "") + " sockets | maps* | "
+        "SQLite conns | fds |",
+        "|---|---|---|---|---|---|---|---|" + ("---|" if traced else "") + "---|---|---|---|",
     ]
     step = max(1, len(samples) // 16)
     shown = samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else [])
     for s in shown:
         m = s["malloc_kib"]
         maps = s["maps"]
-        others = sum(v for k, v in maps.items() if k not in ("eio.sockets", "sio.environ"))
+        own = ("eio.sockets", "sio.environ", "sqlite connections", "open fds")
+        others = sum(v for k, v in maps.items() if k not in own)
         cells = [
             f"{s['t']:.0f}",
             f"{s['rss_kib'] / 1024:.1f}",
@@ -243,6 +245,8 @@ def report(out: dict[str, Any], warmup: float) -> str:
             *([f"{s['traced_kib'] / 1024:.1f}"] if traced else []),
             str(maps["eio.sockets"]),
             str(others),
+            str(maps.get("sqlite connections", "")),
+            str(maps.get("open fds", "")),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     base = next((s for s in samples if s["t"] >= warmup), samples[0])
@@ -255,8 +259,9 @@ def report(out: dict[str, Any], warmup: float) -> str:
     bm, lm = base["malloc_kib"], last["malloc_kib"]
     lines += [
         "",
-        "\\* the sum of every per-socket map's size but the two socket tables (event guard, "
-        "rooms, sid maps, metrics, connection guard); at the end: " + json.dumps(last["maps"]),
+        "\\* the sum of the per-socket maps' sizes (event guard, rooms, sid maps, metrics, "
+        "connection guard); SQLite conns: open in the web process's four stores; at the end: "
+        + json.dumps(last["maps"]),
         "",
         f"From t={base['t']:.0f} s to t={last['t']:.0f} s, MiB: RSS "
         f"{grew(base['rss_kib'], last['rss_kib'])}, heap in use "

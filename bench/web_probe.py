@@ -103,6 +103,16 @@ def per_socket_maps(app: Any) -> dict[str, int]:
         "connection_guard._held": len(conn_guard._held),
         "connection_guard total": conn_guard.held(),
         "metrics clients": len(AppMetrics.of(app).sources.clients._roles),
+        "sqlite connections": sum(
+            db.open_count()
+            for db in (
+                found.users._db,
+                found.sessions._db,
+                found.share_links._db,
+                found.engine_store()._connections,
+            )
+        ),
+        "open fds": len(os.listdir("/proc/self/fd")),
     }
 
 
