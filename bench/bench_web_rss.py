@@ -182,6 +182,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             churn_cookies = target.cookies[steady_accounts : steady_accounts + args.churn]
             churn = Churn(target.ports[0], churn_cookies, args.churn_pause).start()
             admin = Admin(target)
+            # A new connection per request, as the soak's minute apart gets (gunicorn closes an
+            # idle keep-alive after 5 s); reusing one here could race that close.
+            admin.session.headers["Connection"] = "close"
             go = threading.Thread(target=target.pace, args=(args.rate, args.seconds), daemon=True)
             go.start()
             started = time.monotonic()
