@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.store.connections import SqliteConnections, StoreError
+from engine.store.connections import SqliteConnections, StoreError, release_thread_connections
 from tests.conftest import wait_until
 from tests.engine.test_store import open_handles
 
@@ -224,3 +224,38 @@ def test_greenlet_per_request_then_connections_do_not_pile_up(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.split()[-1]) <= 3
+
+
+def test_release_then_this_threads_connections_closed_and_reopened_on_use(
+    tmp_path: Path,
+) -> None:
+    """A page's socket thread reads the session once and lives on: it lets its connections go."""
+    first = SqliteConnections(tmp_path / "a.sqlite3", ("journal_mode = WAL",))
+    second = SqliteConnections(tmp_path / "b.sqlite3", ("journal_mode = WAL",))
+    try:
+        theirs: list[sqlite3.Connection] = []
+        release, opened = threading.Event(), threading.Event()
+
+        def other_thread() -> None:
+            theirs.append(first.get())
+            opened.set()
+            release.wait(10)
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        assert opened.wait(10)
+        mine = [first.get(), second.get()]
+        # Every store's (other tests' stores too, when they have one on this thread).
+        assert release_thread_connections() >= 2
+        for conn in mine:
+            with pytest.raises(sqlite3.ProgrammingError):
+                conn.execute("SELECT 1")
+        assert theirs[0].execute("SELECT 1").fetchone() == (1,)  # another thread's: untouched
+        assert first.open_count() == 1 and second.open_count() == 0
+        assert first.release() is False and second.release() is False
+        assert first.get().execute("SELECT 1").fetchone() == (1,)  # a later use opens anew
+        release.set()
+        thread.join(10)
+    finally:
+        first.close()
+        second.close()
