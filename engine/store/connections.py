@@ -34,6 +34,7 @@ class _Owner:
 
 
 _EVERY: weakref.WeakSet[SqliteConnections] = weakref.WeakSet()
+_EVERY_LOCK = threading.Lock()  # a set must not change while another thread copies it
 
 
 def release_thread_connections() -> int:
@@ -44,7 +45,9 @@ def release_thread_connections() -> int:
     otherwise hold two connections (~120 KiB and 2 descriptors each) all that time. A later
     use opens a new one.
     """
-    return sum(db.release() for db in list(_EVERY))
+    with _EVERY_LOCK:
+        every = list(_EVERY)
+    return sum(db.release() for db in every)
 
 
 class SqliteConnections:
@@ -73,7 +76,8 @@ class SqliteConnections:
         self._registry_lock = threading.Lock()
         self._open: list[tuple[weakref.ref[_Owner], sqlite3.Connection]] = []
         self._closed = False
-        _EVERY.add(self)
+        with _EVERY_LOCK:
+            _EVERY.add(self)
 
     def _new(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
