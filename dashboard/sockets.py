@@ -17,6 +17,7 @@ from dashboard.services import services
 from engine.command_payloads import ResetKillSwitchCmd, TestNotificationCmd
 from engine.commands import COMMAND_SPECS, SPECS, error, parse_command
 from engine.market.bars import TIMEFRAMES
+from engine.store.connections import release_thread_connections
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,14 @@ def snapshot_for(user: Any) -> dict[str, Any] | None:
 def register(socketio: SocketIO) -> None:
     @socketio.on("connect")
     def _connect(auth: Any = None) -> bool:
+        try:
+            return _accept()
+        finally:
+            # This runs on the thread (greenlet) that holds the socket for its whole life:
+            # the session check's SQLite connections must not stay open with it.
+            release_thread_connections()
+
+    def _accept() -> bool:
         user = current_user()
         if user is None:
             return False  # refused: Socket.IO tells the client "connection refused"

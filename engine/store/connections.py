@@ -4,12 +4,19 @@ Werkzeug serves each request on a fresh thread, and opening a connection per cal
 file open, a WAL index mapping and the pragmas every time. Here each thread keeps its own
 connection for as long as it lives; the connections of threads that have ended are closed
 the next time any thread connects, and `close()` closes them all.
+
+A thread's end is seen through its thread-local storage going away, not `Thread.is_alive()`:
+a greenlet of gunicorn's gevent worker (the web processes over Redis) or a thread threading
+did not start is a `_DummyThread` that says it is alive for ever, so each request left its
+connection (a file descriptor, the WAL index mapping, SQLite's page and statement caches)
+open for the life of the process: the web processes' slow RSS rise in the soak.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +24,30 @@ from pathlib import Path
 
 class StoreError(RuntimeError):
     """The database cannot be used safely: closed, not in WAL mode, or from a newer Vigil."""
+
+
+class _Owner:
+    """Kept in the opening thread's (or greenlet's) local storage only: it is freed when that
+    storage is, i.e. when the thread or greenlet has ended."""
+
+    __slots__ = ("__weakref__",)
+
+
+_EVERY: weakref.WeakSet[SqliteConnections] = weakref.WeakSet()
+_EVERY_LOCK = threading.Lock()  # a set must not change while another thread copies it
+
+
+def release_thread_connections() -> int:
+    """Close the calling thread's (or greenlet's) connections to every file; how many.
+
+    For a thread that used the stores once and then lives on without them: a page's websocket
+    greenlet reads the session at its start and then holds the socket for hours, and would
+    otherwise hold two connections (~120 KiB and 2 descriptors each) all that time. A later
+    use opens a new one.
+    """
+    with _EVERY_LOCK:
+        every = list(_EVERY)
+    return sum(db.release() for db in every)
 
 
 class SqliteConnections:
@@ -43,8 +74,10 @@ class SqliteConnections:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._registry_lock = threading.Lock()
-        self._open: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._open: list[tuple[weakref.ref[_Owner], sqlite3.Connection]] = []
         self._closed = False
+        with _EVERY_LOCK:
+            _EVERY.add(self)
 
     def _new(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -71,16 +104,29 @@ class SqliteConnections:
             if self._closed:
                 raise StoreError(f"{self.path}: store is closed")
             alive = []
-            for thread, old in self._open:
-                if thread.is_alive():
-                    alive.append((thread, old))
+            for owner, old in self._open:
+                if owner() is not None:
+                    alive.append((owner, old))
                 else:
                     old.close()  # so file descriptors do not pile up, one per past request
             self._open = alive
             conn = self._new()
-            self._open.append((threading.current_thread(), conn))
-        self._local.conn = conn
+            owner = _Owner()
+            self._open.append((weakref.ref(owner), conn))
+        self._local.conn, self._local.owner = conn, owner
         return conn
+
+    def release(self) -> bool:
+        """Close the calling thread's connection now (outside a transaction); False when it
+        had none."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return False
+        with self._registry_lock:
+            self._open = [(owner, c) for owner, c in self._open if c is not conn]
+        del self._local.conn, self._local.owner
+        conn.close()
+        return True
 
     def open_count(self) -> int:
         """How many connections are open now (ended threads' ones until they are reaped)."""
@@ -112,5 +158,5 @@ class SqliteConnections:
         with self._registry_lock:
             self._closed = True
             connections, self._open = self._open, []
-        for _thread, conn in connections:
+        for _owner, conn in connections:
             conn.close()

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import _thread
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from engine.store.connections import SqliteConnections, StoreError
+from engine.store.connections import SqliteConnections, StoreError, release_thread_connections
+from tests.conftest import wait_until
 from tests.engine.test_store import open_handles
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def in_thread(target: object) -> None:
@@ -151,3 +158,104 @@ def test_writes_from_many_threads_then_all_land(conns: SqliteConnections) -> Non
     for thread in threads:
         thread.join(20)
     assert conns.get().execute("SELECT COUNT(DISTINCT x) FROM t").fetchone()[0] == 80
+
+
+def test_threads_not_started_by_threading_then_their_connections_reaped(
+    conns: SqliteConnections,
+) -> None:
+    """A thread that threading did not start (a C extension's, or gevent's greenlet) is a
+    _DummyThread to threading.current_thread(), and says it is alive for ever after it ended:
+    its connection must still be closed once it has gone."""
+    conns.get()
+    for _ in range(30):
+        done = threading.Event()
+
+        def request(done: threading.Event = done) -> None:
+            conns.get().execute("SELECT COUNT(*) FROM t").fetchone()
+            done.set()
+
+        _thread.start_new_thread(request, ())
+        assert done.wait(10)
+
+    def reaped() -> bool:
+        in_thread(conns.get)  # a new connection reaps those of the threads that have ended
+        return conns.open_count() <= 3
+
+    wait_until(reaped, 10, "the ended threads' connections closed")
+
+
+GREENLET_REQUESTS = """
+import sys
+from gevent import monkey
+
+monkey.patch_all()
+import gevent
+
+from engine.store.connections import SqliteConnections
+
+conns = SqliteConnections(sys.argv[1], ("journal_mode = WAL",))
+conns.get().execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+
+
+def request():
+    conns.get().execute("SELECT COUNT(*) FROM t").fetchone()
+
+
+# As gunicorn's gevent worker serves requests: one greenlet each, one after another.
+for _ in range(200):
+    gevent.spawn(request).join()
+print(conns.open_count())
+"""
+
+
+def test_greenlet_per_request_then_connections_do_not_pile_up(tmp_path: Path) -> None:
+    """The web process over Redis (gunicorn's gevent worker) serves each request on a greenlet
+    that then ends; before, each one left its connection open for the process's life."""
+    pytest.importorskip("gevent")
+    script = tmp_path / "greenlets.py"
+    script.write_text(GREENLET_REQUESTS)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "g.sqlite3")],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) <= 3
+
+
+def test_release_then_this_threads_connections_closed_and_reopened_on_use(
+    tmp_path: Path,
+) -> None:
+    """A page's socket thread reads the session once and lives on: it lets its connections go."""
+    first = SqliteConnections(tmp_path / "a.sqlite3", ("journal_mode = WAL",))
+    second = SqliteConnections(tmp_path / "b.sqlite3", ("journal_mode = WAL",))
+    try:
+        theirs: list[sqlite3.Connection] = []
+        release, opened = threading.Event(), threading.Event()
+
+        def other_thread() -> None:
+            theirs.append(first.get())
+            opened.set()
+            release.wait(10)
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        assert opened.wait(10)
+        mine = [first.get(), second.get()]
+        # Every store's (other tests' stores too, when they have one on this thread).
+        assert release_thread_connections() >= 2
+        for conn in mine:
+            with pytest.raises(sqlite3.ProgrammingError):
+                conn.execute("SELECT 1")
+        assert theirs[0].execute("SELECT 1").fetchone() == (1,)  # another thread's: untouched
+        assert first.open_count() == 1 and second.open_count() == 0
+        assert first.release() is False and second.release() is False
+        assert first.get().execute("SELECT 1").fetchone() == (1,)  # a later use opens anew
+        release.set()
+        thread.join(10)
+    finally:
+        first.close()
+        second.close()
