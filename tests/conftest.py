@@ -131,6 +131,18 @@ def engine(settings: VigilSettings, clock: FakeClock) -> Iterator[SyncEngine]:
     sync.close()
 
 
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Any]:
+    """A real redis-server on a free loopback port, for this test only."""
+    from tests.scale.processes import RedisServer  # it imports this module
+
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def _starts_processes(item: pytest.Item) -> bool:
     module = getattr(item, "module", None)
     return bool(

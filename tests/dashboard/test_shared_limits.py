@@ -9,7 +9,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import websocket
@@ -28,15 +27,6 @@ PREFIX = "vt"
 TTL_S = 1.0
 # No token comes back during a test: every refill below is waited for explicitly.
 SLOW = {"rate": 0.001, "patience_rate": 0.001}
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

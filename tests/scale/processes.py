@@ -150,6 +150,15 @@ class EngineProcess:
         return self.proc.returncode
 
 
+def stop_all(webs: list[Any], engine: EngineProcess | None, server: RedisServer) -> None:
+    """A cluster's teardown: web processes first, then the engine, then Redis."""
+    for web in webs:
+        web.stop()
+    if engine is not None:
+        engine.stop()
+    server.stop()
+
+
 def snapshot_in_redis(server: RedisServer, prefix: str = "vigil") -> dict[str, Any] | None:
     import json
 

@@ -25,7 +25,7 @@ from tests.conftest import ADMIN_PASSWORD, wait_until
 from tests.dashboard.wsraw import closed, cookie_of, deflate_bomb, frame, send_quietly, upgrade
 from tests.notifier.pushover_fake import TOKEN, USER, PushoverFake
 from tests.scale.clients import PageClient
-from tests.scale.processes import EngineProcess, RedisServer, snapshot_in_redis
+from tests.scale.processes import EngineProcess, RedisServer, snapshot_in_redis, stop_all
 from tests.server_process import ROOT, ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -93,11 +93,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             found.start_web()
             yield found
         finally:
-            for web in found.webs:
-                web.stop()
-            if found.engine is not None:
-                found.engine.stop()
-            found.redis.stop()
+            stop_all(found.webs, found.engine, found.redis)
 
 
 def _reset(web: ServerProcess, session: requests.Session) -> None:

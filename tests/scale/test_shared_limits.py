@@ -22,7 +22,7 @@ import websocket
 from engine.users import UserStore
 from tests.conftest import ADMIN_PASSWORD, wait_until
 from tests.dashboard.wsraw import cookie_of, upgrade
-from tests.scale.processes import EngineProcess, RedisServer
+from tests.scale.processes import EngineProcess, RedisServer, stop_all
 from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -75,11 +75,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         found.start_web()
         yield found
     finally:
-        for web in found.webs:
-            web.stop()
-        if found.engine is not None:
-            found.engine.stop()
-        found.redis.stop()
+        stop_all(found.webs, found.engine, found.redis)
 
 
 @pytest.fixture
