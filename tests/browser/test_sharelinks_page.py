@@ -96,8 +96,17 @@ def test_logout_in_another_tab_then_this_page_goes_to_login(
         second = first.context.new_page()
         second.goto(f"{server.url}/")
         second.wait_for_selector("#conn-status[data-state=connected]", timeout=15_000)
+        leaving: list[str] = []
+        second.on(
+            "request",
+            lambda r: r.is_navigation_request() and r.frame == second.main_frame
+            and leaving.append(r.url),
+        )  # fmt: skip
         second.click("#logout-btn")
         second.wait_for_url(f"{server.url}/login")
+        # The button and the socket (closed by the logout) both want sign-in: one navigation,
+        # not a second one aborting the first.
+        assert leaving == [f"{server.url}/login"], leaving
         # The server closed the first tab's socket; the page checks and leaves for sign-in.
         first.wait_for_url(f"{server.url}/login", timeout=10_000)
     finally:

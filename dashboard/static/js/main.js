@@ -4,7 +4,7 @@
 import { $, $$ } from "./dom.js";
 import { configure, timeZoneLabel } from "./format.js";
 import { createOutage } from "./outage.js";
-import { connect, emitAck } from "./socket.js";
+import { connect, emitAck, leaveForLogin } from "./socket.js";
 import { mountThemeToggles, theme } from "./theme.js";
 import { TOPIC_NAMES } from "./topics.js";
 import { createActivity } from "./panels/activity.js";
@@ -191,7 +191,7 @@ function applyRole(user) {
 /** The server ended this session: a shared view says so; an account goes to sign in again. */
 function sessionEnded() {
   if (!isSharedView(ctx.snap.user)) {
-    window.location.assign("/login");
+    leaveForLogin();
     return;
   }
   $("#session-ended-text").textContent =

@@ -6,6 +6,17 @@ import { setClassFrom, setText } from "./dom.js";
 import { timeOf } from "./format.js";
 
 const OFFLINE_AFTER_MS = 15000;
+let leaving = false;
+
+/**
+ * Go to sign-in, once: a logout ends this page's socket too, so the button and the socket both
+ * ask to leave, and a second navigation would abort the first one mid-flight.
+ */
+export function leaveForLogin() {
+  if (leaving) return;
+  leaving = true;
+  window.location.assign("/login");
+}
 const LABELS = {
   connected: "Live",
   reconnecting: "Reconnecting",
@@ -103,7 +114,7 @@ export function connect({ indicator, onSnapshot, onSessionEnded, onStatus }) {
       socket.disconnect();
       setState("ended");
       if (onSessionEnded) onSessionEnded();
-      else window.location.assign("/login");
+      else leaveForLogin();
       return;
     }
     if (socket.active || retryTimer) return;

@@ -5,6 +5,7 @@
 import { $, schedule, setClassFrom, setText } from "../dom.js";
 import { duration, money, num, pnlClass, signedMoney, signedPct, timeOf } from "../format.js";
 import { isStale } from "../outage.js";
+import { leaveForLogin } from "../socket.js";
 
 const PNL = ["pos", "neg", "flat"];
 
@@ -33,7 +34,7 @@ export function createHeader(ctx) {
     try {
       await fetch("/api/logout", { method: "POST", credentials: "same-origin" });
     } finally {
-      window.location.assign("/login");
+      leaveForLogin();
     }
   });
 
