@@ -4,8 +4,12 @@ Run from the repository root: ``python bench/bench_fanout.py [--clients 100 1000
 
 For each client count N, one server after the other (never two at once, so they do not share
 the 2 cores): the floor (bench/floor_server.py, a bare Flask-SocketIO emitter under Vigil's
-gunicorn.conf.py), then Vigil (`--mode one`: today's one-process server; `--mode redis`: one
-engine and `--webs` web processes over Redis, the clients spread round-robin over them). N
+gunicorn.conf.py; `floor-gevent` under the web processes' worker class), with `--mode redis`
+the floor through Redis (`floor-redis`: its own redis-server, `--webs` bare gevent web
+processes on it as their message queue, a separate write-only emitter process,
+bench/floor_emitter.py), then Vigil (`--mode one`: today's one-process server; `--mode redis`:
+one engine and `--webs` web processes over Redis); the clients spread round-robin over the web
+processes. N
 raw-websocket clients (bench/wsclients.py: all logged in with one cookie, many per asyncio
 loop) spread over `--procs` client processes connect; then the pacer inside the server
 (bench/pacer.py; in Vigil on the engine's bus, see bench/hook.py) publishes the `progress`
@@ -20,6 +24,7 @@ floor's do, not the market traffic on top.
 
 Reported per N and server: connected, delivered / (published x connected), delivery age
 p50/p99/max (client wall clock minus the payload's `t`, stamped just before the publish),
+Vigil's p99 as a ratio to every floor's (the base first: the floor through Redis when measured),
 the server's RSS. Targets: p99 <= 20 ms at 100 clients, <= 100 ms at 1,000.
 """
 
@@ -56,6 +61,8 @@ def one_case(work: Path, name: str, clients: int, args: argparse.Namespace) -> d
     env = {"VIGIL_SIM_TICK_MS": str(args.tick_ms)}
     if name == "floor":
         target = harness.floor(work / f"{name}-{clients}", threads)
+    elif name == "floor-redis":  # the floor through Redis, as many web processes as Vigil's
+        target = harness.floor_redis(work / f"{name}-{clients}", args.webs, threads)
     elif name.startswith("floor-"):  # e.g. floor-gevent: the floor under another worker class
         target = harness.floor(work / f"{name}-{clients}", threads, name.split("-", 1)[1])
     elif args.mode == "one":
@@ -100,34 +107,40 @@ def one_case(work: Path, name: str, clients: int, args: argparse.Namespace) -> d
     }
 
 
+def p99_of(case: dict[str, Any]) -> float:
+    return percentile(case["ages"], 99) if case["ages"] else math.nan
+
+
 def report(cases: list[dict[str, Any]]) -> str:
+    floors = list(dict.fromkeys(c["server"] for c in cases if c["server"].startswith("floor")))
+    floors.sort(key=lambda n: not n.startswith("floor-redis"))  # the base first
+    floor_p99 = {(c["server"], c["clients"]): p99_of(c) for c in cases if c["server"] in floors}
     lines = [
-        "| clients | server | threads | connected | delivered | p50 ms | p99 ms | max ms "
-        "| p99 / floor | RSS MiB (connected) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| clients | server | threads | connected | delivered | p50 ms | p99 ms | max ms | "
+        + "".join(f"p99 / {name} | " for name in floors)
+        + "RSS MiB (connected) |",
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(floors) + "---|",
     ]
-    floor_p99: dict[int, float] = {}
     notes: list[str] = []
     for case in cases:
         ages = case["ages"]
         share = case["delivered"] / case["expected"] if case["expected"] else 0.0
+        p99 = p99_of(case)
         if ages:
-            p50, p99, top = statistics.median(ages), percentile(ages, 99), max(ages)
-            cells = f"{p50:.1f} | {p99:.1f} | {top:.1f}"
+            cells = f"{statistics.median(ages):.1f} | {p99:.1f} | {max(ages):.1f}"
         else:
-            p50 = p99 = top = math.nan
             cells = "- | - | -"
-        if case["server"].startswith("floor"):
-            floor_p99.setdefault(case["clients"], p99)  # the first floor listed is the base
-            ratio = ""
-        else:
-            base = floor_p99.get(case["clients"], math.nan)
-            ratio = f"{p99 / base:.2f}x" if base and not math.isnan(base) else "-"
+        ratios = ""
+        for name in floors:
+            base = floor_p99.get((name, case["clients"]), math.nan)
+            vigil = not case["server"].startswith("floor")
+            ok = vigil and base and not math.isnan(base) and not math.isnan(p99)
+            ratios += f"{p99 / base:.2f}x | " if ok else ("- | " if vigil else " | ")
         rss = max(case["rss_connected"].values(), default=0)
         lines.append(
             f"| {case['clients']:,} | {case['server']} | {case['threads']} | "
-            f"{case['connected']:,} | {case['delivered']:,} ({share:.1%}) | {cells} | {ratio} "
-            f"| {rss:.0f} |"
+            f"{case['connected']:,} | {case['delivered']:,} ({share:.1%}) | {cells} | {ratios}"
+            f"{rss:.0f} |"
         )
         if case["failed"] or case["dropped"]:
             notes.append(
@@ -164,18 +177,22 @@ def main(argv: list[str] | None = None) -> int:
         "--servers",
         nargs="+",
         default=[],
-        help="floor, vigil, floor-<worker class> (e.g. floor-gevent); the first floor listed "
-        "is the base of the ratios. Default: floor vigil (--mode one), floor-gevent vigil "
-        "(--mode redis: the web processes' worker class)",
+        help="floor, vigil, floor-redis (--mode redis), floor-<worker class> (e.g. "
+        "floor-gevent); the base of the ratios is floor-redis if listed, else the first floor. "
+        "Default: floor vigil (--mode one), floor-gevent floor-redis vigil (--mode redis)",
     )
     args = parser.parse_args(argv)
     if not args.servers:
-        args.servers = ["floor", "vigil"] if args.mode == "one" else ["floor-gevent", "vigil"]
+        one, redis = ["floor", "vigil"], ["floor-gevent", "floor-redis", "vigil"]
+        args.servers = one if args.mode == "one" else redis
+    if "floor-redis" in args.servers and args.mode != "redis":
+        parser.error("floor-redis needs --mode redis (its --webs)")
     if any(not 1 <= n <= 10_000 for n in args.clients) or not 1 <= args.seconds <= 600:
         parser.error("--clients must be in 1..10000 and --seconds in 1..600")
     command = " ".join(["python bench/bench_fanout.py", *(argv or sys.argv[1:])])
     mode = "one gunicorn process" if args.mode == "one" else f"engine + {args.webs} web over Redis"
-    print(f"### Fan-out at {args.rate:g} Hz, Vigil ({mode}) vs the floor\n")
+    floors = ", ".join(n for n in args.servers if n.startswith("floor"))
+    print(f"### Fan-out at {args.rate:g} Hz, Vigil ({mode}) vs {floors}\n")
     print(f"Command: `{command}`  ")
     print(f"Machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M %Z')}; {load()} at start\n")
     cases = []

@@ -9,10 +9,16 @@ transport only, ping every 10 s). A bench/pacer.py `Pacer` started in the worker
 `progress` payloads `{"message", "pct", "run", "seq", "t"}` to every client at the rate the
 benchmark asks for, straight from its thread: the least any server can do for the same message.
 Any connection is accepted (no login, no cookie check); `/readyz` answers 200 once the app
-exists."""
+exists.
+
+The floor through Redis: with VIGIL_REDIS_URL set, gunicorn.conf.py serves it as it serves
+Vigil's web processes (gevent worker, the standard library patched first), the Socket.IO server
+listens on that Redis as its message queue (`message_queue=`, channel FLOOR_CHANNEL) and no
+pacer runs here: bench/floor_emitter.py, a separate process, publishes the events."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +31,7 @@ from flask_socketio import SocketIO  # noqa: E402
 from bench.pacer import TOPIC, Pacer  # noqa: E402
 
 _started: list[Pacer] = []
+FLOOR_CHANNEL = "bench-floor-socketio"  # not Vigil's: the two never hear each other
 
 
 def async_mode() -> str:
@@ -40,6 +47,7 @@ def async_mode() -> str:
 
 def create_app() -> Flask:
     app = Flask(__name__)
+    queue = os.environ.get("VIGIL_REDIS_URL", "")
     socketio = SocketIO(
         app,
         async_mode=async_mode(),
@@ -47,6 +55,7 @@ def create_app() -> Flask:
         ping_timeout=10,
         transports=["websocket"],
         cors_allowed_origins="*",
+        **({"message_queue": queue, "channel": FLOOR_CHANNEL} if queue else {}),
     )
 
     @app.get("/readyz")
@@ -60,7 +69,7 @@ def create_app() -> Flask:
     def emit(payload: dict[str, object]) -> None:
         socketio.emit(TOPIC, payload)
 
-    pacer = Pacer.from_env(emit)
+    pacer = None if queue else Pacer.from_env(emit)
     if pacer is not None and not _started:
         _started.append(pacer)
         pacer.start()

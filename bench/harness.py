@@ -1,5 +1,6 @@
-"""Servers and client fleets for the issue-15 benchmarks: the floor, Vigil in one process,
-Vigil as one engine plus web processes over Redis; all on 127.0.0.1, all stopped at the end.
+"""Servers and client fleets for the issue-15 benchmarks: the floor (one process, or an emitter
+and web processes over Redis), Vigil in one process, Vigil as one engine plus web processes
+over Redis; all on 127.0.0.1, all stopped at the end.
 
 A `Target` starts its processes (each in its own session, output in a log file next to the
 control directory), waits for every web process's /readyz, logs in once and keeps the
@@ -232,6 +233,47 @@ def floor(work: Path, threads: int = 32, worker: str = "") -> Target:
     return target
 
 
+def floor_redis(work: Path, webs: int, threads: int = 32) -> Target:
+    """The floor through Redis: its own redis-server, `webs` bare web processes (floor_server
+    with VIGIL_REDIS_URL: gunicorn.conf.py gives them Vigil's web worker class, gevent) and
+    bench/floor_emitter.py, a separate write-only emitter with the pacer."""
+    target = Target(f"floor-redis{webs}", work, threads)
+    try:
+        url = {"VIGIL_REDIS_URL": start_redis(target)}
+        for i in range(webs):
+            port = free_port()
+            argv = [*GUNICORN, "bench.floor_server:create_app()"]
+            target.spawn(f"web{i + 1}", argv, {**target.env(port), **url}, True)
+        emitter = target.spawn(
+            "emitter", [PY, "-m", "bench.floor_emitter"], {**target.env(), **url}, False
+        )
+        target.wait_ready()
+        if not emitter.alive():
+            raise RuntimeError(f"{target.name}/emitter exited:\n{emitter.tail()}")
+    except BaseException:
+        target.stop()
+        raise
+    return target
+
+
+def start_redis(target: Target) -> str:
+    """A private redis-server (no persistence) on a free port, once it answers; its URL."""
+    port = free_port()
+    argv = ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    argv += ["--save", "", "--appendonly", "no"]
+    proc = target.spawn("redis", argv, {}, False)
+
+    def answers() -> bool:
+        if not proc.alive():
+            raise RuntimeError(f"{target.name}/redis exited:\n{proc.tail()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return True
+        return False
+
+    wait_for(answers, 30, f"{target.name}/redis", 0.05)
+    return f"redis://127.0.0.1:{port}/0"
+
+
 def vigil_one(work: Path, threads: int = 32, clients: int = 0, **env: str) -> Target:
     """Today's one-process server (the Procfile's web line), with the probe in its engine."""
     target = Target("vigil", work, threads)
@@ -253,11 +295,7 @@ def vigil_redis(work: Path, webs: int, threads: int = 32, clients: int = 0, **en
     from engine.users import UserStore
 
     UserStore(target.data_dir / "vigil.sqlite3").add("admin", ADMIN_PASSWORD, "admin")
-    redis_port = free_port()
-    redis_argv = ["/usr/bin/redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"]
-    redis_argv += ["--save", "", "--appendonly", "no"]
-    target.spawn("redis", redis_argv, {}, False)
-    url = {"VIGIL_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
+    url = {"VIGIL_REDIS_URL": start_redis(target)}
     engine_argv = [PY, "-m", "bench.hook", "flask", "--app", "wsgi", "engine"]
     target.engine = target.spawn("engine", engine_argv, {**target.env(), **url, **env}, False)
     for i in range(webs):
