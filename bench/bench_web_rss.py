@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -44,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench import harness  # noqa: E402
 from bench.soak import Admin  # noqa: E402
 from bench.stats import load, machine  # noqa: E402
-from bench.wsclients import WS_PATH, client_frame, read_frame  # noqa: E402
+from bench.wsclients import client_frame, read_frame, upgrade_request  # noqa: E402
 
 PROBE = [harness.PY, "-m", "bench.web_probe", "gunicorn", "-c", "gunicorn.conf.py"]
 
@@ -78,17 +76,7 @@ async def churn_once(port: int, cookie: str) -> bool:
     """One page's visit: upgrade, join, wait for initial_state, close. True when it got it."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
     try:
-        key = base64.b64encode(os.urandom(16)).decode()
-        head = [
-            f"GET {WS_PATH} HTTP/1.1",
-            f"Host: 127.0.0.1:{port}",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {key}",
-            "Sec-WebSocket-Version: 13",
-            f"Cookie: {cookie}",
-        ]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        writer.write(upgrade_request(port, cookie))
         answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         if int(answer.split(b" ", 2)[1]) != 101:
             return False

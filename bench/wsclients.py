@@ -81,6 +81,22 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return b1 & 0x0F, await reader.readexactly(size)
 
 
+def upgrade_request(port: int, cookie: str = "") -> bytes:
+    """The HTTP request that opens a Socket.IO websocket on 127.0.0.1:`port`."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {WS_PATH} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if cookie:
+        lines.append(f"Cookie: {cookie}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 async def one_client(
     index: int, port: int, cookie: str, stats: Stats, stop: asyncio.Event, opened: asyncio.Event
 ) -> None:
@@ -92,18 +108,7 @@ async def one_client(
             ),
             15,
         )
-        key = base64.b64encode(os.urandom(16)).decode()
-        lines = [
-            f"GET {WS_PATH} HTTP/1.1",
-            f"Host: 127.0.0.1:{port}",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {key}",
-            "Sec-WebSocket-Version: 13",
-        ]
-        if cookie:
-            lines.append(f"Cookie: {cookie}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        writer.write(upgrade_request(port, cookie))
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 15)
         status = int(head.split(b" ", 2)[1])
         if status != 101:
