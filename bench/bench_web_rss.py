@@ -50,26 +50,11 @@ PROBE = [harness.PY, "-m", "bench.web_probe", "gunicorn", "-c", "gunicorn.conf.p
 def start(work: Path, clients: int, churn: int, web_env: dict[str, str], **env: str) -> Any:
     """harness.vigil_redis with one web process under the probe; churn accounts after the
     steady clients' ones."""
-    target = harness.Target("web-rss", work, 64)
-    target.add_viewers(clients + churn * harness.PER_ACCOUNT)
-    from engine.users import UserStore
-
-    UserStore(target.data_dir / "vigil.sqlite3").add("admin", harness.ADMIN_PASSWORD, "admin")
-    redis_port = harness.free_port()
-    redis_argv = ["/usr/bin/redis-server", "--port", str(redis_port), "--bind", "127.0.0.1"]
-    target.spawn("redis", [*redis_argv, "--save", "", "--appendonly", "no"], {}, False)
-    url = {"VIGIL_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "VIGIL_WEB_WORKERS": "1"}
-    engine_argv = [harness.PY, "-m", "bench.hook", "flask", "--app", "wsgi", "engine"]
-    target.engine = target.spawn("engine", engine_argv, {**target.env(), **url, **env}, False)
-    port = harness.free_port()
-    web = {**target.env(port), **url, **env, **web_env}
-    target.spawn("web", [*PROBE, "wsgi:serve()"], web, True)
-    try:
-        target.wait_ready(120)
-    except BaseException:
-        target.stop()
-        raise
-    return target
+    viewers = clients + churn * harness.PER_ACCOUNT
+    web = {"VIGIL_WEB_WORKERS": "1", **web_env}
+    return harness.vigil_redis(
+        work, 1, 64, viewers, name="web-rss", web_argv=PROBE, web_env=web, **env
+    )
 
 
 async def churn_once(port: int, cookie: str) -> bool:

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -284,10 +285,21 @@ def vigil_one(work: Path, threads: int = 32, clients: int = 0, **env: str) -> Ta
     return target
 
 
-def vigil_redis(work: Path, webs: int, threads: int = 32, clients: int = 0, **env: str) -> Target:
+def vigil_redis(
+    work: Path,
+    webs: int,
+    threads: int = 32,
+    clients: int = 0,
+    *,
+    name: str = "",
+    web_argv: Sequence[str] = GUNICORN,
+    web_env: dict[str, str] | None = None,
+    **env: str,
+) -> Target:
     """Redis mode (issue 15): redis-server, `flask --app wsgi engine` with the probe, and
-    `webs` web processes (the Procfile's web line) on their own ports, one data directory."""
-    target = Target(f"vigil-redis{webs}", work, threads)
+    `webs` web processes (the Procfile's web line, or `web_argv` + `wsgi:serve()`, with
+    `web_env` on top) on their own ports, one data directory."""
+    target = Target(name or f"vigil-redis{webs}", work, threads)
     target.add_viewers(clients)
     # Every web process runs ensure_admin at its start; started together, two of them can
     # both find no admin and both add it, and the loser exits "user 'admin' already exists"
@@ -300,8 +312,9 @@ def vigil_redis(work: Path, webs: int, threads: int = 32, clients: int = 0, **en
     target.engine = target.spawn("engine", engine_argv, {**target.env(), **url, **env}, False)
     for i in range(webs):
         port = free_port()
-        argv = [*GUNICORN, "wsgi:serve()"]
-        target.spawn(f"web{i + 1}", argv, {**target.env(port), **url, **env}, True)
+        argv = [*web_argv, "wsgi:serve()"]
+        web = {**target.env(port), **url, **env, **(web_env or {})}
+        target.spawn(f"web{i + 1}", argv, web, True)
     try:
         target.wait_ready(120)
     except BaseException:
