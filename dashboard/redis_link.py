@@ -153,6 +153,14 @@ class RedisEngine:
         }
         return running, body
 
+    def engine_instance(self) -> str | None:
+        """Which engine run is serving (a new value at each engine start), or None while no
+        engine runs: when it changes, what this process's pages hold is another engine's."""
+        doc, _ = self._engine()
+        if doc is None or not doc["running"]:
+            return None
+        return str(doc.get("instance", ""))
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         doc, why = self._engine()
         if doc is None:

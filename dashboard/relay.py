@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,9 @@ class Relay:
         self._client = redis_client(settings.url)
         self._emitter, manager = write_only_emitter(settings)
         self.bridge = RelayBridge(self._emitter, manager, self, clock=runtime.clock)
+        # A new one per engine start: a web process that sees it change resyncs its pages even
+        # when the restart was too quick for its health check to see the engine down.
+        self.instance = uuid.uuid4().hex
         self.linked = False
         self._link_lock = threading.Lock()
         self._issue = ""  # why the link is down; "" while up
@@ -92,6 +96,7 @@ class Relay:
         doc = {
             "health": runtime.health_payload(),
             "running": runtime.running,
+            "instance": self.instance,
             "ready": [ready, reason],
             "trading_state": runtime.state.get("safety").get("trading_state"),
             # For the web processes' /metrics: the engine's and the notifier's own numbers,

@@ -5,6 +5,7 @@ when the engine comes back (restarted, or its heartbeat returns)."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import socketio
 from flask import Flask
 
+from dashboard.redis_link import RedisEngine
 from dashboard.services import Services
 
 log = logging.getLogger(__name__)
@@ -47,14 +49,15 @@ class ResyncingRedisManager(socketio.RedisManager):  # type: ignore[misc]
                 retry_sleep = min(retry_sleep * 2, 10)
 
 
-def resync_pages(app: Flask) -> int:
+def resync_pages(app: Flask) -> int | None:
     """Send every page of this process the current snapshot as `initial_state`; how many
-    users' rooms got it (0 when there is no snapshot to send)."""
+    users' rooms got it, or None when no snapshot could be read (the pages are still owed one).
+    """
     found = Services.of(app)
     link = found.engine_link()
     snap = link.snapshot()
     if snap is None:
-        return 0
+        return None
     server = found.socketio.server
     rooms = [room for room in server.manager.rooms.get("/", {}) if isinstance(room, str)]
     sent = 0
@@ -75,31 +78,98 @@ def resync_pages(app: Flask) -> int:
     return sent
 
 
-def start_resync(app: Flask) -> None:
-    """The engine-reachability watch; the subscription hook is installed by create_app."""
-    found = Services.of(app)
-    sio = found.socketio
+class ResyncWatch:
+    """When this process's pages are owed a snapshot, and paying it until it is paid.
 
-    def resync(why: str) -> None:
+    A resync is owed when the message-queue subscription is (re)made, when the engine becomes
+    reachable again, and when another engine run answers than the one last seen (a restart
+    quicker than one check shows no gap; the health document's instance tells it). One that
+    fails (the snapshot read timed out on a busy machine, the user table was locked) stays
+    owed and is tried again at the next check.
+    """
+
+    def __init__(
+        self, engine_instance: Callable[[], str | None], send: Callable[[], int | None]
+    ) -> None:
+        self._engine_instance = engine_instance
+        self._send = send
+        self._seen: str | None = None  # the engine run last seen up; None: none yet, or down
+        self._was_up = True  # no debt at start: a page gets the snapshot when it connects
+        self._owed: str | None = None
+        self._owed_times = 0  # a debt made while a send was under way is a new one
+        self._lock = threading.Lock()
+
+    @property
+    def owed(self) -> str | None:
+        """Why the pages are owed a snapshot, or None when they are not."""
+        return self._owed
+
+    def owe(self, why: str) -> None:
+        self._owed = why
+        self._owed_times += 1
+
+    def check(self) -> None:
+        """One look at the engine, then one attempt at what is owed."""
         try:
-            count = resync_pages(app)
+            instance = self._engine_instance()
         except Exception:  # the watch must outlive one bad turn
-            log.exception("resync failed")
-            return
+            log.exception("engine health check failed")
+            instance = None
+        if instance is not None:
+            if not self._was_up:
+                self.owe("the engine is reachable again")
+            elif self._seen is not None and instance != self._seen:
+                self.owe("another engine run answers")
+            self._seen = instance
+        self._was_up = instance is not None
+        self.settle()
+
+    def settle(self) -> None:
+        """Try to send what is owed; it stays owed when no snapshot reached the pages."""
+        with self._lock:
+            why, times = self._owed, self._owed_times
+            if why is None:
+                return
+            try:
+                count = self._send()
+            except Exception:
+                log.exception("resync failed (%s); trying again", why)
+                return
+            if count is None:
+                log.warning("resync: no snapshot could be read (%s); trying again", why)
+                return
+            if self._owed_times == times:
+                self._owed = None
         if count:
             log.info("resynced the pages of %d user(s): %s", count, why)
 
+
+def start_resync(app: Flask) -> ResyncWatch:
+    """The engine-reachability watch, and the subscription hook of the Redis manager."""
+    found = Services.of(app)
+    sio = found.socketio
+    link = found.engine_link()
+    if not isinstance(link, RedisEngine):
+        raise TypeError("the resync watch is for a web process over Redis")
+    watch = ResyncWatch(link.engine_instance, lambda: resync_pages(app))
+
     manager = sio.server.manager
     if isinstance(manager, ResyncingRedisManager):
-        manager.on_subscribed = lambda: sio.start_background_task(resync, "subscribed")
 
-    def watch() -> None:
-        was_up = True
+        def subscribed() -> None:
+            watch.owe("subscribed")
+            sio.start_background_task(watch.settle)
+
+        manager.on_subscribed = subscribed
+
+    # The first look before any page connects: a page's snapshot is this engine run's, and a
+    # run that replaces it before the next look is then told apart from it.
+    watch.check()
+
+    def run() -> None:
         while True:
             sio.sleep(CHECK_EVERY_S)
-            up = found.engine_link().health()[0]
-            if up and not was_up:
-                resync("the engine is reachable again")
-            was_up = up
+            watch.check()
 
-    sio.start_background_task(watch)
+    sio.start_background_task(run)
+    return watch

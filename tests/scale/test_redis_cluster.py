@@ -316,7 +316,7 @@ def test_web_process_over_redis_then_oversized_or_compressed_messages_close_the_
 def test_engine_stopped_then_web_says_so_commands_fail_fast_and_a_new_engine_resyncs(
     cluster: Cluster,
 ) -> None:
-    """Last in the module: it stops the shared engine (SIGTERM: a clean stop, exit 0)."""
+    """It stops the shared engine (SIGTERM: a clean stop, exit 0) and starts a new one."""
     assert cluster.engine is not None
     web = cluster.webs[0]
     session = web.login()
@@ -344,7 +344,13 @@ def test_engine_stopped_then_web_says_so_commands_fail_fast_and_a_new_engine_res
     try:
         before = page.count("initial_state")
         cluster.engine = EngineProcess(cluster.data_dir, **cluster.engine_env).start()
-        page.wait_new("initial_state", before, timeout=20)
+        try:
+            page.wait_new("initial_state", before, timeout=20)
+        except AssertionError as exc:
+            connected = page.client.connected
+            raise AssertionError(
+                f"{exc}; page connected: {connected}\n{web.output()[-4000:]}"
+            ) from None
         page.wait_new("quote_update", page.count("quote_update"), timeout=20)
         assert web.ready()["ready"] is True
     finally:
