@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
+from bench.fleet import Fleet  # noqa: E402
 from bench.stats import load, machine, percentile  # noqa: E402
 
 TARGETS_MS = {100: 20.0, 1000: 100.0}
@@ -71,7 +72,7 @@ def one_case(work: Path, name: str, clients: int, args: argparse.Namespace) -> d
         target = harness.vigil_redis(work / f"{name}-{clients}", args.webs, threads, clients, **env)
     procs = args.procs or max(1, math.ceil(clients / 1250))
     budget = args.connect_seconds + args.seconds + 180
-    fleet = harness.Fleet(target, clients, procs, budget, args.connect_seconds)
+    fleet = Fleet(target, clients, procs, budget, args.connect_seconds)
     try:
         started = time.monotonic()
         connected = fleet.wait_connected(args.connect_seconds + 120)

@@ -40,15 +40,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
+from bench.fleet import Fleet  # noqa: E402
 from bench.stats import load, machine, percentile  # noqa: E402
 
 P50_RATIO_TARGET = 1.5
 P99_TARGET_MS = 5.0
 
 
-def measure(
-    target: harness.Target, fleet: harness.Fleet, rate: float, seconds: float
-) -> dict[str, Any]:
+def measure(target: harness.Target, fleet: Fleet, rate: float, seconds: float) -> dict[str, Any]:
     done = target.pace(rate, seconds)
     return {"target": target.name, "rate": rate, **done}
 
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
         work = Path(tmp)
         targets: list[harness.Target] = []
-        fleets: list[harness.Fleet] = []
+        fleets: list[Fleet] = []
         try:
             # The floor runs the web processes' worker class: gthread alone, gevent over Redis.
             targets.append(harness.floor(work, worker="" if args.mode == "one" else "gevent"))
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]
                 targets.append(harness.vigil_redis(work, args.webs, **vigil_env))
             budget = 120 + args.repeat * len(args.rates) * len(targets) * (args.seconds + 2)
             for target in targets:
-                fleet = harness.Fleet(target, 1, 1, budget)
+                fleet = Fleet(target, 1, 1, budget)
                 fleets.append(fleet)
                 connected = fleet.wait_connected(60)
                 if connected["connected"] != 1:

@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from bench import harness  # noqa: E402
+from bench.fleet import Fleet  # noqa: E402
 from bench.hook import ENV_TRACE  # noqa: E402
 from bench.stats import load, machine  # noqa: E402
 
@@ -79,7 +80,7 @@ def idle(work: Path, seconds: float) -> dict[str, Any]:
         out["history loaded"] = worker_mib(target)
         time.sleep(seconds)
         out[f"idle {seconds:g} s later"] = worker_mib(target)
-        fleet = harness.Fleet(target, 1, 1, 60)
+        fleet = Fleet(target, 1, 1, 60)
         try:
             fleet.wait_connected(30)
             time.sleep(10)

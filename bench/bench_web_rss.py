@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
+from bench.fleet import Fleet  # noqa: E402
 from bench.soak import Admin  # noqa: E402
 from bench.stats import load, machine  # noqa: E402
 from bench.wsclients import client_frame, read_frame, upgrade_request  # noqa: E402
@@ -144,12 +145,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(args.keep) if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         target = start(work, args.clients, args.churn, web_env, **env)
-        fleet: harness.Fleet | None = None
+        fleet: Fleet | None = None
         churn: Churn | None = None
         out: dict[str, Any] = {}
         try:
             if args.clients:
-                fleet = harness.Fleet(target, args.clients, 1, args.seconds + 600)
+                fleet = Fleet(target, args.clients, 1, args.seconds + 600)
                 out["connected"] = fleet.wait_connected(120)
             steady_accounts = -(-args.clients // harness.PER_ACCOUNT)
             churn_cookies = target.cookies[steady_accounts : steady_accounts + args.churn]

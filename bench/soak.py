@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from bench import harness  # noqa: E402
+from bench.fleet import Fleet  # noqa: E402
 from bench.stats import load, machine  # noqa: E402
 
 
@@ -64,7 +65,7 @@ class Admin:
         return self.post(web, "/api/kill-switch/reset", body)
 
 
-def sample(target: harness.Target, fleet: harness.Fleet, started: float) -> dict[str, Any]:
+def sample(target: harness.Target, fleet: Fleet, started: float) -> dict[str, Any]:
     rss = target.rss_mib()
     for proc in fleet.procs:
         rss[f"clients/{proc.name}"] = round(proc.rss_kib() / 1024, 1)
@@ -87,10 +88,10 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any],
             target = harness.vigil_redis(work, args.webs, threads, args.clients, **env)
         else:
             target = harness.vigil_one(work, threads, args.clients, **env)
-        fleet: harness.Fleet | None = None
+        fleet: Fleet | None = None
         try:
             procs = len(target.ports)
-            fleet = harness.Fleet(target, args.clients, procs, args.seconds + 600)
+            fleet = Fleet(target, args.clients, procs, args.seconds + 600)
             connected = fleet.wait_connected(300)
             if connected["connected"] != args.clients:
                 raise RuntimeError(f"not every client connected: {connected}")
