@@ -43,7 +43,8 @@ from bench import harness  # noqa: E402
 from bench.fleet import Fleet  # noqa: E402
 from bench.soak import Admin  # noqa: E402
 from bench.stats import load, machine  # noqa: E402
-from bench.wsclients import client_frame, read_frame, upgrade_request  # noqa: E402
+from bench.wsclients import client_frame, read_frame  # noqa: E402
+from tests.dashboard.wsraw import upgrade_request  # noqa: E402
 
 PROBE = [harness.PY, "-m", "bench.web_probe", "gunicorn", "-c", "gunicorn.conf.py"]
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
-import os
 import struct
 import sys
 import time
@@ -30,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.pacer import TOPIC, write_json  # noqa: E402
+from tests.dashboard.wsraw import upgrade_request  # noqa: E402
 
-WS_PATH = "/socket.io/?EIO=4&transport=websocket"
 SAFETY_EVENTS = ("kill_switch_activated", "kill_switch_reset")
 MASK = b"\0\0\0\0"  # a valid mask that leaves the payload as is
 
@@ -79,22 +77,6 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     if b2 & 0x80:
         await reader.readexactly(4)  # a server never masks; read it anyway
     return b1 & 0x0F, await reader.readexactly(size)
-
-
-def upgrade_request(port: int, cookie: str = "") -> bytes:
-    """The HTTP request that opens a Socket.IO websocket on 127.0.0.1:`port`."""
-    key = base64.b64encode(os.urandom(16)).decode()
-    lines = [
-        f"GET {WS_PATH} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-    ]
-    if cookie:
-        lines.append(f"Cookie: {cookie}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 async def one_client(

@@ -40,17 +40,9 @@ def cookie_of(session: requests.Session) -> str:
     return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
 
 
-def upgrade(
-    port: int,
-    *,
-    cookie: str | None = None,
-    deflate: bool = False,
-    forwarded_for: str | None = None,
-    timeout: float = 10.0,
-) -> tuple[socket.socket, int, bytes]:
-    """Open a TCP connection and ask for the websocket upgrade; returns the socket, the HTTP
-    status and whatever followed the headers (the body of a refusal, or the first frames)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def upgrade_request(port: int, cookie: str = "", *headers: str) -> bytes:
+    """The HTTP request that opens a Socket.IO websocket on 127.0.0.1:`port`, with any further
+    header lines (the benchmarks' clients send it too)."""
     key = base64.b64encode(os.urandom(16)).decode()
     lines = [
         f"GET {WS_PATH} HTTP/1.1",
@@ -62,11 +54,27 @@ def upgrade(
     ]
     if cookie:
         lines.append(f"Cookie: {cookie}")
+    lines.extend(headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def upgrade(
+    port: int,
+    *,
+    cookie: str | None = None,
+    deflate: bool = False,
+    forwarded_for: str | None = None,
+    timeout: float = 10.0,
+) -> tuple[socket.socket, int, bytes]:
+    """Open a TCP connection and ask for the websocket upgrade; returns the socket, the HTTP
+    status and whatever followed the headers (the body of a refusal, or the first frames)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    extra = []
     if deflate:
-        lines.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
+        extra.append("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
     if forwarded_for:
-        lines.append(f"X-Forwarded-For: {forwarded_for}")
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        extra.append(f"X-Forwarded-For: {forwarded_for}")
+    sock.sendall(upgrade_request(port, cookie or "", *extra))
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = sock.recv(4096)
