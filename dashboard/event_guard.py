@@ -44,6 +44,8 @@ DROP_GRACE_S = 0.5
 PRUNE_AT = 1_000
 # The WSGI environ key under which the connection guard names the socket's account or link.
 CLIENT_KEY = "vigil.client"
+# The key prefix of a socket with no account or link (its budget is never shared).
+SOCKET_KEY = "sid:"
 # The shared budget's verdicts (dashboard/shared_limits.py's script returns these numbers).
 ADMIT, REFUSE, DROP = 1, 0, -1
 
@@ -79,7 +81,7 @@ class _Client:
 @dataclass
 class _Conn:
     client: _Client
-    key: str  # the account or link; "sid:<id>" for a socket without one (never shared)
+    key: str  # the account or link; SOCKET_KEY + its id for a socket without one
     may_halt: bool = False
     dropped: bool = False
 
@@ -148,9 +150,15 @@ class EventGuard:
         with self._lock:
             client = self._clients.get(client_key)
         local = 0.0 if client is None else max(client.blocked_until - self.clock(), 0.0)
-        if local > 0 or self.shared is None or client_key.startswith("sid:"):
+        shared = self._shared_for(client_key)
+        if local > 0 or shared is None:
             return local
-        return self.shared.blocked_for(client_key)
+        return shared.blocked_for(client_key)
+
+    def _shared_for(self, key: str) -> SharedLimits | None:
+        """The budget shared across workers, for an account or link; a socket with neither is
+        this worker's alone."""
+        return None if key.startswith(SOCKET_KEY) else self.shared
 
     def _client(self, key: str) -> _Client:
         with self._lock:
@@ -181,7 +189,7 @@ class EventGuard:
             return conn
         # The connection guard put the account (or link) in the handshake's environ.
         environ = self._server.environ.get(eio_sid) or {}
-        key = str(environ.get(CLIENT_KEY) or f"sid:{eio_sid}")
+        key = str(environ.get(CLIENT_KEY) or f"{SOCKET_KEY}{eio_sid}")
         conn = _Conn(self._client(key), key)
         with self._lock:
             return self._conns.setdefault(eio_sid, conn)
@@ -189,7 +197,7 @@ class EventGuard:
     def _on_disconnect(self, eio_sid: str, *args: Any) -> Any:
         with self._lock:
             self._conns.pop(eio_sid, None)
-            self._clients.pop(f"sid:{eio_sid}", None)
+            self._clients.pop(f"{SOCKET_KEY}{eio_sid}", None)
         return self._forget(eio_sid, *args)
 
     def on_message(self, eio_sid: str, data: Any) -> None:
@@ -218,8 +226,8 @@ class EventGuard:
                 drop = None
         if drop is None and not halt:
             drop = self._shared_verdict(conn)
-        elif drop and self.shared is not None and not conn.key.startswith("sid:"):
-            self.shared.block(conn.key, self._cooldown)  # every worker refuses its new sockets
+        elif drop and (shared := self._shared_for(conn.key)) is not None:
+            shared.block(conn.key, self._cooldown)  # every worker refuses its new sockets
         if drop is not None:
             self._answer(eio_sid, head, "RATE_LIMITED", "too many messages; slow down")
             if drop:
@@ -241,9 +249,10 @@ class EventGuard:
     def _shared_verdict(self, conn: _Conn) -> bool | None:
         """After this worker's bucket admitted: None when the account's budget across every
         worker admits too (or Redis cannot say), False refused, True refused and dropped."""
-        if self.shared is None or conn.key.startswith("sid:"):
+        shared = self._shared_for(conn.key)
+        if shared is None:
             return None
-        verdict = self.shared.take_event(
+        verdict = shared.take_event(
             conn.key,
             rate=self._rate,
             burst=self._burst,

@@ -164,21 +164,24 @@ class SharedLimits:
     def key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
 
+    def _conns_key(self, address: str) -> str:
+        return self.key("conns", key_part(address))
+
+    def _block_key(self, account: str) -> str:
+        return self.key("flood_block", key_part(account))
+
     # ----- Redis or the local decision -----
     def _ask(self, kind: str, call: Callable[[], T]) -> T | None:
         """`call()`'s answer, or None (counted as a fallback for `kind`) when Redis fails or
         failed less than RETRY_AFTER_S ago."""
-        if self._clock() < self._down_until:
-            with self._lock:
-                self.fallbacks[kind] += 1
-            return None
-        try:
-            return call()
-        except redis.RedisError as exc:
-            self._failed(exc)
-            with self._lock:
-                self.fallbacks[kind] += 1
-            return None
+        if self._clock() >= self._down_until:
+            try:
+                return call()
+            except redis.RedisError as exc:
+                self._failed(exc)
+        with self._lock:
+            self.fallbacks[kind] += 1
+        return None
 
     def _failed(self, exc: Exception) -> None:
         now = self._clock()
@@ -195,7 +198,7 @@ class SharedLimits:
         """A hold id when `address` has fewer than `cap` websockets open across all workers
         (or when Redis cannot say); None when it is at the cap."""
         hold_id = f"{self._worker}:{next(self._ids)}"
-        key = self.key("conns", key_part(address))
+        key = self._conns_key(address)
         admitted = self._ask(
             "connections", lambda: self._hold(keys=[key], args=[hold_id, cap, self.hold_ttl_ms])
         )
@@ -217,7 +220,7 @@ class SharedLimits:
             return  # its expiry removes it
         with self._sync:
             try:
-                self._redis.zrem(self.key("conns", key_part(address)), hold_id)
+                self._redis.zrem(self._conns_key(address), hold_id)
             except redis.RedisError as exc:
                 self._failed(exc)
 
@@ -251,7 +254,7 @@ class SharedLimits:
             try:
                 pipe = self._redis.pipeline(transaction=False)
                 for address, ids in held:
-                    key = self.key("conns", key_part(address))
+                    key = self._conns_key(address)
                     self._refresh(keys=[key], args=[self.hold_ttl_ms, *ids], client=pipe)
                 pipe.execute()
             except redis.RedisError as exc:
@@ -276,19 +279,19 @@ class SharedLimits:
     ) -> int | None:
         """event_guard's ADMIT, REFUSE or DROP (refused and out of patience: the account is
         now blocked for `cooldown_s` everywhere); None when Redis cannot say. One round trip."""
-        keys = [self.key("events", key_part(account)), self.key("flood_block", key_part(account))]
+        keys = [self.key("events", key_part(account)), self._block_key(account)]
         args = [rate, burst, patience, patience_rate, max(int(cooldown_s * 1000), 1)]
         verdict = self._ask("events", lambda: self._take(keys=keys, args=args))
         return None if verdict is None else int(verdict)
 
     def block(self, account: str, cooldown_s: float) -> None:
         """Tell every worker: no new socket for `account` for `cooldown_s` (a local drop)."""
-        key = self.key("flood_block", key_part(account))
+        key = self._block_key(account)
         self._ask("events", lambda: self._redis.set(key, 1, px=max(int(cooldown_s * 1000), 1)))
 
     def blocked_for(self, account: str) -> float:
         """Seconds left of the account's block in Redis; 0 when none or Redis cannot say."""
-        key = self.key("flood_block", key_part(account))
+        key = self._block_key(account)
         ms = self._ask("events", lambda: self._redis.pttl(key))
         return ms / 1000 if isinstance(ms, int) and ms > 0 else 0.0
 
