@@ -93,8 +93,8 @@ class ResyncWatch:
     ) -> None:
         self._engine_instance = engine_instance
         self._send = send
-        self._seen: str | None = None  # the engine run last seen up; None: none yet, or down
-        self._was_up = True  # no debt at start: a page gets the snapshot when it connects
+        self._looked = False  # no debt at the first look: a page gets the snapshot on connect
+        self._last: str | None = None  # the engine run at the last look; None: none ran
         self._owed: str | None = None
         self._owed_times = 0  # a debt made while a send was under way is a new one
         self._lock = threading.Lock()
@@ -115,13 +115,10 @@ class ResyncWatch:
         except Exception:  # the watch must outlive one bad turn
             log.exception("engine health check failed")
             instance = None
-        if instance is not None:
-            if not self._was_up:
-                self.owe("the engine is reachable again")
-            elif self._seen is not None and instance != self._seen:
-                self.owe("another engine run answers")
-            self._seen = instance
-        self._was_up = instance is not None
+        if instance is not None and self._looked and instance != self._last:
+            back = self._last is None
+            self.owe("the engine is reachable again" if back else "another engine run answers")
+        self._looked, self._last = True, instance
         self.settle()
 
     def settle(self) -> None:

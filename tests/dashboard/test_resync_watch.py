@@ -40,15 +40,20 @@ def engine() -> Engine:
     return Engine()
 
 
-def test_same_engine_up_all_along_then_nothing_is_sent(engine: Engine) -> None:
-    watch = ResyncWatch(engine.engine_instance, engine.send)
+@pytest.fixture
+def watch(engine: Engine) -> ResyncWatch:
+    return ResyncWatch(engine.engine_instance, engine.send)
+
+
+def test_same_engine_up_all_along_then_nothing_is_sent(engine: Engine, watch: ResyncWatch) -> None:
     for _ in range(3):
         watch.check()
     assert engine.sent == 0 and watch.owed is None
 
 
-def test_engine_down_then_up_then_pages_get_one_snapshot(engine: Engine) -> None:
-    watch = ResyncWatch(engine.engine_instance, engine.send)
+def test_engine_down_then_up_then_pages_get_one_snapshot(
+    engine: Engine, watch: ResyncWatch
+) -> None:
     watch.check()
     engine.instance = None
     watch.check()
@@ -60,9 +65,8 @@ def test_engine_down_then_up_then_pages_get_one_snapshot(engine: Engine) -> None
 
 
 def test_engine_restarted_between_two_checks_then_pages_get_the_new_runs_snapshot(
-    engine: Engine,
+    engine: Engine, watch: ResyncWatch
 ) -> None:
-    watch = ResyncWatch(engine.engine_instance, engine.send)
     watch.check()
     engine.instance = "run-2"  # stopped and started again while the watch slept
     watch.check()
@@ -71,9 +75,8 @@ def test_engine_restarted_between_two_checks_then_pages_get_the_new_runs_snapsho
 
 
 def test_snapshot_read_fails_when_engine_returns_then_it_is_sent_at_the_next_check(
-    engine: Engine,
+    engine: Engine, watch: ResyncWatch
 ) -> None:
-    watch = ResyncWatch(engine.engine_instance, engine.send)
     engine.instance = None
     watch.check()
     engine.instance, engine.reads_failing = "run-2", 2
@@ -102,8 +105,9 @@ def test_send_raises_then_the_debt_stays_and_is_paid_later(engine: Engine) -> No
     assert len(calls) == 2 and watch.owed is None
 
 
-def test_health_check_raises_then_the_watch_lives_and_counts_it_as_down(engine: Engine) -> None:
-    watch = ResyncWatch(engine.engine_instance, engine.send)
+def test_health_check_raises_then_the_watch_lives_and_counts_it_as_down(
+    engine: Engine, watch: ResyncWatch
+) -> None:
     engine.health_raises = True
     watch.check()
     engine.health_raises = False
