@@ -136,6 +136,16 @@ class ServerProcess:
         assert answer.status_code == 200, answer.text
         return session
 
+    def reset_kill_switch(self, session: requests.Session | None = None) -> None:
+        """Release the kill switch as the admin (a test leaves it as it found it)."""
+        answer = (session or self.login()).post(
+            f"{self.url}/api/kill-switch/reset",
+            json={"reason": "test done", "confirm": "RESET", "password": ADMIN_PASSWORD},
+            headers={"Origin": self.url},
+            timeout=15,
+        )
+        assert answer.status_code == 200, answer.text
+
     def kill(self) -> None:
         """SIGKILL the whole process group: no clean-up, as in a crash."""
         if self.proc is not None and self.proc.poll() is None:

@@ -8,6 +8,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,27 @@ def in_thread(target: object) -> None:
     thread.start()
     thread.join(10)
     assert not thread.is_alive()
+
+
+@contextmanager
+def held_elsewhere(db: SqliteConnections) -> Iterator[sqlite3.Connection]:
+    """Another thread's connection to `db`, that thread alive until the block ends."""
+    theirs: list[sqlite3.Connection] = []
+    release, opened = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        theirs.append(db.get())
+        opened.set()
+        release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert opened.wait(10)
+        yield theirs[0]
+    finally:
+        release.set()
+        thread.join(10)
 
 
 @pytest.fixture
@@ -88,21 +111,9 @@ def test_close_then_every_connection_closed_and_later_use_refused(
     conns: SqliteConnections,
 ) -> None:
     mine = conns.get()
-    release, opened = threading.Event(), threading.Event()
-    theirs: list[sqlite3.Connection] = []
-
-    def hold() -> None:
-        theirs.append(conns.get())
-        opened.set()
-        release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert opened.wait(10)
-    conns.close()
-    release.set()
-    thread.join(10)
-    for conn in (mine, theirs[0]):
+    with held_elsewhere(conns) as theirs:
+        conns.close()
+    for conn in (mine, theirs):
         with pytest.raises(sqlite3.ProgrammingError):
             conn.execute("SELECT 1")
     with pytest.raises(StoreError, match="closed"):
@@ -233,29 +244,17 @@ def test_release_then_this_threads_connections_closed_and_reopened_on_use(
     first = SqliteConnections(tmp_path / "a.sqlite3", ("journal_mode = WAL",))
     second = SqliteConnections(tmp_path / "b.sqlite3", ("journal_mode = WAL",))
     try:
-        theirs: list[sqlite3.Connection] = []
-        release, opened = threading.Event(), threading.Event()
-
-        def other_thread() -> None:
-            theirs.append(first.get())
-            opened.set()
-            release.wait(10)
-
-        thread = threading.Thread(target=other_thread)
-        thread.start()
-        assert opened.wait(10)
-        mine = [first.get(), second.get()]
-        # Every store's (other tests' stores too, when they have one on this thread).
-        assert release_thread_connections() >= 2
-        for conn in mine:
-            with pytest.raises(sqlite3.ProgrammingError):
-                conn.execute("SELECT 1")
-        assert theirs[0].execute("SELECT 1").fetchone() == (1,)  # another thread's: untouched
-        assert first.open_count() == 1 and second.open_count() == 0
-        assert first.release() is False and second.release() is False
-        assert first.get().execute("SELECT 1").fetchone() == (1,)  # a later use opens anew
-        release.set()
-        thread.join(10)
+        with held_elsewhere(first) as theirs:
+            mine = [first.get(), second.get()]
+            # Every store's (other tests' stores too, when they have one on this thread).
+            assert release_thread_connections() >= 2
+            for conn in mine:
+                with pytest.raises(sqlite3.ProgrammingError):
+                    conn.execute("SELECT 1")
+            assert theirs.execute("SELECT 1").fetchone() == (1,)  # another thread's: untouched
+            assert first.open_count() == 1 and second.open_count() == 0
+            assert first.release() is False and second.release() is False
+            assert first.get().execute("SELECT 1").fetchone() == (1,)  # a later use opens anew
     finally:
         first.close()
         second.close()

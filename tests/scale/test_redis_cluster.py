@@ -21,7 +21,7 @@ import requests
 from dashboard.webhook import sign
 from engine.safety.latch import KillSwitchLatch
 from engine.store import Store
-from tests.conftest import ADMIN_PASSWORD, wait_until
+from tests.conftest import wait_until
 from tests.dashboard.wsraw import closed, cookie_of, deflate_bomb, frame, send_quietly, upgrade
 from tests.notifier.pushover_fake import TOKEN, USER, PushoverFake
 from tests.scale.clients import PageClient
@@ -96,16 +96,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             stop_all(found.webs, found.engine, found.redis)
 
 
-def _reset(web: ServerProcess, session: requests.Session) -> None:
-    answer = session.post(
-        f"{web.url}/api/kill-switch/reset",
-        json={"reason": "test done", "confirm": "RESET", "password": ADMIN_PASSWORD},
-        headers={"Origin": web.url},
-        timeout=15,
-    )
-    assert answer.status_code == 200, answer.text
-
-
 def test_two_web_processes_then_a_kill_switch_on_one_reaches_both_and_halts_the_engine(
     cluster: Cluster,
 ) -> None:
@@ -130,7 +120,7 @@ def test_two_web_processes_then_a_kill_switch_on_one_reaches_both_and_halts_the_
         state = web2.login().get(f"{web2.url}/api/state", timeout=10).json()
         assert state["safety"]["kill_switch"]["engaged"] is True
     finally:
-        _reset(web2, web2.login())
+        web2.reset_kill_switch()
         page1.close()
         page2.close()
     assert not cluster.latch_engaged()
@@ -159,7 +149,7 @@ def test_web_process_killed_and_restarted_then_new_page_resyncs(cluster: Cluster
         finally:
             page.close()
     finally:
-        _reset(cluster.webs[0], session)
+        cluster.webs[0].reset_kill_switch(session)
 
 
 def test_expired_request_in_the_queue_then_the_engine_drops_it(cluster: Cluster) -> None:

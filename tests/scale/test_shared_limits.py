@@ -20,7 +20,7 @@ import requests
 import websocket
 
 from engine.users import UserStore
-from tests.conftest import ADMIN_PASSWORD, wait_until
+from tests.conftest import wait_until
 from tests.dashboard.wsraw import cookie_of, upgrade
 from tests.scale.processes import EngineProcess, RedisServer, stop_all
 from tests.server_process import ServerProcess
@@ -160,16 +160,6 @@ def _closed(ws: Any, timeout: float = 10.0) -> bool:
     return False
 
 
-def _reset(web: ServerProcess) -> None:
-    answer = web.login().post(
-        f"{web.url}/api/kill-switch/reset",
-        json={"reason": "test done", "confirm": "RESET", "password": ADMIN_PASSWORD},
-        headers={"Origin": web.url},
-        timeout=15,
-    )
-    assert answer.status_code == 200, answer.text
-
-
 def test_one_address_on_both_web_processes_then_refused_at_the_shared_cap(
     cluster: Cluster, sockets: list[Any]
 ) -> None:
@@ -229,7 +219,7 @@ def test_account_flooding_through_both_then_one_shared_budget_and_its_kill_switc
         assert admitted <= BURST + RATE * elapsed + 2, (admitted, elapsed)
         assert admitted >= BURST - 10, (admitted, elapsed)
     finally:
-        _reset(web2)
+        web2.reset_kill_switch()
     _close_all(cluster, sockets)
 
 
