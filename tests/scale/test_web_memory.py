@@ -21,7 +21,7 @@ import requests
 from engine.users import UserStore
 from tests.conftest import wait_until
 from tests.scale.clients import PageClient
-from tests.scale.processes import EngineProcess, RedisServer
+from tests.scale.processes import EngineProcess, RedisServer, stop_all
 from tests.server_process import ServerProcess
 
 pytestmark = [
@@ -110,11 +110,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
         found.request()
         yield found
     finally:
-        if server is not None:
-            server.stop()
-        if engine is not None:
-            engine.stop()
-        redis_server.stop()
+        stop_all([server] if server is not None else [], engine, redis_server)
 
 
 def test_pages_and_requests_come_and_go_then_the_web_process_keeps_no_connection_for_them(
