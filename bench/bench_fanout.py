@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 from bench.fleet import Fleet  # noqa: E402
-from bench.stats import load, machine, percentile  # noqa: E402
+from bench.stats import floors_base_first, load, machine, percentile  # noqa: E402
 
 TARGETS_MS = {100: 20.0, 1000: 100.0}
 MAX_THREADS = 1024
@@ -113,8 +113,7 @@ def p99_of(case: dict[str, Any]) -> float:
 
 
 def report(cases: list[dict[str, Any]]) -> str:
-    floors = list(dict.fromkeys(c["server"] for c in cases if c["server"].startswith("floor")))
-    floors.sort(key=lambda n: not n.startswith("floor-redis"))  # the base first
+    floors = floors_base_first([c["server"] for c in cases])
     floor_p99 = {(c["server"], c["clients"]): p99_of(c) for c in cases if c["server"] in floors}
     lines = [
         "| clients | server | threads | connected | delivered | p50 ms | p99 ms | max ms | "
@@ -132,9 +131,9 @@ def report(cases: list[dict[str, Any]]) -> str:
         else:
             cells = "- | - | -"
         ratios = ""
+        vigil = not case["server"].startswith("floor")
         for name in floors:
             base = floor_p99.get((name, case["clients"]), math.nan)
-            vigil = not case["server"].startswith("floor")
             ok = vigil and base and not math.isnan(base) and not math.isnan(p99)
             ratios += f"{p99 / base:.2f}x | " if ok else ("- | " if vigil else " | ")
         rss = max(case["rss_connected"].values(), default=0)

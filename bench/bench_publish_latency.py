@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import harness  # noqa: E402
 from bench.fleet import Fleet  # noqa: E402
-from bench.stats import load, machine, percentile  # noqa: E402
+from bench.stats import floors_base_first, load, machine, percentile  # noqa: E402
 
 P50_RATIO_TARGET = 1.5
 P99_TARGET_MS = 5.0
@@ -96,12 +96,6 @@ def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, Any]]
     return runs, {"rss": rss, "events": {k: v["events"] for k, v in by_name.items()}}
 
 
-def base_floor(names: list[str]) -> str | None:
-    """The floor Vigil is judged against: the one through Redis when measured, else the first."""
-    floors = [n for n in names if n.startswith("floor")]
-    return next((n for n in floors if n.startswith("floor-redis")), floors[0] if floors else None)
-
-
 def report(runs: list[dict[str, Any]], rates: list[float]) -> tuple[str, bool]:
     lines = [
         "| rate /s | server | published | received | p50 ms | p90 ms | p99 ms | max ms |",
@@ -130,7 +124,7 @@ def report(runs: list[dict[str, Any]], rates: list[float]) -> tuple[str, bool]:
                 f"{p90:.2f} | {p99:.2f} | {top:.2f} |"
             )
         vigil = next((n for n in p if not n.startswith("floor")), None)
-        base = base_floor(list(p))
+        base = next(iter(floors_base_first(list(p))), None)
         if vigil and base:
             r50 = p[vigil][0] / p[base][0]
             r99 = p[vigil][1] / p[base][1]

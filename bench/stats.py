@@ -49,3 +49,10 @@ def machine() -> str:
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min) / {five:.2f} (5 min)"
+
+
+def floors_base_first(servers: Sequence[str]) -> list[str]:
+    """The floors among `servers`, once each, the one Vigil is judged against first: the floor
+    through Redis when it was measured, else the first one listed."""
+    floors = list(dict.fromkeys(name for name in servers if name.startswith("floor")))
+    return sorted(floors, key=lambda name: not name.startswith("floor-redis"))
