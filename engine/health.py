@@ -169,7 +169,13 @@ class HealthReport:
     def _health_status(self) -> Health:
         # ERROR: safety state (e.g. an engaged kill switch) holds in memory but not on disk.
         # Also while fills or orders the venue reported are held in memory, not yet stored.
-        if self.parts.safety.durability_problem or self.parts.desk.storage_problem:
+        # ERROR holds until the published safety section says durable too: the journal
+        # clears its problem a moment before the engine publishes it, and /healthz must not
+        # say OK while the page and /api/state still say NOT DURABLE.
+        not_durable = self.parts.safety.durability_problem or (
+            self.state.peek("safety", "durable", True) is False
+        )
+        if not_durable or self.parts.desk.storage_problem:
             return Health.ERROR
         return Health.DEGRADED if self.errors else Health.OK
 

@@ -74,6 +74,11 @@ class DashboardState:
         with self._lock:
             return copy.deepcopy(self._sections[section])
 
+    def peek(self, section: str, key: str, default: Any = None) -> Any:
+        """One plain (immutable) value of a dict section, without copying the section."""
+        with self._lock:
+            return self._sections[section].get(key, default)
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             data = copy.deepcopy(self._sections)

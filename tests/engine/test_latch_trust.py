@@ -253,8 +253,14 @@ def test_engage_when_latch_unwritable_then_halted_not_durable_then_saved_once_wr
         engine.parts.safety_loop.poll_latch()  # still frozen: still not durable
         assert engine.parts.safety.durability_problem
     engine.clock.advance(2)
-    engine.parts.safety_loop.poll_latch()
+    # The safety manager saves the halt before the engine publishes it: in between, health
+    # must not say OK while the page and /api/state still say NOT DURABLE.
+    assert engine.parts.safety.poll_latch(engine.parts.desk)
     assert engine.parts.safety.durability_problem == ""
+    assert engine.rt.snapshot()["safety"]["durable"] is False
+    assert engine.rt.health_payload()["status"] == "ERROR"
+    engine.parts.safety_loop.publish(force=True)
+    assert engine.rt.snapshot()["safety"]["durable"] is True
     assert engine.rt.health_payload()["status"] == "OK"
     assert KillSwitchLatch(settings.engine.store.latch_path).read().level is KillLevel.HALT
     assert {"kill_switch_engaged", "durability_problem", "durability_restored"} <= set(
