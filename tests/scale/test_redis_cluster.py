@@ -246,8 +246,15 @@ def test_redis_stopped_and_started_then_engine_holds_entries_alerts_and_resumes(
             # The socket stayed open; the web process resent the snapshot once resubscribed.
             fresh = page.wait_new("initial_state", before, timeout=30)
             assert fresh["user"]["username"] == "admin" and fresh["positions"]
-        after = wait_until(lambda: snapshot_in_redis(cluster.redis), 10, "a snapshot")
-        assert after["safety"]["trading_state"] == "ACTIVE"
+        after = wait_until(
+            lambda: (
+                (snap := snapshot_in_redis(cluster.redis))
+                and snap["safety"]["trading_state"] == "ACTIVE"
+                and snap
+            ),
+            10,
+            "an ACTIVE snapshot",
+        )
         kept = [p for p in after["positions"] if p["symbol"] == symbol]
         assert kept and kept[0]["stop_loss"] == pytest.approx(stop)  # protection kept
         entry = page1.call("place_order", {"symbol": symbol, "side": "buy", "qty": 0.1})
